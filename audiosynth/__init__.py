@@ -1,0 +1,5 @@
+"""audiosynth: synthetic, exactly labelled audio datasets for speech."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

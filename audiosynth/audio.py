@@ -1,0 +1,75 @@
+"""Audio file I/O: read a segment of a clip (looping if asked), encode to bytes in memory.
+
+Only this module and the writers touch audio files. Reading raises `AudioError` with a
+short reason tag so that callers can reject a clip instead of crashing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import soundfile as sf
+
+from .errors import AudioError
+
+SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
+
+
+def read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, *, loop: bool = False) -> np.ndarray:
+    """Read ``num_frames`` frames from ``offset`` (samples at the file's rate).
+
+    Only the segment is decoded. With ``loop`` the file is read circularly (for noise
+    shorter than the example). Returns float64 of shape ``(channels, num_frames)``.
+    """
+    try:
+        with sf.SoundFile(path) as handle:
+            total = handle.frames
+            if total <= 0:
+                raise AudioError(str(path), "empty")
+            if not loop and offset + num_frames > total:
+                raise AudioError(str(path), "too_short", f"needs frames {offset}..{offset + num_frames}, has {total}")
+            if loop and num_frames + (offset % total) > total:
+                data = handle.read(dtype="float64", always_2d=True)
+                reps = -(-(offset % total + num_frames) // total)
+                data = np.tile(data, (reps, 1))[offset % total : offset % total + num_frames]
+            else:
+                handle.seek(offset % total if loop else offset)
+                data = handle.read(num_frames, dtype="float64", always_2d=True)
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise AudioError(str(path), "unreadable", str(err)) from err
+    if data.shape[0] != num_frames:
+        raise AudioError(str(path), "truncated", f"read {data.shape[0]} of {num_frames} frames")
+    if not np.isfinite(data).all():
+        raise AudioError(str(path), "nan", "NaN or Inf samples")
+    return data.T
+
+
+def to_integer_pcm(x: np.ndarray, subtype: str) -> np.ndarray:
+    """Samples already on the ``subtype`` grid -> the integer array libsndfile writes as-is."""
+    bits = SUBTYPE_BITS[subtype]
+    ints = np.round(x * 2.0 ** (bits - 1))
+    if bits == 16:
+        return ints.astype(np.int16)
+    return (ints.astype(np.int32) << (32 - bits)).astype(np.int32)
+
+
+def encode(x: np.ndarray, sample_rate: int, audio_format: str, subtype: str) -> bytes:
+    """Encode ``(channels, N)`` samples (on the subtype's grid) to FLAC/WAV bytes in memory.
+
+    Integer subtypes are converted in NumPy (exact, and faster than libsndfile's
+    float conversion); FLOAT is written as float32.
+    """
+    data = x.T.astype(np.float32) if subtype == "FLOAT" else to_integer_pcm(x.T, subtype)
+    buffer = io.BytesIO()
+    sf.write(buffer, data, sample_rate, format=audio_format.upper(), subtype=subtype)
+    return buffer.getvalue()
+
+
+def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Read a whole file as float64 ``(channels, N)`` and its sample rate."""
+    data, rate = sf.read(path, dtype="float64", always_2d=True)
+    return data.T, rate

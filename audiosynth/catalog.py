@@ -1,0 +1,181 @@
+"""Catalogs: JSONL files of `Clip` rows describing source audio (speech, noise, RIRs).
+
+A catalog row's field names are a public contract::
+
+    {"id": ..., "path": ..., "kind": "speech"|"noise"|"rir", "duration": s,
+     "sample_rate": Hz, "num_channels": n, "speaker": ..., "text": ..., "language": ...,
+     "gender": ..., "split": ..., "tags": [...], "corpus": ...}
+
+``path`` is relative to the catalog file when the audio lies below it, absolute otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from .errors import CatalogError
+
+KINDS = ("speech", "noise", "rir")
+_REQUIRED = ("id", "path", "kind", "duration", "sample_rate", "num_channels")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One source audio file (or a whole file's worth of one utterance / noise / RIR)."""
+
+    id: str
+    path: str
+    kind: str
+    duration: float
+    sample_rate: int
+    num_channels: int = 1
+    speaker: str | None = None
+    text: str | None = None
+    language: str | None = None
+    gender: str | None = None
+    split: str | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+    corpus: str | None = None
+
+    @property
+    def num_samples(self) -> int:
+        """Length in samples at the clip's own rate."""
+        return int(round(self.duration * self.sample_rate))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON; optional fields that are unknown are left out."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None or (f.name == "tags" and not value):
+                continue
+            out[f.name] = list(value) if f.name == "tags" else value
+        return out
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any], where: str = "") -> "Clip":
+        """Build a Clip from a catalog row; errors name ``where`` and the field."""
+        prefix = f"{where}: " if where else ""
+        if not isinstance(row, dict):
+            raise CatalogError(f"{prefix}a catalog row must be a JSON object (got {type(row).__name__})")
+        for name in _REQUIRED:
+            if name not in row:
+                raise CatalogError(f"{prefix}missing required field '{name}'")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(row) - known)
+        if unknown:
+            raise CatalogError(f"{prefix}unknown field '{unknown[0]}'")
+        if row["kind"] not in KINDS:
+            raise CatalogError(f"{prefix}'kind' must be one of {', '.join(KINDS)} (got {row['kind']!r})")
+        for name in ("sample_rate", "num_channels"):
+            value = row[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise CatalogError(f"{prefix}'{name}' must be a positive int (got {value!r})")
+        duration = row["duration"]
+        if not isinstance(duration, (int, float)) or isinstance(duration, bool) or not duration > 0:
+            raise CatalogError(f"{prefix}'duration' must be a positive number of seconds (got {duration!r})")
+        for name in ("id", "path"):
+            if not isinstance(row[name], str) or not row[name]:
+                raise CatalogError(f"{prefix}'{name}' must be a non-empty string (got {row[name]!r})")
+        tags = row.get("tags", ())
+        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+            raise CatalogError(f"{prefix}'tags' must be a list of strings (got {tags!r})")
+        return cls(**{**row, "duration": float(duration), "tags": tuple(tags)})
+
+
+class Catalog(Sequence[Clip]):
+    """An ordered, id-indexed list of clips whose paths are resolved against ``root``."""
+
+    def __init__(self, clips: Iterable[Clip], root: str | os.PathLike[str] = ".", name: str = "") -> None:
+        self.clips: tuple[Clip, ...] = tuple(clips)
+        self.root = Path(root)
+        self.name = name
+        self._by_id: dict[str, Clip] = {}
+        for clip in self.clips:
+            if clip.id in self._by_id:
+                raise CatalogError(f"{name or 'catalog'}: duplicate clip id {clip.id!r}")
+            self._by_id[clip.id] = clip
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> Clip:  # type: ignore[override]
+        return self.clips[index]
+
+    def __iter__(self) -> Iterator[Clip]:
+        return iter(self.clips)
+
+    def by_id(self, clip_id: str) -> Clip:
+        """The clip with this id (KeyError names the catalog)."""
+        try:
+            return self._by_id[clip_id]
+        except KeyError:
+            raise KeyError(f"clip id {clip_id!r} is not in catalog {self.name or self.root}") from None
+
+    def __contains__(self, clip_id: object) -> bool:
+        return clip_id in self._by_id
+
+    def resolve(self, clip: Clip) -> Path:
+        """Absolute path of a clip's audio."""
+        path = Path(clip.path)
+        return path if path.is_absolute() else (self.root / path)
+
+    def of_kind(self, kind: str) -> "Catalog":
+        """A catalog of only the clips of ``kind``."""
+        return Catalog((c for c in self.clips if c.kind == kind), self.root, self.name)
+
+    @classmethod
+    def merge(cls, catalogs: Sequence["Catalog"]) -> "Catalog":
+        """One catalog of several, with each clip's path made absolute."""
+        clips = [dataclasses.replace(c, path=str(cat.resolve(c).resolve())) for cat in catalogs for c in cat]
+        return cls(clips, "/", ",".join(cat.name for cat in catalogs))
+
+
+def iter_catalog_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, row)`` of a JSONL file lazily; bad JSON names file and line."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as err:
+                raise CatalogError(f"{path}:{number}: invalid JSON ({err.msg})") from err
+
+
+def read_catalog(path: str | os.PathLike[str]) -> Catalog:
+    """Read a catalog JSONL; every error names the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogError(f"{path}: catalog file not found")
+    clips = [Clip.from_dict(row, f"{path}:{n}") for n, row in iter_catalog_rows(path)]
+    return Catalog(clips, path.parent.resolve(), str(path))
+
+
+def relative_audio_path(audio: str | os.PathLike[str], catalog_dir: str | os.PathLike[str]) -> str:
+    """The path to store for ``audio``: relative to the catalog's folder when below it."""
+    audio = Path(audio).resolve()
+    base = Path(catalog_dir).resolve()
+    try:
+        return audio.relative_to(base).as_posix()
+    except ValueError:
+        return str(audio)
+
+
+def write_catalog(clips: Iterable[Clip], path: str | os.PathLike[str]) -> int:
+    """Write clips as JSONL atomically (temporary name, then rename); returns the row count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for clip in clips:
+            handle.write(json.dumps(clip.to_dict(), ensure_ascii=False) + "\n")
+            count += 1
+    os.replace(tmp, path)
+    return count

@@ -1,0 +1,90 @@
+"""The ``audiosynth`` command line: each subcommand parses options and calls one library function."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import AudiosynthError
+
+
+def _fail_cleanly(func):  # type: ignore[no-untyped-def]
+    """Turn audiosynth's own errors into a one-line message and exit status 1."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return func(*args, **kwargs)
+        except AudiosynthError as err:
+            raise click.ClickException(str(err)) from err
+
+    return wrapper
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+@click.version_option(package_name="audiosynth")
+def main(verbose: bool) -> None:
+    """Synthetic, exactly labelled speech datasets: catalog corpora, build, validate."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("layout", type=click.Choice(["librispeech", "vctk", "musan", "folder"]))
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Catalog JSONL to write.")
+@click.option("--kind", type=click.Choice(["speech", "noise", "rir"]), help="Kind of every clip (folder layout).")
+@click.option("--workers", type=int, default=None, help="Processes checking files (default: cores).")
+@click.option("--min-duration", type=float, default=0.1, show_default=True, help="Reject clips shorter than this (s).")
+@click.option("--max-channels", type=int, default=1, show_default=True, help="Reject clips with more channels.")
+@click.option("--mic", default="mic1", show_default=True, help="VCTK microphone.")
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Rejects JSONL (default: beside the output).")
+@_fail_cleanly
+def catalog(layout: str, root: Path, output: Path, kind: str | None, workers: int | None, min_duration: float,
+            max_channels: int, mic: str, rejects: Path | None) -> None:
+    """Catalog the corpus at ROOT (LAYOUT: librispeech, vctk, musan or folder) into a JSONL file."""
+    from .corpora import catalog_corpus
+
+    summary = catalog_corpus(layout, root, output, kind=kind, workers=workers, min_duration_s=min_duration,
+                             max_channels=max_channels, rejects_path=rejects, mic=mic)
+    click.echo(summary.format())
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Dataset folder.")
+@click.option("--num-examples", type=int, help="Override num_examples.")
+@click.option("--seed", type=int, help="Override seed.")
+@click.option("--workers", type=int, help="Processes (default: cores).")
+@click.option("--dry-run", is_flag=True, help="Check and estimate only; write nothing.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@_fail_cleanly
+def build(config_path: Path, out_dir: Path, num_examples: int | None, seed: int | None, workers: int | None,
+          dry_run: bool, no_progress: bool) -> None:
+    """Build the dataset described by CONFIG (YAML) into OUT; resumes an unfinished build."""
+    from .build import build as run_build
+    from .config import load_config
+
+    config = load_config(config_path).with_overrides(num_examples=num_examples, seed=seed)
+    result = run_build(config, out_dir, workers=workers, progress=not no_progress, dry_run=dry_run)
+    click.echo(result.format())
+
+
+@main.command()
+@click.argument("out_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def validate(out_dir: Path, no_progress: bool) -> None:
+    """Check every file and label of the dataset in DIR; exit 1 on any problem."""
+    from .validate import validate as run_validate
+
+    report = run_validate(out_dir, progress=not no_progress)
+    click.echo(report.format())
+    sys.exit(0 if report.ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Build configuration: a YAML file validated (pydantic v2) before any work starts.
+
+Every random quantity is a ``[min, max]`` range; every error names the dotted field path
+and the bad value, e.g. ``config.yaml: snr_db: min must be <= max (got [20.0, 5.0])``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+SPLITS = ("train", "dev", "test")
+Range = tuple[float, float]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_range(value: Range) -> Range:
+    low, high = value
+    if low > high:
+        raise ValueError(f"min must be <= max (got [{low}, {high}])")
+    return value
+
+
+class CatalogsConfig(_Model):
+    """Catalog JSONL files to draw from; relative paths are relative to the config file."""
+
+    speech: list[str] = Field(min_length=1)
+    noise: list[str] = Field(default_factory=list)
+    rirs: list[str] = Field(default_factory=list)
+
+    @field_validator("speech", "noise", "rirs", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, os.PathLike)) else value
+
+
+class SplitsConfig(_Model):
+    """Share of examples per split; speakers never cross splits."""
+
+    train: float = Field(0.8, ge=0, le=1)
+    dev: float = Field(0.1, ge=0, le=1)
+    test: float = Field(0.1, ge=0, le=1)
+    disjoint_noise: bool = False
+    disjoint_rirs: bool = False
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> "SplitsConfig":
+        total = self.train + self.dev + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + dev + test must be 1 (got {total:g})")
+        return self
+
+    def fractions(self) -> dict[str, float]:
+        """Split name -> share of examples."""
+        return {name: getattr(self, name) for name in SPLITS}
+
+
+class RoomConfig(_Model):
+    """Ranges for a simulated shoebox room (metres, seconds)."""
+
+    length_m: Range = (3.0, 10.0)
+    width_m: Range = (3.0, 8.0)
+    height_m: Range = (2.4, 4.0)
+    rt60_s: Range = (0.2, 1.0)
+    distance_m: Range = (0.5, 3.0)
+    wall_margin_m: float = Field(0.5, ge=0.1)
+    source_height_m: Range = (1.2, 1.9)
+    mic_height_m: Range = (0.8, 1.5)
+
+    _ranges = field_validator(
+        "length_m", "width_m", "height_m", "rt60_s", "distance_m", "source_height_m", "mic_height_m"
+    )(_check_range)
+
+    @field_validator("length_m", "width_m", "height_m", "rt60_s", "distance_m")
+    @classmethod
+    def _positive(cls, value: Range) -> Range:
+        if value[0] <= 0:
+            raise ValueError(f"must be > 0 (got [{value[0]}, {value[1]}])")
+        return value
+
+
+class ReverbConfig(_Model):
+    """Whether and how speech is reverberated."""
+
+    probability: float = Field(0.0, ge=0, le=1)
+    source: Literal["catalog", "simulated"] = "simulated"
+    room: RoomConfig = Field(default_factory=RoomConfig)
+
+
+class OutputConfig(_Model):
+    """How audio is written."""
+
+    format: Literal["flac", "wav"] = "flac"
+    subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = "PCM_16"
+    peak_dbfs: float = Field(-1.0, le=0, description="common gain keeps every written signal below this peak")
+    shard_size: int = Field(100, ge=1, description="examples per shard (unit of work and resume)")
+
+    @model_validator(mode="after")
+    def _flac_is_integer(self) -> "OutputConfig":
+        if self.format == "flac" and self.subtype == "FLOAT":
+            raise ValueError("FLAC cannot store FLOAT samples; use format: wav or subtype PCM_16/PCM_24")
+        return self
+
+
+class Config(_Model):
+    """A denoising dataset build: catalogs, sizes and every randomized quantity as a range."""
+
+    task: Literal["denoising"] = "denoising"
+    catalogs: CatalogsConfig
+    sample_rate: int = Field(16000, gt=0)
+    seed: int = Field(0, ge=0)
+    num_examples: int = Field(100, ge=1)
+    duration_s: Range = (3.0, 6.0)
+    min_speech_ratio: float = Field(0.5, gt=0, le=1, description="speech covers at least this share of an example")
+    snr_db: Range = (0.0, 20.0)
+    speech_level_dbfs: Range = (-35.0, -15.0)
+    require_text: bool = False
+    allow_upsampling: bool = False
+    reverb: ReverbConfig = Field(default_factory=ReverbConfig)
+    splits: SplitsConfig = Field(default_factory=SplitsConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    _ranges = field_validator("duration_s", "snr_db", "speech_level_dbfs")(_check_range)
+
+    @field_validator("duration_s")
+    @classmethod
+    def _positive_duration(cls, value: Range) -> Range:
+        if value[0] <= 0:
+            raise ValueError(f"must be > 0 seconds (got [{value[0]}, {value[1]}])")
+        return value
+
+    @field_validator("speech_level_dbfs")
+    @classmethod
+    def _below_full_scale(cls, value: Range) -> Range:
+        if value[1] > 0:
+            raise ValueError(f"must be <= 0 dBFS (got [{value[0]}, {value[1]}])")
+        return value
+
+    @model_validator(mode="after")
+    def _sources_exist(self) -> "Config":
+        if not self.catalogs.noise:
+            raise ValueError("catalogs.noise: a denoising build needs at least one noise catalog")
+        if self.reverb.probability > 0 and self.reverb.source == "catalog" and not self.catalogs.rirs:
+            raise ValueError("catalogs.rirs: reverb.source is 'catalog' but no RIR catalog is given")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (ranges as lists)."""
+        return json.loads(self.model_dump_json())
+
+    def fingerprint(self) -> str:
+        """Stable hash of everything that determines the output bytes."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def with_overrides(self, **changes: Any) -> "Config":
+        """A validated copy with top-level fields changed (``None`` values are ignored)."""
+        data = self.to_dict()
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return config_from_dict(data)
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for item in err.errors():
+        path = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if not path and ": " in message:  # model-level checks name their own field first
+            path, message = message.split(": ", 1)
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        got = item.get("input")
+        got_text = "" if isinstance(got, dict) or "got " in message or not item["loc"] else f" (got {got!r})"
+        lines.append(f"{source}: {path}: {message}{got_text}")
+    return "\n".join(lines)
+
+
+def config_from_dict(data: dict[str, Any], base_dir: str | os.PathLike[str] | None = None, source: str = "config") -> Config:
+    """Validate a config dict; relative catalog paths are resolved against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping (got {type(data).__name__})")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from err
+    if base_dir is None:
+        return config
+    base = Path(base_dir)
+    resolve = lambda paths: [str((base / p).resolve()) if not Path(p).is_absolute() else p for p in paths]  # noqa: E731
+    catalogs = config.catalogs.model_copy(
+        update={name: resolve(getattr(config.catalogs, name)) for name in ("speech", "noise", "rirs")}
+    )
+    return config.model_copy(update={"catalogs": catalogs})
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a YAML config; errors name the file and the field path."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    return config_from_dict(data, path.parent, str(path))

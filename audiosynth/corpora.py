@@ -1,0 +1,414 @@
+"""Catalogue real corpora on disk (LibriSpeech, VCTK, MUSAN, any folder) into catalog JSONL files.
+
+One place per step:
+
+1. ``_walk_<layout>`` turns a corpus tree into candidates (audio path + a `Clip` template);
+2. ``_check_all`` opens and fully scans every file in a process pool (`check_audio_file`);
+3. ``catalog_corpus`` writes the accepted clips (`write_catalog`) and the rejects JSONL.
+
+A bad file never stops cataloguing: it becomes a reject row ``{"path", "reason", "detail"}``
+whose reason is one of `REJECT_REASONS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import multiprocessing
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from .catalog import KINDS, Clip, relative_audio_path, write_catalog
+from .errors import AudioError, CatalogError
+
+logger = logging.getLogger(__name__)
+
+LAYOUTS = ("librispeech", "vctk", "musan", "folder")
+REJECT_REASONS = ("unreadable", "not_audio", "truncated", "empty", "nan", "silent", "too_short", "too_many_channels")
+AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                              ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist"})
+BLOCK_FRAMES = 65536
+
+_EXPECTED = {
+    "librispeech": "ROOT/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac, or the same below subsets "
+                   "such as ROOT/dev-clean/",
+    "vctk": "ROOT/wav48_silence_trimmed/<speaker>/<speaker>_<nnn>_{mic}.flac (or ROOT/wav48/<speaker>/*.wav)",
+    "musan": "ROOT/{music,noise,speech}/<source>/*.wav",
+    "folder": "audio files (" + ", ".join(sorted(AUDIO_EXTENSIONS)) + ") anywhere below ROOT",
+}
+_GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male"}
+_LANGUAGES = {"english": "en", "french": "fr", "german": "de", "spanish": "es", "italian": "it", "dutch": "nl",
+              "portuguese": "pt", "russian": "ru", "chinese": "zh", "japanese": "ja", "polish": "pl"}
+_SUBSET = re.compile(r"^(train|dev|test)(?:[-_].*)?$")
+_MUSAN_KINDS = {"music": "noise", "noise": "noise", "speech": "speech"}
+# libsndfile's log line for a data chunk longer than the file: "data : 16000 (should be 7978)".
+_DECLARED_DATA = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+                 "ULAW": 1, "ALAW": 1}
+
+_Candidate = tuple[Path, Clip]  # audio file, row with path/duration/rate still to fill in
+
+
+@dataclass(frozen=True)
+class CatalogSummary:
+    """What `catalog_corpus` wrote."""
+
+    layout: str
+    root: str
+    output: str
+    rejects_path: str
+    num_clips: int
+    num_rejected: int
+    total_duration_s: float
+    rejects_by_reason: dict[str, int]
+
+    def format(self) -> str:
+        """A short human summary (several lines)."""
+        lines = [f"{self.layout} corpus at {self.root}",
+                 f"  catalogued {self.num_clips} clips ({self.total_duration_s / 3600:.2f} h) -> {self.output}",
+                 f"  rejected {self.num_rejected} files -> {self.rejects_path}"]
+        lines += [f"    {reason}: {count}" for reason, count in sorted(self.rejects_by_reason.items())]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- checking one file
+
+def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = 0.1, max_channels: int = 1,
+                     silence_dbfs: float = -60.0) -> tuple[int, int, int]:
+    """Open and fully scan one file in blocks; return ``(num_frames, sample_rate, num_channels)``.
+
+    Raises `AudioError` whose ``reason`` is one of `REJECT_REASONS`. Only running stats are kept.
+    """
+    path = os.fspath(path)
+    try:
+        size = os.path.getsize(path)
+    except OSError as err:
+        raise AudioError(path, "unreadable", f"{type(err).__name__}: {err.strerror or err}") from None
+    if size == 0:
+        raise AudioError(path, "empty", "0 bytes")
+    try:
+        handle = sf.SoundFile(path)
+    except Exception as err:  # noqa: BLE001 - every open failure becomes a reason
+        raise _open_error(path, err) from None
+    with handle as f:
+        rate, channels, declared, fmt = f.samplerate, f.channels, f.frames, f.format
+        if channels > max_channels:
+            raise AudioError(path, "too_many_channels", f"{channels} channels > {max_channels}")
+        shortfall = _header_shortfall(f)
+        if shortfall:
+            raise AudioError(path, "truncated", shortfall)
+        frames, peak = _scan(f, path)
+    if frames < declared and fmt != "MP3":  # MP3 frame counts are estimates
+        raise AudioError(path, "truncated", f"read {frames} of {declared} frames")
+    if frames == 0:
+        raise AudioError(path, "empty", "0 frames")
+    if frames < min_duration_s * rate:
+        raise AudioError(path, "too_short", f"{frames / rate:.3f} s < {min_duration_s:g} s")
+    if peak < 10.0 ** (silence_dbfs / 20.0):
+        level = 20.0 * math.log10(peak) if peak > 0 else -math.inf
+        raise AudioError(path, "silent", f"peak {level:.1f} dBFS < {silence_dbfs:g} dBFS")
+    return frames, rate, channels
+
+
+def _scan(f: sf.SoundFile, path: str) -> tuple[int, float]:
+    """Frames read and peak |sample|, block by block; NaN/Inf -> ``nan``, read error -> ``truncated``."""
+    frames, peak = 0, 0.0
+    try:
+        for block in f.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
+            finite = np.isfinite(block)
+            if not finite.all():
+                row = int(np.argmin(finite.all(axis=1)))
+                value = block[row][~finite[row]][0]
+                raise AudioError(path, "nan", f"{'NaN' if np.isnan(value) else 'Inf'} sample at frame {frames + row}")
+            if len(block):
+                peak = max(peak, float(np.abs(block).max()))
+            frames += len(block)
+    except AudioError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a decoder error midway means a cut or corrupt stream
+        raise AudioError(path, "truncated", f"read error after {frames} frames: {err}") from None
+    return frames, peak
+
+
+def _open_error(path: str, err: Exception) -> AudioError:
+    """Classify a failure to open: unknown header -> not_audio, corrupt known format -> truncated."""
+    if not isinstance(err, sf.LibsndfileError):
+        return AudioError(path, "unreadable", f"{type(err).__name__}: {err}")
+    message = err.error_string
+    if err.code == 1:  # SF_ERR_UNRECOGNISED_FORMAT
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+        if _known_audio_header(head):
+            return AudioError(path, "truncated", f"audio header that libsndfile cannot parse: {message}")
+        return AudioError(path, "not_audio", f"not a known audio format (starts with {head[:8]!r})")
+    if err.code in (2, 4):  # SF_ERR_SYSTEM, SF_ERR_UNSUPPORTED_ENCODING
+        return AudioError(path, "unreadable", message)
+    return AudioError(path, "truncated", message)  # malformed file of a known format
+
+
+def _known_audio_header(head: bytes) -> bool:
+    """Whether the first bytes are the signature of an audio format libsndfile knows."""
+    return ((head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:12] == b"WAVE")
+            or (head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"))
+            or head.startswith((b"fLaC", b"OggS", b"ID3", b".snd", b"caff", b"NIST_1A", b"riff")))
+
+
+def _header_shortfall(f: sf.SoundFile) -> str | None:
+    """Why the data chunk is shorter than the header says (WAV/AIFF), or None."""
+    match = _DECLARED_DATA.search(f.extra_info)
+    if not match:
+        return None
+    declared, present = int(match[1]), int(match[2])
+    if declared in (0, 0xFFFFFFFF):  # placeholders written by streaming writers
+        return None
+    if declared - present < _SAMPLE_BYTES.get(f.subtype, 1) * f.channels:
+        return None
+    return f"data chunk declares {declared} bytes but the file holds {present}"
+
+
+def _check_path(path: str, **limits: Any) -> tuple[str | None, str, int, int, int]:
+    """Pool worker: ``(None, "", frames, rate, channels)`` or ``(reason, detail, 0, 0, 0)``; never raises."""
+    try:
+        return (None, "", *check_audio_file(path, **limits))
+    except AudioError as err:
+        return err.reason, err.detail, 0, 0, 0
+    except Exception as err:  # noqa: BLE001 - a bad file must never crash cataloguing
+        return "unreadable", f"{type(err).__name__}: {err}", 0, 0, 0
+
+
+def _check_all(paths: list[str], workers: int, progress: bool, limits: dict[str, Any]) -> list[tuple]:
+    """`_check_path` over every path, in order, in a process pool fed in chunks."""
+    check = partial(_check_path, **limits)
+    bar = {"total": len(paths), "disable": not progress, "unit": "file", "desc": "checking audio"}
+    workers = max(1, min(workers, len(paths)))
+    if workers == 1:
+        return list(tqdm(map(check, paths), **bar))
+    chunksize = max(1, min(256, math.ceil(len(paths) / (workers * 16))))
+    methods = multiprocessing.get_all_start_methods()  # forkserver: safe when the caller runs threads
+    context = multiprocessing.get_context("forkserver") if "forkserver" in methods else None
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(tqdm(pool.map(check, paths, chunksize=chunksize), **bar))
+
+
+# --------------------------------------------------------------------------- layouts -> candidates
+
+def _candidate(audio: Path, **fields: Any) -> _Candidate:
+    return audio, Clip(path="", duration=0.0, sample_rate=0, **fields)
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    """Audio files directly in ``folder`` by name; broken links are kept (they become rejects)."""
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and not p.is_dir())
+
+
+def _read_text(path: Path) -> str | None:
+    """A transcript file's text on one line, or None when missing or blank."""
+    if not path.is_file():
+        return None
+    return " ".join(path.read_text(encoding="utf-8", errors="replace").split()) or None
+
+
+def _read_table(path: Path) -> dict[str, list[str]]:
+    """First whitespace-separated column -> the other columns (missing file -> {})."""
+    if not path.is_file():
+        return {}
+    rows = (line.split() for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
+    return {cols[0]: cols[1:] for cols in rows if cols}
+
+
+def _walk_librispeech(root: Path, corpus: str, kind: str) -> list[_Candidate]:
+    subsets = [d for d in _subdirs(root) if _SUBSET.match(d.name)] or [root]
+    genders = _librispeech_genders(root / "SPEAKERS.TXT") or _librispeech_genders(root.parent / "SPEAKERS.TXT")
+    out = []
+    for subset in subsets:
+        match = _SUBSET.match(subset.name)
+        for speaker in _subdirs(subset):
+            for chapter in _subdirs(speaker):
+                texts = _read_table(chapter / f"{speaker.name}-{chapter.name}.trans.txt")
+                for audio in _audio_files(chapter):
+                    out.append(_candidate(
+                        audio, id=audio.stem, kind=kind, speaker=speaker.name, language="en",
+                        text=" ".join(texts.get(audio.stem, ())) or None,
+                        gender=genders.get(speaker.name), split=match.group(1) if match else None, corpus=corpus))
+    return out
+
+
+def _librispeech_genders(path: Path) -> dict[str, str]:
+    """SPEAKERS.TXT (``ID | SEX | SUBSET | MINUTES | NAME``, ';' comments) -> speaker -> gender."""
+    if not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        cols = [c.strip() for c in line.split("|")]
+        if line.startswith(";") or len(cols) < 2 or cols[1].lower() not in _GENDERS:
+            continue
+        out[cols[0]] = _GENDERS[cols[1].lower()]
+    return out
+
+
+def _walk_vctk(root: Path, corpus: str, kind: str, mic: str) -> list[_Candidate]:
+    if mic not in ("mic1", "mic2"):
+        raise CatalogError(f"VCTK mic must be 'mic1' or 'mic2' (got {mic!r})")
+    wav_dir, suffix = root / "wav48_silence_trimmed", f"_{mic}"
+    if not wav_dir.is_dir() and (root / "wav48").is_dir():  # VCTK 0.80: one mic, no suffix
+        wav_dir, suffix = root / "wav48", ""
+    info = {}
+    for spk, cols in _read_table(root / "speaker-info.txt").items():
+        if spk.upper() != "ID" and len(cols) >= 2:
+            accent = cols[2] if len(cols) > 2 else None
+            info[f"p{spk}" if spk.isdigit() else spk] = (_GENDERS.get(cols[1].lower()), accent)
+    out = []
+    for speaker in _subdirs(wav_dir):
+        gender, accent = info.get(speaker.name, (None, None))
+        for audio in _audio_files(speaker):
+            if not audio.stem.endswith(suffix):
+                continue
+            utt = audio.stem[: len(audio.stem) - len(suffix)]
+            out.append(_candidate(
+                audio, id=audio.stem, kind=kind, speaker=speaker.name, language="en", gender=gender,
+                text=_read_text(root / "txt" / speaker.name / f"{utt}.txt"),
+                tags=(f"accent:{accent}",) if accent else (), corpus=corpus))
+    return out
+
+
+def _walk_musan(root: Path, corpus: str, kind: str | None) -> list[_Candidate]:
+    if not any((root / c).is_dir() for c in _MUSAN_KINDS) and (root / "musan").is_dir():
+        root = root / "musan"
+    out = []
+    for category, default_kind in _MUSAN_KINDS.items():
+        for source in _subdirs(root / category):
+            notes = _read_table(source / "ANNOTATIONS")
+            for audio in _audio_files(source):
+                fields = _musan_fields(category, notes.get(audio.stem, []))
+                out.append(_candidate(audio, id=audio.stem, kind=kind or default_kind, corpus=corpus,
+                                      tags=(category, source.name, *fields.pop("tags")), **fields))
+    return out
+
+
+def _musan_fields(category: str, cols: list[str]) -> dict[str, Any]:
+    """MUSAN ANNOTATIONS columns after the stem: music ``genre[,genre] Y|N artist``; speech ``m|f language``."""
+    if category == "speech" and cols:
+        language = cols[1].lower() if len(cols) > 1 else None
+        return {"gender": _GENDERS.get(cols[0].lower()), "language": _LANGUAGES.get(language, language),
+                "tags": tuple(cols[2:])}
+    if category == "music" and cols:
+        vocals = {"y": ("vocals",), "n": ("no_vocals",)}.get(cols[1].lower(), cols[1:2]) if len(cols) > 1 else ()
+        artist = tuple(f"artist:{a}" for a in cols[2:3])
+        return {"tags": (*(g for g in cols[0].split(",") if g), *vocals, *artist, *cols[3:])}
+    return {"tags": tuple(cols)}
+
+
+def _walk_folder(root: Path, corpus: str, kind: str) -> list[_Candidate]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            audio = Path(dirpath) / name
+            if name.startswith(".") or audio.suffix.lower() not in AUDIO_EXTENSIONS:
+                continue
+            text = _read_text(audio.with_suffix(".txt")) or _read_text(audio.with_suffix(".lab"))
+            clip_id = audio.relative_to(root).with_suffix("").as_posix().replace("/", "-")
+            out.append(_candidate(audio, id=clip_id, kind=kind, text=text, corpus=corpus))
+    return out
+
+
+def _walk(layout: str, root: Path, corpus: str, kind: str | None, mic: str) -> list[_Candidate]:
+    if layout == "librispeech":
+        return _walk_librispeech(root, corpus, kind or "speech")
+    if layout == "vctk":
+        return _walk_vctk(root, corpus, kind or "speech", mic)
+    if layout == "musan":
+        return _walk_musan(root, corpus, kind)
+    if kind is None:
+        raise CatalogError(f"layout 'folder' needs a kind (one of {', '.join(KINDS)})")
+    return _walk_folder(root, corpus, kind)
+
+
+# --------------------------------------------------------------------------- writing
+
+def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                   kind: str | None = None, workers: int | None = None, min_duration_s: float = 0.1,
+                   max_channels: int = 1, rejects_path: str | os.PathLike[str] | None = None, mic: str = "mic1",
+                   progress: bool = True, corpus: str | None = None,
+                   silence_dbfs: float = -60.0) -> CatalogSummary:
+    """Catalogue the corpus at ``root`` (laid out as ``layout``) into the JSONL ``output``.
+
+    Every file is opened and scanned; unusable ones go to ``rejects_path`` (default
+    ``<output stem>.rejects.jsonl``, always written). ``kind`` is required for ``folder`` and
+    overrides the layout's kind otherwise. Raises `CatalogError` for a bad layout or arguments.
+    """
+    if layout not in LAYOUTS:
+        raise CatalogError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    if kind is not None and kind not in KINDS:
+        raise CatalogError(f"kind must be one of {', '.join(KINDS)} (got {kind!r})")
+    root, output = Path(root).expanduser(), Path(output).expanduser()
+    expected = _EXPECTED[layout].replace("{mic}", mic)
+    if not root.is_dir():
+        raise CatalogError(f"{root}: corpus root is not a folder (layout {layout!r} expects {expected})")
+    rejects_path = Path(rejects_path) if rejects_path is not None else output.with_name(f"{output.stem}.rejects.jsonl")
+    corpus = corpus or (root.resolve().name if layout == "folder" else layout)
+
+    candidates = _walk(layout, root, corpus, kind, mic)
+    if not candidates:
+        raise CatalogError(f"{root}: no audio files found for layout {layout!r}; expected {expected}")
+    seen: dict[str, Path] = {}
+    for audio, clip in candidates:
+        if clip.id in seen:
+            raise CatalogError(f"{root}: clip id {clip.id!r} would be used by both {seen[clip.id]} and {audio}")
+        seen[clip.id] = audio
+    logger.info("%s: checking %d audio files (%s layout)", root, len(candidates), layout)
+
+    limits = {"min_duration_s": min_duration_s, "max_channels": max_channels, "silence_dbfs": silence_dbfs}
+    results = _check_all([str(audio) for audio, _ in candidates], workers or os.cpu_count() or 1, progress, limits)
+
+    clips, rejects = [], []
+    for (audio, template), (reason, detail, frames, rate, channels) in zip(candidates, results):
+        if reason is not None:
+            logger.debug("rejected %s: %s (%s)", audio, reason, detail)
+            rejects.append({"path": os.path.abspath(audio), "reason": reason, "detail": detail})
+            continue
+        clips.append(dataclasses.replace(template, path=relative_audio_path(audio, output.parent),
+                                         duration=frames / rate, sample_rate=rate, num_channels=channels))
+    clips.sort(key=lambda clip: clip.id)
+    rejects.sort(key=lambda row: row["path"])
+    write_catalog(clips, output)
+    _write_jsonl(rejects, rejects_path)
+
+    by_reason: dict[str, int] = {}
+    for row in rejects:
+        by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + 1
+    summary = CatalogSummary(layout=layout, root=str(root), output=str(output), rejects_path=str(rejects_path),
+                             num_clips=len(clips), num_rejected=len(rejects),
+                             total_duration_s=sum(clip.duration for clip in clips),
+                             rejects_by_reason=dict(sorted(by_reason.items())))
+    if rejects:
+        logger.warning("%s: rejected %d of %d files (%s); see %s", root, len(rejects), len(candidates),
+                       ", ".join(f"{r}: {n}" for r, n in summary.rejects_by_reason.items()), rejects_path)
+    logger.info("%s: catalogued %d clips (%.2f h) -> %s", root, len(clips), summary.total_duration_s / 3600, output)
+    return summary
+
+
+def _write_jsonl(rows: list[dict[str, Any]], path: Path) -> None:
+    """Write rows as JSONL atomically (temporary name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)

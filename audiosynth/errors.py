@@ -1,0 +1,43 @@
+"""Errors raised by audiosynth.
+
+Hierarchy::
+
+    AudiosynthError (ValueError)
+    ├── CatalogError      a catalog file or one of its rows is invalid
+    ├── ConfigError       a build config is invalid (message names the field path)
+    ├── PreflightError    a valid config that cannot produce the dataset asked for
+    ├── AudioError        a clip cannot be read or is unusable (unreadable, NaN, silent, ...)
+    └── DatasetError      a built dataset folder is inconsistent or was built differently
+"""
+
+from __future__ import annotations
+
+
+class AudiosynthError(ValueError):
+    """Base class of every error audiosynth raises on purpose."""
+
+
+class CatalogError(AudiosynthError):
+    """A catalog file or row is invalid; the message starts with ``file:line:``."""
+
+
+class ConfigError(AudiosynthError):
+    """A config is invalid; the message names the dotted field path and the bad value."""
+
+
+class PreflightError(AudiosynthError):
+    """The config is valid but the catalogs cannot satisfy it (says why)."""
+
+
+class AudioError(AudiosynthError):
+    """A clip is unusable; ``reason`` is a short machine-readable tag."""
+
+    def __init__(self, path: str, reason: str, detail: str = "") -> None:
+        self.path = path
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+class DatasetError(AudiosynthError):
+    """A dataset folder does not match what its manifest or build.json says."""

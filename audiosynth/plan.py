@@ -1,0 +1,260 @@
+"""The planner: ``scene(i) = plan(config, catalogs, seed, i)``, a pure function.
+
+Every random choice of example ``i`` comes from ``numpy.random.default_rng([seed, 0, i])``,
+never from a shared running generator, so any subset, order or number of workers gives the
+same scenes. Splits are assigned per speaker once (stream ``[seed, 1]``), so no speaker is in
+two splits. The pre-flight check in `Planner.__init__` refuses configs the catalogs cannot
+satisfy, and says why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .catalog import Catalog, Clip, read_catalog
+from .config import SPLITS, Config, RoomConfig
+from .errors import PreflightError
+from .kernels import resampled_length
+from .room import Room
+from .scene import Noise, Scene, Segment, Source
+
+
+def item_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of example ``index``: independent of every other example."""
+    return np.random.default_rng([seed, 0, index])
+
+
+@dataclass(frozen=True)
+class Catalogs:
+    """The catalogs a build draws from, one per kind."""
+
+    speech: Catalog
+    noise: Catalog
+    rirs: Catalog = field(default_factory=lambda: Catalog([]))
+
+    def all(self) -> Catalog:
+        """Every clip in one catalog with absolute paths (what the renderer resolves ids with)."""
+        return Catalog.merge([self.speech, self.noise, self.rirs])
+
+
+def load_catalogs(config: Config) -> Catalogs:
+    """Read the config's catalog files (each clip checked against its declared kind)."""
+
+    def load(paths: Sequence[str], kind: str) -> Catalog:
+        catalog = Catalog.merge([read_catalog(p) for p in paths]) if paths else Catalog([])
+        wrong = [c for c in catalog if c.kind != kind]
+        if wrong:
+            raise PreflightError(f"catalogs.{'rirs' if kind == 'rir' else kind}: clip {wrong[0].id!r} has kind {wrong[0].kind!r}, expected {kind!r}")
+        return catalog
+
+    c = config.catalogs
+    return Catalogs(load(c.speech, "speech"), load(c.noise, "noise"), load(c.rirs, "rir"))
+
+
+def split_counts(num_examples: int, fractions: dict[str, float]) -> dict[str, int]:
+    """Examples per split: dev and test rounded, train takes the rest."""
+    counts = {name: int(round(num_examples * fractions[name])) for name in SPLITS if name != "train"}
+    counts["train"] = num_examples - sum(counts.values())
+    if counts["train"] < 0 or (fractions["train"] == 0 and counts["train"] > 0):
+        counts = {name: int(math.floor(num_examples * fractions[name])) for name in SPLITS}
+        counts[max(fractions, key=fractions.__getitem__)] += num_examples - sum(counts.values())
+    return {name: counts[name] for name in SPLITS}
+
+
+def partition(items: Sequence[str], fractions: dict[str, float], rng: np.random.Generator, what: str) -> dict[str, tuple[str, ...]]:
+    """Shuffle ``items`` and cut them into splits by share, at least one per split with a share."""
+    active = [name for name in SPLITS if fractions[name] > 0]
+    if len(items) < len(active):
+        raise PreflightError(
+            f"{len(items)} {what} cannot fill {len(active)} disjoint splits ({', '.join(active)}): "
+            f"add {what} or set the share of a split to 0 under 'splits'"
+        )
+    order = [items[k] for k in rng.permutation(len(items))]
+    sizes = {name: max(1, int(round(len(items) * fractions[name]))) for name in active}
+    while sum(sizes.values()) > len(items):
+        shrinkable = [n for n in active if sizes[n] > 1]
+        sizes[max(shrinkable, key=lambda n: (sizes[n] - len(items) * fractions[n], sizes[n]))] -= 1
+    biggest = max(active, key=fractions.__getitem__)
+    sizes[biggest] += len(items) - sum(sizes.values())
+    out: dict[str, tuple[str, ...]] = {name: () for name in SPLITS}
+    start = 0
+    for name in active:
+        out[name] = tuple(sorted(order[start : start + sizes[name]]))
+        start += sizes[name]
+    return out
+
+
+def speaker_of(clip: Clip) -> str:
+    """A clip's speaker; a clip with no speaker is treated as a speaker of its own."""
+    return clip.speaker or f"clip:{clip.id}"
+
+
+class Planner:
+    """Pre-flight checks and per-split clip pools for one config; `scene(i)` plans example i."""
+
+    def __init__(self, config: Config, catalogs: Catalogs) -> None:
+        self.config = config
+        self.catalogs = catalogs
+        self.sample_rate = config.sample_rate
+        fractions = config.splits.fractions()
+        self.counts = split_counts(config.num_examples, fractions)
+        self.excluded: Counter[str] = Counter()
+        speech = [c for c in catalogs.speech if self._usable_speech(c)]
+        if not speech:
+            raise PreflightError(f"no usable speech clip in {len(catalogs.speech)}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}")
+        self.speakers = self._assign_speakers(speech, fractions)
+        speaker_split = {spk: name for name, spks in self.speakers.items() for spk in spks}
+        self.speech: dict[str, tuple[Clip, ...]] = {
+            name: tuple(c for c in speech if speaker_split.get(speaker_of(c)) == name) for name in SPLITS
+        }
+        self.noise = self._pools(catalogs.noise, config.splits.disjoint_noise, fractions, "noise clips", 2)
+        need_rirs = config.reverb.probability > 0 and config.reverb.source == "catalog"
+        self.rirs = self._pools(catalogs.rirs, config.splits.disjoint_rirs, fractions, "RIRs", 3) if need_rirs else {n: () for n in SPLITS}
+        for name in SPLITS:
+            if self.counts[name] == 0:
+                continue
+            if not self.speech[name]:
+                raise PreflightError(f"split {name!r}: none of its speakers has a usable speech clip (excluded: {dict(self.excluded)})")
+            if not self.noise[name]:
+                raise PreflightError(f"split {name!r}: no usable noise clip{self._rate_hint(catalogs.noise)}")
+            if need_rirs and not self.rirs[name]:
+                raise PreflightError(f"split {name!r}: reverb.source is 'catalog' but no usable RIR")
+
+    # -- pre-flight helpers -------------------------------------------------------------
+    def _reachable(self, clip: Clip) -> bool:
+        return clip.sample_rate >= self.sample_rate or self.config.allow_upsampling
+
+    def _rate_hint(self, catalog: Catalog) -> str:
+        rates = sorted({c.sample_rate for c in catalog})
+        if rates and not any(r >= self.sample_rate for r in rates) and not self.config.allow_upsampling:
+            return f"; sample_rate {self.sample_rate} Hz is above every clip's rate ({rates[-1]} Hz max): lower sample_rate or set allow_upsampling: true"
+        return ""
+
+    def _usable_speech(self, clip: Clip) -> bool:
+        min_duration = self.config.min_speech_ratio * self.config.duration_s[0]
+        reason = (
+            "sample_rate_below_output" if not self._reachable(clip)
+            else "no_text" if self.config.require_text and not clip.text
+            else f"shorter_than_{min_duration:g}s" if clip.duration < min_duration
+            else "too_many_channels" if clip.num_channels != 1
+            else None
+        )
+        if reason:
+            self.excluded[reason] += 1
+        return reason is None
+
+    def _assign_speakers(self, speech: list[Clip], fractions: dict[str, float]) -> dict[str, tuple[str, ...]]:
+        declared: dict[str, set[str]] = {}
+        for clip in speech:
+            if clip.split:
+                declared.setdefault(speaker_of(clip), set()).add(clip.split)
+        if declared:  # the catalogs carry splits: keep them, refuse speakers that cross
+            crossing = sorted(spk for spk, names in declared.items() if len(names) > 1)
+            if crossing:
+                raise PreflightError(f"speaker {crossing[0]!r} appears in catalog splits {sorted(declared[crossing[0]])}")
+            bad = sorted({n for names in declared.values() for n in names} - set(SPLITS))
+            if bad:
+                raise PreflightError(f"catalog split {bad[0]!r} is not one of {', '.join(SPLITS)}")
+            return {name: tuple(sorted(s for s, n in declared.items() if name in n)) for name in SPLITS}
+        speakers = sorted({speaker_of(c) for c in speech})
+        return partition(speakers, fractions, np.random.default_rng([self.config.seed, 1]), "speakers")
+
+    def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int) -> dict[str, tuple[Clip, ...]]:
+        usable = [c for c in catalog if self._reachable(c)]
+        if not disjoint:
+            return {name: tuple(usable) for name in SPLITS}
+        ids = partition([c.id for c in usable], fractions, np.random.default_rng([self.config.seed, stream]), what)
+        by_id = {c.id: c for c in usable}
+        return {name: tuple(by_id[i] for i in ids[name]) for name in SPLITS}
+
+    # -- planning ---------------------------------------------------------------------
+    def split_of(self, index: int) -> str:
+        """Split of example ``index``: train first, then dev, then test."""
+        if not 0 <= index < self.config.num_examples:
+            raise IndexError(f"example index {index} outside 0..{self.config.num_examples - 1}")
+        for name in SPLITS:
+            if index < self.counts[name]:
+                return name
+            index -= self.counts[name]
+        raise AssertionError("unreachable")
+
+    def scene(self, index: int) -> Scene:
+        """Plan example ``index``: every random choice, none left to the renderer."""
+        config, rate = self.config, self.sample_rate
+        rng = item_rng(config.seed, index)
+        split = self.split_of(index)
+        clip = _choice(rng, self.speech[split])
+        low, high = config.duration_s
+        high = min(high, clip.duration / config.min_speech_ratio)
+        num_samples = int(round(rng.uniform(low, high) * rate))
+        speech_out = resampled_length(clip.num_samples, clip.sample_rate, rate)
+        if speech_out <= num_samples:  # the whole utterance, at a random onset
+            segment = Segment(clip.id, 0, clip.num_samples, int(rng.integers(0, num_samples - speech_out + 1)))
+        else:  # a random crop that fills the example
+            length = int(math.ceil(num_samples * clip.sample_rate / rate))
+            segment = Segment(clip.id, int(rng.integers(0, clip.num_samples - length + 1)), length)
+        level = float(rng.uniform(*config.speech_level_dbfs))
+        noise = self._noise(rng, split, num_samples)
+        rir_clip, room, position = None, None, None
+        if rng.random() < config.reverb.probability:
+            if config.reverb.source == "catalog":
+                rir_clip = _choice(rng, self.rirs[split]).id
+            else:
+                room, position = draw_room(rng, config.reverb.room), 0
+        source = Source("clean", segment, level, rir_clip, position)
+        return Scene(f"{split}-{index:06d}", index, split, rate, num_samples, (source,), noise, room, config.output.peak_dbfs)
+
+    def _noise(self, rng: np.random.Generator, split: str, num_samples: int) -> Noise:
+        clip = _choice(rng, self.noise[split])
+        length = int(math.ceil(num_samples * clip.sample_rate / self.sample_rate))
+        if clip.num_samples >= length:
+            segment = Segment(clip.id, int(rng.integers(0, clip.num_samples - length + 1)), length)
+        else:
+            segment = Segment(clip.id, int(rng.integers(0, clip.num_samples)), length, loop=True)
+        return Noise(segment, float(rng.uniform(*self.config.snr_db)))
+
+
+def _choice(rng: np.random.Generator, clips: Sequence[Clip]) -> Clip:
+    return clips[int(rng.integers(0, len(clips)))]
+
+
+def draw_room(rng: np.random.Generator, cfg: RoomConfig, tries: int = 100) -> Room:
+    """A random shoebox with one microphone and one source at a distance drawn from the range,
+    both at least ``wall_margin_m`` from every wall (re-drawn until the constraints hold)."""
+    for _ in range(tries):
+        size = (float(rng.uniform(*cfg.length_m)), float(rng.uniform(*cfg.width_m)), float(rng.uniform(*cfg.height_m)))
+        margin = cfg.wall_margin_m
+        if min(size) <= 2 * margin:
+            continue
+        mic = (
+            float(rng.uniform(margin, size[0] - margin)),
+            float(rng.uniform(margin, size[1] - margin)),
+            float(np.clip(rng.uniform(*cfg.mic_height_m), margin, size[2] - margin)),
+        )
+        z = float(np.clip(rng.uniform(*cfg.source_height_m), margin, size[2] - margin))
+        distance = float(rng.uniform(*cfg.distance_m))
+        horizontal = distance**2 - (z - mic[2]) ** 2
+        if horizontal <= 0:
+            continue
+        angle = float(rng.uniform(0, 2 * np.pi))
+        x = mic[0] + math.sqrt(horizontal) * math.cos(angle)
+        y = mic[1] + math.sqrt(horizontal) * math.sin(angle)
+        if margin <= x <= size[0] - margin and margin <= y <= size[1] - margin:
+            return Room(size, float(rng.uniform(*cfg.rt60_s)), ((x, y, z),), (mic,))
+    raise PreflightError(f"reverb.room: no source/microphone placement satisfies the ranges after {tries} draws (distance_m {cfg.distance_m}, wall_margin_m {cfg.wall_margin_m})")
+
+
+def plan(config: Config, catalogs: Catalogs, seed: int, index: int) -> Scene:
+    """Scene ``index`` of the dataset given by ``config`` with ``seed`` (convenience form)."""
+    return Planner(config.with_overrides(seed=seed), catalogs).scene(index)
+
+
+def demo_dir() -> Path:
+    """The shipped demo corpus (``data_manifests/demo`` in the repository)."""
+    return Path(__file__).resolve().parent.parent / "data_manifests" / "demo"

@@ -1,0 +1,61 @@
+"""Shoebox rooms as plain data, and their simulation into RIRs (pyroomacoustics image source)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Point = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Room:
+    """A shoebox room: size (m), target RT60 (s), source and microphone positions (m)."""
+
+    size_m: Point
+    rt60_s: float
+    sources_m: tuple[Point, ...]
+    mics_m: tuple[Point, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists) for JSON."""
+        return {
+            "size_m": list(self.size_m),
+            "rt60_s": self.rt60_s,
+            "sources_m": [list(p) for p in self.sources_m],
+            "mics_m": [list(p) for p in self.mics_m],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Room":
+        """Inverse of `to_dict`."""
+        point = lambda p: (float(p[0]), float(p[1]), float(p[2]))  # noqa: E731
+        return cls(point(d["size_m"]), float(d["rt60_s"]), tuple(map(point, d["sources_m"])), tuple(map(point, d["mics_m"])))
+
+    def distances_m(self) -> np.ndarray:
+        """Source–microphone distances, shape ``(S, M)``."""
+        return np.linalg.norm(np.asarray(self.sources_m)[:, None] - np.asarray(self.mics_m)[None], axis=-1)
+
+
+def simulate_rir(room: Room, sample_rate: int) -> np.ndarray:
+    """RIRs of every source at every microphone, shape ``(S, M, K)`` (pyroomacoustics ISM).
+
+    Wall absorption and image-source order come from Sabine's formula for the room's RT60
+    (``pyroomacoustics.inverse_sabine``), as its documentation recommends.
+    """
+    import pyroomacoustics as pra  # heavy import, only where rooms are simulated
+
+    absorption, max_order = pra.inverse_sabine(room.rt60_s, list(room.size_m))
+    sim = pra.ShoeBox(list(room.size_m), fs=sample_rate, materials=pra.Material(absorption), max_order=max_order)
+    for position in room.sources_m:
+        sim.add_source(list(position))
+    sim.add_microphone_array(np.asarray(room.mics_m, dtype=float).T)
+    sim.compute_rir()
+    length = max(len(sim.rir[m][s]) for m in range(len(room.mics_m)) for s in range(len(room.sources_m)))
+    out = np.zeros((len(room.sources_m), len(room.mics_m), length))
+    for m, per_source in enumerate(sim.rir):
+        for s, rir in enumerate(per_source):
+            out[s, m, : len(rir)] = rir
+    return out

@@ -1,0 +1,110 @@
+"""Check a built dataset against its manifest: files, formats and labels re-measured."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from . import kernels
+from .audio import read_audio
+from .scene import is_image_role
+
+SNR_TOLERANCE_DB = 0.01
+
+
+@dataclass
+class ValidationReport:
+    """Problems found, one line each as ``<example id>: <what>``."""
+
+    num_examples: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.num_examples > 0
+
+    def format(self) -> str:
+        head = f"validated {self.num_examples} examples: " + ("OK" if self.ok else f"{len(self.problems)} problem(s)")
+        return "\n".join([head, *(f"  {p}" for p in self.problems[:50])] + ([f"  ... {len(self.problems) - 50} more"] if len(self.problems) > 50 else []))
+
+
+def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Rows of a manifest.jsonl, read lazily."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def check_row(root: Path, row: dict[str, Any]) -> list[str]:
+    """Every problem of one manifest row (empty when it is consistent)."""
+    problems: list[str] = []
+    audio: dict[str, np.ndarray] = {}
+    expected_frames = int(round(row["duration"] * row["sample_rate"]))
+    for role, rel in row["audio"].items():
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"{role}: missing file {rel}")
+            continue
+        try:
+            info = sf.info(str(path))
+            audio[role], _ = read_audio(path)
+        except (sf.LibsndfileError, RuntimeError) as err:
+            problems.append(f"{role}: unreadable {rel} ({err})")
+            continue
+        if info.samplerate != row["sample_rate"]:
+            problems.append(f"{role}: sample rate {info.samplerate} != {row['sample_rate']}")
+        if info.frames != expected_frames:
+            problems.append(f"{role}: {info.frames} frames != duration {row['duration']} s x {row['sample_rate']} Hz")
+        if role == "mix" and info.channels != row.get("num_channels", 1):
+            problems.append(f"mix: {info.channels} channels != {row.get('num_channels')}")
+    if problems or "mix" not in audio:
+        return problems or ["no mix"]
+    images = [x for role, x in audio.items() if is_image_role(role)]
+    if images:
+        residual = np.max(np.abs(audio["mix"] - sum(images)))
+        step = 2.0**-15 if "PCM_16" in sf.info(str(root / row["audio"]["mix"])).subtype else 1e-6
+        if residual > step * 1.01:
+            problems.append(f"mix != sum of images + noise (max residual {residual:.3g})")
+    label = row["labels"].get("snr_db")
+    if label is not None and "noise" in audio:
+        speech = sum(x for role, x in audio.items() if is_image_role(role) and role != "noise")
+        measured = kernels.power_ratio_db(speech, audio["noise"])
+        if abs(measured - label) > SNR_TOLERANCE_DB:
+            problems.append(f"snr_db label {label:.3f} but the files give {measured:.3f}")
+    return problems
+
+
+def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> ValidationReport:
+    """Check every example of the dataset in ``out_dir``; also that no speaker crosses splits."""
+    root = Path(out_dir)
+    report = ValidationReport()
+    manifest = root / "manifest.jsonl"
+    if not manifest.is_file():
+        report.problems.append(f"{manifest}: missing (the build did not complete)")
+        return report
+    build_info = root / "build.json"
+    if not build_info.is_file() or json.loads(build_info.read_text()).get("status") != "complete":
+        report.problems.append(f"{build_info}: missing or not marked complete")
+    speaker_splits: dict[str, set[str]] = {}
+    seen: set[str] = set()
+    for row in tqdm(iter_manifest(manifest), desc="validate", unit="ex", disable=not progress):
+        report.num_examples += 1
+        if row["id"] in seen:
+            report.problems.append(f"{row['id']}: duplicate id")
+        seen.add(row["id"])
+        report.problems.extend(f"{row['id']}: {p}" for p in check_row(root, row))
+        speaker = row["labels"].get("speaker")
+        if speaker:
+            speaker_splits.setdefault(speaker, set()).add(row["split"])
+    for speaker, splits in sorted(speaker_splits.items()):
+        if len(splits) > 1:
+            report.problems.append(f"speaker {speaker!r} appears in splits {sorted(splits)}")
+    return report

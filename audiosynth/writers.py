@@ -1,0 +1,118 @@
+"""Writers: the only code that touches a dataset's output folder.
+
+Folder layout::
+
+    OUT/build.json                    config, seed, versions, label definitions, counts
+    OUT/manifest.jsonl                one row per example, written when the build completes
+    OUT/audio/SSSSS/<id>.<role>.flac  audio of shard SSSSS
+    OUT/shards/SSSSS.jsonl            the shard's manifest rows: its completion marker
+
+A shard's files are encoded in memory, written under temporary names, made durable with
+one filesystem sync, then renamed; the shard's rows are renamed into ``shards/`` last. A
+file with a final name is therefore always complete, and a shard without rows is redone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from .audio import encode
+from .render import Rendered
+
+TMP_SUFFIX = ".partial"
+_libc = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush every pending write of the filesystem holding ``path`` (syncfs; sync elsewhere)."""
+    if _libc is not None and hasattr(_libc, "syncfs"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            _libc.syncfs(fd)
+        finally:
+            os.close(fd)
+    else:
+        os.sync()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames inside folder ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary name, fsync, rename."""
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def jsonl_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
+    """Rows as JSON lines (stable key order as given)."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+
+
+def shard_name(shard: int) -> str:
+    return f"{shard:05d}"
+
+
+class FolderShardWriter:
+    """Writes one shard of a folder dataset; nothing is visible until `commit`."""
+
+    def __init__(self, out_dir: str | os.PathLike[str], shard: int, audio_format: str = "flac", subtype: str = "PCM_16") -> None:
+        self.out_dir = Path(out_dir)
+        self.shard = shard
+        self.audio_format = audio_format
+        self.subtype = subtype
+        self.audio_dir = self.out_dir / "audio" / shard_name(shard)
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.audio_dir.glob(f"*{TMP_SUFFIX}"):
+            stale.unlink()
+        self.pending: list[Path] = []
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, rendered: Rendered) -> dict[str, Any]:
+        """Encode and stage one example's audio; returns its manifest row."""
+        scene = rendered.scene
+        paths: dict[str, str] = {}
+        for role, signal in rendered.audio.items():
+            name = f"{scene.id}.{role}.{self.audio_format}"
+            tmp = self.audio_dir / (name + TMP_SUFFIX)
+            tmp.write_bytes(encode(signal, scene.sample_rate, self.audio_format, self.subtype))
+            self.pending.append(tmp)
+            paths[role] = f"audio/{shard_name(self.shard)}/{name}"
+        row = {
+            "id": scene.id,
+            "split": scene.split,
+            "duration": scene.duration,
+            "sample_rate": scene.sample_rate,
+            "num_channels": int(rendered.audio["mix"].shape[0]),
+            "audio": paths,
+            "labels": rendered.labels,
+            "scene": scene.to_dict(),
+        }
+        self.rows.append(row)
+        return row
+
+    def commit(self) -> Path:
+        """Make the shard durable and visible: one sync, renames, then its rows file."""
+        sync_filesystem(self.audio_dir)
+        for tmp in self.pending:
+            os.replace(tmp, tmp.with_name(tmp.name[: -len(TMP_SUFFIX)]))
+        fsync_dir(self.audio_dir)
+        marker_dir = self.out_dir / "shards"
+        marker_dir.mkdir(exist_ok=True)
+        marker = marker_dir / f"{shard_name(self.shard)}.jsonl"
+        write_atomic(marker, jsonl_bytes(self.rows))
+        return marker
