@@ -16,7 +16,6 @@ import dataclasses
 import json
 import logging
 import math
-import multiprocessing
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -195,9 +194,7 @@ def _check_all(paths: list[str], workers: int, progress: bool, limits: dict[str,
     if workers == 1:
         return list(tqdm(map(check, paths), **bar))
     chunksize = max(1, min(256, math.ceil(len(paths) / (workers * 16))))
-    methods = multiprocessing.get_all_start_methods()  # forkserver: safe when the caller runs threads
-    context = multiprocessing.get_context("forkserver") if "forkserver" in methods else None
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers) as pool:  # the platform's start method: works from any __main__
         return list(tqdm(pool.map(check, paths, chunksize=chunksize), **bar))
 
 
