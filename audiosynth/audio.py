@@ -10,6 +10,7 @@ import io
 import os
 
 import numpy as np
+import scipy.io.wavfile
 import soundfile as sf
 
 from .errors import AudioError
@@ -61,11 +62,13 @@ def encode(x: np.ndarray, sample_rate: int, audio_format: str, subtype: str) -> 
     """Encode ``(channels, N)`` samples (on the subtype's grid) to FLAC/WAV bytes in memory.
 
     Integer subtypes are converted in NumPy (exact, and faster than libsndfile's
-    float conversion); FLOAT is written as float32.
+    float conversion); FLOAT is written as float32 WAV with no timestamp, so bytes repeat.
     """
-    data = x.T.astype(np.float32) if subtype == "FLOAT" else to_integer_pcm(x.T, subtype)
     buffer = io.BytesIO()
-    sf.write(buffer, data, sample_rate, format=audio_format.upper(), subtype=subtype)
+    if subtype == "FLOAT":  # libsndfile stamps the time into float WAV headers (PEAK chunk)
+        scipy.io.wavfile.write(buffer, sample_rate, np.ascontiguousarray(x.T.astype(np.float32)))
+    else:
+        sf.write(buffer, to_integer_pcm(x.T, subtype), sample_rate, format=audio_format.upper(), subtype=subtype)
     return buffer.getvalue()
 
 

@@ -143,3 +143,12 @@ def test_cli_build_dry_run_and_errors(corpus, tmp_path):
     result = runner.invoke(main, ["build", str(bad), "-o", str(tmp_path / "y")])
     assert result.exit_code == 1 and "bad.yaml: snr_db: min must be <= max" in result.output
     assert not (tmp_path / "y").exists()
+
+
+def test_float_wav_build_repeats_byte_for_byte(corpus, tmp_path):
+    config = small_config(corpus, num_examples=2, output={"format": "wav", "subtype": "FLOAT"})
+    build(config, tmp_path / "a", workers=1, progress=False)
+    time.sleep(1.1)  # libsndfile would stamp a different second into float WAV headers
+    build(config, tmp_path / "b", workers=1, progress=False)
+    assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
+    assert validate(tmp_path / "a", progress=False).ok
