@@ -10,25 +10,28 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# name -> (module, attribute). Functions named like their module are exported under a longer
+# name, since importing the submodule ``audiosynth.build`` would shadow a function ``build``.
+_RENAMED = {"build_dataset": ("build", "build"), "validate_dataset": ("validate", "validate"),
+            "render_scene": ("render", "render"), "plan_scene": ("plan", "plan")}
 _EXPORTS = {
     "Clip": "catalog", "Catalog": "catalog", "read_catalog": "catalog", "write_catalog": "catalog",
     "catalog_corpus": "corpora",
     "Config": "config", "config_from_dict": "config", "load_config": "config",
     "Scene": "scene", "Segment": "scene", "Source": "scene", "Noise": "scene", "Room": "room",
-    "Catalogs": "plan", "Planner": "plan", "load_catalogs": "plan", "plan": "plan", "demo_dir": "plan",
-    "Rendered": "render", "render": "render",
-    "build": "build", "validate": "validate",
+    "Catalogs": "plan", "Planner": "plan", "load_catalogs": "plan", "demo_dir": "plan",
+    "Rendered": "render", "simulate_ism": "rir", "simulate_pra": "rir",
     "AudiosynthError": "errors", "AudioError": "errors", "CatalogError": "errors", "ConfigError": "errors",
     "DatasetError": "errors", "PreflightError": "errors",
 }
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = sorted([*_EXPORTS, *_RENAMED]) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
+    module_name, attribute = _RENAMED.get(name) or (_EXPORTS.get(name), name)
+    if module_name is None:
         raise AttributeError(f"module 'audiosynth' has no attribute {name!r}")
-    module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
-    value = module if name == _EXPORTS[name] and not hasattr(module, name) else getattr(module, name)
+    value = getattr(importlib.import_module(f".{module_name}", __name__), attribute)
     globals()[name] = value
     return value
 

@@ -66,8 +66,31 @@ class SplitsConfig(_Model):
         return {name: getattr(self, name) for name in SPLITS}
 
 
+Point = tuple[float, float, float]
+
+
+class ArrayConfig(_Model):
+    """Microphones: one, a linear or circular array, or explicit offsets from the array centre (m).
+    The array is placed at a random position and, with ``random_rotation``, a random azimuth."""
+
+    type: Literal["single", "linear", "circular", "explicit"] = "single"
+    num_mics: int = Field(4, ge=2, le=64)
+    spacing_m: float = Field(0.05, gt=0)
+    radius_m: float = Field(0.05, gt=0)
+    positions_m: list[Point] | None = None
+    random_rotation: bool = True
+
+    @model_validator(mode="after")
+    def _explicit_has_positions(self) -> "ArrayConfig":
+        if self.type == "explicit" and not self.positions_m:
+            raise ValueError("reverb.room.array.positions_m: type 'explicit' needs a list of [x, y, z] offsets")
+        return self
+
+
 class RoomConfig(_Model):
-    """Ranges for a simulated shoebox room (metres, seconds)."""
+    """Ranges for a simulated shoebox room (metres, seconds). Walls get the absorption that
+    gives the drawn RT60, or, with ``wall_absorption``, each wall (and, with ``octave_bands``,
+    each octave band of each wall) draws its own energy absorption coefficient."""
 
     length_m: Range = (3.0, 10.0)
     width_m: Range = (3.0, 8.0)
@@ -77,10 +100,20 @@ class RoomConfig(_Model):
     wall_margin_m: float = Field(0.5, ge=0.1)
     source_height_m: Range = (1.2, 1.9)
     mic_height_m: Range = (0.8, 1.5)
+    wall_absorption: Range | None = None
+    octave_bands: bool = False
+    array: ArrayConfig = Field(default_factory=ArrayConfig)
 
     _ranges = field_validator(
         "length_m", "width_m", "height_m", "rt60_s", "distance_m", "source_height_m", "mic_height_m"
     )(_check_range)
+
+    @field_validator("wall_absorption")
+    @classmethod
+    def _absorption(cls, value: Range | None) -> Range | None:
+        if value is not None and not (0 < value[0] <= value[1] < 1):
+            raise ValueError(f"must satisfy 0 < min <= max < 1 (got [{value[0]}, {value[1]}])")
+        return value
 
     @field_validator("length_m", "width_m", "height_m", "rt60_s", "distance_m")
     @classmethod
@@ -95,7 +128,17 @@ class ReverbConfig(_Model):
 
     probability: float = Field(0.0, ge=0, le=1)
     source: Literal["catalog", "simulated"] = "simulated"
+    simulator: Literal["ism", "pyroomacoustics"] = "ism"
+    early_s: float | None = Field(0.08, gt=0, description="image sources up to here, a diffuse tail after (null: image sources only)")
     room: RoomConfig = Field(default_factory=RoomConfig)
+
+
+class TargetsConfig(_Model):
+    """Dereverberation targets written for reverberant examples (they do not sum to the mixture)."""
+
+    direct: bool = True
+    early: bool = True
+    early_ms: float = Field(50.0, gt=0, description="direct path plus reflections up to this long after it")
 
 
 class OutputConfig(_Model):
@@ -128,6 +171,9 @@ class Config(_Model):
     require_text: bool = False
     allow_upsampling: bool = False
     reverb: ReverbConfig = Field(default_factory=ReverbConfig)
+    targets: TargetsConfig = Field(default_factory=TargetsConfig)
+    backend: Literal["numpy", "torch"] = "numpy"
+    device: Literal["cpu", "cuda"] = "cpu"
     splits: SplitsConfig = Field(default_factory=SplitsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
@@ -153,6 +199,8 @@ class Config(_Model):
             raise ValueError("catalogs.noise: a denoising build needs at least one noise catalog")
         if self.reverb.probability > 0 and self.reverb.source == "catalog" and not self.catalogs.rirs:
             raise ValueError("catalogs.rirs: reverb.source is 'catalog' but no RIR catalog is given")
+        if self.device == "cuda" and self.backend != "torch":
+            raise ValueError("device: 'cuda' needs backend: torch")
         return self
 
     def to_dict(self) -> dict[str, Any]:

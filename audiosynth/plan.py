@@ -18,8 +18,9 @@ from typing import Sequence
 import numpy as np
 
 from .catalog import Catalog, Clip, read_catalog
-from .config import SPLITS, Config, RoomConfig
+from .config import SPLITS, ArrayConfig, Config, ReverbConfig, RoomConfig
 from .errors import PreflightError
+from .geometry import circular_array, linear_array, rotate_z
 from .kernels import resampled_length
 from .room import Room
 from .scene import Noise, Scene, Segment, Source
@@ -206,7 +207,7 @@ class Planner:
             if config.reverb.source == "catalog":
                 rir_clip = _choice(rng, self.rirs[split]).id
             else:
-                room, position = draw_room(rng, config.reverb.room), 0
+                room, position = draw_room(rng, config.reverb), 0
         source = Source("clean", segment, level, rir_clip, position)
         return Scene(f"{split}-{index:06d}", index, split, rate, num_samples, (source,), noise, room, config.output.peak_dbfs)
 
@@ -224,30 +225,69 @@ def _choice(rng: np.random.Generator, clips: Sequence[Clip]) -> Clip:
     return clips[int(rng.integers(0, len(clips)))]
 
 
-def draw_room(rng: np.random.Generator, cfg: RoomConfig, tries: int = 100) -> Room:
-    """A random shoebox with one microphone and one source at a distance drawn from the range,
-    both at least ``wall_margin_m`` from every wall (re-drawn until the constraints hold)."""
+OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000)
+
+
+def array_layout(cfg: ArrayConfig) -> np.ndarray:
+    """Microphone offsets from the array centre, ``(M, 3)`` (before rotation)."""
+    if cfg.type == "single":
+        return np.zeros((1, 3))
+    if cfg.type == "linear":
+        return linear_array(cfg.num_mics, cfg.spacing_m)
+    if cfg.type == "circular":
+        return circular_array(cfg.num_mics, cfg.radius_m)
+    return np.asarray(cfg.positions_m, dtype=float)
+
+
+def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int = 1, tries: int = 200) -> Room:
+    """A random shoebox with a (rotated) microphone array and ``num_sources`` sources, each at
+    a distance from the array centre drawn from the range, everything at least
+    ``wall_margin_m`` from every wall (re-drawn until the constraints hold)."""
+    cfg = reverb.room
+    margin = cfg.wall_margin_m
+    local = array_layout(cfg.array)
     for _ in range(tries):
-        size = (float(rng.uniform(*cfg.length_m)), float(rng.uniform(*cfg.width_m)), float(rng.uniform(*cfg.height_m)))
-        margin = cfg.wall_margin_m
-        if min(size) <= 2 * margin:
+        size = np.array([rng.uniform(*cfg.length_m), rng.uniform(*cfg.width_m), rng.uniform(*cfg.height_m)])
+        mics = rotate_z(local, rng.uniform(0, 2 * np.pi)) if cfg.array.random_rotation else local
+        low = margin - mics.min(axis=0)
+        high = size - margin - mics.max(axis=0)
+        centre_z = rng.uniform(*cfg.mic_height_m)
+        if np.any(high[:2] < low[:2]) or not low[2] <= centre_z <= high[2]:
             continue
-        mic = (
-            float(rng.uniform(margin, size[0] - margin)),
-            float(rng.uniform(margin, size[1] - margin)),
-            float(np.clip(rng.uniform(*cfg.mic_height_m), margin, size[2] - margin)),
+        centre = np.array([rng.uniform(low[0], high[0]), rng.uniform(low[1], high[1]), centre_z])
+        sources = [_place_source(rng, cfg, size, centre) for _ in range(num_sources)]
+        if any(s is None for s in sources):
+            continue
+        if cfg.wall_absorption is None:
+            rt60, absorption = float(rng.uniform(*cfg.rt60_s)), None
+        else:
+            bands = len(OCTAVE_BANDS_HZ) if cfg.octave_bands else 1
+            rt60, absorption = None, tuple(tuple(float(a) for a in rng.uniform(*cfg.wall_absorption, size=bands)) for _ in range(6))
+        return Room(
+            tuple(float(v) for v in size), rt60, tuple(sources), tuple(tuple(float(v) for v in m) for m in centre + mics),  # type: ignore[arg-type]
+            absorption, reverb.simulator, reverb.early_s, int(rng.integers(0, 2**31)),
         )
-        z = float(np.clip(rng.uniform(*cfg.source_height_m), margin, size[2] - margin))
+    raise PreflightError(
+        f"reverb.room: no placement satisfies the ranges after {tries} draws "
+        f"(distance_m {cfg.distance_m}, wall_margin_m {cfg.wall_margin_m}, array {cfg.array.type})"
+    )
+
+
+def _place_source(rng: np.random.Generator, cfg: RoomConfig, size: np.ndarray, centre: np.ndarray, tries: int = 50) -> tuple[float, float, float] | None:
+    """A source position at a drawn distance and height from the array centre, inside the margins."""
+    margin = cfg.wall_margin_m
+    for _ in range(tries):
+        z = float(rng.uniform(*cfg.source_height_m))
         distance = float(rng.uniform(*cfg.distance_m))
-        horizontal = distance**2 - (z - mic[2]) ** 2
-        if horizontal <= 0:
+        horizontal = distance**2 - (z - centre[2]) ** 2
+        if horizontal <= 0 or not margin <= z <= size[2] - margin:
             continue
         angle = float(rng.uniform(0, 2 * np.pi))
-        x = mic[0] + math.sqrt(horizontal) * math.cos(angle)
-        y = mic[1] + math.sqrt(horizontal) * math.sin(angle)
+        x = centre[0] + math.sqrt(horizontal) * math.cos(angle)
+        y = centre[1] + math.sqrt(horizontal) * math.sin(angle)
         if margin <= x <= size[0] - margin and margin <= y <= size[1] - margin:
-            return Room(size, float(rng.uniform(*cfg.rt60_s)), ((x, y, z),), (mic,))
-    raise PreflightError(f"reverb.room: no source/microphone placement satisfies the ranges after {tries} draws (distance_m {cfg.distance_m}, wall_margin_m {cfg.wall_margin_m})")
+            return (float(x), float(y), z)
+    return None
 
 
 def plan(config: Config, catalogs: Catalogs, seed: int, index: int) -> Scene:

@@ -12,27 +12,52 @@ Point = tuple[float, float, float]
 
 @dataclass(frozen=True)
 class Room:
-    """A shoebox room: size (m), target RT60 (s), source and microphone positions (m)."""
+    """A shoebox room and how to simulate it.
+
+    Walls absorb either uniformly, as ``rt60_s`` requires, or per wall as ``absorption`` gives
+    (energy coefficients, one row per wall in the order west, east, south, north, floor,
+    ceiling; one column per octave band, or a single column). ``simulator`` is ``ism`` (the
+    project's vectorized image sources, with a diffuse tail after ``early_s``; its noise comes
+    from ``tail_seed``) or ``pyroomacoustics``.
+    """
 
     size_m: Point
-    rt60_s: float
+    rt60_s: float | None
     sources_m: tuple[Point, ...]
     mics_m: tuple[Point, ...]
+    absorption: tuple[tuple[float, ...], ...] | None = None
+    simulator: str = "ism"
+    early_s: float | None = 0.08
+    tail_seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists) for JSON."""
         return {
             "size_m": list(self.size_m),
             "rt60_s": self.rt60_s,
+            "absorption": [list(row) for row in self.absorption] if self.absorption else None,
             "sources_m": [list(p) for p in self.sources_m],
             "mics_m": [list(p) for p in self.mics_m],
+            "simulator": self.simulator,
+            "early_s": self.early_s,
+            "tail_seed": self.tail_seed,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Room":
         """Inverse of `to_dict`."""
         point = lambda p: (float(p[0]), float(p[1]), float(p[2]))  # noqa: E731
-        return cls(point(d["size_m"]), float(d["rt60_s"]), tuple(map(point, d["sources_m"])), tuple(map(point, d["mics_m"])))
+        absorption = tuple(tuple(float(a) for a in row) for row in d["absorption"]) if d.get("absorption") else None
+        return cls(
+            point(d["size_m"]),
+            None if d.get("rt60_s") is None else float(d["rt60_s"]),
+            tuple(map(point, d["sources_m"])),
+            tuple(map(point, d["mics_m"])),
+            absorption,
+            d.get("simulator", "ism"),
+            d.get("early_s", 0.08),
+            int(d.get("tail_seed", 0)),
+        )
 
     def distances_m(self) -> np.ndarray:
         """Source–microphone distances, shape ``(S, M)``."""

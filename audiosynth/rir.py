@@ -1,0 +1,396 @@
+"""Shoebox room impulse responses at the array level: positions (m) in, ``(S, M, K)`` RIRs out.
+
+- `simulate_ism`: vectorized image source method (all images of all source-mic pairs at once,
+  Hann-windowed sinc fractional delays, one scatter-add) plus a statistical diffuse tail; one
+  code path for NumPy and torch (CPU or CUDA) over a tiny array shim (`_Xp`).
+- `simulate_pra`: pyroomacoustics' ISM or hybrid ISM + ray tracing, as the reference.
+
+Both scale paths by 1/(4 pi d) and share the global delay `FD_HALF`: a path of length ``d``
+peaks at sample ``d / SPEED_OF_SOUND * sample_rate + FD_HALF``. No I/O, no hidden randomness.
+See ``docs/room_simulation.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from typing import Any, Iterator
+
+import numpy as np
+
+SPEED_OF_SOUND = 343.0  # m/s, pyroomacoustics' default
+FD_HALF = 40  # half-length of the fractional-delay filter (2*FD_HALF+1 taps), and the global delay
+BAND_BASE_HZ = 125.0  # octave bands are centred at 125 * 2**b Hz, below Nyquist, up to 8 kHz
+WALLS = ("west", "east", "south", "north", "floor", "ceiling")  # x=0, x=Lx, y=0, y=Ly, z=0, z=Lz
+_TAPS = 2 * FD_HALF + 1
+_TAIL_WINDOW_S = 0.04  # the tail level is matched to the image energy over (at most) this window
+_PAD_S = 0.25  # zero padding of the band-splitting FFT (its zero-phase filters ring both ways)
+
+
+# ---- absorption <-> RT60 ------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _directions(n: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature over one octant of the unit sphere: directions ``(n*n, 3)``, weights summing to 1."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    cos_t, phi = (x + 1) / 2, (np.arange(n) + 0.5) * (np.pi / 2) / n
+    sin_t = np.sqrt(1 - cos_t**2)
+    u = np.stack([np.outer(sin_t, np.cos(phi)), np.outer(sin_t, np.sin(phi)), np.repeat(cos_t[:, None], n, 1)], -1)
+    return u.reshape(-1, 3), np.repeat(w / 2, n) / n
+
+
+def _decay_rates(size: np.ndarray, alpha: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Energy decay rate (1/s) of the images in each quadrature direction ``u``, and the weights.
+
+    An image at distance ``c*t`` in direction ``u`` lies beyond ``c*t*|u_d|/L_d`` walls along
+    axis ``d``, half of each pair of opposite walls, each keeping ``1 - alpha`` of the energy."""
+    loss = -0.5 * np.log(np.maximum(1 - np.broadcast_to(np.asarray(alpha, float), (6,)), 1e-300)).reshape(3, 2).sum(1)
+    u, w = _directions()
+    return SPEED_OF_SOUND * (u / size) @ loss, w
+
+
+def _image_envelope(size: np.ndarray, alpha: Any, t: np.ndarray, power: float) -> np.ndarray:
+    """Expected image energy (``power=1``) or mean amplitude (``power=0.5``) decay at times ``t`` (s)."""
+    k, w = _decay_rates(size, alpha)
+    return np.exp(-power * np.outer(t, k)) @ w
+
+
+def ism_rt60(size_m: Any, absorption: Any) -> float:
+    """RT60 (s) that shoebox image sources give for ``absorption`` (scalar or ``(6,)``, `WALLS` order).
+
+    The diffuse-averaged image energy ``mean_u exp(-k_u t)`` (`_decay_rates`) is a mixture of
+    exponentials (axial paths decay slowest); its Schroeder curve is fitted from -5 to -25 dB (T20)
+    as `audiosynth.kernels.rt60_from_rir` does."""
+    k, w = _decay_rates(np.asarray(size_m, dtype=float), absorption)
+    t = np.linspace(0, 3 * math.log(10) / k.min(), 600)  # reaches below -25 dB
+    db = 10 * np.log10(np.exp(-np.outer(t, k)) @ (w / k) / np.sum(w / k))
+    start, stop = int(np.argmax(db <= -5)), int(np.argmax(db <= -25))
+    return float(-60 / np.polyfit(t[start:stop], db[start:stop], 1)[0])
+
+
+def sabine_absorption(size_m: Any, rt60_s: float) -> float:
+    """Uniform energy absorption coefficient whose image-source decay has RT60 ``rt60_s`` (s).
+
+    Inverts `ism_rt60`: for uniform walls that is Eyring's formula times a shape factor of the
+    room (1.09 for 4x3.5x2.7 m, 1.18 for 6x5x3 m, 1.29 for 9x7x3.5 m). Shoebox image sources are
+    not diffuse, so the plain Sabine (RT60 -17..+19 %) and Eyring (+9..+46 %) inverses miss."""
+    if not rt60_s > 0:
+        raise ValueError(f"rt60_s must be positive (got {rt60_s})")
+    return float(-np.expm1(-ism_rt60(size_m, 1 - math.exp(-1)) / rt60_s))  # RT60 scales as 1 / -log(1 - a)
+
+
+def band_centres(sample_rate: int) -> np.ndarray:
+    """Octave band centres (Hz) usable at ``sample_rate``: 125 * 2**b below Nyquist, at most 8 kHz."""
+    return np.array([BAND_BASE_HZ * 2**b for b in range(7) if BAND_BASE_HZ * 2**b < sample_rate / 2])
+
+
+def _band_weights(nfft: int, sample_rate: int, bands: int) -> np.ndarray:
+    """``(B, nfft//2+1)`` zero-phase band gains summing to 1: cos^2 crossovers in log2 frequency."""
+    x = np.log2(np.maximum(np.fft.rfftfreq(nfft, 1 / sample_rate), 1e-9) / BAND_BASE_HZ)
+    return np.cos(np.pi / 2 * np.clip(np.clip(x, 0, bands - 1)[None] - np.arange(bands)[:, None], -1, 1)) ** 2
+
+
+def _absorption(size: np.ndarray, rt60_s: float | None, absorption: Any, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Energy absorption ``(6, B)`` and RT60 per band ``(B,)`` from exactly one of the two arguments."""
+    if (rt60_s is None) == (absorption is None):
+        raise ValueError("give exactly one of rt60_s and absorption")
+    if rt60_s is not None:
+        return np.full((6, 1), sabine_absorption(size, rt60_s)), np.array([float(rt60_s)])
+    alpha = np.asarray(absorption, dtype=float)
+    alpha = alpha[:, None] if alpha.ndim == 1 else alpha
+    bands = len(band_centres(sample_rate))
+    if alpha.ndim != 2 or alpha.shape[0] != 6 or not 1 <= alpha.shape[1] <= bands:
+        raise ValueError(f"absorption must have shape (6,) or (6, B), B <= {bands} octave bands at {sample_rate} Hz "
+                         f"(got {alpha.shape})")
+    if np.any(alpha < 0) or np.any(alpha > 1):
+        raise ValueError("absorption coefficients must lie in [0, 1]")
+    return alpha, np.array([ism_rt60(size, a) for a in alpha.T])
+
+
+def _geometry(size_m: Any, sources_m: Any, mics_m: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated ``size (3,)``, ``sources (S, 3)``, ``mics (M, 3)`` (float64, strictly inside the room)."""
+    size = np.asarray(size_m, dtype=float)
+    src, mic = np.atleast_2d(np.asarray(sources_m, dtype=float)), np.atleast_2d(np.asarray(mics_m, dtype=float))
+    if size.shape != (3,) or np.any(size <= 0) or src.shape[1:] != (3,) or mic.shape[1:] != (3,):
+        raise ValueError(f"need size (3,), sources (S, 3), mics (M, 3); got {size.shape}, {src.shape}, {mic.shape}")
+    for name, p in (("source", src), ("microphone", mic)):
+        if np.any(p <= 0) or np.any(p >= size):
+            raise ValueError(f"every {name} must lie strictly inside the room {size.tolist()}")
+    return size, src, mic
+
+
+def direct_delays(sources_m: Any, mics_m: Any, sample_rate: int) -> np.ndarray:
+    """Direct-path delay ``(S, M)`` in samples (fractional), the global delay `FD_HALF` included."""
+    src, mic = np.atleast_2d(np.asarray(sources_m, float)), np.atleast_2d(np.asarray(mics_m, float))
+    return np.linalg.norm(src[:, None] - mic[None], axis=-1) / SPEED_OF_SOUND * sample_rate + FD_HALF
+
+
+# ---- image sources ------------------------------------------------------------------------------
+
+
+def _l1_ball(order: int) -> np.ndarray:
+    """Image indices ``(I, 3)`` with ``|qx| + |qy| + |qz| <= order`` (``|q|`` reflections along an axis)."""
+    qx, qy = (g.ravel() for g in np.meshgrid(np.arange(-order, order + 1), np.arange(-order, order + 1), indexing="ij"))
+    rest = order - np.abs(qx) - np.abs(qy)
+    qx, qy, rest = qx[rest >= 0], qy[rest >= 0], rest[rest >= 0]
+    counts = 2 * rest + 1
+    qz = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts + rest, counts)
+    return np.stack([np.repeat(qx, counts), np.repeat(qy, counts), qz], 1)
+
+
+def _within(size: np.ndarray, src: np.ndarray, mic: np.ndarray, radius: float) -> np.ndarray:
+    """Image indices ``(I, 3)`` closer than ``radius`` (m) to some microphone, for some source."""
+    q_max = np.ceil(radius / size).astype(int) + 1  # |x_image - x_mic| >= (|q| - 1) * L
+    grid = np.stack(np.meshgrid(*(np.arange(-n, n + 1) for n in q_max), indexing="ij"), -1).reshape(-1, 3)
+    return grid[(_distances(np, grid, size, src, mic) < radius).any(axis=(0, 1))]
+
+
+def _distances(m: Any, q: Any, size: np.ndarray, src: Any, mic: Any) -> Any:
+    """Distances ``(S, M, I)`` (m) from the images ``q (I, 3)`` of each source to each microphone.
+
+    Along an axis of length L, image ``q`` lies at ``q*L + x_s`` (q even) or ``q*L + L - x_s`` (odd).
+    ``m``: the array module (numpy or torch)."""
+    total = 0.0
+    for d in range(3):
+        odd = (q[:, d] % 2 == 1)[None]
+        coord = q[None, :, d] * float(size[d]) + m.where(odd, float(size[d]) - src[:, None, d], src[:, None, d])
+        total = total + (coord[:, None, :] - mic[None, :, d, None]) ** 2
+    return total**0.5
+
+
+def _log_gains(q: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Log amplitude ``(I, B)`` of images ``q (I, 3)``: ``|q // 2|`` low-wall and ``|ceil(q / 2)|``
+    high-wall reflections per axis, each scaling the amplitude by ``sqrt(1 - alpha)``."""
+    hits = np.stack([np.abs(q // 2), np.abs(-(-q // 2))], -1).reshape(len(q), 6)  # WALLS order
+    return hits @ (0.5 * np.log(np.maximum(1 - alpha, 1e-300)))
+
+
+class _Xp:
+    """The few array operations the simulator needs, on NumPy or torch (CPU or CUDA)."""
+
+    def __init__(self, backend: str, device: str, dtype: Any) -> None:
+        name = None if dtype is None else str(dtype)[6:] if str(dtype).startswith("torch.") else np.dtype(dtype).name
+        self.torch = backend == "torch"
+        if backend == "numpy":
+            if device != "cpu":
+                raise ValueError(f"backend='numpy' runs on device='cpu' only (got {device!r})")
+            self.m, self.kw, self.axis = np, {}, {"axis": -1}
+            self.float, self.int, self.chunk = np.dtype(name or "float64"), np.int64, 1 << 18
+        elif self.torch:
+            import torch  # optional: only this backend needs it
+
+            if str(device).startswith("cuda") and not torch.cuda.is_available():
+                raise ValueError(f"device={device!r} asked but CUDA is not available on this machine")
+            cuda = torch.device(device).type == "cuda"
+            self.m, self.kw, self.axis = torch, {"device": torch.device(device)}, {"dim": -1}
+            self.float, self.int = getattr(torch, name or ("float32" if cuda else "float64")), torch.int64
+            self.chunk = 1 << (24 if cuda else 22)  # (pair, image, band, tap) entries per scatter
+        else:
+            raise ValueError(f"backend must be 'numpy' or 'torch' (got {backend!r})")
+        self.f64 = self.m.float64
+
+    def array(self, a: Any, dtype: Any = None) -> Any:
+        """``a`` (array-like) on this backend, in ``dtype`` (default: the working float)."""
+        if self.torch:
+            return self.m.as_tensor(np.asarray(a), dtype=dtype or self.float, **self.kw)
+        return np.asarray(a, dtype=dtype or self.float)
+
+    def cast(self, x: Any, dtype: Any = None) -> Any:
+        """A backend array converted to ``dtype`` (default: the working float)."""
+        return x.to(dtype or self.float) if self.torch else x.astype(dtype or self.float)
+
+    def zeros(self, n: int) -> Any:
+        return self.m.zeros(n, dtype=self.float, **self.kw)
+
+    def scatter_add(self, out: Any, index: Any, values: Any) -> None:
+        """``out[index] += values`` on a flat ``out``, repeated indices accumulating."""
+        if self.torch:
+            out.index_add_(0, index.reshape(-1), values.reshape(-1))
+        else:
+            out += np.bincount(index.ravel(), values.ravel(), out.size).astype(out.dtype, copy=False)
+
+    def filter(self, x: Any, gains: np.ndarray, nfft: int) -> Any:
+        """Zero-phase filtering of ``x (..., K)`` by rfft ``gains`` (broadcast), circular over ``nfft``."""
+        spectrum = self.m.fft.rfft(x, n=nfft, **self.axis) * self.array(gains)
+        return self.m.fft.irfft(spectrum, n=nfft, **self.axis)[..., : x.shape[-1]]
+
+
+def _render_images(xp: _Xp, q: np.ndarray, size: np.ndarray, src: Any, mic: Any, alpha: np.ndarray,
+                   sample_rate: int, length: int, radius: float | None) -> Any:
+    """Image RIRs ``(S, M, B, K)``: every image of ``q`` at every pair and band as a Hann-windowed
+    sinc, scattered into one flat buffer (images beyond ``radius`` m and taps past K dropped)."""
+    (S, M), B, row = (src.shape[0], mic.shape[0]), alpha.shape[1], length + 1  # + a spare sample per row
+    out = xp.zeros(S * M * B * row)
+    k = np.arange(_TAPS) - FD_HALF
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_TAPS) / (_TAPS - 1))
+    coef = xp.array(-((-1.0) ** k) * hann / math.pi)  # sinc(k - f) = -(-1)^k sin(pi f) / (pi (k - f))
+    k_float, k_int = xp.array(k), xp.array(k, xp.int)
+    rows = xp.array(np.arange(S * M * B).reshape(S, M, 1, B) * row, xp.int)
+    step = max(1, xp.chunk // (S * M * B * _TAPS))
+    for lo in range(0, len(q), step):  # chunks bound the memory; each is one vectorized scatter
+        dist = _distances(xp.m, xp.array(q[lo:lo + step], xp.f64), size, src, mic)  # (S, M, I)
+        delay = dist * (sample_rate / SPEED_OF_SOUND) + FD_HALF
+        whole = xp.m.floor(delay)
+        frac = xp.cast(xp.m.clip(delay - whole, 1e-12, None))  # > 0, so that k = f never gives 0/0
+        amp = xp.m.exp(xp.array(_log_gains(q[lo:lo + step], alpha)))[None, None] / xp.cast(4 * math.pi * dist)[..., None]
+        if radius is not None:
+            amp = amp * xp.cast(dist < radius)[..., None]
+        amp = amp * xp.m.sin(math.pi * frac)[..., None]  # (S, M, I, B)
+        taps = coef / (k_float - frac[..., None])  # (S, M, I, T)
+        n = xp.cast(whole, xp.int)[..., None] + k_int
+        if float(whole.max()) + FD_HALF >= length:  # taps past the end go to the spare sample
+            taps, n = taps * xp.cast(n < length), xp.m.where(n < length, n, length)
+        xp.scatter_add(out, rows[..., None] + n[:, :, :, None, :], amp[..., None] * taps[:, :, :, None, :])
+    return out.reshape(S, M, B, row)[..., :length]
+
+
+def _band_split(xp: _Xp, raw: Any, sample_rate: int, highpass_hz: float | None) -> tuple[Any, np.ndarray]:
+    """Band ``b`` of row ``b`` of ``raw (S, M, B, K)``, high-passed, and each band filter's mean power gain ``(B,)``.
+
+    The high-pass has the magnitude of pyroomacoustics' default (2nd-order Butterworth run by
+    ``sosfiltfilt``): it removes the positive drift that image sources, all of one sign, build up."""
+    B, K = raw.shape[2], raw.shape[3]
+    if B == 1 and highpass_hz is None:
+        return raw, np.ones(1)
+    nfft = 1 << math.ceil(math.log2(K + _PAD_S * sample_rate))
+    gains = _band_weights(nfft, sample_rate, B)
+    if highpass_hz is not None:
+        gains = gains / (1 + (highpass_hz / np.maximum(np.fft.rfftfreq(nfft, 1 / sample_rate), 1e-9)) ** 4)
+    return xp.filter(raw, gains, nfft), (gains**2).mean(1)
+
+
+def _continue_drift(xp: _Xp, raw: Any, size: np.ndarray, alpha: np.ndarray, sample_rate: int, start: int,
+                    window: int) -> None:
+    """Extend past ``start``, in place, the positive mean that the images of ``raw (S, M, B, K)``
+    build up (~ t times their mean amplitude) in row 0 (band 0 holds DC): cut at ``start``, it
+    would be a step that the high-pass turns into a low-frequency burst."""
+    t_ref, t = (start - window / 2 - FD_HALF) / sample_rate, (np.arange(start, raw.shape[-1]) - FD_HALF) / sample_rate
+    grid = np.r_[t_ref, np.linspace(t[0], t[-1], 256)]  # the envelope is smooth: interpolate it
+    drift = np.interp(t, grid[1:], grid[1:] * _image_envelope(size, alpha[:, 0], grid[1:], 0.5)) / (
+        t_ref * _image_envelope(size, alpha[:, 0], grid[:1], 0.5))
+    raw[:, :, 0, start:] += raw[:, :, 0, start - window:start].mean(-1)[..., None] * xp.array(drift)
+
+
+def _tail(xp: _Xp, bands: Any, power_gain: np.ndarray, size: np.ndarray, alpha: np.ndarray, rt60: np.ndarray,
+          sample_rate: int, start: int, window: int, seed: int) -> Any:
+    """Diffuse tail ``(S, M, K - start)``: Gaussian noise from ``default_rng(seed)``, split into the
+    bands (square roots of the band gains), each decaying as ``exp(-6.908 t / RT60_b)`` from the level
+    of the band's images over ``window`` samples before ``start``, carried to ``start`` along
+    the expected image decay."""
+    (S, M, B, K), L = bands.shape, bands.shape[-1] - start
+    t = (np.arange(start - window, start + 1) - FD_HALF) / sample_rate
+    carry = np.array([e[-1] / e[:-1].mean() for e in (_image_envelope(size, a, t, 1) for a in alpha.T)])
+    level = (bands[..., start - window:start] ** 2).mean(-1) * xp.array(carry / power_gain)  # (S, M, B)
+    noise = xp.array(np.random.default_rng(seed).standard_normal((S, M, 1, L)))
+    if B > 1:  # circular filtering keeps the noise stationary
+        noise = xp.filter(noise, _band_weights(L, sample_rate, B) ** 0.5, L)
+    decay = xp.array(10.0 ** (-3 * np.arange(L) / (rt60[:, None] * sample_rate)))  # (B, L)
+    return (noise * decay * level[..., None] ** 0.5).sum(2)
+
+
+def simulate_ism(size_m: Any, sources_m: Any, mics_m: Any, sample_rate: int, *, rt60_s: float | None = None,
+                 absorption: Any = None, max_order: int | None = None, early_s: float | None = 0.08,
+                 length_s: float | None = None, tail_seed: int = 0, highpass_hz: float | None = 10.0,
+                 backend: str = "numpy", device: str = "cpu", dtype: Any = None) -> Any:
+    """RIRs ``(S, M, K)`` of a shoebox room: image source method, then a diffuse tail.
+
+    Args:
+        size_m: room size (3,) m; sources_m (S, 3), mics_m (M, 3): positions in m.
+        rt60_s: target RT60 (s), uniform walls from `sabine_absorption`; or
+        absorption: energy absorption (6,) per wall (`WALLS` order) or (6, B) per octave band.
+        max_order: images up to this order and no tail (0: the direct path only).
+        early_s: (max_order None) images arriving before this propagation time (s), then the tail;
+            None: no tail, images up to the order that covers RT60 (pyroomacoustics' rule).
+        length_s: RIR length (default: 1.1 RT60 + the longest direct path; without a tail, the last image).
+        tail_seed: seed of the tail noise. highpass_hz: zero-phase high-pass (None: off).
+        backend: 'numpy' or 'torch'; device: torch device; dtype: default float64 (float32 on CUDA).
+    Returns:
+        ``np.ndarray``, or ``torch.Tensor`` on ``device``; the direct paths peak at `direct_delays`.
+    """
+    size, src, mic = _geometry(size_m, sources_m, mics_m)
+    alpha, rt60 = _absorption(size, rt60_s, absorption, sample_rate)
+    xp = _Xp(backend, device, dtype)
+    with_tail = max_order is None and early_s is not None
+    radius = early_s * SPEED_OF_SOUND if with_tail else None
+    if max_order is None and not with_tail:  # pra.inverse_sabine's order: its L1 ball holds a sphere of c*RT60
+        inner = min(a * b / math.hypot(a, b) for a, b in ((size[0], size[1]), (size[0], size[2]), (size[1], size[2])))
+        max_order = max(math.ceil(SPEED_OF_SOUND * rt60.max() / inner - 1), 0)
+    q = _within(size, src, mic, radius) if with_tail else _l1_ball(max_order)
+    direct = direct_delays(src, mic, sample_rate)
+    if length_s is not None:
+        length = int(round(length_s * sample_rate))
+    elif with_tail:
+        length = math.ceil(1.1 * rt60.max() * sample_rate + direct.max()) + FD_HALF + 1
+    else:
+        far = max(float(_distances(np, q[i:i + 100_000], size, src, mic).max()) for i in range(0, len(q), 100_000))
+        length = math.ceil(far / SPEED_OF_SOUND * sample_rate) + 2 * FD_HALF + 2
+    raw = _render_images(xp, q, size, xp.array(src, xp.f64), xp.array(mic, xp.f64), alpha, sample_rate, length, radius)
+    start = round(early_s * sample_rate) + FD_HALF if with_tail else length
+    window = min(int(_TAIL_WINDOW_S * sample_rate), start - math.ceil(direct.max()) - 2 * FD_HALF)
+    if start < length and window < 0.005 * sample_rate:
+        raise ValueError(f"early_s={early_s} must exceed the longest direct path ({(direct.max() - FD_HALF) / sample_rate:.4f} s) "
+                         f"by at least {2 * FD_HALF / sample_rate + 0.005:.4f} s")
+    if start < length and highpass_hz is not None:
+        _continue_drift(xp, raw, size, alpha, sample_rate, start, window)
+    bands, power_gain = _band_split(xp, raw, sample_rate, highpass_hz)
+    rir = bands.sum(2)
+    if start < length:
+        rir[..., start:] += _tail(xp, bands, power_gain, size, alpha, rt60, sample_rate, start, window, tail_seed)
+    return rir
+
+
+# ---- pyroomacoustics reference ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _pra_settings(pra: Any, seed: int | None) -> Iterator[None]:
+    """One thread, c = `SPEED_OF_SOUND`, and (``seed`` given) seeded generators; restored after
+    (except libroom's C++ generator, which cannot be read back and stays seeded)."""
+    saved = {name: pra.constants.get(name) for name in ("num_threads", "c")}
+    saved_rng = getattr(pra.random.generator, "_rng", None)
+    pra.constants.set("num_threads", 1)
+    pra.constants.set("c", SPEED_OF_SOUND)
+    if seed is not None:  # numpy Generator (RT histograms -> RIR) and libroom's mt19937_64 (ray tracer)
+        pra.random.seed(numpy=seed, libroom=seed)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            pra.constants.set(name, value)
+        pra.random.generator._rng = saved_rng
+
+
+def simulate_pra(size_m: Any, sources_m: Any, mics_m: Any, sample_rate: int, *, rt60_s: float | None = None,
+                 absorption: Any = None, method: str = "ism", seed: int = 0) -> np.ndarray:
+    """RIRs ``(S, M, K)`` from pyroomacoustics, float64, zero-padded to the longest, scaled to 1/(4 pi d).
+
+    ``method='ism'``: max_order from ``pra.inverse_sabine`` (rt60_s, or the largest band `ism_rt60`);
+    ``'hybrid'``: ISM to order 3 plus ray tracing (``set_ray_tracing()`` defaults), pyroomacoustics'
+    generators seeded with ``seed``. Walls as in `simulate_ism`; no air absorption; pyroomacoustics'
+    default 10 Hz high-pass kept."""
+    import pyroomacoustics as pra  # heavy import, only for the reference
+
+    if method not in ("ism", "hybrid"):
+        raise ValueError(f"method must be 'ism' or 'hybrid' (got {method!r})")
+    size, src, mic = _geometry(size_m, sources_m, mics_m)
+    alpha, rt60 = _absorption(size, rt60_s, absorption, sample_rate)
+    freqs = band_centres(sample_rate)[: alpha.shape[1]].tolist()
+    materials = {wall: pra.Material(float(a[0]) if len(a) == 1 else {"coeffs": a.tolist(), "center_freqs": freqs})
+                 for wall, a in zip(WALLS, alpha)}
+    with _pra_settings(pra, seed if method == "hybrid" else None):
+        order = 3 if method == "hybrid" else pra.inverse_sabine(float(rt60.max()), size.tolist(), c=SPEED_OF_SOUND)[1]
+        room = pra.ShoeBox(size.tolist(), fs=sample_rate, materials=materials, max_order=order,
+                           ray_tracing=method == "hybrid", air_absorption=False)
+        if method == "hybrid":
+            room.set_ray_tracing()
+        for position in src:
+            room.add_source(position.tolist())
+        room.add_microphone_array(mic.T.copy())
+        room.compute_rir()
+    out = np.zeros((len(src), len(mic), max(len(r) for per_mic in room.rir for r in per_mic)))
+    for m, per_source in enumerate(room.rir):
+        for s, r in enumerate(per_source):
+            out[s, m, : len(r)] = r
+    return out / (4 * math.pi)  # pyroomacoustics 0.10 scales a path by 1/d (tests/test_rir.py checks the match)
