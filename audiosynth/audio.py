@@ -10,12 +10,16 @@ import io
 import os
 
 import numpy as np
-import scipy.io.wavfile
 import soundfile as sf
 
 from .errors import AudioError
 
 SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
+
+
+# Integer PCM is read as integers and scaled in NumPy: bit-identical to libsndfile's float64
+# (k / 2**(bits-1) is exact), a little faster, and integers need no NaN/Inf check.
+_INTEGER_READS = {"PCM_16": ("int16", 2.0**-15), "PCM_24": ("int32", 2.0**-31), "PCM_32": ("int32", 2.0**-31)}
 
 
 def read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, *, loop: bool = False) -> np.ndarray:
@@ -31,20 +35,23 @@ def read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, *, 
                 raise AudioError(str(path), "empty")
             if not loop and offset + num_frames > total:
                 raise AudioError(str(path), "too_short", f"needs frames {offset}..{offset + num_frames}, has {total}")
+            dtype, scale = _INTEGER_READS.get(handle.subtype, ("float64", None))
             if loop and num_frames + (offset % total) > total:
-                data = handle.read(dtype="float64", always_2d=True)
+                data = handle.read(dtype=dtype, always_2d=True)
                 reps = -(-(offset % total + num_frames) // total)
                 data = np.tile(data, (reps, 1))[offset % total : offset % total + num_frames]
             else:
                 handle.seek(offset % total if loop else offset)
-                data = handle.read(num_frames, dtype="float64", always_2d=True)
+                data = handle.read(num_frames, dtype=dtype, always_2d=True)
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
         raise AudioError(str(path), "unreadable", str(err)) from err
     if data.shape[0] != num_frames:
         raise AudioError(str(path), "truncated", f"read {data.shape[0]} of {num_frames} frames")
-    if not np.isfinite(data).all():
+    if scale is not None:
+        data = np.multiply(data, scale, dtype=np.float64)
+    elif not np.isfinite(data).all():
         raise AudioError(str(path), "nan", "NaN or Inf samples")
     return data.T
 
@@ -52,7 +59,8 @@ def read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, *, 
 def to_integer_pcm(x: np.ndarray, subtype: str) -> np.ndarray:
     """Samples already on the ``subtype`` grid -> the integer array libsndfile writes as-is."""
     bits = SUBTYPE_BITS[subtype]
-    ints = np.round(x * 2.0 ** (bits - 1))
+    ints = x * 2.0 ** (bits - 1)
+    np.round(ints, out=ints)
     if bits == 16:
         return ints.astype(np.int16)
     return (ints.astype(np.int32) << (32 - bits)).astype(np.int32)
@@ -66,6 +74,8 @@ def encode(x: np.ndarray, sample_rate: int, audio_format: str, subtype: str) -> 
     """
     buffer = io.BytesIO()
     if subtype == "FLOAT":  # libsndfile stamps the time into float WAV headers (PEAK chunk)
+        import scipy.io.wavfile  # imported here: slow to import, and only FLOAT output needs it
+
         scipy.io.wavfile.write(buffer, sample_rate, np.ascontiguousarray(x.T.astype(np.float32)))
     else:
         sf.write(buffer, to_integer_pcm(x.T, subtype), sample_rate, format=audio_format.upper(), subtype=subtype)

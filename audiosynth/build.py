@@ -9,6 +9,7 @@ redoes the others, which gives the same bytes because every example depends only
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import json
 import logging
 import math
@@ -58,7 +59,7 @@ class Estimate:
     def format(self) -> str:
         return (
             f"estimate: {self.num_examples} examples, {self.audio_hours:.2f} h of mixtures, "
-            f"~{self.disk_bytes / 1e6:.1f} MB on disk, ~{self.seconds:.0f} s"
+            f"~{self.disk_bytes / 1e6:.1f} MB on disk, ~{self.seconds:.1f} s"
         )
 
 
@@ -120,6 +121,28 @@ def _init_worker(config_json: str) -> None:
     config = Config.model_validate_json(config_json)
     catalogs = load_catalogs(config)
     _WORKER.update(config=config, planner=Planner(config, catalogs), clips=catalogs.all())
+
+
+def _keep_freed_memory() -> None:
+    """Have glibc's malloc keep freed memory for reuse instead of returning it to the OS.
+
+    An example allocates and frees a few arrays of ~0.5 MB. With glibc's default, dynamic
+    thresholds the top of the heap is given back after most examples and page-faulted in
+    again by the next one (~230 faults an example; a 2-worker build ran ~12% faster without
+    them). Fixed thresholds (M_TRIM_THRESHOLD 64 MiB, M_MMAP_THRESHOLD 32 MiB, its maximum)
+    stop that. Only in the build's own worker processes, never in the caller's (workers=1);
+    a no-op without glibc."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+
+
+def _init_pool_worker(config_json: str) -> None:
+    _keep_freed_memory()
+    _init_worker(config_json)
 
 
 def build_shard(out_dir: str, shard: int) -> tuple[int, int, float]:
@@ -220,10 +243,11 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
     catalogs: Catalogs = load_catalogs(config)
     planner = Planner(config, catalogs)  # pre-flight: raises PreflightError with the reason
     workers = max(1, workers or os.cpu_count() or 1)
-    est = estimate(planner, catalogs.all())
-    log.info("%s with %d worker(s): ~%.0f s", est.format(), workers, est.seconds / workers)
-    if dry_run:
-        return Estimate(est.num_examples, est.audio_hours, est.disk_bytes, est.seconds / workers)
+    if dry_run or log.isEnabledFor(logging.INFO):  # the estimate renders a few examples: only when shown
+        est = estimate(planner, catalogs.all())
+        log.info("%s with %d worker(s): ~%.0f s", est.format(), workers, est.seconds / workers)
+        if dry_run:
+            return Estimate(est.num_examples, est.audio_hours, est.disk_bytes, est.seconds / workers)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_same_build(out, config)
@@ -267,7 +291,7 @@ def _run_shards(config: Config, out: str, shards: list[int], workers: int) -> It
     for var in _THREAD_VARS:  # one BLAS/FFT thread per worker process
         os.environ.setdefault(var, "1")
     context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(min(workers, len(shards)), mp_context=context, initializer=_init_worker, initargs=(config_json,)) as pool:
+    with cf.ProcessPoolExecutor(min(workers, len(shards)), mp_context=context, initializer=_init_pool_worker, initargs=(config_json,)) as pool:
         futures = [pool.submit(build_shard, out, shard) for shard in shards]
         try:
             for future in cf.as_completed(futures):
