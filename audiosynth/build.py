@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from . import __version__
 from .config import SPLITS, Config
-from .errors import DatasetError
+from . import kernels
+from .errors import ConfigError, DatasetError
 from .plan import Catalogs, Planner, load_catalogs
 from .render import render
 from .writers import FolderShardWriter, jsonl_bytes, shard_name, write_atomic
@@ -105,7 +106,7 @@ def estimate(planner: Planner, clips_catalog: Any, num_probe: int = 3) -> Estima
     from .audio import encode
 
     for scene in probe:
-        rendered = render(scene, clips_catalog, config.output.subtype)
+        rendered = render(scene, clips_catalog, config.output.subtype, backend=config.backend, device=config.device)
         probe_bytes += sum(len(encode(x, scene.sample_rate, config.output.format, config.output.subtype)) for x in rendered.audio.values())
         probe_seconds += scene.duration
     elapsed = time.perf_counter() - start
@@ -155,7 +156,7 @@ def build_shard(out_dir: str, shard: int) -> tuple[int, int, float]:
     seconds = 0.0
     for index in range(shard * size, min(config.num_examples, (shard + 1) * size)):
         scene = planner.scene(index)
-        writer.add(render(scene, _WORKER["clips"], config.output.subtype))
+        writer.add(render(scene, _WORKER["clips"], config.output.subtype, backend=config.backend, device=config.device))
         seconds += scene.duration
     writer.commit()
     return shard, len(writer.rows), seconds
@@ -240,6 +241,10 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
         progress: show a progress bar.
         dry_run: stop after the pre-flight check and the estimate.
     """
+    try:
+        kernels.check_backend(config.backend, config.device)
+    except ValueError as err:
+        raise ConfigError(f"backend/device: {err}") from err
     catalogs: Catalogs = load_catalogs(config)
     planner = Planner(config, catalogs)  # pre-flight: raises PreflightError with the reason
     workers = max(1, workers or os.cpu_count() or 1)

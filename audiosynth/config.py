@@ -199,6 +199,10 @@ class Config(_Model):
             raise ValueError("catalogs.noise: a denoising build needs at least one noise catalog")
         if self.reverb.probability > 0 and self.reverb.source == "catalog" and not self.catalogs.rirs:
             raise ValueError("catalogs.rirs: reverb.source is 'catalog' but no RIR catalog is given")
+        array = self.reverb.room.array
+        mics = 1 if array.type == "single" else len(array.positions_m or ()) if array.type == "explicit" else array.num_mics
+        if self.output.format == "flac" and self.reverb.probability > 0 and mics > 8:
+            raise ValueError(f"output.format: FLAC holds at most 8 channels, the array has {mics}; use format: wav")
         if self.device == "cuda" and self.backend != "torch":
             raise ValueError("device: 'cuda' needs backend: torch")
         return self

@@ -9,6 +9,7 @@ satisfy, and says why.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ class Planner:
         self.sample_rate = config.sample_rate
         fractions = config.splits.fractions()
         self.counts = split_counts(config.num_examples, fractions)
+        self.targets = tuple(name for name in ("direct", "early") if getattr(config.targets, name))
         self.excluded: Counter[str] = Counter()
         speech = [c for c in catalogs.speech if self._usable_speech(c)]
         if not speech:
@@ -207,9 +209,13 @@ class Planner:
             if config.reverb.source == "catalog":
                 rir_clip = _choice(rng, self.rirs[split]).id
             else:
-                room, position = draw_room(rng, config.reverb), 0
+                spatial_noise = config.reverb.room.array.type != "single"  # arrays hear noise from a place
+                room, position = draw_room(rng, config.reverb, 1 + spatial_noise), 0
+                noise = dataclasses.replace(noise, position=1 if spatial_noise else None)
         source = Source("clean", segment, level, rir_clip, position)
-        return Scene(f"{split}-{index:06d}", index, split, rate, num_samples, (source,), noise, room, config.output.peak_dbfs)
+        targets = self.targets if (room or rir_clip) else ()
+        return Scene(f"{split}-{index:06d}", index, split, rate, num_samples, (source,), noise, room,
+                     config.output.peak_dbfs, targets, config.targets.early_ms)
 
     def _noise(self, rng: np.random.Generator, split: str, num_samples: int) -> Noise:
         clip = _choice(rng, self.noise[split])

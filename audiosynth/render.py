@@ -1,9 +1,11 @@
 """Render a Scene into signals and labels. Makes no random choice.
 
 Signals come back already on the output grid (quantized for PCM subtypes), and every label
-is measured on them, so labels describe the written files exactly. The images that sum to
-the mixture are the sources' images and ``noise``; for PCM output ``noise`` is defined as
-``mix - Σ images`` on the integer grid, so the invariant holds exactly in the files.
+is measured on them, so labels describe the written files exactly. Audio roles: ``mix``; the
+images that sum to it (each source's role, e.g. ``clean``, and ``noise``); and targets that
+do not (``clean_direct``, ``clean_early``). For PCM output ``noise`` is defined as
+``mix - Σ images`` on the integer grid, so the invariant holds exactly in the files, on every
+channel. All signals are ``(M, N)``: one row per microphone.
 """
 
 from __future__ import annotations
@@ -16,17 +18,27 @@ import numpy as np
 from . import kernels
 from .audio import SUBTYPE_BITS, read_segment
 from .catalog import Catalog
-from .room import simulate_rir
-from .scene import Scene, Segment
+from .room import simulate_room
+from .scene import Scene, Segment, Source
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """One rendered example: ``audio`` maps a role (mix, clean, noise, ...) to ``(C, N)`` samples."""
+    """One rendered example: ``audio`` maps a role (mix, clean, noise, ...) to ``(M, N)`` samples."""
 
     scene: Scene
     audio: dict[str, np.ndarray]
     labels: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reverb:
+    """How one signal is reverberated: its RIR ``(M, K)``, the direct path alone ``(M, Kd)``
+    and the direct-path delay per microphone (samples)."""
+
+    rir: np.ndarray
+    direct: np.ndarray
+    delays: np.ndarray
 
 
 def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples: int) -> np.ndarray:
@@ -43,16 +55,32 @@ def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples
     return out
 
 
-def load_rir(clip_id: str, clips: Catalog, sample_rate: int) -> np.ndarray:
-    """A catalog RIR, whole, resampled to ``sample_rate``: ``(M, K)``."""
+def catalog_reverb(clip_id: str, clips: Catalog, sample_rate: int) -> Reverb:
+    """A measured RIR from the catalog (all its channels), its direct path taken as the
+    samples within 2.5 ms of each channel's peak."""
     clip = clips.by_id(clip_id)
-    return load_segment(Segment(clip_id, 0, clip.num_samples), clips, sample_rate, kernels.resampled_length(clip.num_samples, clip.sample_rate, sample_rate))
+    rir = load_segment(Segment(clip_id, 0, clip.num_samples), clips, sample_rate, kernels.resampled_length(clip.num_samples, clip.sample_rate, sample_rate))
+    delays = np.argmax(np.abs(rir), axis=-1).astype(float)
+    direct = np.stack([ch * kernels.direct_window(rir.shape[-1], d, sample_rate) for ch, d in zip(rir, delays)])
+    return Reverb(rir, direct, delays)
+
+
+def _early(reverb: Reverb, sample_rate: int, early_ms: float) -> np.ndarray:
+    """The RIR cut ``early_ms`` after each microphone's direct path."""
+    cut = np.round(reverb.delays + early_ms * 1e-3 * sample_rate).astype(int)
+    return reverb.rir * (np.arange(reverb.rir.shape[-1]) < cut[:, None])
 
 
 def _total(arrays: Iterable[np.ndarray]) -> np.ndarray:
     """``sum(arrays)``, but the array itself (no copy) when there is only one."""
     arrays = list(arrays)
     return arrays[0] if len(arrays) == 1 else np.asarray(sum(arrays))
+
+
+def _stack_filters(filters: list[np.ndarray]) -> np.ndarray:
+    """``(T, M, K)`` from filters of equal M and varying K (zero-padded)."""
+    length = max(f.shape[-1] for f in filters)
+    return np.stack([np.pad(f, [(0, 0), (0, length - f.shape[-1])]) for f in filters])
 
 
 def _quantize_images(images: dict[str, np.ndarray], noise: np.ndarray, mix: np.ndarray, subtype: str) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -66,90 +94,121 @@ def _quantize_images(images: dict[str, np.ndarray], noise: np.ndarray, mix: np.n
     bits = SUBTYPE_BITS[subtype]
     mix = kernels.quantize(mix, bits, out=mix)
     images = {role: kernels.quantize(x, bits, out=x) for role, x in images.items()}
-    residual = noise if noise.shape == mix.shape else None  # mono noise under a multichannel mix
-    return images, np.subtract(mix, _total(images.values()), out=residual), mix
+    residual = _total(images.values())
+    return images, (np.subtract(mix, residual, out=noise) if noise.shape == mix.shape else mix - residual), mix
 
 
-def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16") -> Rendered:
+def _quantize(x: np.ndarray, subtype: str) -> np.ndarray:
+    return x.astype(np.float32).astype(np.float64) if subtype == "FLOAT" else kernels.quantize(x, SUBTYPE_BITS[subtype], out=x)
+
+
+def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: str = "numpy", device: str = "cpu") -> Rendered:
     """Render ``scene`` with clip ids resolved in ``clips`` for an output ``subtype``.
 
     Args:
         scene: the planned example.
         clips: a catalog holding every clip id the scene names (absolute paths).
         subtype: PCM_16, PCM_24 or FLOAT: the grid the returned signals lie on.
+        backend, device: where room simulation and convolution run (``numpy``/``torch``, ``cpu``/``cuda``).
     """
     rate, n = scene.sample_rate, scene.num_samples
-    room_rirs = simulate_rir(scene.room, rate) if scene.room else None
+    room = simulate_room(scene.room, rate, backend=backend, device=device) if scene.room else None
+
+    def reverb_of(rir_clip: str | None, position: int | None) -> Reverb | None:
+        if rir_clip is not None:
+            return catalog_reverb(rir_clip, clips, rate)
+        if room is not None and position is not None:
+            return Reverb(room[0][position], room[1][position], room[2][position])
+        return None
+
     images: dict[str, np.ndarray] = {}
-    rirs: dict[str, np.ndarray] = {}
+    targets: dict[str, np.ndarray] = {}
+    reverbs: dict[str, Reverb] = {}
     for source in scene.sources:
         dry = load_segment(source.segment, clips, rate, n)[:1]
-        if source.rir_clip is not None:
-            rirs[source.role] = load_rir(source.rir_clip, clips, rate)
-        elif room_rirs is not None and source.position is not None:
-            rirs[source.role] = room_rirs[source.position]
-        image = kernels.fft_convolve(dry, rirs[source.role], n) if source.role in rirs else dry
-        seg = source.segment
-        active_len = kernels.resampled_length(seg.length, clips.by_id(seg.clip_id).sample_rate, rate)
-        active = image[:, seg.onset : min(n, seg.onset + active_len)]
-        image *= kernels.db_to_gain(source.level_dbfs - kernels.rms_dbfs(active))  # image is a fresh array
+        reverb = reverb_of(source.rir_clip, source.position)
+        if reverb is None:
+            image, extra = dry, {}
+        else:
+            reverbs[source.role] = reverb
+            names = list(scene.targets)
+            filters = [reverb.rir] + [reverb.direct if t == "direct" else _early(reverb, rate, scene.early_ms) for t in names]
+            out = kernels.fft_convolve(dry[None], _stack_filters(filters), n, backend=backend, device=device)  # (T, M, n)
+            image, extra = out[0], {f"{source.role}_{t}": out[k + 1] for k, t in enumerate(names)}
+        gain = kernels.db_to_gain(source.level_dbfs - _active_dbfs(image[0], source, clips, rate))
+        image *= gain  # a fresh array
         images[source.role] = image
-    # The signals are scaled and quantized in place, with as few temporaries as the values
-    # allow: allocating (and page-faulting) fresh arrays costs more than the arithmetic.
+        targets.update({role: x * gain for role, x in extra.items()})
     speech = _total(images.values())
     if scene.noise is not None:
         noise = load_segment(scene.noise.segment, clips, rate, n)[:1]
+        noise_reverb = reverb_of(None, scene.noise.position)
+        if noise_reverb is not None:
+            noise = kernels.fft_convolve(noise, noise_reverb.rir, n, backend=backend, device=device)
+        elif speech.shape[0] > 1:
+            noise = np.repeat(noise, speech.shape[0], axis=0)
         noise *= kernels.gain_for_ratio(speech, noise, scene.noise.snr_db)
     else:
         noise = np.zeros_like(speech)
     mix = speech + noise
-    peak = max(kernels.peak(x) for x in (*images.values(), noise, mix))
+    peak = max(kernels.peak(x) for x in (*images.values(), *targets.values(), noise, mix))
     limit = kernels.db_to_gain(scene.peak_dbfs)
     gain = min(1.0, limit / peak) if peak > 0 else 1.0
     if gain != 1.0:  # x * 1.0 == x, so the unscaled mixture is already right when gain is 1
-        for x in images.values():
+        for x in (*images.values(), *targets.values(), noise):
             x *= gain
-        noise *= gain
         np.add(_total(images.values()), noise, out=mix)
     images, noise, mix = _quantize_images(images, noise, mix, subtype)
-    audio = {"mix": mix, **images, "noise": noise}
-    labels = measure_labels(scene, audio, rirs, rate, gain, clips, subtype)
+    targets = {role: _quantize(x, subtype) for role, x in targets.items()}
+    audio = {"mix": mix, **images, "noise": noise, **targets}
+    labels = measure_labels(scene, audio, reverbs, rate, gain, clips)
     return Rendered(scene, audio, labels)
 
 
-def measure_labels(scene: Scene, audio: dict[str, np.ndarray], rirs: dict[str, np.ndarray], rate: int, gain: float, clips: Catalog, subtype: str | None = None) -> dict[str, Any]:
-    """Labels measured on the final signals (see README, 'Label definitions').
+def _active_dbfs(image: np.ndarray, source: Source, clips: Catalog, rate: int) -> float:
+    """RMS level (dBFS) of a source's image over the samples its segment covers."""
+    seg = source.segment
+    active_len = kernels.resampled_length(seg.length, clips.by_id(seg.clip_id).sample_rate, rate)
+    return kernels.rms_dbfs(image[seg.onset : seg.onset + active_len])
 
-    With a PCM ``subtype`` (the grid the signals lie on) and one source, ``mix - noise`` is
-    that source's image exactly, so its energy is not computed twice."""
-    energies: dict[str, float] = {}
 
-    def energy(role: str) -> float:
-        if role not in energies:
-            energies[role] = kernels.energy(audio[role])
-        return energies[role]
-
-    if subtype in SUBTYPE_BITS and len(scene.sources) == 1:
-        speech_energy = energy(scene.sources[0].role)
-    else:
-        speech_energy = kernels.energy(audio["mix"] - audio["noise"])
+def measure_labels(scene: Scene, audio: dict[str, np.ndarray], reverbs: dict[str, Reverb], rate: int, gain: float, clips: Catalog) -> dict[str, Any]:
+    """Labels measured on the final signals and the RIRs applied (see README, 'Label definitions')."""
+    noise_energy = kernels.energy(audio["noise"])
+    speech_energy = sum(kernels.energy(audio[s.role]) for s in scene.sources)
     labels: dict[str, Any] = {
-        "snr_db": round(kernels.energy_ratio_db(speech_energy, energy("noise")), 4) if scene.noise else None,
-        "mix_dbfs": round(kernels.energy_dbfs(energy("mix"), audio["mix"].size), 4),
+        "snr_db": round(kernels.energy_ratio_db(speech_energy, noise_energy), 4) if scene.noise else None,
+        "mix_dbfs": round(kernels.rms_dbfs(audio["mix"]), 4),
         "mix_peak_dbfs": round(kernels.peak_dbfs(audio["mix"]), 4),
-        "noise_dbfs": round(kernels.energy_dbfs(energy("noise"), audio["noise"].size), 4),
+        "noise_dbfs": round(kernels.energy_dbfs(noise_energy, audio["noise"].size), 4),
         "gain_db": round(20 * np.log10(gain), 4),
     }
     for source in scene.sources:
         seg = source.segment
         clip = clips.by_id(seg.clip_id)
-        labels[f"{source.role}_dbfs"] = round(kernels.energy_dbfs(energy(source.role), audio[source.role].size), 4)
+        labels[f"{source.role}_dbfs"] = round(kernels.rms_dbfs(audio[source.role]), 4)
         labels["speaker"] = clip.speaker
         complete = seg.offset == 0 and seg.length == clip.num_samples and seg.onset + kernels.resampled_length(seg.length, clip.sample_rate, rate) <= scene.num_samples
         labels["text"] = clip.text if complete else None
         labels["speech_clip"] = clip.id
-        if source.role in rirs:
-            labels["rt60_s"] = round(kernels.rt60_from_rir(rirs[source.role][0], rate), 4)
+        if source.role in reverbs:
+            labels.update(reverb_labels(reverbs[source.role], rate, scene, source))
     if scene.noise:
         labels["noise_clip"] = scene.noise.segment.clip_id
+    return labels
+
+
+def reverb_labels(reverb: Reverb, rate: int, scene: Scene, source: Source) -> dict[str, Any]:
+    """RT60 (T20, T30), DRR and C50 of the first microphone's RIR; per microphone the direct-path
+    delay (samples) and, in simulated rooms, the source distance (m)."""
+    first, delay = reverb.rir[0], float(reverb.delays[0])
+    labels: dict[str, Any] = {
+        "rt60_s": round(kernels.rt60_from_rir(first, rate), 4),
+        "rt60_t30_s": round(kernels.rt60_from_rir(first, rate, decay_db=30.0), 4),
+        "drr_db": round(kernels.drr_db(first, delay, rate), 4),
+        "c50_db": round(kernels.clarity_db(first, delay, rate), 4),
+        "direct_delay_samples": [round(float(d), 3) for d in reverb.delays],
+    }
+    if scene.room is not None and source.position is not None:
+        labels["distance_m"] = [round(float(d), 4) for d in scene.room.distances_m()[source.position]]
     return labels

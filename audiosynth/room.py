@@ -64,23 +64,22 @@ class Room:
         return np.linalg.norm(np.asarray(self.sources_m)[:, None] - np.asarray(self.mics_m)[None], axis=-1)
 
 
-def simulate_rir(room: Room, sample_rate: int) -> np.ndarray:
-    """RIRs of every source at every microphone, shape ``(S, M, K)`` (pyroomacoustics ISM).
+def simulate_room(room: Room, sample_rate: int, *, backend: str = "numpy", device: str = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RIRs of every source at every microphone, their direct paths, and the direct-path delays.
 
-    Wall absorption and image-source order come from Sabine's formula for the room's RT60
-    (``pyroomacoustics.inverse_sabine``), as its documentation recommends.
+    Returns ``(rirs (S, M, K), direct (S, M, Kd), delays (S, M))``: the room simulated with
+    its simulator, the direct path alone (image-source order 0, same delay convention and
+    scale), and each path's delay in (fractional) samples.
     """
-    import pyroomacoustics as pra  # heavy import, only where rooms are simulated
+    from . import rir
 
-    absorption, max_order = pra.inverse_sabine(room.rt60_s, list(room.size_m))
-    sim = pra.ShoeBox(list(room.size_m), fs=sample_rate, materials=pra.Material(absorption), max_order=max_order)
-    for position in room.sources_m:
-        sim.add_source(list(position))
-    sim.add_microphone_array(np.asarray(room.mics_m, dtype=float).T)
-    sim.compute_rir()
-    length = max(len(sim.rir[m][s]) for m in range(len(room.mics_m)) for s in range(len(room.sources_m)))
-    out = np.zeros((len(room.sources_m), len(room.mics_m), length))
-    for m, per_source in enumerate(sim.rir):
-        for s, rir in enumerate(per_source):
-            out[s, m, : len(rir)] = rir
-    return out
+    absorption = np.asarray(room.absorption, dtype=float) if room.absorption else None
+    geometry = (room.size_m, room.sources_m, room.mics_m, sample_rate)
+    if room.simulator == "pyroomacoustics":
+        full = rir.simulate_pra(*geometry, rt60_s=room.rt60_s, absorption=absorption)
+    else:
+        out = rir.simulate_ism(*geometry, rt60_s=room.rt60_s, absorption=absorption, early_s=room.early_s,
+                               tail_seed=room.tail_seed, backend=backend, device=device)
+        full = out if isinstance(out, np.ndarray) else out.detach().to("cpu").double().numpy()
+    direct = rir.simulate_ism(*geometry, rt60_s=room.rt60_s, absorption=absorption, max_order=0)
+    return np.asarray(full), np.asarray(direct), rir.direct_delays(room.sources_m, room.mics_m, sample_rate)

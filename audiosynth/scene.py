@@ -61,22 +61,26 @@ class Source:
 
 @dataclass(frozen=True)
 class Noise:
-    """Background noise: a (looped) segment scaled to ``snr_db`` against all speech images."""
+    """Background noise: a (looped) segment scaled to ``snr_db`` against all speech images;
+    with a ``position`` in the scene's room it is spatialized there, else the same on every mic."""
 
     segment: Segment
     snr_db: float
+    position: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"segment": self.segment.to_dict(), "snr_db": self.snr_db}
+        return {"segment": self.segment.to_dict(), "snr_db": self.snr_db, "position": self.position}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Noise":
-        return cls(Segment.from_dict(d["segment"]), float(d["snr_db"]))
+        return cls(Segment.from_dict(d["segment"]), float(d["snr_db"]), d.get("position"))
 
 
 @dataclass(frozen=True)
 class Scene:
-    """Everything needed to render example ``index`` of a dataset."""
+    """Everything needed to render example ``index`` of a dataset. ``targets`` names the
+    dereverberation targets to write for reverberant sources (``direct``: the direct path;
+    ``early``: the direct path and reflections up to ``early_ms`` after it)."""
 
     id: str
     index: int
@@ -87,6 +91,8 @@ class Scene:
     noise: Noise | None = None
     room: Room | None = None
     peak_dbfs: float = -1.0
+    targets: tuple[str, ...] = ()
+    early_ms: float = 50.0
     type: str = "denoising"
     version: int = SCENE_VERSION
 
@@ -109,6 +115,8 @@ class Scene:
             "noise": self.noise.to_dict() if self.noise else None,
             "room": self.room.to_dict() if self.room else None,
             "peak_dbfs": self.peak_dbfs,
+            "targets": list(self.targets),
+            "early_ms": self.early_ms,
         }
 
     @classmethod
@@ -126,6 +134,8 @@ class Scene:
             noise=Noise.from_dict(d["noise"]) if d.get("noise") else None,
             room=Room.from_dict(d["room"]) if d.get("room") else None,
             peak_dbfs=float(d.get("peak_dbfs", -1.0)),
+            targets=tuple(d.get("targets", ())),
+            early_ms=float(d.get("early_ms", 50.0)),
             type=d.get("type", "denoising"),
             version=int(d.get("version", SCENE_VERSION)),
         )

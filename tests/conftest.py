@@ -13,12 +13,14 @@ from audiosynth.config import Config, config_from_dict
 
 
 def speechlike(rng: np.random.Generator, seconds: float, rate: int, f0: float) -> np.ndarray:
-    """A voiced-sounding signal: harmonics of a wobbling f0 under a syllable-rate envelope."""
+    """A speech-like signal: harmonics of a wobbling f0 plus a broadband (fricative-like) part,
+    under a syllable-rate envelope. The broadband part keeps cross-correlations unambiguous."""
     t = np.arange(int(seconds * rate)) / rate
     phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))) / rate
     voice = sum(np.sin(k * phase) / k for k in range(1, 6))
     envelope = 0.5 * (1 - np.cos(2 * np.pi * 4 * t)) * (t > 0.05) * (t < seconds - 0.05)
-    return (0.2 * voice * envelope + 0.001 * rng.standard_normal(t.size)).astype(np.float32)
+    fricative = rng.standard_normal(t.size) * (0.5 + 0.5 * np.sin(2 * np.pi * 2.3 * t))
+    return (0.2 * (voice + fricative) * envelope + 0.001 * rng.standard_normal(t.size)).astype(np.float32)
 
 
 def make_corpus(root: Path, speakers: int = 6, per_speaker: int = 3, rate: int = 16000) -> dict[str, Path]:
@@ -41,8 +43,8 @@ def make_corpus(root: Path, speakers: int = 6, per_speaker: int = 3, rate: int =
     path = root / "rirs" / "decay.wav"
     path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(0.5 * rate)) / rate
-    rir = rng.standard_normal(t.size) * np.exp(-6.91 * t / 0.4)  # RT60 0.4 s
-    rir[0] = 1.0
+    rir = 0.05 * rng.standard_normal(t.size) * np.exp(-6.91 * t / 0.4) * (t > 0.004)  # RT60 0.4 s
+    rir[16] = 1.0  # the direct path, 1 ms in, before the reflections
     sf.write(path, rir.astype(np.float32), rate, subtype="FLOAT")
     rirs.append(Clip("rir-0.4", relative_audio_path(path, root), "rir", sf.info(path).duration, rate, 1))
     out = {"speech": root / "speech.jsonl", "noise": root / "noise.jsonl", "rirs": root / "rirs.jsonl"}

@@ -62,3 +62,34 @@ def test_levels():
     x = np.full(100, 0.5)
     assert kernels.rms_dbfs(x) == pytest.approx(20 * np.log10(0.5))
     assert kernels.peak_dbfs(-x) == pytest.approx(20 * np.log10(0.5))
+
+
+@pytest.mark.parametrize("length", [3000, 50000])
+def test_overlap_add_matches_one_shot(length):
+    rng = np.random.default_rng(5)
+    x, h = rng.standard_normal((2, 1, length)), rng.standard_normal((2, 3, 700))
+    one = kernels.fft_convolve(x, h, block_size=10**9)
+    blocks = kernels.fft_convolve(x, h, block_size=1024)
+    np.testing.assert_allclose(blocks, one, atol=1e-9)
+    np.testing.assert_allclose(kernels.fft_convolve(x, h, length, block_size=1024), one[..., :length], atol=1e-9)
+
+
+def test_torch_backend_agrees_with_numpy():
+    pytest.importorskip("torch")  # torch is an optional extra; CI installs it
+    rng = np.random.default_rng(6)
+    x, h = rng.standard_normal((3, 1, 20000)), rng.standard_normal((3, 4, 3000))
+    ref = kernels.fft_convolve(x, h, 20000)
+    for block in (None, 2048):
+        got = kernels.fft_convolve(x, h, 20000, backend="torch", block_size=block)
+        assert np.max(np.abs(got - ref)) / np.max(np.abs(ref)) < 1e-5
+
+
+def test_backend_errors_are_clear():
+    with pytest.raises(ValueError, match="backend must be one of numpy, torch"):
+        kernels.check_backend("jax")
+    with pytest.raises(ValueError, match="CPU only"):
+        kernels.check_backend("numpy", "cuda")
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            kernels.check_backend("torch", "cuda")
