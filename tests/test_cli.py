@@ -61,3 +61,19 @@ def test_denoising_recipe_runs_on_the_demo_corpus(tmp_path: Path):
     assert {r["split"] for r in rows} == {"train", "dev", "test"}
     assert any(r["scene"]["room"] for r in rows) and any(not r["scene"]["room"] for r in rows)
     assert all(r["labels"]["speaker"].startswith("spk") for r in rows)
+
+
+def test_reverberant_recipes_write_aligned_targets(tmp_path: Path):
+    for name, mics in (("dereverberation", 1), ("multichannel_denoising", 4)):
+        out = tmp_path / name
+        result = subprocess.run([sys.executable, REPO / "recipes" / f"{name}.py", "-o", out, "--num-examples", "6", "--workers", "1", "--no-progress"],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert "validated 6 examples: OK" in result.stdout
+        for row in map(json.loads, (out / "manifest.jsonl").read_text().splitlines()):
+            assert set(row["audio"]) == {"mix", "clean", "noise", "clean_direct", "clean_early"}
+            assert row["num_channels"] == mics and len(row["labels"]["distance_m"]) == mics
+            for role in row["audio"]:
+                info = sf.info(out / row["audio"][role])
+                assert info.channels == mics and info.frames == round(row["duration"] * row["sample_rate"])
+            assert 0.15 < row["labels"]["rt60_s"] < 1.4
