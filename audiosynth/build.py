@@ -31,6 +31,7 @@ from . import kernels
 from .errors import ConfigError, DatasetError
 from .plan import Catalogs, Planner, load_catalogs
 from .render import render
+from .validate import row_speakers
 from .writers import FolderShardWriter, jsonl_bytes, shard_name, write_atomic
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ def _finish(out: Path, config: Config, num_shards: int) -> tuple[dict[str, int],
             split, labels, scene = row["split"], row["labels"], row["scene"]
             counts[split] += 1
             seconds += row["duration"]
-            usage[split]["speakers"].add(labels.get("speaker") or f"clip:{labels['speech_clip']}")
+            usage[split]["speakers"].update(row_speakers(labels))
             if labels.get("noise_clip"):
                 usage[split]["noise_clips"].add(labels["noise_clip"])
             usage[split]["rirs"].update(s["rir_clip"] for s in scene["sources"] if s.get("rir_clip"))

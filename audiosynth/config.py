@@ -138,7 +138,42 @@ class TargetsConfig(_Model):
 
     direct: bool = True
     early: bool = True
+    dry: bool = False
     early_ms: float = Field(50.0, gt=0, description="direct path plus reflections up to this long after it")
+
+
+class TalkersConfig(_Model):
+    """Several talkers per example (separation, target speaker, multi-talker ASR).
+
+    ``count`` talkers, each a different speaker of the example's split; talker k > 1 is scaled
+    so that Σ s1² / Σ sk² is drawn from ``sir_db``. ``overlap``: ``max`` (the example lasts as
+    long as the longest utterance, the others at random onsets in it), ``min`` (every
+    utterance cropped to the shortest: fully overlapped) or ``ratio`` (utterances one after
+    the other, overlapping so that overlapped time / speech time is drawn from ``overlap_ratio``).
+    ``enrollment`` writes another utterance of talker 1's speaker as the ``enrollment`` role."""
+
+    count: tuple[int, int] = (1, 1)
+    sir_db: Range = (-5.0, 5.0)
+    overlap: Literal["max", "min", "ratio"] = "max"
+    overlap_ratio: Range = (0.2, 0.5)
+    enrollment: bool = False
+    enrollment_dbfs: float = Field(-25.0, le=0)
+
+    _ranges = field_validator("sir_db", "overlap_ratio")(_check_range)
+
+    @field_validator("count")
+    @classmethod
+    def _count(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1] <= 8:
+            raise ValueError(f"must satisfy 1 <= min <= max <= 8 (got [{value[0]}, {value[1]}])")
+        return value
+
+    @field_validator("overlap_ratio")
+    @classmethod
+    def _ratio(cls, value: Range) -> Range:
+        if not 0 <= value[0] <= value[1] <= 0.5:
+            raise ValueError(f"must lie in [0, 0.5] (got [{value[0]}, {value[1]}])")
+        return value
 
 
 class OutputConfig(_Model):
@@ -159,7 +194,7 @@ class OutputConfig(_Model):
 class Config(_Model):
     """A denoising dataset build: catalogs, sizes and every randomized quantity as a range."""
 
-    task: Literal["denoising"] = "denoising"
+    task: Literal["denoising", "separation", "target_speaker", "asr"] = "denoising"
     catalogs: CatalogsConfig
     sample_rate: int = Field(16000, gt=0)
     seed: int = Field(0, ge=0)
@@ -170,6 +205,8 @@ class Config(_Model):
     speech_level_dbfs: Range = (-35.0, -15.0)
     require_text: bool = False
     allow_upsampling: bool = False
+    talkers: TalkersConfig = Field(default_factory=TalkersConfig)
+    noise_probability: float = Field(1.0, ge=0, le=1, description="share of examples with background noise")
     reverb: ReverbConfig = Field(default_factory=ReverbConfig)
     targets: TargetsConfig = Field(default_factory=TargetsConfig)
     backend: Literal["numpy", "torch"] = "numpy"
@@ -195,8 +232,10 @@ class Config(_Model):
 
     @model_validator(mode="after")
     def _sources_exist(self) -> "Config":
-        if not self.catalogs.noise:
-            raise ValueError("catalogs.noise: a denoising build needs at least one noise catalog")
+        if not self.catalogs.noise and self.noise_probability > 0:
+            raise ValueError("catalogs.noise: noise_probability > 0 needs at least one noise catalog")
+        if self.task == "target_speaker" and not self.talkers.enrollment:
+            raise ValueError("talkers.enrollment: task 'target_speaker' needs enrollment: true")
         if self.reverb.probability > 0 and self.reverb.source == "catalog" and not self.catalogs.rirs:
             raise ValueError("catalogs.rirs: reverb.source is 'catalog' but no RIR catalog is given")
         array = self.reverb.room.array

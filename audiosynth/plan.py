@@ -69,18 +69,18 @@ def split_counts(num_examples: int, fractions: dict[str, float]) -> dict[str, in
     return {name: counts[name] for name in SPLITS}
 
 
-def partition(items: Sequence[str], fractions: dict[str, float], rng: np.random.Generator, what: str) -> dict[str, tuple[str, ...]]:
-    """Shuffle ``items`` and cut them into splits by share, at least one per split with a share."""
+def partition(items: Sequence[str], fractions: dict[str, float], rng: np.random.Generator, what: str, minimum: int = 1) -> dict[str, tuple[str, ...]]:
+    """Shuffle ``items`` and cut them into splits by share, at least ``minimum`` per split with a share."""
     active = [name for name in SPLITS if fractions[name] > 0]
-    if len(items) < len(active):
+    if len(items) < minimum * len(active):
         raise PreflightError(
-            f"{len(items)} {what} cannot fill {len(active)} disjoint splits ({', '.join(active)}): "
-            f"add {what} or set the share of a split to 0 under 'splits'"
+            f"{len(items)} {what} cannot fill {len(active)} disjoint splits ({', '.join(active)})"
+            + (f" with {minimum} each" if minimum > 1 else "") + f": add {what} or set the share of a split to 0 under 'splits'"
         )
     order = [items[k] for k in rng.permutation(len(items))]
-    sizes = {name: max(1, int(round(len(items) * fractions[name]))) for name in active}
+    sizes = {name: max(minimum, int(round(len(items) * fractions[name]))) for name in active}
     while sum(sizes.values()) > len(items):
-        shrinkable = [n for n in active if sizes[n] > 1]
+        shrinkable = [n for n in active if sizes[n] > minimum]
         sizes[max(shrinkable, key=lambda n: (sizes[n] - len(items) * fractions[n], sizes[n]))] -= 1
     biggest = max(active, key=fractions.__getitem__)
     sizes[biggest] += len(items) - sum(sizes.values())
@@ -106,7 +106,7 @@ class Planner:
         self.sample_rate = config.sample_rate
         fractions = config.splits.fractions()
         self.counts = split_counts(config.num_examples, fractions)
-        self.targets = tuple(name for name in ("direct", "early") if getattr(config.targets, name))
+        self.targets = tuple(name for name in ("direct", "early", "dry") if getattr(config.targets, name))
         self.excluded: Counter[str] = Counter()
         speech = [c for c in catalogs.speech if self._usable_speech(c)]
         if not speech:
@@ -116,6 +116,14 @@ class Planner:
         self.speech: dict[str, tuple[Clip, ...]] = {
             name: tuple(c for c in speech if speaker_split.get(speaker_of(c)) == name) for name in SPLITS
         }
+        self.by_speaker: dict[str, dict[str, tuple[Clip, ...]]] = {name: {} for name in SPLITS}
+        for name in SPLITS:
+            for clip in self.speech[name]:
+                self.by_speaker[name].setdefault(speaker_of(clip), ())
+                self.by_speaker[name][speaker_of(clip)] += (clip,)
+            if config.talkers.enrollment:  # talker 1 needs a second utterance for the enrollment
+                self.by_speaker[name] = {spk: clips for spk, clips in self.by_speaker[name].items() if len(clips) >= 2}
+                self.speech[name] = tuple(c for c in self.speech[name] if speaker_of(c) in self.by_speaker[name])
         self.noise = self._pools(catalogs.noise, config.splits.disjoint_noise, fractions, "noise clips", 2)
         need_rirs = config.reverb.probability > 0 and config.reverb.source == "catalog"
         self.rirs = self._pools(catalogs.rirs, config.splits.disjoint_rirs, fractions, "RIRs", 3) if need_rirs else {n: () for n in SPLITS}
@@ -124,7 +132,12 @@ class Planner:
                 continue
             if not self.speech[name]:
                 raise PreflightError(f"split {name!r}: none of its speakers has a usable speech clip (excluded: {dict(self.excluded)})")
-            if not self.noise[name]:
+            if len(self.by_speaker[name]) < config.talkers.count[1]:
+                raise PreflightError(
+                    f"split {name!r}: {len(self.by_speaker[name])} usable speaker(s) for up to {config.talkers.count[1]} talkers per example"
+                    + (" (enrollment needs speakers with two utterances or more)" if config.talkers.enrollment else "")
+                )
+            if not self.noise[name] and config.noise_probability > 0:
                 raise PreflightError(f"split {name!r}: no usable noise clip{self._rate_hint(catalogs.noise)}")
             if need_rirs and not self.rirs[name]:
                 raise PreflightError(f"split {name!r}: reverb.source is 'catalog' but no usable RIR")
@@ -143,7 +156,7 @@ class Planner:
         min_duration = self.config.min_speech_ratio * self.config.duration_s[0]
         reason = (
             "sample_rate_below_output" if not self._reachable(clip)
-            else "no_text" if self.config.require_text and not clip.text
+            else "no_text" if (self.config.require_text or self.config.task == "asr") and not clip.text
             else f"shorter_than_{min_duration:g}s" if clip.duration < min_duration
             else "too_many_channels" if clip.num_channels != 1
             else None
@@ -166,7 +179,8 @@ class Planner:
                 raise PreflightError(f"catalog split {bad[0]!r} is not one of {', '.join(SPLITS)}")
             return {name: tuple(sorted(s for s, n in declared.items() if name in n)) for name in SPLITS}
         speakers = sorted({speaker_of(c) for c in speech})
-        return partition(speakers, fractions, np.random.default_rng([self.config.seed, 1]), "speakers")
+        minimum = self.config.talkers.count[1]
+        return partition(speakers, fractions, np.random.default_rng([self.config.seed, 1]), "speakers", minimum)
 
     def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int) -> dict[str, tuple[Clip, ...]]:
         usable = [c for c in catalog if self._reachable(c)]
@@ -192,30 +206,81 @@ class Planner:
         config, rate = self.config, self.sample_rate
         rng = item_rng(config.seed, index)
         split = self.split_of(index)
+        low_count, high_count = config.talkers.count
+        count = low_count if low_count == high_count else int(rng.integers(low_count, high_count + 1))
+        if count == 1:
+            num_samples, segments = self._one_talker(rng, split)
+        else:
+            num_samples, segments = self._talkers(rng, split, count)
+        level = float(rng.uniform(*config.speech_level_dbfs))
+        sirs = [None] + [float(rng.uniform(*config.talkers.sir_db)) for _ in segments[1:]]
+        with_noise = config.noise_probability >= 1 or rng.random() < config.noise_probability
+        noise = self._noise(rng, split, num_samples) if with_noise else None
+        rir_clips, room, positions = [None] * count, None, [None] * count
+        if rng.random() < config.reverb.probability:
+            if config.reverb.source == "catalog":
+                rir_clips = [_choice(rng, self.rirs[split]).id for _ in range(count)]
+            else:
+                spatial_noise = noise is not None and config.reverb.room.array.type != "single"  # arrays hear noise from a place
+                room, positions = draw_room(rng, config.reverb, count + spatial_noise), list(range(count))
+                if spatial_noise:
+                    noise = dataclasses.replace(noise, position=count)
+        roles = ["clean"] if config.task == "denoising" and count == 1 else [f"s{k + 1}" for k in range(count)]
+        sources = tuple(Source(role, seg, level, rir, pos, sir) for role, seg, rir, pos, sir in zip(roles, segments, rir_clips, positions, sirs))
+        targets = self.targets if (room or rir_clips[0]) else ()
+        enrollment = self._enrollment(rng, split, segments[0].clip_id) if config.talkers.enrollment else None
+        return Scene(f"{split}-{index:06d}", index, split, rate, num_samples, sources, noise, room,
+                     config.output.peak_dbfs, targets, config.targets.early_ms, enrollment, config.talkers.enrollment_dbfs,
+                     type=config.task)
+
+    def _one_talker(self, rng: np.random.Generator, split: str) -> tuple[int, list[Segment]]:
+        """A duration from ``duration_s`` and one utterance: whole at a random onset, or cropped."""
+        config, rate = self.config, self.sample_rate
         clip = _choice(rng, self.speech[split])
         low, high = config.duration_s
         high = min(high, clip.duration / config.min_speech_ratio)
         num_samples = int(round(rng.uniform(low, high) * rate))
         speech_out = resampled_length(clip.num_samples, clip.sample_rate, rate)
         if speech_out <= num_samples:  # the whole utterance, at a random onset
-            segment = Segment(clip.id, 0, clip.num_samples, int(rng.integers(0, num_samples - speech_out + 1)))
-        else:  # a random crop that fills the example
-            length = int(math.ceil(num_samples * clip.sample_rate / rate))
-            segment = Segment(clip.id, int(rng.integers(0, clip.num_samples - length + 1)), length)
-        level = float(rng.uniform(*config.speech_level_dbfs))
-        noise = self._noise(rng, split, num_samples)
-        rir_clip, room, position = None, None, None
-        if rng.random() < config.reverb.probability:
-            if config.reverb.source == "catalog":
-                rir_clip = _choice(rng, self.rirs[split]).id
-            else:
-                spatial_noise = config.reverb.room.array.type != "single"  # arrays hear noise from a place
-                room, position = draw_room(rng, config.reverb, 1 + spatial_noise), 0
-                noise = dataclasses.replace(noise, position=1 if spatial_noise else None)
-        source = Source("clean", segment, level, rir_clip, position)
-        targets = self.targets if (room or rir_clip) else ()
-        return Scene(f"{split}-{index:06d}", index, split, rate, num_samples, (source,), noise, room,
-                     config.output.peak_dbfs, targets, config.targets.early_ms)
+            return num_samples, [Segment(clip.id, 0, clip.num_samples, int(rng.integers(0, num_samples - speech_out + 1)))]
+        length = int(math.ceil(num_samples * clip.sample_rate / rate))  # a random crop that fills the example
+        return num_samples, [Segment(clip.id, int(rng.integers(0, clip.num_samples - length + 1)), length)]
+
+    def _talkers(self, rng: np.random.Generator, split: str, count: int) -> tuple[int, list[Segment]]:
+        """``count`` utterances of different speakers placed by the overlap mode."""
+        speakers = self.by_speaker[split]
+        names = sorted(speakers)
+        chosen = [names[k] for k in rng.choice(len(names), count, replace=False)]
+        clips = [_choice(rng, speakers[name]) for name in chosen]
+        rate = self.sample_rate
+        lengths = [resampled_length(c.num_samples, c.sample_rate, rate) for c in clips]
+        mode = self.config.talkers.overlap
+        if mode == "min":  # all cropped to the shortest: fully overlapped
+            num_samples = min(lengths)
+            segments = []
+            for clip in clips:
+                length = min(clip.num_samples, int(math.ceil(num_samples * clip.sample_rate / rate)))
+                segments.append(Segment(clip.id, int(rng.integers(0, clip.num_samples - length + 1)), length))
+            return num_samples, segments
+        if mode == "max":  # the longest sets the length, the others start anywhere inside it
+            num_samples = max(lengths)
+            return num_samples, [Segment(c.id, 0, c.num_samples, int(rng.integers(0, num_samples - n + 1))) for c, n in zip(clips, lengths)]
+        # ratio: one after the other, consecutive utterances overlapping by a share c of the shorter
+        ratio = float(rng.uniform(*self.config.talkers.overlap_ratio))
+        shorter = [min(a, b) for a, b in zip(lengths, lengths[1:])]
+        share = min(0.5, ratio * sum(lengths) / ((1 + ratio) * sum(shorter)))
+        onsets = [0]
+        for length, short in zip(lengths, shorter):
+            onsets.append(onsets[-1] + length - int(round(share * short)))
+        num_samples = max(o + n for o, n in zip(onsets, lengths))
+        return num_samples, [Segment(c.id, 0, c.num_samples, o) for c, o in zip(clips, onsets)]
+
+    def _enrollment(self, rng: np.random.Generator, split: str, clip_id: str) -> Segment:
+        """Another whole utterance of the speaker of ``clip_id``."""
+        clip = self.catalogs.speech.by_id(clip_id)
+        others = [c for c in self.by_speaker[split][speaker_of(clip)] if c.id != clip_id]
+        other = _choice(rng, others)
+        return Segment(other.id, 0, other.num_samples)
 
     def _noise(self, rng: np.random.Generator, split: str, num_samples: int) -> Noise:
         clip = _choice(rng, self.noise[split])

@@ -131,11 +131,16 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
             image, extra = dry, {}
         else:
             reverbs[source.role] = reverb
-            names = list(scene.targets)
+            names = [t for t in scene.targets if t != "dry"]
             filters = [reverb.rir] + [reverb.direct if t == "direct" else _early(reverb, rate, scene.early_ms) for t in names]
             out = kernels.fft_convolve(dry[None], _stack_filters(filters), n, backend=backend, device=device)  # (T, M, n)
             image, extra = out[0], {f"{source.role}_{t}": out[k + 1] for k, t in enumerate(names)}
-        gain = kernels.db_to_gain(source.level_dbfs - _active_dbfs(image[0], source, clips, rate))
+            if "dry" in scene.targets:
+                extra[f"{source.role}_dry"] = dry.copy()
+        if source.sir_db is None or not images:
+            gain = kernels.db_to_gain(source.level_dbfs - _active_dbfs(image[0], source, clips, rate))
+        else:  # relative to the first talker: Σ first² / Σ this² == sir_db
+            gain = kernels.gain_for_ratio(next(iter(images.values())), image, source.sir_db)
         image *= gain  # a fresh array
         images[source.role] = image
         targets.update({role: x * gain for role, x in extra.items()})
@@ -160,9 +165,18 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
         np.add(_total(images.values()), noise, out=mix)
     images, noise, mix = _quantize_images(images, noise, mix, subtype)
     targets = {role: _quantize(x, subtype) for role, x in targets.items()}
+    if scene.enrollment is not None:
+        enrollment = _whole_clip(scene.enrollment, clips, rate)
+        targets["enrollment"] = _quantize(enrollment * kernels.db_to_gain(scene.enrollment_dbfs - kernels.rms_dbfs(enrollment)), subtype)
     audio = {"mix": mix, **images, "noise": noise, **targets}
     labels = measure_labels(scene, audio, reverbs, rate, gain, clips)
     return Rendered(scene, audio, labels)
+
+
+def _whole_clip(segment: Segment, clips: Catalog, rate: int) -> np.ndarray:
+    """A segment on its own, at the output rate, with its own length: ``(1, L)``."""
+    clip = clips.by_id(segment.clip_id)
+    return load_segment(segment, clips, rate, kernels.resampled_length(segment.length, clip.sample_rate, rate))[:1]
 
 
 def _active_dbfs(image: np.ndarray, source: Source, clips: Catalog, rate: int) -> float:
@@ -175,27 +189,53 @@ def _active_dbfs(image: np.ndarray, source: Source, clips: Catalog, rate: int) -
 def measure_labels(scene: Scene, audio: dict[str, np.ndarray], reverbs: dict[str, Reverb], rate: int, gain: float, clips: Catalog) -> dict[str, Any]:
     """Labels measured on the final signals and the RIRs applied (see README, 'Label definitions')."""
     noise_energy = kernels.energy(audio["noise"])
-    speech_energy = sum(kernels.energy(audio[s.role]) for s in scene.sources)
+    roles = [s.role for s in scene.sources]
     labels: dict[str, Any] = {
-        "snr_db": round(kernels.energy_ratio_db(speech_energy, noise_energy), 4) if scene.noise else None,
+        "snr_db": round(kernels.energy_ratio_db(kernels.energy(audio["mix"] - audio["noise"]), noise_energy), 4) if scene.noise else None,
         "mix_dbfs": round(kernels.rms_dbfs(audio["mix"]), 4),
         "mix_peak_dbfs": round(kernels.peak_dbfs(audio["mix"]), 4),
         "noise_dbfs": round(kernels.energy_dbfs(noise_energy, audio["noise"].size), 4),
         "gain_db": round(20 * np.log10(gain), 4),
     }
-    for source in scene.sources:
-        seg = source.segment
-        clip = clips.by_id(seg.clip_id)
+    segments = [talker_segment(source, clips, rate, scene.num_samples) for source in scene.sources]
+    for source, segment in zip(scene.sources, segments):
         labels[f"{source.role}_dbfs"] = round(kernels.rms_dbfs(audio[source.role]), 4)
-        labels["speaker"] = clip.speaker
-        complete = seg.offset == 0 and seg.length == clip.num_samples and seg.onset + kernels.resampled_length(seg.length, clip.sample_rate, rate) <= scene.num_samples
-        labels["text"] = clip.text if complete else None
-        labels["speech_clip"] = clip.id
         if source.role in reverbs:
-            labels.update(reverb_labels(reverbs[source.role], rate, scene, source))
+            labels.update({(k if len(roles) == 1 else f"{source.role}_{k}"): v for k, v in reverb_labels(reverbs[source.role], rate, scene, source).items()})
+    if len(roles) == 1:
+        labels.update(speaker=segments[0]["speaker"], text=segments[0]["text"], speech_clip=segments[0]["clip"])
+    else:
+        labels["speakers"] = [seg["speaker"] for seg in segments]
+        labels["sir_db"] = {role: round(kernels.power_ratio_db(audio[role], sum(audio[r] for r in roles if r != role)), 4) for role in roles}
+        labels["segments"] = segments
+        labels["overlap_ratio"] = round(overlap_ratio([(seg["start"], seg["end"]) for seg in segments], rate), 4)
     if scene.noise:
         labels["noise_clip"] = scene.noise.segment.clip_id
+    if scene.enrollment is not None:
+        labels.update(enrollment_clip=scene.enrollment.clip_id, target_speaker=segments[0]["speaker"],
+                      enrollment_duration=audio["enrollment"].shape[-1] / rate)
     return labels
+
+
+def talker_segment(source: Source, clips: Catalog, rate: int, num_samples: int) -> dict[str, Any]:
+    """Where a talker's utterance lies in the example (s), who it is, and its text when whole."""
+    seg = source.segment
+    clip = clips.by_id(seg.clip_id)
+    end = min(num_samples, seg.onset + kernels.resampled_length(seg.length, clip.sample_rate, rate))
+    complete = seg.offset == 0 and seg.length == clip.num_samples and end == seg.onset + kernels.resampled_length(clip.num_samples, clip.sample_rate, rate)
+    return {"role": source.role, "speaker": clip.speaker, "clip": clip.id, "text": clip.text if complete else None,
+            "start": seg.onset / rate, "end": end / rate}
+
+
+def overlap_ratio(intervals: list[tuple[float, float]], rate: int) -> float:
+    """Time covered by two or more intervals over time covered by at least one (on the sample grid)."""
+    edges = sorted({round(t * rate) for interval in intervals for t in interval})
+    covered = overlapped = 0
+    for left, right in zip(edges, edges[1:]):
+        active = sum(1 for a, b in intervals if round(a * rate) <= left and right <= round(b * rate))
+        covered += (right - left) * (active >= 1)
+        overlapped += (right - left) * (active >= 2)
+    return overlapped / covered if covered else 0.0
 
 
 def reverb_labels(reverb: Reverb, rate: int, scene: Scene, source: Source) -> dict[str, Any]:

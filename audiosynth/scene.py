@@ -36,14 +36,17 @@ class Segment:
 
 @dataclass(frozen=True)
 class Source:
-    """One talker: its speech segment, the RMS level (dBFS) of its image over the segment's
-    samples, and its reverberation (a catalog RIR, or position ``position`` in the scene's room)."""
+    """One talker: its speech segment, its level, and its reverberation (a catalog RIR, or
+    position ``position`` in the scene's room). The first talker's image has RMS
+    ``level_dbfs`` over the segment's samples; a later one with ``sir_db`` is scaled so that
+    Σ first² / Σ this² equals it."""
 
     role: str
     segment: Segment
     level_dbfs: float
     rir_clip: str | None = None
     position: int | None = None
+    sir_db: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,11 +55,14 @@ class Source:
             "level_dbfs": self.level_dbfs,
             "rir_clip": self.rir_clip,
             "position": self.position,
+            "sir_db": self.sir_db,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Source":
-        return cls(d["role"], Segment.from_dict(d["segment"]), float(d["level_dbfs"]), d.get("rir_clip"), d.get("position"))
+        sir = d.get("sir_db")
+        return cls(d["role"], Segment.from_dict(d["segment"]), float(d["level_dbfs"]), d.get("rir_clip"), d.get("position"),
+                   None if sir is None else float(sir))
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,9 @@ class Noise:
 class Scene:
     """Everything needed to render example ``index`` of a dataset. ``targets`` names the
     dereverberation targets to write for reverberant sources (``direct``: the direct path;
-    ``early``: the direct path and reflections up to ``early_ms`` after it)."""
+    ``early``: the direct path and reflections up to ``early_ms`` after it; ``dry``: the
+    source before the room). ``enrollment`` is another utterance of the first talker's
+    speaker, written on its own at ``enrollment_dbfs``."""
 
     id: str
     index: int
@@ -93,6 +101,8 @@ class Scene:
     peak_dbfs: float = -1.0
     targets: tuple[str, ...] = ()
     early_ms: float = 50.0
+    enrollment: Segment | None = None
+    enrollment_dbfs: float = -25.0
     type: str = "denoising"
     version: int = SCENE_VERSION
 
@@ -117,6 +127,8 @@ class Scene:
             "peak_dbfs": self.peak_dbfs,
             "targets": list(self.targets),
             "early_ms": self.early_ms,
+            "enrollment": self.enrollment.to_dict() if self.enrollment else None,
+            "enrollment_dbfs": self.enrollment_dbfs,
         }
 
     @classmethod
@@ -136,6 +148,8 @@ class Scene:
             peak_dbfs=float(d.get("peak_dbfs", -1.0)),
             targets=tuple(d.get("targets", ())),
             early_ms=float(d.get("early_ms", 50.0)),
+            enrollment=Segment.from_dict(d["enrollment"]) if d.get("enrollment") else None,
+            enrollment_dbfs=float(d.get("enrollment_dbfs", -25.0)),
             type=d.get("type", "denoising"),
             version=int(d.get("version", SCENE_VERSION)),
         )

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from . import kernels
 from .audio import read_audio
+from .render import overlap_ratio
 from .scene import is_image_role
 
 SNR_TOLERANCE_DB = 0.01
@@ -43,6 +44,12 @@ def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def row_speakers(labels: dict[str, Any]) -> list[str]:
+    """The speakers of a manifest row's labels (a clip with no speaker stands for its own)."""
+    talkers = labels.get("segments") or [{"speaker": labels.get("speaker"), "clip": labels.get("speech_clip")}]
+    return [t["speaker"] or f"clip:{t['clip']}" for t in talkers]
+
+
 def check_row(root: Path, row: dict[str, Any]) -> list[str]:
     """Every problem of one manifest row (empty when it is consistent)."""
     problems: list[str] = []
@@ -61,7 +68,11 @@ def check_row(root: Path, row: dict[str, Any]) -> list[str]:
             continue
         if info.samplerate != row["sample_rate"]:
             problems.append(f"{role}: sample rate {info.samplerate} != {row['sample_rate']}")
-        if info.frames != expected_frames:
+        if role == "enrollment":
+            expected = int(round(row["labels"].get("enrollment_duration", 0) * row["sample_rate"]))
+            if info.frames != expected:
+                problems.append(f"enrollment: {info.frames} frames != labels.enrollment_duration")
+        elif info.frames != expected_frames:
             problems.append(f"{role}: {info.frames} frames != duration {row['duration']} s x {row['sample_rate']} Hz")
         if role == "mix" and info.channels != row.get("num_channels", 1):
             problems.append(f"mix: {info.channels} channels != {row.get('num_channels')}")
@@ -79,6 +90,18 @@ def check_row(root: Path, row: dict[str, Any]) -> list[str]:
         measured = kernels.power_ratio_db(speech, audio["noise"])
         if abs(measured - label) > SNR_TOLERANCE_DB:
             problems.append(f"snr_db label {label:.3f} but the files give {measured:.3f}")
+    sir = row["labels"].get("sir_db")
+    if isinstance(sir, dict):
+        for role, value in sir.items():
+            others = sum(x for r, x in audio.items() if r in sir and r != role)
+            measured = kernels.power_ratio_db(audio[role], others)
+            if abs(measured - value) > SNR_TOLERANCE_DB:
+                problems.append(f"sir_db[{role}] label {value:.3f} but the files give {measured:.3f}")
+    segments = row["labels"].get("segments")
+    if segments:
+        measured = overlap_ratio([(seg["start"], seg["end"]) for seg in segments], row["sample_rate"])
+        if abs(measured - row["labels"]["overlap_ratio"]) > 1e-3:
+            problems.append(f"overlap_ratio label {row['labels']['overlap_ratio']} but the segments give {measured:.4f}")
     return problems
 
 
@@ -101,8 +124,7 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
             report.problems.append(f"{row['id']}: duplicate id")
         seen.add(row["id"])
         report.problems.extend(f"{row['id']}: {p}" for p in check_row(root, row))
-        speaker = row["labels"].get("speaker")
-        if speaker:
+        for speaker in row_speakers(row["labels"]):
             speaker_splits.setdefault(speaker, set()).add(row["split"])
     for speaker, splits in sorted(speaker_splits.items()):
         if len(splits) > 1:

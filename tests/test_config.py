@@ -17,7 +17,7 @@ BASE = {"catalogs": {"speech": "s.jsonl", "noise": "n.jsonl"}}
         ({"output": {"format": "flac", "subtype": "FLOAT"}}, r"output: FLAC cannot store FLOAT"),
         ({"sample_rate": "16k"}, r"sample_rate: .*integer.*\(got '16k'\)"),
         ({"splits": {"train": 0.5, "dev": 0.1, "test": 0.1}}, r"splits: train \+ dev \+ test must be 1"),
-        ({"catalogs": {"speech": "s.jsonl"}}, r"x\.yaml: catalogs\.noise: a denoising build needs"),
+        ({"catalogs": {"speech": "s.jsonl"}}, r"x\.yaml: catalogs\.noise: noise_probability > 0 needs"),
         ({"reverb": {"probability": 1.5}}, r"reverb\.probability: .*less than or equal to 1"),
         ({"speech_level_dbfs": [-20, 3]}, r"speech_level_dbfs: must be <= 0 dBFS"),
         ({"reverb": {"probability": 0.5, "source": "catalog"}}, r"catalogs\.rirs: reverb\.source is 'catalog'"),
