@@ -22,6 +22,7 @@ from .catalog import Catalog, Clip, read_catalog
 from .config import SPLITS, ArrayConfig, Config, ReverbConfig, RoomConfig
 from .errors import PreflightError
 from .geometry import circular_array, linear_array, rotate_z
+from . import kernels
 from .kernels import resampled_length
 from .room import Room
 from .scene import Noise, Scene, Segment, Source
@@ -265,13 +266,15 @@ class Planner:
         if mode == "max":  # the longest sets the length, the others start anywhere inside it
             num_samples = max(lengths)
             return num_samples, [Segment(c.id, 0, c.num_samples, int(rng.integers(0, num_samples - n + 1))) for c, n in zip(clips, lengths)]
-        # ratio: one after the other, consecutive utterances overlapping by a share c of the shorter
+        # ratio: one after the other, consecutive utterances overlapping by a share of the shorter,
+        # the share found by bisection so that the measured overlap ratio meets the drawn one
         ratio = float(rng.uniform(*self.config.talkers.overlap_ratio))
-        shorter = [min(a, b) for a, b in zip(lengths, lengths[1:])]
-        share = min(0.5, ratio * sum(lengths) / ((1 + ratio) * sum(shorter)))
-        onsets = [0]
-        for length, short in zip(lengths, shorter):
-            onsets.append(onsets[-1] + length - int(round(share * short)))
+        onsets = _chain_onsets(lengths, 0.0)
+        low, high = 0.0, 1.0
+        for _ in range(40):
+            onsets = _chain_onsets(lengths, (low + high) / 2)
+            measured = kernels.overlap_ratio([(o, o + n) for o, n in zip(onsets, lengths)])
+            low, high = ((low + high) / 2, high) if measured < ratio else (low, (low + high) / 2)
         num_samples = max(o + n for o, n in zip(onsets, lengths))
         return num_samples, [Segment(c.id, 0, c.num_samples, o) for c, o in zip(clips, onsets)]
 
@@ -290,6 +293,14 @@ class Planner:
         else:
             segment = Segment(clip.id, int(rng.integers(0, clip.num_samples)), length, loop=True)
         return Noise(segment, float(rng.uniform(*self.config.snr_db)))
+
+
+def _chain_onsets(lengths: list[int], share: float) -> list[int]:
+    """Onsets of utterances one after the other, each overlapping the previous by ``share`` of the shorter."""
+    onsets = [0]
+    for previous, length in zip(lengths, lengths[1:]):
+        onsets.append(onsets[-1] + previous - int(round(share * min(previous, length))))
+    return onsets
 
 
 def _choice(rng: np.random.Generator, clips: Sequence[Clip]) -> Clip:

@@ -208,7 +208,7 @@ def measure_labels(scene: Scene, audio: dict[str, np.ndarray], reverbs: dict[str
         labels["speakers"] = [seg["speaker"] for seg in segments]
         labels["sir_db"] = {role: round(kernels.power_ratio_db(audio[role], sum(audio[r] for r in roles if r != role)), 4) for role in roles}
         labels["segments"] = segments
-        labels["overlap_ratio"] = round(overlap_ratio([(seg["start"], seg["end"]) for seg in segments], rate), 4)
+        labels["overlap_ratio"] = round(kernels.overlap_ratio([(round(seg["start"] * rate), round(seg["end"] * rate)) for seg in segments]), 4)
     if scene.noise:
         labels["noise_clip"] = scene.noise.segment.clip_id
     if scene.enrollment is not None:
@@ -225,17 +225,6 @@ def talker_segment(source: Source, clips: Catalog, rate: int, num_samples: int) 
     complete = seg.offset == 0 and seg.length == clip.num_samples and end == seg.onset + kernels.resampled_length(clip.num_samples, clip.sample_rate, rate)
     return {"role": source.role, "speaker": clip.speaker, "clip": clip.id, "text": clip.text if complete else None,
             "start": seg.onset / rate, "end": end / rate}
-
-
-def overlap_ratio(intervals: list[tuple[float, float]], rate: int) -> float:
-    """Time covered by two or more intervals over time covered by at least one (on the sample grid)."""
-    edges = sorted({round(t * rate) for interval in intervals for t in interval})
-    covered = overlapped = 0
-    for left, right in zip(edges, edges[1:]):
-        active = sum(1 for a, b in intervals if round(a * rate) <= left and right <= round(b * rate))
-        covered += (right - left) * (active >= 1)
-        overlapped += (right - left) * (active >= 2)
-    return overlapped / covered if covered else 0.0
 
 
 def reverb_labels(reverb: Reverb, rate: int, scene: Scene, source: Source) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from tqdm import tqdm
 
 from . import kernels
 from .audio import read_audio
-from .render import overlap_ratio
 from .scene import is_image_role
 
 SNR_TOLERANCE_DB = 0.01
@@ -99,7 +98,8 @@ def check_row(root: Path, row: dict[str, Any]) -> list[str]:
                 problems.append(f"sir_db[{role}] label {value:.3f} but the files give {measured:.3f}")
     segments = row["labels"].get("segments")
     if segments:
-        measured = overlap_ratio([(seg["start"], seg["end"]) for seg in segments], row["sample_rate"])
+        rate = row["sample_rate"]
+        measured = kernels.overlap_ratio([(round(seg["start"] * rate), round(seg["end"] * rate)) for seg in segments])
         if abs(measured - row["labels"]["overlap_ratio"]) > 1e-3:
             problems.append(f"overlap_ratio label {row['labels']['overlap_ratio']} but the segments give {measured:.4f}")
     return problems

@@ -93,3 +93,10 @@ def test_backend_errors_are_clear():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             kernels.check_backend("torch", "cuda")
+
+
+def test_overlap_ratio_of_intervals():
+    assert kernels.overlap_ratio([(0, 100), (50, 150)]) == pytest.approx(50 / 150)
+    assert kernels.overlap_ratio([(0, 100), (100, 200)]) == 0.0
+    assert kernels.overlap_ratio([(0, 100), (0, 100), (20, 30)]) == 1.0
+    assert kernels.overlap_ratio([(0, 100), (200, 300), (250, 260)]) == pytest.approx(10 / 200)

@@ -1,0 +1,97 @@
+"""Several talkers: separation, target speaker, multi-talker ASR labels."""
+
+import numpy as np
+import pytest
+
+from audiosynth import kernels
+from audiosynth.catalog import read_catalog
+from audiosynth.errors import PreflightError
+from audiosynth.plan import Planner, load_catalogs, speaker_of
+from audiosynth.render import render
+from conftest import small_config
+
+
+def renders(corpus, n=10, task="separation", **changes):
+    changes.setdefault("splits", {"train": 1.0, "dev": 0.0, "test": 0.0})  # 6 speakers: one split for 3 talkers
+    config = small_config(corpus, num_examples=n, task=task, **changes)
+    catalogs = load_catalogs(config)
+    planner = Planner(config, catalogs)
+    return [render(planner.scene(i), catalogs.all()) for i in range(n)]
+
+
+def test_sir_and_snr_are_measured_and_on_target(corpus):
+    for r in renders(corpus, talkers={"count": [2, 3], "sir_db": [-6, 6]}, reverb={"probability": 0.5}):
+        roles = [s.role for s in r.scene.sources]
+        assert roles == [f"s{k + 1}" for k in range(len(roles))] and 2 <= len(roles) <= 3
+        np.testing.assert_array_equal(r.audio["mix"], sum(r.audio[x] for x in roles) + r.audio["noise"])
+        first = r.audio["s1"]
+        for source in r.scene.sources[1:]:  # planned pairwise SIR against the first talker
+            assert abs(kernels.power_ratio_db(first, r.audio[source.role]) - source.sir_db) < 0.1
+        for role in roles:  # labelled SIR against all the other talkers
+            others = sum(r.audio[x] for x in roles if x != role)
+            assert abs(kernels.power_ratio_db(r.audio[role], others) - r.labels["sir_db"][role]) < 1e-3
+        speech = sum(r.audio[x] for x in roles)
+        assert abs(kernels.power_ratio_db(speech, r.audio["noise"]) - r.labels["snr_db"]) < 1e-3
+        assert abs(r.labels["snr_db"] - r.scene.noise.snr_db) < 0.1
+
+
+@pytest.mark.parametrize("target", [0.1, 0.25, 0.4])
+def test_overlap_ratio_matches_label_and_target(corpus, target):
+    rs = renders(corpus, n=12, talkers={"count": [2, 3], "overlap": "ratio", "overlap_ratio": [target, target]})
+    for r in rs:
+        segments = r.labels["segments"]
+        intervals = [(round(s["start"] * 16000), round(s["end"] * 16000)) for s in segments]
+        assert kernels.overlap_ratio(intervals) == pytest.approx(r.labels["overlap_ratio"], abs=1e-4)
+        # activity measured on the written talker images agrees with the segment boundaries
+        for seg in segments:
+            active = np.flatnonzero(np.abs(r.audio[seg["role"]][0]) > 0)
+            assert abs(active[0] / 16000 - seg["start"]) < 0.06 and abs((active[-1] + 1) / 16000 - seg["end"]) < 0.06
+        assert abs(r.labels["overlap_ratio"] - target) < 0.05
+    assert abs(np.mean([r.labels["overlap_ratio"] for r in rs]) - target) < 0.05
+
+
+def test_min_and_max_modes(corpus):
+    for r in renders(corpus, n=6, talkers={"count": [2, 2], "overlap": "min"}):
+        assert r.labels["overlap_ratio"] == pytest.approx(1.0)
+        assert all(s["start"] == 0 and s["end"] == pytest.approx(r.scene.duration) for s in r.labels["segments"])
+    for r in renders(corpus, n=6, talkers={"count": [2, 2], "overlap": "max"}):
+        longest = max(s["end"] - s["start"] for s in r.labels["segments"])
+        assert longest == pytest.approx(r.scene.duration)
+        assert all(s["text"] for s in r.labels["segments"])  # every utterance is whole
+
+
+def test_segment_texts_are_the_catalog_transcripts(corpus):
+    catalog = read_catalog(corpus["speech"])
+    for r in renders(corpus, n=8, task="asr", talkers={"count": [2, 2], "overlap": "ratio"}):
+        for seg in r.labels["segments"]:
+            clip = catalog.by_id(seg["clip"])
+            assert seg["text"] == clip.text and seg["speaker"] == clip.speaker
+        assert len({s["speaker"] for s in r.labels["segments"]}) == 2
+
+
+def test_enrollment_is_the_target_speaker_and_not_in_the_mixture(corpus):
+    catalog = read_catalog(corpus["speech"])
+    for r in renders(corpus, n=10, task="target_speaker", talkers={"count": [2, 2], "enrollment": True}):
+        target = catalog.by_id(r.scene.sources[0].segment.clip_id)
+        enrolled = catalog.by_id(r.labels["enrollment_clip"])
+        assert enrolled.speaker == target.speaker == r.labels["target_speaker"]
+        assert enrolled.id not in {s.segment.clip_id for s in r.scene.sources}
+        assert r.audio["enrollment"].shape[-1] == round(enrolled.duration * 16000)
+        assert kernels.rms_dbfs(r.audio["enrollment"]) == pytest.approx(-25.0, abs=0.05)
+
+
+def test_no_speaker_in_two_splits(corpus):
+    config = small_config(corpus, num_examples=30, task="separation", talkers={"count": [2, 2]}, splits={"train": 0.4, "dev": 0.3, "test": 0.3})
+    planner = Planner(config, load_catalogs(config))
+    seen: dict[str, set[str]] = {}
+    for i in range(30):
+        scene = planner.scene(i)
+        for source in scene.sources:
+            seen.setdefault(speaker_of(planner.catalogs.speech.by_id(source.segment.clip_id)), set()).add(scene.split)
+    assert all(len(splits) == 1 for splits in seen.values()) and len(seen) >= 5
+
+
+def test_preflight_needs_enough_speakers_per_split(corpus):
+    with pytest.raises(PreflightError, match=r"6 speakers cannot fill 3 disjoint splits \(train, dev, test\) with 3 each"):
+        config = small_config(corpus, task="separation", talkers={"count": [2, 3]})
+        Planner(config, load_catalogs(config))
