@@ -240,6 +240,9 @@ class Planner:
         clip = _choice(rng, self.speech[split])
         low, high = config.duration_s
         high = min(high, clip.duration / config.min_speech_ratio)
+        if config.task == "asr":  # never crop a transcribed utterance
+            low = max(low, clip.duration)
+            high = max(high, low)
         num_samples = int(round(rng.uniform(low, high) * rate))
         speech_out = resampled_length(clip.num_samples, clip.sample_rate, rate)
         if speech_out <= num_samples:  # the whole utterance, at a random onset

@@ -77,3 +77,33 @@ def test_reverberant_recipes_write_aligned_targets(tmp_path: Path):
                 info = sf.info(out / row["audio"][role])
                 assert info.channels == mics and info.frames == round(row["duration"] * row["sample_rate"])
             assert 0.15 < row["labels"]["rt60_s"] < 1.4
+
+
+def test_talker_recipes(tmp_path: Path):
+    runs = {"separation": ["--talkers", "2", "--overlap", "min"], "target_speaker": [], "asr": ["--talkers", "2"]}
+    for name, extra in runs.items():
+        out = tmp_path / name
+        result = subprocess.run([sys.executable, REPO / "recipes" / f"{name}.py", "-o", out, "--num-examples", "8", "--workers", "1", "--no-progress", *extra],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert "validated 8 examples: OK" in result.stdout
+        rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+        for row in rows:
+            assert {"mix", "s1", "s2", "noise"} <= set(row["audio"]) and len(row["labels"]["segments"]) == 2
+        if name == "target_speaker":
+            assert all(r["labels"]["target_speaker"] == r["labels"]["segments"][0]["speaker"] and "enrollment" in r["audio"] for r in rows)
+        if name == "asr":
+            assert all(seg["text"] for r in rows for seg in r["labels"]["segments"])
+
+
+def test_single_talker_asr_never_crops(corpus, tmp_path: Path):
+    from audiosynth.plan import Planner, load_catalogs
+    from conftest import small_config
+
+    config = small_config(corpus, task="asr", num_examples=20, duration_s=[0.5, 1.0], min_speech_ratio=0.2)
+    planner = Planner(config, load_catalogs(config))
+    for i in range(20):
+        scene = planner.scene(i)
+        seg = scene.sources[0].segment
+        clip = planner.catalogs.speech.by_id(seg.clip_id)
+        assert seg.offset == 0 and seg.length == clip.num_samples and scene.num_samples >= clip.num_samples
