@@ -176,6 +176,33 @@ class TalkersConfig(_Model):
         return value
 
 
+class SessionConfig(_Model):
+    """Long conversations for diarization (``task: diarization``), in the spirit of NeMo's speech
+    data simulator: turns of ``speakers`` talkers until ``duration_s``; the next turn goes to
+    another talker with ``switch_probability``; it overlaps the previous turn by ``overlap_s``
+    with ``overlap_probability``, else follows it after a pause drawn from ``pause_s``.
+    Activity (RTTM) is measured on each talker's written image in 10 ms frames: active where
+    the frame level is within ``activity_db`` of the talker's loudest frame."""
+
+    speakers: tuple[int, int] = (2, 4)
+    duration_s: Range = (60.0, 120.0)
+    switch_probability: float = Field(0.8, ge=0, le=1)
+    overlap_probability: float = Field(0.15, ge=0, le=1)
+    overlap_s: Range = (0.2, 1.0)
+    pause_s: Range = (0.1, 1.0)
+    level_spread_db: float = Field(6.0, ge=0, description="talkers' levels differ by up to this much")
+    activity_db: float = Field(-40.0, lt=0)
+
+    _ranges = field_validator("duration_s", "overlap_s", "pause_s")(_check_range)
+
+    @field_validator("speakers")
+    @classmethod
+    def _speakers(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1] <= 8:
+            raise ValueError(f"must satisfy 1 <= min <= max <= 8 (got [{value[0]}, {value[1]}])")
+        return value
+
+
 class OutputConfig(_Model):
     """How audio is written."""
 
@@ -194,7 +221,7 @@ class OutputConfig(_Model):
 class Config(_Model):
     """A denoising dataset build: catalogs, sizes and every randomized quantity as a range."""
 
-    task: Literal["denoising", "separation", "target_speaker", "asr"] = "denoising"
+    task: Literal["denoising", "separation", "target_speaker", "asr", "diarization"] = "denoising"
     catalogs: CatalogsConfig
     sample_rate: int = Field(16000, gt=0)
     seed: int = Field(0, ge=0)
@@ -206,6 +233,7 @@ class Config(_Model):
     require_text: bool = False
     allow_upsampling: bool = False
     talkers: TalkersConfig = Field(default_factory=TalkersConfig)
+    session: SessionConfig = Field(default_factory=SessionConfig)
     noise_probability: float = Field(1.0, ge=0, le=1, description="share of examples with background noise")
     reverb: ReverbConfig = Field(default_factory=ReverbConfig)
     targets: TargetsConfig = Field(default_factory=TargetsConfig)

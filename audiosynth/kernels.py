@@ -250,3 +250,28 @@ def overlap_ratio(intervals: list[tuple[int, int]]) -> float:
         covered += (right - left) * (active >= 1)
         overlapped += (right - left) * (active >= 2)
     return overlapped / covered if covered else 0.0
+
+
+def activity_segments(x: np.ndarray, sample_rate: int, threshold_db: float = -40.0, frame_s: float = 0.01,
+                      min_gap_s: float = 0.2) -> list[tuple[int, int]]:
+    """Where ``x (L,)`` is active: ``[start, end)`` sample ranges on a ``frame_s`` grid.
+
+    A frame is active when its energy is within ``threshold_db`` of the loudest frame's;
+    active runs separated by less than ``min_gap_s`` are merged."""
+    frame = max(1, int(round(frame_s * sample_rate)))
+    count = -(-x.shape[-1] // frame)
+    padded = np.zeros(count * frame)
+    padded[: x.shape[-1]] = x
+    energies = np.sum(padded.reshape(count, frame) ** 2, axis=1)
+    if energies.max() <= 0:
+        return []
+    active = energies >= energies.max() * 10 ** (threshold_db / 10)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
+    runs = [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2])]
+    merged: list[list[int]] = []
+    for run in runs:
+        if merged and (run[0] - merged[-1][1]) * frame < min_gap_s * sample_rate:
+            merged[-1][1] = run[1]
+        else:
+            merged.append(run)
+    return [(a * frame, min(b * frame, x.shape[-1])) for a, b in merged]

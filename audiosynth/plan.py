@@ -133,9 +133,10 @@ class Planner:
                 continue
             if not self.speech[name]:
                 raise PreflightError(f"split {name!r}: none of its speakers has a usable speech clip (excluded: {dict(self.excluded)})")
-            if len(self.by_speaker[name]) < config.talkers.count[1]:
+            most = config.session.speakers[1] if config.task == "diarization" else config.talkers.count[1]
+            if len(self.by_speaker[name]) < most:
                 raise PreflightError(
-                    f"split {name!r}: {len(self.by_speaker[name])} usable speaker(s) for up to {config.talkers.count[1]} talkers per example"
+                    f"split {name!r}: {len(self.by_speaker[name])} usable speaker(s) for up to {most} talkers per example"
                     + (" (enrollment needs speakers with two utterances or more)" if config.talkers.enrollment else "")
                 )
             if not self.noise[name] and config.noise_probability > 0:
@@ -180,7 +181,7 @@ class Planner:
                 raise PreflightError(f"catalog split {bad[0]!r} is not one of {', '.join(SPLITS)}")
             return {name: tuple(sorted(s for s, n in declared.items() if name in n)) for name in SPLITS}
         speakers = sorted({speaker_of(c) for c in speech})
-        minimum = self.config.talkers.count[1]
+        minimum = self.config.session.speakers[1] if self.config.task == "diarization" else self.config.talkers.count[1]
         return partition(speakers, fractions, np.random.default_rng([self.config.seed, 1]), "speakers", minimum)
 
     def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int) -> dict[str, tuple[Clip, ...]]:
@@ -207,6 +208,8 @@ class Planner:
         config, rate = self.config, self.sample_rate
         rng = item_rng(config.seed, index)
         split = self.split_of(index)
+        if config.task == "diarization":
+            return self._session(rng, split, index)
         low_count, high_count = config.talkers.count
         count = low_count if low_count == high_count else int(rng.integers(low_count, high_count + 1))
         if count == 1:
@@ -280,6 +283,45 @@ class Planner:
             low, high = ((low + high) / 2, high) if measured < ratio else (low, (low + high) / 2)
         num_samples = max(o + n for o, n in zip(onsets, lengths))
         return num_samples, [Segment(c.id, 0, c.num_samples, o) for c, o in zip(clips, onsets)]
+
+    def _session(self, rng: np.random.Generator, split: str, index: int) -> Scene:
+        """A conversation: turns of a few talkers with pauses and overlaps, in noise and a room."""
+        config, cfg, rate = self.config, self.config.session, self.sample_rate
+        speakers = self.by_speaker[split]
+        names = sorted(speakers)
+        count = int(rng.integers(cfg.speakers[0], cfg.speakers[1] + 1))
+        chosen = [names[k] for k in rng.choice(len(names), count, replace=False)]
+        base = float(rng.uniform(*config.speech_level_dbfs))
+        levels = [base - float(rng.uniform(0, cfg.level_spread_db)) for _ in chosen]
+        target = int(round(rng.uniform(*cfg.duration_s) * rate))
+        turns: list[tuple[int, Segment]] = []
+        talker, end = int(rng.integers(0, count)), 0
+        while end < target:
+            clip = _choice(rng, speakers[chosen[talker]])
+            length = resampled_length(clip.num_samples, clip.sample_rate, rate)
+            if turns:
+                previous_length = turns[-1][1].length  # clip samples: fine as a bound at equal rates
+                if rng.random() < cfg.overlap_probability:
+                    onset = end - min(int(rng.uniform(*cfg.overlap_s) * rate), previous_length // 2, length // 2)
+                else:
+                    onset = end + int(rng.uniform(*cfg.pause_s) * rate)
+            else:
+                onset = int(rng.uniform(*cfg.pause_s) * rate)
+            turns.append((talker, Segment(clip.id, 0, clip.num_samples, onset)))
+            end = max(end, onset + length)
+            if count > 1 and rng.random() < cfg.switch_probability:
+                talker = (talker + int(rng.integers(1, count))) % count
+        num_samples = end + int(cfg.pause_s[0] * rate)
+        noise = self._noise(rng, split, num_samples) if config.noise_probability >= 1 or rng.random() < config.noise_probability else None
+        room, positions = None, [None] * count
+        if rng.random() < config.reverb.probability and config.reverb.source == "simulated":
+            spatial_noise = noise is not None and config.reverb.room.array.type != "single"
+            room, positions = draw_room(rng, config.reverb, count + spatial_noise), list(range(count))
+            if spatial_noise:
+                noise = dataclasses.replace(noise, position=count)
+        sources = tuple(Source(f"s{k + 1}", seg, levels[k], None, positions[k]) for k, seg in turns)
+        return Scene(f"{split}-{index:06d}", index, split, rate, num_samples, sources, noise, room,
+                     config.output.peak_dbfs, (), config.targets.early_ms, activity_db=cfg.activity_db, type="diarization")
 
     def _enrollment(self, rng: np.random.Generator, split: str, clip_id: str) -> Segment:
         """Another whole utterance of the speaker of ``clip_id``."""

@@ -10,6 +10,7 @@ channel. All signals are ``(M, N)``: one row per microphone.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -124,7 +125,16 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
     images: dict[str, np.ndarray] = {}
     targets: dict[str, np.ndarray] = {}
     reverbs: dict[str, Reverb] = {}
-    for source in scene.sources:
+    if scene.type == "diarization":  # each talker's turns summed into one dry track, reverberated once
+        for role, (track, first) in sorted(_talker_tracks(scene, clips).items()):
+            reverb = reverb_of(None, first.position)
+            turns = np.any(track != 0, axis=0)
+            if reverb is not None:
+                reverbs[role] = reverb
+                track = kernels.fft_convolve(track, reverb.rir, n, backend=backend, device=device)
+            track *= kernels.db_to_gain(first.level_dbfs - kernels.rms_dbfs(track[0, turns]))  # level over its turns
+            images[role] = track
+    for source in scene.sources if scene.type != "diarization" else ():
         dry = load_segment(source.segment, clips, rate, n)[:1]
         reverb = reverb_of(source.rir_clip, source.position)
         if reverb is None:
@@ -173,6 +183,20 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
     return Rendered(scene, audio, labels)
 
 
+def _talker_tracks(scene: Scene, clips: Catalog) -> dict[str, tuple[np.ndarray, Source]]:
+    """Per role, the dry track ``(1, N)`` holding all its turns, each at the same RMS, and the
+    role's first turn (its level and position)."""
+    rate, n = scene.sample_rate, scene.num_samples
+    tracks: dict[str, tuple[np.ndarray, Source]] = {}
+    for source in scene.sources:
+        turn = _whole_clip(dataclasses.replace(source.segment, onset=0), clips, rate)
+        turn *= kernels.db_to_gain(-20.0 - kernels.rms_dbfs(turn))
+        track, _ = tracks.setdefault(source.role, (np.zeros((1, n)), source))
+        stop = min(n, source.segment.onset + turn.shape[-1])
+        track[:, source.segment.onset : stop] += turn[:, : stop - source.segment.onset]
+    return tracks
+
+
 def _whole_clip(segment: Segment, clips: Catalog, rate: int) -> np.ndarray:
     """A segment on its own, at the output rate, with its own length: ``(1, L)``."""
     clip = clips.by_id(segment.clip_id)
@@ -189,7 +213,7 @@ def _active_dbfs(image: np.ndarray, source: Source, clips: Catalog, rate: int) -
 def measure_labels(scene: Scene, audio: dict[str, np.ndarray], reverbs: dict[str, Reverb], rate: int, gain: float, clips: Catalog) -> dict[str, Any]:
     """Labels measured on the final signals and the RIRs applied (see README, 'Label definitions')."""
     noise_energy = kernels.energy(audio["noise"])
-    roles = [s.role for s in scene.sources]
+    roles = list(dict.fromkeys(s.role for s in scene.sources))
     labels: dict[str, Any] = {
         "snr_db": round(kernels.energy_ratio_db(kernels.energy(audio["mix"] - audio["noise"]), noise_energy), 4) if scene.noise else None,
         "mix_dbfs": round(kernels.rms_dbfs(audio["mix"]), 4),
@@ -198,23 +222,51 @@ def measure_labels(scene: Scene, audio: dict[str, np.ndarray], reverbs: dict[str
         "gain_db": round(20 * np.log10(gain), 4),
     }
     segments = [talker_segment(source, clips, rate, scene.num_samples) for source in scene.sources]
-    for source, segment in zip(scene.sources, segments):
+    for source in {s.role: s for s in reversed(scene.sources)}.values():  # the first source of each role
         labels[f"{source.role}_dbfs"] = round(kernels.rms_dbfs(audio[source.role]), 4)
         if source.role in reverbs:
             labels.update({(k if len(roles) == 1 else f"{source.role}_{k}"): v for k, v in reverb_labels(reverbs[source.role], rate, scene, source).items()})
     if len(roles) == 1:
         labels.update(speaker=segments[0]["speaker"], text=segments[0]["text"], speech_clip=segments[0]["clip"])
     else:
-        labels["speakers"] = [seg["speaker"] for seg in segments]
+        speaker_of_role = {seg["role"]: seg["speaker"] for seg in segments}
+        labels["speakers"] = [speaker_of_role[role] for role in roles]
         labels["sir_db"] = {role: round(kernels.power_ratio_db(audio[role], sum(audio[r] for r in roles if r != role)), 4) for role in roles}
         labels["segments"] = segments
         labels["overlap_ratio"] = round(kernels.overlap_ratio([(round(seg["start"] * rate), round(seg["end"] * rate)) for seg in segments]), 4)
+    if scene.type == "diarization":
+        labels.update(activity_labels(scene, audio, roles, {seg["role"]: seg["speaker"] for seg in segments}))
     if scene.noise:
         labels["noise_clip"] = scene.noise.segment.clip_id
     if scene.enrollment is not None:
         labels.update(enrollment_clip=scene.enrollment.clip_id, target_speaker=segments[0]["speaker"],
                       enrollment_duration=audio["enrollment"].shape[-1] / rate)
     return labels
+
+
+def activity_labels(scene: Scene, audio: dict[str, np.ndarray], roles: list[str], speakers: dict[str, str]) -> dict[str, Any]:
+    """Speech activity measured on each talker's written image (first microphone): ``activity``
+    rows (role, speaker, start, end in s) for the RTTM, and the speech and overlap ratios."""
+    rate = scene.sample_rate
+    rows, intervals = [], []
+    for role in roles:
+        for start, end in kernels.activity_segments(audio[role][0], rate, scene.activity_db):
+            rows.append({"role": role, "speaker": speakers[role], "start": start / rate, "end": end / rate})
+            intervals.append((start, end))
+    rows.sort(key=lambda r: (r["start"], r["role"]))
+    covered = kernels.overlap_ratio(intervals + [(0, 0)])  # overlapped / covered
+    union = _covered_samples(intervals)
+    return {"activity": rows, "speech_ratio": round(union / scene.num_samples, 4), "activity_overlap_ratio": round(covered, 4)}
+
+
+def _covered_samples(intervals: list[tuple[int, int]]) -> int:
+    """Samples covered by at least one interval."""
+    total, reach = 0, 0
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def talker_segment(source: Source, clips: Catalog, rate: int, num_samples: int) -> dict[str, Any]:

@@ -88,7 +88,8 @@ class Scene:
     dereverberation targets to write for reverberant sources (``direct``: the direct path;
     ``early``: the direct path and reflections up to ``early_ms`` after it; ``dry``: the
     source before the room). ``enrollment`` is another utterance of the first talker's
-    speaker, written on its own at ``enrollment_dbfs``."""
+    speaker, written on its own at ``enrollment_dbfs``. In a diarization session several
+    sources share a role (the turns of one talker); ``activity_db`` sets its activity labels."""
 
     id: str
     index: int
@@ -103,6 +104,7 @@ class Scene:
     early_ms: float = 50.0
     enrollment: Segment | None = None
     enrollment_dbfs: float = -25.0
+    activity_db: float = -40.0
     type: str = "denoising"
     version: int = SCENE_VERSION
 
@@ -129,6 +131,7 @@ class Scene:
             "early_ms": self.early_ms,
             "enrollment": self.enrollment.to_dict() if self.enrollment else None,
             "enrollment_dbfs": self.enrollment_dbfs,
+            "activity_db": self.activity_db,
         }
 
     @classmethod
@@ -150,6 +153,7 @@ class Scene:
             early_ms=float(d.get("early_ms", 50.0)),
             enrollment=Segment.from_dict(d["enrollment"]) if d.get("enrollment") else None,
             enrollment_dbfs=float(d.get("enrollment_dbfs", -25.0)),
+            activity_db=float(d.get("activity_db", -40.0)),
             type=d.get("type", "denoising"),
             version=int(d.get("version", SCENE_VERSION)),
         )

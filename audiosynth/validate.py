@@ -49,6 +49,20 @@ def row_speakers(labels: dict[str, Any]) -> list[str]:
     return [t["speaker"] or f"clip:{t['clip']}" for t in talkers]
 
 
+def check_rttm(path: Path, row: dict[str, Any]) -> list[str]:
+    """The RTTM file exists, parses, and holds exactly the row's activity labels (to 1 ms)."""
+    if not path.is_file():
+        return [f"rttm: missing file {path.name}"]
+    try:
+        turns = [(float(f[3]), float(f[3]) + float(f[4]), f[7]) for f in (line.split() for line in path.read_text().splitlines()) if f]
+    except (ValueError, IndexError) as err:
+        return [f"rttm: unreadable {path.name} ({err})"]
+    labelled = [(a["start"], a["end"], a["speaker"] or a["role"]) for a in row["labels"]["activity"]]
+    if len(turns) != len(labelled) or any(abs(a[0] - b[0]) > 1e-3 or abs(a[1] - b[1]) > 2e-3 or a[2] != b[2] for a, b in zip(turns, labelled)):
+        return [f"rttm: {path.name} does not match labels.activity"]
+    return []
+
+
 def check_row(root: Path, row: dict[str, Any]) -> list[str]:
     """Every problem of one manifest row (empty when it is consistent)."""
     problems: list[str] = []
@@ -96,6 +110,16 @@ def check_row(root: Path, row: dict[str, Any]) -> list[str]:
             measured = kernels.power_ratio_db(audio[role], others)
             if abs(measured - value) > SNR_TOLERANCE_DB:
                 problems.append(f"sir_db[{role}] label {value:.3f} but the files give {measured:.3f}")
+    activity = row["labels"].get("activity")
+    if activity is not None:
+        problems.extend(check_rttm(root / row.get("rttm", f"missing {row['id']}.rttm"), row))
+        rate = row["sample_rate"]
+        threshold = row["scene"].get("activity_db", -40.0)
+        for role in dict.fromkeys(a["role"] for a in activity):
+            measured = [(a / rate, b / rate) for a, b in kernels.activity_segments(audio[role][0], rate, threshold)]
+            labelled = [(a["start"], a["end"]) for a in activity if a["role"] == role]
+            if len(measured) != len(labelled) or any(abs(m - l) > 0.01 for pm, pl in zip(measured, labelled) for m, l in zip(pm, pl)):
+                problems.append(f"activity of {role}: the labels differ from the activity measured on the file by more than 10 ms")
     segments = row["labels"].get("segments")
     if segments:
         rate = row["sample_rate"]

@@ -63,6 +63,14 @@ def jsonl_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
 
 
+def rttm_text(recording: str, activity: list[dict[str, Any]]) -> str:
+    """RTTM lines (``SPEAKER <file> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>``)."""
+    return "".join(
+        f"SPEAKER {recording} 1 {row['start']:.3f} {row['end'] - row['start']:.3f} <NA> <NA> {row['speaker'] or row['role']} <NA> <NA>\n"
+        for row in activity
+    )
+
+
 def shard_name(shard: int) -> str:
     return f"{shard:05d}"
 
@@ -92,6 +100,11 @@ class FolderShardWriter:
             tmp.write_bytes(encode(signal, scene.sample_rate, self.audio_format, self.subtype))
             self.pending.append(tmp)
             paths[role] = f"audio/{shard_name(self.shard)}/{name}"
+        if "activity" in rendered.labels:  # diarization: one RTTM file per session beside the audio
+            name = f"{scene.id}.rttm"
+            tmp = self.audio_dir / (name + TMP_SUFFIX)
+            tmp.write_text(rttm_text(scene.id, rendered.labels["activity"]), encoding="utf-8")
+            self.pending.append(tmp)
         row = {
             "id": scene.id,
             "split": scene.split,
@@ -99,6 +112,7 @@ class FolderShardWriter:
             "sample_rate": scene.sample_rate,
             "num_channels": int(rendered.audio["mix"].shape[0]),
             "audio": paths,
+            **({"rttm": f"audio/{shard_name(self.shard)}/{scene.id}.rttm"} if "activity" in rendered.labels else {}),
             "labels": rendered.labels,
             "scene": scene.to_dict(),
         }

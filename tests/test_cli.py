@@ -107,3 +107,14 @@ def test_single_talker_asr_never_crops(corpus, tmp_path: Path):
         seg = scene.sources[0].segment
         clip = planner.catalogs.speech.by_id(seg.clip_id)
         assert seg.offset == 0 and seg.length == clip.num_samples and scene.num_samples >= clip.num_samples
+
+
+def test_diarization_recipe(tmp_path: Path):
+    out = tmp_path / "diar"
+    result = subprocess.run([sys.executable, REPO / "recipes" / "diarization.py", "-o", out, "--num-examples", "2", "--minutes", "0.3", "0.4",
+                             "--speakers", "2", "3", "--workers", "1", "--no-progress"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "validated 2 examples: OK" in result.stdout
+    for row in map(json.loads, (out / "manifest.jsonl").read_text().splitlines()):
+        assert (out / row["rttm"]).read_text().startswith(f"SPEAKER {row['id']} 1 ")
+        assert 18 <= row["duration"] <= 30
