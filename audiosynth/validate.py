@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +14,12 @@ import soundfile as sf
 from tqdm import tqdm
 
 from . import kernels
+from .catalog import Catalog, read_catalog
 from .audio import read_audio
 from .scene import is_image_role
 
 SNR_TOLERANCE_DB = 0.01
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,6 +64,34 @@ def check_rttm(path: Path, row: dict[str, Any]) -> list[str]:
     if len(turns) != len(labelled) or any(abs(a[0] - b[0]) > 1e-3 or abs(a[1] - b[1]) > 2e-3 or a[2] != b[2] for a, b in zip(turns, labelled)):
         return [f"rttm: {path.name} does not match labels.activity"]
     return []
+
+
+def check_against_catalog(row: dict[str, Any], speech: Catalog) -> list[str]:
+    """Every segment's speaker and text are its catalog clip's; the enrollment is another
+    utterance of the target speaker, absent from the mixture."""
+    labels, problems = row["labels"], []
+    talkers = labels.get("segments") or ([{"clip": labels["speech_clip"], "speaker": labels.get("speaker"), "text": labels.get("text")}] if "speech_clip" in labels else [])
+    for seg in talkers:
+        if seg["clip"] not in speech:
+            problems.append(f"clip {seg['clip']!r} is not in the speech catalogs")
+            continue
+        clip = speech.by_id(seg["clip"])
+        if seg["speaker"] != clip.speaker or (seg["text"] is not None and seg["text"] != clip.text):
+            problems.append(f"segment of {seg['clip']}: speaker/text differ from the catalog")
+    if "enrollment_clip" in labels:
+        enrolled = speech.by_id(labels["enrollment_clip"]) if labels["enrollment_clip"] in speech else None
+        if enrolled is None or enrolled.speaker != labels["target_speaker"] or enrolled.id in {t["clip"] for t in talkers}:
+            problems.append("enrollment is not another utterance of the target speaker")
+    return problems
+
+
+def _speech_catalog(root: Path) -> Catalog | None:
+    """The speech catalogs named in build.json, when they can still be read."""
+    try:
+        paths = json.loads((root / "build.json").read_text())["config"]["catalogs"]["speech"]
+        return Catalog.merge([read_catalog(p) for p in paths])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def check_row(root: Path, row: dict[str, Any]) -> list[str]:
@@ -140,6 +171,9 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
     build_info = root / "build.json"
     if not build_info.is_file() or json.loads(build_info.read_text()).get("status") != "complete":
         report.problems.append(f"{build_info}: missing or not marked complete")
+    speech = _speech_catalog(root)
+    if speech is None:
+        log.warning("%s: speech catalogs unreadable: transcripts and enrollments not checked", root)
     speaker_splits: dict[str, set[str]] = {}
     seen: set[str] = set()
     for row in tqdm(iter_manifest(manifest), desc="validate", unit="ex", disable=not progress):
@@ -148,6 +182,8 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
             report.problems.append(f"{row['id']}: duplicate id")
         seen.add(row["id"])
         report.problems.extend(f"{row['id']}: {p}" for p in check_row(root, row))
+        if speech is not None:
+            report.problems.extend(f"{row['id']}: {p}" for p in check_against_catalog(row, speech))
         for speaker in row_speakers(row["labels"]):
             speaker_splits.setdefault(speaker, set()).add(row["split"])
     for speaker, splits in sorted(speaker_splits.items()):

@@ -95,3 +95,23 @@ def test_preflight_needs_enough_speakers_per_split(corpus):
     with pytest.raises(PreflightError, match=r"6 speakers cannot fill 3 disjoint splits \(train, dev, test\) with 3 each"):
         config = small_config(corpus, task="separation", talkers={"count": [2, 3]})
         Planner(config, load_catalogs(config))
+
+
+def test_validate_checks_transcripts_and_enrollment(corpus, tmp_path):
+    import json
+
+    from audiosynth.build import build
+    from audiosynth.validate import validate
+
+    config = small_config(corpus, task="target_speaker", num_examples=6, talkers={"count": [2, 2], "enrollment": True},
+                          splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    out = tmp_path / "ds"
+    build(config, out, workers=1, progress=False)
+    assert validate(out, progress=False).ok
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    rows[0]["labels"]["segments"][0]["text"] = "SOMETHING ELSE"
+    rows[1]["labels"]["enrollment_clip"] = rows[1]["labels"]["segments"][0]["clip"]
+    (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    problems = validate(out, progress=False).problems
+    assert any(p.startswith(rows[0]["id"]) and "speaker/text differ" in p for p in problems)
+    assert any(p.startswith(rows[1]["id"]) and "enrollment is not another utterance" in p for p in problems)
