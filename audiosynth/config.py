@@ -32,6 +32,12 @@ def _check_range(value: Range) -> Range:
     return value
 
 
+def _check_talker_count(value: tuple[int, int]) -> tuple[int, int]:
+    if not 1 <= value[0] <= value[1] <= 8:
+        raise ValueError(f"must satisfy 1 <= min <= max <= 8 (got [{value[0]}, {value[1]}])")
+    return value
+
+
 class CatalogsConfig(_Model):
     """Catalog JSONL files to draw from; relative paths are relative to the config file."""
 
@@ -161,12 +167,7 @@ class TalkersConfig(_Model):
 
     _ranges = field_validator("sir_db", "overlap_ratio")(_check_range)
 
-    @field_validator("count")
-    @classmethod
-    def _count(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if not 1 <= value[0] <= value[1] <= 8:
-            raise ValueError(f"must satisfy 1 <= min <= max <= 8 (got [{value[0]}, {value[1]}])")
-        return value
+    _count = field_validator("count")(_check_talker_count)
 
     @field_validator("overlap_ratio")
     @classmethod
@@ -195,12 +196,7 @@ class SessionConfig(_Model):
 
     _ranges = field_validator("duration_s", "overlap_s", "pause_s")(_check_range)
 
-    @field_validator("speakers")
-    @classmethod
-    def _speakers(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if not 1 <= value[0] <= value[1] <= 8:
-            raise ValueError(f"must satisfy 1 <= min <= max <= 8 (got [{value[0]}, {value[1]}])")
-        return value
+    _speakers = field_validator("speakers")(_check_talker_count)
 
 
 class OutputConfig(_Model):
