@@ -75,6 +75,21 @@ def build(config_path: Path, out_dir: Path, num_examples: int | None, seed: int 
 
 
 @main.command()
+@click.argument("dataset_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--to", "to", required=True, type=click.Choice(["nemo", "lhotse", "kaldi", "hf", "rttm"]), help="Target format.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
+@click.option("--role", default="mix", show_default=True, help="Audio role to export (mix, clean, s1, ...).")
+@click.option("--relative-paths", is_flag=True, help="Write paths relative to OUT instead of absolute.")
+@_fail_cleanly
+def export(dataset_dir: Path, to: str, out_dir: Path, role: str, relative_paths: bool) -> None:
+    """Export the dataset in DIR to manifests that NeMo, Lhotse, Kaldi, Hugging Face or pyannote read."""
+    from .export import export_dataset
+
+    summary = export_dataset(dataset_dir, to, out_dir, role=role, absolute_paths=not relative_paths)
+    click.echo(summary.format_text())
+
+
+@main.command()
 @click.argument("out_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def validate(out_dir: Path, no_progress: bool) -> None:
