@@ -118,3 +118,18 @@ def test_diarization_recipe(tmp_path: Path):
     for row in map(json.loads, (out / "manifest.jsonl").read_text().splitlines()):
         assert (out / row["rttm"]).read_text().startswith(f"SPEAKER {row['id']} 1 ")
         assert 18 <= row["duration"] <= 30
+
+
+def test_export_command(corpus, tmp_path: Path):
+    from audiosynth.build import build
+    from conftest import small_config
+
+    build(small_config(corpus, num_examples=6), tmp_path / "ds", workers=1, progress=False)
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", str(tmp_path / "ds"), "--to", "kaldi", "-o", str(tmp_path / "kaldi")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["split"] == "train"]
+    assert len((tmp_path / "kaldi" / "train" / "wav.scp").read_text().splitlines()) == len(train)
+    result = runner.invoke(main, ["export", str(tmp_path / "ds"), "--to", "rttm", "-o", str(tmp_path / "rttm")])
+    assert result.exit_code == 1 and "rttm" in result.output and "segments" in result.output
