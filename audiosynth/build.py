@@ -32,6 +32,7 @@ from .errors import ConfigError, DatasetError
 from .plan import Catalogs, Planner, load_catalogs
 from .render import render
 from .validate import row_speakers
+from .shards import FOLDER_FORMAT, SHARDS_FORMAT, WebDatasetShardWriter, write_shards_index
 from .writers import FolderShardWriter, jsonl_bytes, shard_name, write_atomic
 
 log = logging.getLogger(__name__)
@@ -147,13 +148,14 @@ def _init_pool_worker(config_json: str) -> None:
     _init_worker(config_json)
 
 
-def build_shard(out_dir: str, shard: int) -> tuple[int, int, float]:
-    """Render and write shard ``shard`` (in a worker set up by `_init_worker`).
-    Returns ``(shard, examples, audio seconds)``."""
+def build_shard(out_dir: str, shard: int, format: str = "folder") -> tuple[int, int, float]:
+    """Render and write shard ``shard`` (in a worker set up by `_init_worker`) as a folder
+    shard or, with ``format="webdataset"``, a tar. Returns ``(shard, examples, audio seconds)``."""
     config: Config = _WORKER["config"]
     planner: Planner = _WORKER["planner"]
     size = config.output.shard_size
-    writer = FolderShardWriter(out_dir, shard, config.output.format, config.output.subtype)
+    writer_class = WebDatasetShardWriter if format == "webdataset" else FolderShardWriter
+    writer = writer_class(out_dir, shard, config.output.format, config.output.subtype)
     seconds = 0.0
     for index in range(shard * size, min(config.num_examples, (shard + 1) * size)):
         scene = planner.scene(index)
@@ -188,12 +190,14 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_same_build(out: Path, config: Config) -> None:
-    """Refuse to resume into a folder started with another config; name the differences."""
+def check_same_build(out: Path, config: Config, format: str = FOLDER_FORMAT) -> None:
+    """Refuse to resume into a folder started with another config or format; name the differences."""
     path = out / "build.json"
     if not path.exists():
         return
     previous = json.loads(path.read_text())
+    if previous.get("format", FOLDER_FORMAT) != format:
+        raise DatasetError(f"{path}: this folder holds a {previous.get('format')!r} build, not {format!r}; use a new folder")
     old, new = _flatten(previous.get("config", {})), _flatten(config.to_dict())
     diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if diff:
@@ -232,7 +236,8 @@ def _finish(out: Path, config: Config, num_shards: int) -> tuple[dict[str, int],
     return counts, plain, seconds
 
 
-def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | None = None, progress: bool = True, dry_run: bool = False) -> BuildSummary | Estimate:
+def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | None = None, progress: bool = True, dry_run: bool = False,
+          format: str = "folder") -> BuildSummary | Estimate:
     """Build the dataset of ``config`` into ``out_dir`` (or only estimate it with ``dry_run``).
 
     Args:
@@ -241,7 +246,11 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
         workers: processes (default: the number of cores); 1 renders in this process.
         progress: show a progress bar.
         dry_run: stop after the pre-flight check and the estimate.
+        format: "folder" (audio files) or "webdataset" (one tar per shard, see `audiosynth.shards`).
     """
+    if format not in ("folder", "webdataset"):
+        raise ConfigError(f"format: {format!r} is not 'folder' or 'webdataset'")
+    layout = SHARDS_FORMAT if format == "webdataset" else FOLDER_FORMAT
     try:
         kernels.check_backend(config.backend, config.device)
     except ValueError as err:
@@ -256,8 +265,8 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
             return Estimate(est.num_examples, est.audio_hours, est.disk_bytes, est.seconds / workers)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    check_same_build(out, config)
-    info = {"format": "audiosynth-folder", "version": 1, "status": "running", "config": config.to_dict(),
+    check_same_build(out, config, layout)
+    info = {"format": layout, "version": 1, "status": "running", "config": config.to_dict(),
             "fingerprint": config.fingerprint(), "seed": config.seed, "num_examples": config.num_examples,
             "versions": _versions(), "label_definitions": LABEL_DEFINITIONS}
     write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
@@ -269,7 +278,7 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
     bar = tqdm(total=config.num_examples, initial=done_examples, unit="ex", disable=not progress, desc="build", dynamic_ncols=True)
     built_seconds = 0.0
     try:
-        for shard, count, seconds in _run_shards(config, str(out), todo, workers):
+        for shard, count, seconds in _run_shards(config, str(out), todo, workers, format):
             built_seconds += seconds
             bar.update(count)
             bar.set_postfix_str(f"{built_seconds / 3600:.3f} h audio")
@@ -277,6 +286,8 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
         bar.close()
     elapsed = time.perf_counter() - start
     counts, usage, total_seconds = _finish(out, config, num_shards)
+    if format == "webdataset":
+        write_shards_index(out)
     info.update(status="complete", counts=counts, audio_hours=round(total_seconds / 3600, 6), usage=usage,
                 excluded_speech=dict(planner.excluded))
     write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
@@ -284,7 +295,7 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
                         total_seconds / 3600, elapsed, counts, usage, dict(planner.excluded))
 
 
-def _run_shards(config: Config, out: str, shards: list[int], workers: int) -> Iterator[tuple[int, int, float]]:
+def _run_shards(config: Config, out: str, shards: list[int], workers: int, format: str = "folder") -> Iterator[tuple[int, int, float]]:
     """Run `build_shard` for each shard, inline or on a process pool; yields as they finish."""
     if not shards:
         return
@@ -292,13 +303,13 @@ def _run_shards(config: Config, out: str, shards: list[int], workers: int) -> It
     if workers == 1 or len(shards) == 1:
         _init_worker(config_json)
         for shard in shards:
-            yield build_shard(out, shard)
+            yield build_shard(out, shard, format)
         return
     for var in _THREAD_VARS:  # one BLAS/FFT thread per worker process
         os.environ.setdefault(var, "1")
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(min(workers, len(shards)), mp_context=context, initializer=_init_pool_worker, initargs=(config_json,)) as pool:
-        futures = [pool.submit(build_shard, out, shard) for shard in shards]
+        futures = [pool.submit(build_shard, out, shard, format) for shard in shards]
         try:
             for future in cf.as_completed(futures):
                 yield future.result()

@@ -60,18 +60,49 @@ def catalog(layout: str, root: Path, output: Path, kind: str | None, workers: in
 @click.option("--num-examples", type=int, help="Override num_examples.")
 @click.option("--seed", type=int, help="Override seed.")
 @click.option("--workers", type=int, help="Processes (default: cores).")
+@click.option("--format", "output_format", type=click.Choice(["folder", "webdataset"]), default="folder", show_default=True,
+              help="A folder of audio files, or WebDataset .tar shards.")
 @click.option("--dry-run", is_flag=True, help="Check and estimate only; write nothing.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_fail_cleanly
 def build(config_path: Path, out_dir: Path, num_examples: int | None, seed: int | None, workers: int | None,
-          dry_run: bool, no_progress: bool) -> None:
+          output_format: str, dry_run: bool, no_progress: bool) -> None:
     """Build the dataset described by CONFIG (YAML) into OUT; resumes an unfinished build."""
     from .build import build as run_build
     from .config import load_config
 
     config = load_config(config_path).with_overrides(num_examples=num_examples, seed=seed)
-    result = run_build(config, out_dir, workers=workers, progress=not no_progress, dry_run=dry_run)
+    result = run_build(config, out_dir, workers=workers, progress=not no_progress, dry_run=dry_run, format=output_format)
     click.echo(result.format())
+
+
+@main.group()
+def shards() -> None:
+    """Convert between folder datasets and WebDataset shards."""
+
+
+@shards.command("from-folder")
+@click.argument("dataset_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Sharded dataset to write.")
+@click.option("--shard-size", type=int, default=100, show_default=True, help="Examples per .tar shard.")
+@_fail_cleanly
+def shards_from_folder(dataset_dir: Path, out_dir: Path, shard_size: int) -> None:
+    """Pack the folder dataset DIR into WebDataset shards (audio bytes copied, not re-encoded)."""
+    from .shards import folder_to_shards
+
+    index = folder_to_shards(dataset_dir, out_dir, shard_size)
+    click.echo(f"wrote {len(index['shards'])} shards, {index['num_examples']} examples -> {out_dir}")
+
+
+@shards.command("to-folder")
+@click.argument("shards_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder dataset to write.")
+@_fail_cleanly
+def shards_to_folder_command(shards_dir: Path, out_dir: Path) -> None:
+    """Unpack the sharded dataset DIR into a folder dataset."""
+    from .shards import shards_to_folder
+
+    click.echo(f"wrote {shards_to_folder(shards_dir, out_dir)} examples -> {out_dir}")
 
 
 @main.command()

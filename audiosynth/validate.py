@@ -169,6 +169,9 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
         report.problems.append(f"{manifest}: missing (the build did not complete)")
         return report
     build_info = root / "build.json"
+    if build_info.is_file() and json.loads(build_info.read_text()).get("format") == "audiosynth-webdataset":
+        report.problems.append(f"{root}: a sharded dataset; unpack it with 'audiosynth shards to-folder' and validate the folder")
+        return report
     if not build_info.is_file() or json.loads(build_info.read_text()).get("status") != "complete":
         report.problems.append(f"{build_info}: missing or not marked complete")
     speech = _speech_catalog(root)

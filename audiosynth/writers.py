@@ -75,6 +75,22 @@ def shard_name(shard: int) -> str:
     return f"{shard:05d}"
 
 
+def example_row(rendered: Rendered, audio: dict[str, str], rttm: str | None = None) -> dict[str, Any]:
+    """The manifest row of one rendered example, its audio (and RTTM) at the given paths."""
+    scene = rendered.scene
+    return {
+        "id": scene.id,
+        "split": scene.split,
+        "duration": scene.duration,
+        "sample_rate": scene.sample_rate,
+        "num_channels": int(rendered.audio["mix"].shape[0]),
+        "audio": audio,
+        **({"rttm": rttm} if rttm is not None else {}),
+        "labels": rendered.labels,
+        "scene": scene.to_dict(),
+    }
+
+
 class FolderShardWriter:
     """Writes one shard of a folder dataset; nothing is visible until `commit`."""
 
@@ -105,17 +121,8 @@ class FolderShardWriter:
             tmp = self.audio_dir / (name + TMP_SUFFIX)
             tmp.write_text(rttm_text(scene.id, rendered.labels["activity"]), encoding="utf-8")
             self.pending.append(tmp)
-        row = {
-            "id": scene.id,
-            "split": scene.split,
-            "duration": scene.duration,
-            "sample_rate": scene.sample_rate,
-            "num_channels": int(rendered.audio["mix"].shape[0]),
-            "audio": paths,
-            **({"rttm": f"audio/{shard_name(self.shard)}/{scene.id}.rttm"} if "activity" in rendered.labels else {}),
-            "labels": rendered.labels,
-            "scene": scene.to_dict(),
-        }
+        rttm = f"audio/{shard_name(self.shard)}/{scene.id}.rttm" if "activity" in rendered.labels else None
+        row = example_row(rendered, paths, rttm)
         self.rows.append(row)
         return row
 

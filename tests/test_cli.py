@@ -133,3 +133,21 @@ def test_export_command(corpus, tmp_path: Path):
     assert len((tmp_path / "kaldi" / "train" / "wav.scp").read_text().splitlines()) == len(train)
     result = runner.invoke(main, ["export", str(tmp_path / "ds"), "--to", "rttm", "-o", str(tmp_path / "rttm")])
     assert result.exit_code == 1 and "rttm" in result.output and "segments" in result.output
+
+
+def test_webdataset_build_and_shard_commands(corpus, tmp_path: Path):
+    config = tmp_path / "c.yaml"
+    from conftest import small_config
+
+    config.write_text(yaml.safe_dump(small_config(corpus, num_examples=8).to_dict()))
+    runner = CliRunner()
+    result = runner.invoke(main, ["build", str(config), "-o", str(tmp_path / "wds"), "--format", "webdataset", "--workers", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "wds" / "shards").glob("shard-*.tar"))) == 2
+    result = runner.invoke(main, ["validate", str(tmp_path / "wds"), "--no-progress"])
+    assert result.exit_code == 1 and "shards to-folder" in result.output
+    result = runner.invoke(main, ["shards", "to-folder", str(tmp_path / "wds"), "-o", str(tmp_path / "folder")])
+    assert result.exit_code == 0 and "wrote 8 examples" in result.output, result.output
+    assert runner.invoke(main, ["validate", str(tmp_path / "folder"), "--no-progress"]).exit_code == 0
+    result = runner.invoke(main, ["shards", "from-folder", str(tmp_path / "folder"), "-o", str(tmp_path / "again"), "--shard-size", "3"])
+    assert result.exit_code == 0 and "wrote 3 shards, 8 examples" in result.output, result.output

@@ -1,0 +1,198 @@
+"""PyTorch datasets over audiosynth data: stored folders, WebDataset shards, or rendered on the fly.
+
+Every dataset yields dicts ``{"id": str, <role>: float32 tensor (channels, samples), "labels": dict}``
+for the requested roles; `collate_pad` batches them. Needs torch (and webdataset for
+`ShardDataset`); the rest of audiosynth does not import this module.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from .config import Config
+from .errors import DatasetError
+from .shards import SHARDS_FORMAT, member_key, shard_urls
+from .validate import iter_manifest
+
+Item = dict[str, Any]
+
+
+def _tensor(data: np.ndarray) -> torch.Tensor:
+    """``(frames, channels)`` samples -> float32 tensor ``(channels, frames)``."""
+    return torch.from_numpy(np.ascontiguousarray(data.T, dtype=np.float32))
+
+
+def decode_audio(data: bytes) -> torch.Tensor:
+    """Decode FLAC/WAV bytes to a float32 tensor ``(channels, samples)`` with soundfile."""
+    samples, _ = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    return _tensor(samples)
+
+
+class StoredDataset(Dataset):
+    """Map-style dataset over a folder dataset's ``manifest.jsonl``.
+
+    With ``crop_s``, item ``i`` is a random ``crop_s`` window (the same for every role of the
+    example's length; shorter examples are zero-padded), drawn from ``(seed, epoch, i)``: call
+    `set_epoch` before each epoch for new crops (workers see it when the loader's iterator is
+    created, so not with ``persistent_workers=True``). Roles of another length (enrollment)
+    are returned whole."""
+
+    def __init__(self, dataset_dir: str | os.PathLike[str], roles: Sequence[str] = ("mix", "clean"), split: str | None = None,
+                 crop_s: float | None = None, seed: int = 0) -> None:
+        self.root = Path(dataset_dir)
+        info_path = self.root / "build.json"
+        if info_path.exists() and json.loads(info_path.read_text()).get("format") == SHARDS_FORMAT:
+            raise DatasetError(f"{self.root}: a sharded dataset; use ShardDataset")
+        self.roles = tuple(roles)
+        self.crop_s = crop_s
+        self.seed = seed
+        self.epoch = 0
+        self.rows = [
+            {"id": r["id"], "audio": {k: r["audio"][k] for k in self.roles}, "labels": r["labels"],
+             "frames": round(r["duration"] * r["sample_rate"]), "sample_rate": r["sample_rate"]}
+            for r in iter_manifest(self.root / "manifest.jsonl") if split is None or r["split"] == split
+        ]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the crops of ``epoch``."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Item:
+        row = self.rows[index]
+        item: Item = {"id": row["id"], "labels": row["labels"]}
+        start, length = 0, None
+        if self.crop_s is not None:
+            length = round(self.crop_s * row["sample_rate"])
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            start = int(rng.integers(0, max(0, row["frames"] - length) + 1))
+        for role in self.roles:
+            with sf.SoundFile(self.root / row["audio"][role]) as handle:
+                if length is None or handle.frames != row["frames"]:
+                    item[role] = _tensor(handle.read(dtype="float32", always_2d=True))
+                    continue
+                handle.seek(start)
+                data = handle.read(min(length, handle.frames - start), dtype="float32", always_2d=True)
+            item[role] = _tensor(np.pad(data, ((0, length - data.shape[0]), (0, 0))))
+        return item
+
+
+class ShardDataset(IterableDataset):
+    """Iterable dataset over WebDataset tar shards (a sharded dataset folder or a list of URLs).
+
+    Shards are split across distributed ranks, then DataLoader workers, so each example is
+    seen once per epoch when there are at least ranks x workers shards. With
+    ``shuffle_buffer > 0`` the shard order and the examples (through a buffer of that size)
+    are shuffled, seeded by ``(seed, epoch)``; call `set_epoch` before each epoch."""
+
+    def __init__(self, urls_or_dir: str | os.PathLike[str] | Sequence[str], roles: Sequence[str] = ("mix", "clean"),
+                 shuffle_buffer: int = 0, seed: int = 0, split: str | None = None) -> None:
+        if isinstance(urls_or_dir, (str, os.PathLike)) and Path(urls_or_dir).is_dir():
+            self.urls = shard_urls(urls_or_dir)
+        elif isinstance(urls_or_dir, (str, os.PathLike)):
+            self.urls = [str(urls_or_dir)]
+        else:
+            self.urls = [str(u) for u in urls_or_dir]
+        self.roles = tuple(roles)
+        self.shuffle_buffer = shuffle_buffer
+        self.seed = seed
+        self.split = split
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the shuffle of ``epoch``."""
+        self.epoch = epoch
+
+    def _decode(self, sample: dict[str, Any]) -> Item | None:
+        row = json.loads(sample["json"])
+        if self.split is not None and row["split"] != self.split:
+            return None
+        item: Item = {"id": row["id"], "labels": row["labels"]}
+        for role in self.roles:
+            item[role] = decode_audio(sample[row["audio"][role][len(member_key(row["audio"][role])) + 1 :]])
+        return item
+
+    def __iter__(self) -> Iterator[Item]:
+        import webdataset as wds
+
+        urls = list(self.urls)
+        stages: list[Any] = []
+        if self.shuffle_buffer > 0:
+            random.Random(f"{self.seed}-{self.epoch}").shuffle(urls)
+            worker = get_worker_info()
+            rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+            rng = random.Random(f"{self.seed}-{self.epoch}-{rank}-{worker.id if worker else 0}")
+            stages.append(wds.shuffle(self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng))
+        pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.split_by_node, wds.split_by_worker, wds.tarfile_to_samples(), *stages)
+        for sample in pipeline:
+            item = self._decode(sample)
+            if item is not None:
+                yield item
+
+
+class OnTheFlyDataset(Dataset):
+    """Map-style dataset rendering item ``i`` from ``config`` and its catalogs, in the worker.
+
+    Item ``i`` equals example ``i`` of ``build(config, ...)`` sample for sample (the rendered
+    signals are already on the output subtype's grid). The catalogs and the `Planner` are
+    loaded lazily, once per process."""
+
+    def __init__(self, config: Config, roles: Sequence[str] = ("mix", "clean")) -> None:
+        self.config_json = config.model_dump_json()
+        self.num_examples = config.num_examples
+        self.roles = tuple(roles)
+        self._state: tuple[int, Any, Any, Config] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_state": None}
+
+    def _worker_state(self) -> tuple[int, Any, Any, Config]:
+        if self._state is None or self._state[0] != os.getpid():
+            from .plan import Planner, load_catalogs
+
+            config = Config.model_validate_json(self.config_json)
+            catalogs = load_catalogs(config)
+            self._state = (os.getpid(), Planner(config, catalogs), catalogs.all(), config)
+        return self._state
+
+    def __len__(self) -> int:
+        return self.num_examples
+
+    def __getitem__(self, index: int) -> Item:
+        from .render import render
+
+        if not 0 <= index < self.num_examples:
+            raise IndexError(index)
+        _, planner, clips, config = self._worker_state()
+        rendered = render(planner.scene(index), clips, config.output.subtype, backend=config.backend, device=config.device)
+        item: Item = {"id": rendered.scene.id, "labels": rendered.labels}
+        for role in self.roles:
+            item[role] = torch.from_numpy(rendered.audio[role].astype(np.float32))
+        return item
+
+
+def collate_pad(batch: list[Item]) -> dict[str, Any]:
+    """Batch items: each role zero-padded to the longest in the batch, ``(batch, channels, samples)``;
+    ``lengths[role]`` holds the true lengths; ``id`` and ``labels`` become lists."""
+    roles = [k for k, v in batch[0].items() if isinstance(v, torch.Tensor)]
+    out: dict[str, Any] = {"id": [b["id"] for b in batch], "labels": [b["labels"] for b in batch], "lengths": {}}
+    for role in roles:
+        lengths = torch.tensor([b[role].shape[-1] for b in batch], dtype=torch.long)
+        padded = torch.zeros(len(batch), batch[0][role].shape[0], int(lengths.max()), dtype=batch[0][role].dtype)
+        for k, b in enumerate(batch):
+            padded[k, :, : b[role].shape[-1]] = b[role]
+        out[role] = padded
+        out["lengths"][role] = lengths
+    return out

@@ -1,0 +1,81 @@
+"""WebDataset output of `build`, and conversion between folder and sharded datasets."""
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiosynth.build import build
+from audiosynth.errors import DatasetError
+from audiosynth.shards import folder_to_shards, shards_to_folder
+from conftest import small_config
+from test_build import tree_digest
+
+wds = pytest.importorskip("webdataset")
+
+
+@pytest.fixture(scope="module")
+def builds(corpus, tmp_path_factory):
+    """The same config built as a folder and as shards (1 worker)."""
+    root = tmp_path_factory.mktemp("shards")
+    config = small_config(corpus, num_examples=10, reverb={"probability": 0.3, "source": "catalog"})
+    build(config, root / "folder", workers=1, progress=False)
+    build(config, root / "wds", workers=1, progress=False, format="webdataset")
+    return config, root / "folder", root / "wds"
+
+
+def _decode(sample):
+    out = {"json": json.loads(sample["json"])}
+    for key, value in sample.items():
+        if key.endswith(".flac"):
+            out[key] = sf.read(io.BytesIO(value), dtype="int16", always_2d=True)[0]
+    return out
+
+
+def test_webdataset_build_layout_and_determinism(builds, tmp_path):
+    config, _, shards = builds
+    tars = sorted((shards / "shards").glob("*.tar"))
+    assert [t.name for t in tars] == ["shard-00000.tar", "shard-00001.tar", "shard-00002.tar"]
+    index = json.loads((shards / "shards.json").read_text())
+    assert [s["num_examples"] for s in index["shards"]] == [4, 4, 2]
+    rows = [json.loads(line) for line in (shards / "manifest.jsonl").read_text().splitlines()]
+    assert abs(sum(s["duration"] for s in index["shards"]) - sum(r["duration"] for r in rows)) < 1e-6
+    with tarfile.open(tars[0]) as tar:
+        members = tar.getmembers()
+    assert all(m.mtime == 0 and m.uid == 0 and m.gid == 0 and m.uname == "" and m.mode == 0o644 for m in members)
+    assert members[0].name.startswith(rows[0]["id"] + ".")
+    assert json.loads((shards / "build.json").read_text())["format"] == "audiosynth-webdataset"
+    build(config, tmp_path / "two", workers=2, progress=False, format="webdataset")
+    assert tree_digest(tmp_path / "two") == tree_digest(shards)
+    again = build(config, shards, workers=1, progress=False, format="webdataset")
+    assert again.num_built == 0
+    with pytest.raises(DatasetError, match="not 'audiosynth-folder'"):
+        build(config, shards, workers=1, progress=False)
+
+
+def test_webdataset_reads_the_same_samples_as_the_folder_build(builds):
+    _, folder, shards = builds
+    urls = [str(p) for p in sorted((shards / "shards").glob("*.tar"))]
+    samples = list(wds.WebDataset(urls, shardshuffle=False).map(_decode))
+    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+    assert [s["__key__"] for s in samples] == [r["id"] for r in rows]
+    for sample, row in zip(samples, rows):
+        assert sample["json"]["labels"] == row["labels"] and sample["json"]["scene"] == row["scene"]
+        for role, rel in row["audio"].items():
+            written, _ = sf.read(folder / rel, dtype="int16", always_2d=True)
+            np.testing.assert_array_equal(sample[f"{role}.flac"], written)
+
+
+def test_folder_shards_folder_round_trip(builds, tmp_path):
+    _, folder, shards = builds
+    index = folder_to_shards(folder, tmp_path / "s", shard_size=3)
+    assert [s["num_examples"] for s in index["shards"]] == [3, 3, 3, 1]
+    assert shards_to_folder(tmp_path / "s", tmp_path / "f") == 10
+    assert tree_digest(tmp_path / "f") == tree_digest(folder)  # audio bytes, rows, shard files, build.json
+    assert shards_to_folder(shards, tmp_path / "g") == 10  # a sharded build converts to the folder build
+    assert tree_digest(tmp_path / "g") == tree_digest(folder)
+    with pytest.raises(DatasetError, match="format"):
+        folder_to_shards(shards, tmp_path / "x")
