@@ -301,9 +301,12 @@ def _run_shards(config: Config, out: str, shards: list[int], workers: int, forma
         return
     config_json = config.model_dump_json()
     if workers == 1 or len(shards) == 1:
+        from threadpoolctl import threadpool_limits
+
         _init_worker(config_json)
-        for shard in shards:
-            yield build_shard(out, shard, format)
+        with threadpool_limits(limits=1):  # as in the pool's workers: threaded BLAS sums differ in the last bit
+            for shard in shards:
+                yield build_shard(out, shard, format)
         return
     for var in _THREAD_VARS:  # one BLAS/FFT thread per worker process
         os.environ.setdefault(var, "1")

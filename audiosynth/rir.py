@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import threading
 from typing import Any, Iterator
 
 import numpy as np
@@ -51,10 +52,38 @@ def _decay_rates(size: np.ndarray, alpha: Any) -> tuple[np.ndarray, np.ndarray]:
     return SPEED_OF_SOUND * (u / size) @ loss, w
 
 
+_SCRATCH = threading.local()  # per thread: one reusable (times x directions) buffer
+_ROWS = 32  # rows of that buffer per elementwise pass (32 x 1024 doubles: fits in L2)
+
+
+def _exp_outer_dot(t: np.ndarray, k: np.ndarray, factor: float, v: np.ndarray) -> np.ndarray:
+    """``np.exp(factor * np.outer(t, k)) @ v``, bit for bit, without its ``(T, D)`` temporaries.
+
+    The matrix is built in a buffer kept per thread (fresh temporaries of a few MB per call
+    cost more in page faults and memory traffic than the arithmetic), `_ROWS` rows at a time
+    so that each block is still in cache for ``exp``; the product stays one call, as before
+    (BLAS may sum a row differently in a smaller one). With ``factor`` a power of two (-1,
+    -0.5), ``(t * factor) * k == factor * (t * k)`` exactly, so the scaling is folded into ``t``."""
+    size = len(t) * len(k)
+    buffer = getattr(_SCRATCH, "buffer", None)
+    if buffer is None or buffer.size < size:
+        buffer = _SCRATCH.buffer = np.empty(size)
+    exact = abs(math.frexp(factor)[0]) == 0.5
+    scaled = t * factor if exact else t
+    out = buffer[:size].reshape(len(t), len(k))
+    for lo in range(0, len(t), _ROWS):
+        block = out[lo:lo + _ROWS]
+        np.multiply(scaled[lo:lo + _ROWS, None], k[None, :], out=block)  # np.outer
+        if not exact:
+            np.multiply(block, factor, out=block)
+        np.exp(block, out=block)
+    return out @ v
+
+
 def _image_envelope(size: np.ndarray, alpha: Any, t: np.ndarray, power: float) -> np.ndarray:
     """Expected image energy (``power=1``) or mean amplitude (``power=0.5``) decay at times ``t`` (s)."""
     k, w = _decay_rates(size, alpha)
-    return np.exp(-power * np.outer(t, k)) @ w
+    return _exp_outer_dot(np.asarray(t, dtype=float), k, -power, w)
 
 
 def ism_rt60(size_m: Any, absorption: Any) -> float:
@@ -65,7 +94,7 @@ def ism_rt60(size_m: Any, absorption: Any) -> float:
     as `audiosynth.kernels.rt60_from_rir` does."""
     k, w = _decay_rates(np.asarray(size_m, dtype=float), absorption)
     t = np.linspace(0, 3 * math.log(10) / k.min(), 600)  # reaches below -25 dB
-    db = 10 * np.log10(np.exp(-np.outer(t, k)) @ (w / k) / np.sum(w / k))
+    db = 10 * np.log10(_exp_outer_dot(t, k, -1.0, w / k) / np.sum(w / k))
     start, stop = int(np.argmax(db <= -5)), int(np.argmax(db <= -25))
     return float(-60 / np.polyfit(t[start:stop], db[start:stop], 1)[0])
 
@@ -92,11 +121,19 @@ def _band_weights(nfft: int, sample_rate: int, bands: int) -> np.ndarray:
     return np.cos(np.pi / 2 * np.clip(np.clip(x, 0, bands - 1)[None] - np.arange(bands)[:, None], -1, 1)) ** 2
 
 
-def _absorption(size: np.ndarray, rt60_s: float | None, absorption: Any, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Energy absorption ``(6, B)`` and RT60 per band ``(B,)`` from exactly one of the two arguments."""
+def _absorption(size: np.ndarray, rt60_s: float | None, absorption: Any, sample_rate: int,
+                walls: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Energy absorption ``(6, B)`` and RT60 per band ``(B,)`` from exactly one of the two arguments.
+
+    ``walls=False`` (the direct path: no reflection) checks the arguments but computes neither
+    the absorption for ``rt60_s`` (zeros, as good as any) nor the band RT60s (NaN)."""
     if (rt60_s is None) == (absorption is None):
         raise ValueError("give exactly one of rt60_s and absorption")
     if rt60_s is not None:
+        if not walls:
+            if not rt60_s > 0:
+                raise ValueError(f"rt60_s must be positive (got {rt60_s})")
+            return np.zeros((6, 1)), np.full(1, np.nan)
         return np.full((6, 1), sabine_absorption(size, rt60_s)), np.array([float(rt60_s)])
     alpha = np.asarray(absorption, dtype=float)
     alpha = alpha[:, None] if alpha.ndim == 1 else alpha
@@ -106,7 +143,7 @@ def _absorption(size: np.ndarray, rt60_s: float | None, absorption: Any, sample_
                          f"(got {alpha.shape})")
     if np.any(alpha < 0) or np.any(alpha > 1):
         raise ValueError("absorption coefficients must lie in [0, 1]")
-    return alpha, np.array([ism_rt60(size, a) for a in alpha.T])
+    return alpha, np.array([ism_rt60(size, a) for a in alpha.T]) if walls else np.full(alpha.shape[1], np.nan)
 
 
 def _geometry(size_m: Any, sources_m: Any, mics_m: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -255,10 +292,18 @@ def _band_split(xp: _Xp, raw: Any, sample_rate: int, highpass_hz: float | None) 
     if B == 1 and highpass_hz is None:
         return raw, np.ones(1)
     nfft = 1 << math.ceil(math.log2(K + _PAD_S * sample_rate))
-    gains = _band_weights(nfft, sample_rate, B)
+    gains, power_gain = _band_gains(nfft, sample_rate, B, highpass_hz)
+    return xp.filter(raw, gains, nfft), power_gain
+
+
+@functools.lru_cache(maxsize=64)
+def _band_gains(nfft: int, sample_rate: int, bands: int, highpass_hz: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """`_band_split`'s rfft gains ``(B, nfft//2+1)`` and their mean power ``(B,)``, cached (callers
+    must not modify them): ``nfft`` is a power of two, so a build meets only a few."""
+    gains = _band_weights(nfft, sample_rate, bands)
     if highpass_hz is not None:
         gains = gains / (1 + (highpass_hz / np.maximum(np.fft.rfftfreq(nfft, 1 / sample_rate), 1e-9)) ** 4)
-    return xp.filter(raw, gains, nfft), (gains**2).mean(1)
+    return gains, (gains**2).mean(1)
 
 
 def _continue_drift(xp: _Xp, raw: Any, size: np.ndarray, alpha: np.ndarray, sample_rate: int, start: int,
@@ -310,7 +355,9 @@ def simulate_ism(size_m: Any, sources_m: Any, mics_m: Any, sample_rate: int, *, 
         ``np.ndarray``, or ``torch.Tensor`` on ``device``; the direct paths peak at `direct_delays`.
     """
     size, src, mic = _geometry(size_m, sources_m, mics_m)
-    alpha, rt60 = _absorption(size, rt60_s, absorption, sample_rate)
+    # order 0 is the direct path alone: every image gain is exp(0 * log(1 - alpha)) = 1 whatever
+    # the walls, so their absorption (and the RT60 behind it) need not be computed
+    alpha, rt60 = _absorption(size, rt60_s, absorption, sample_rate, walls=max_order != 0)
     xp = _Xp(backend, device, dtype)
     with_tail = max_order is None and early_s is not None
     radius = early_s * SPEED_OF_SOUND if with_tail else None

@@ -176,7 +176,10 @@ class OnTheFlyDataset(Dataset):
         if not 0 <= index < self.num_examples:
             raise IndexError(index)
         _, planner, clips, config = self._worker_state()
-        rendered = render(planner.scene(index), clips, config.output.subtype, backend=config.backend, device=config.device)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # one BLAS thread, as build's workers: the same bytes
+            rendered = render(planner.scene(index), clips, config.output.subtype, backend=config.backend, device=config.device)
         item: Item = {"id": rendered.scene.id, "labels": rendered.labels}
         for role in self.roles:
             item[role] = torch.from_numpy(rendered.audio[role].astype(np.float32))

@@ -154,3 +154,11 @@ def test_float_wav_build_repeats_byte_for_byte(corpus, tmp_path):
     build(config, tmp_path / "b", workers=1, progress=False)
     assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
     assert validate(tmp_path / "a", progress=False).ok
+
+
+def test_simulated_rooms_in_float_give_the_same_bytes_for_any_worker_count(corpus, tmp_path):
+    config = small_config(corpus, num_examples=24, reverb={"probability": 1.0, "room": {"rt60_s": [0.2, 1.2]}},
+                          output={"format": "wav", "subtype": "FLOAT", "shard_size": 6})
+    build(config, tmp_path / "one", workers=1, progress=False)
+    build(config, tmp_path / "two", workers=2, progress=False)
+    assert tree_digest(tmp_path / "one") == tree_digest(tmp_path / "two")
