@@ -70,3 +70,15 @@ def small_config(corpus: dict[str, Path], **changes: object) -> Config:
     }
     data.update(changes)
     return config_from_dict(data)
+
+
+@pytest.fixture(scope="session")
+def folder_and_shards(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Path]:
+    """One config built as a folder and as WebDataset shards (1 worker, 10 examples, shards of 4)."""
+    from audiosynth.build import build
+
+    root = tmp_path_factory.mktemp("folder_and_shards")
+    config = small_config(corpus, num_examples=10, reverb={"probability": 0.3, "source": "catalog"})
+    build(config, root / "folder", workers=1, progress=False)
+    build(config, root / "wds", workers=1, progress=False, format="webdataset")
+    return config, root / "folder", root / "wds"

@@ -3,7 +3,6 @@ Hugging Face audiofolder (datasets<4), RTTM (pyannote.database)."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from pathlib import Path

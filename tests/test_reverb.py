@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from audiosynth import kernels
 from audiosynth.build import build
 from audiosynth.errors import ConfigError
 from audiosynth.plan import Planner, load_catalogs

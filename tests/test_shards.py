@@ -11,20 +11,15 @@ import soundfile as sf
 from audiosynth.build import build
 from audiosynth.errors import DatasetError
 from audiosynth.shards import folder_to_shards, shards_to_folder
-from conftest import small_config
 from test_build import tree_digest
 
 wds = pytest.importorskip("webdataset")
 
 
-@pytest.fixture(scope="module")
-def builds(corpus, tmp_path_factory):
+@pytest.fixture()
+def builds(folder_and_shards):
     """The same config built as a folder and as shards (1 worker)."""
-    root = tmp_path_factory.mktemp("shards")
-    config = small_config(corpus, num_examples=10, reverb={"probability": 0.3, "source": "catalog"})
-    build(config, root / "folder", workers=1, progress=False)
-    build(config, root / "wds", workers=1, progress=False, format="webdataset")
-    return config, root / "folder", root / "wds"
+    return folder_and_shards
 
 
 def _decode(sample):

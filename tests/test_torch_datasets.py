@@ -9,19 +9,13 @@ pytest.importorskip("webdataset")
 
 from torch.utils.data import DataLoader  # noqa: E402
 
-from audiosynth.build import build  # noqa: E402
 from audiosynth.torch import OnTheFlyDataset, ShardDataset, StoredDataset, collate_pad  # noqa: E402
 from audiosynth.validate import iter_manifest  # noqa: E402
-from conftest import small_config  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def built(corpus, tmp_path_factory):
-    root = tmp_path_factory.mktemp("torchds")
-    config = small_config(corpus, num_examples=12, reverb={"probability": 0.3, "source": "catalog"})
-    build(config, root / "folder", workers=1, progress=False)
-    build(config, root / "wds", workers=1, progress=False, format="webdataset")
-    return config, root / "folder", root / "wds"
+@pytest.fixture()
+def built(folder_and_shards):
+    return folder_and_shards
 
 
 def _epoch_ids(dataset, **kwargs):
