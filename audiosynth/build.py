@@ -33,7 +33,7 @@ from .plan import Catalogs, Planner, load_catalogs
 from .render import render
 from .validate import row_speakers
 from .shards import FOLDER_FORMAT, SHARDS_FORMAT, WebDatasetShardWriter, write_shards_index
-from .writers import FolderShardWriter, jsonl_bytes, shard_name, write_atomic
+from .writers import FolderShardWriter, example_files, jsonl_bytes, shard_rows_path, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +105,10 @@ def estimate(planner: Planner, clips_catalog: Any, num_probe: int = 3) -> Estima
     probe = [planner.scene(int(i)) for i in np.linspace(0, config.num_examples - 1, min(num_probe, config.num_examples)).astype(int)]
     start = time.perf_counter()
     probe_bytes, probe_seconds = 0, 0.0
-    from .audio import encode
-
     for scene in probe:
         rendered = render(scene, clips_catalog, config.output.subtype, backend=config.backend, device=config.device)
-        probe_bytes += sum(len(encode(x, scene.sample_rate, config.output.format, config.output.subtype)) for x in rendered.audio.values())
+        files, _, _ = example_files(rendered, config.output.format, config.output.subtype)
+        probe_bytes += sum(len(data) for data in files.values())
         probe_seconds += scene.duration
     elapsed = time.perf_counter() - start
     total_seconds = config.num_examples * mean_duration
@@ -207,7 +206,7 @@ def check_same_build(out: Path, config: Config, format: str = FOLDER_FORMAT) -> 
 def iter_shard_rows(out: Path, num_shards: int) -> Iterator[dict[str, Any]]:
     """Manifest rows of every shard in order (streamed, never all in memory)."""
     for shard in range(num_shards):
-        with open(out / "shards" / f"{shard_name(shard)}.jsonl", encoding="utf-8") as handle:
+        with open(shard_rows_path(out, shard), encoding="utf-8") as handle:
             for line in handle:
                 yield json.loads(line)
 
@@ -271,7 +270,7 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
             "versions": _versions(), "label_definitions": LABEL_DEFINITIONS}
     write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
     num_shards = math.ceil(config.num_examples / config.output.shard_size)
-    todo = [k for k in range(num_shards) if not (out / "shards" / f"{shard_name(k)}.jsonl").exists()]
+    todo = [k for k in range(num_shards) if not shard_rows_path(out, k).exists()]
     size = config.output.shard_size
     done_examples = config.num_examples - sum(min(size, config.num_examples - k * size) for k in todo)
     start = time.perf_counter()

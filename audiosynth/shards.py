@@ -25,11 +25,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .audio import encode
 from .errors import DatasetError
 from .render import Rendered
 from .validate import iter_manifest
-from .writers import TMP_SUFFIX, example_row, fsync_dir, jsonl_bytes, rttm_text, shard_name, write_atomic
+from .writers import (TMP_SUFFIX, example_files, example_row, fsync_dir, jsonl_bytes, shard_name, shard_rows_path,
+                      write_atomic, write_shard_rows)
 
 FOLDER_FORMAT = "audiosynth-folder"
 SHARDS_FORMAT = "audiosynth-webdataset"
@@ -93,14 +93,8 @@ class WebDatasetShardWriter:
 
     def add(self, rendered: Rendered) -> dict[str, Any]:
         """Encode one example into the tar; returns its manifest row."""
-        scene = rendered.scene
-        members = {f"{scene.id}.{role}.{self.audio_format}": encode(signal, scene.sample_rate, self.audio_format, self.subtype)
-                   for role, signal in rendered.audio.items()}
-        rttm = None
-        if "activity" in rendered.labels:
-            rttm = f"{scene.id}.rttm"
-            members[rttm] = rttm_text(scene.id, rendered.labels["activity"]).encode("utf-8")
-        row = example_row(rendered, {role: f"{scene.id}.{role}.{self.audio_format}" for role in rendered.audio}, rttm)
+        members, names, rttm = example_files(rendered, self.audio_format, self.subtype)
+        row = example_row(rendered, names, rttm)
         self.writer.add(row, members)
         row = {**row, "shard": f"shards/{tar_name(self.shard)}"}
         self.rows.append(row)
@@ -109,9 +103,7 @@ class WebDatasetShardWriter:
     def commit(self) -> Path:
         """Rename the tar into place, then write the shard's rows file (the completion marker)."""
         self.writer.commit()
-        marker = self.out_dir / "shards" / f"{shard_name(self.shard)}.jsonl"
-        write_atomic(marker, jsonl_bytes(self.rows))
-        return marker
+        return write_shard_rows(self.out_dir, self.shard, self.rows)
 
 
 def shards_index(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -223,7 +215,7 @@ def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathL
     count = 0
 
     def flush_rows(shard: int) -> None:
-        write_atomic(out / "shards" / f"{shard_name(shard)}.jsonl", jsonl_bytes(rows))
+        write_shard_rows(out, shard, rows)
         rows.clear()
 
     for url in shard_urls(src):
@@ -244,7 +236,7 @@ def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathL
     tmp = out / ("manifest.jsonl" + TMP_SUFFIX)
     with open(tmp, "wb") as manifest:
         for shard in range(-(-count // size)):
-            manifest.write((out / "shards" / f"{shard_name(shard)}.jsonl").read_bytes())
+            manifest.write(shard_rows_path(out, shard).read_bytes())
     os.replace(tmp, out / "manifest.jsonl")
     fsync_dir(out)
     write_atomic(out / "build.json", json.dumps({**info, "format": FOLDER_FORMAT}, indent=2).encode())

@@ -75,6 +75,34 @@ def shard_name(shard: int) -> str:
     return f"{shard:05d}"
 
 
+def shard_rows_path(out_dir: str | os.PathLike[str], shard: int) -> Path:
+    """``OUT/shards/SSSSS.jsonl``: the rows of shard ``shard``, written last (its completion marker)."""
+    return Path(out_dir) / "shards" / f"{shard_name(shard)}.jsonl"
+
+
+def write_shard_rows(out_dir: str | os.PathLike[str], shard: int, rows: Iterable[dict[str, Any]]) -> Path:
+    """Write a shard's rows file atomically; returns its path."""
+    path = shard_rows_path(out_dir, shard)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, jsonl_bytes(rows))
+    return path
+
+
+def example_files(rendered: Rendered, audio_format: str, subtype: str) -> tuple[dict[str, bytes], dict[str, str], str | None]:
+    """One example's files, encoded: ``(name -> bytes, role -> name, RTTM name or None)``.
+
+    Names are ``<id>.<role>.<format>`` for every audio role and ``<id>.rttm`` for a
+    diarization session, the same in a folder and in a tar shard."""
+    scene = rendered.scene
+    names = {role: f"{scene.id}.{role}.{audio_format}" for role in rendered.audio}
+    files = {names[role]: encode(signal, scene.sample_rate, audio_format, subtype) for role, signal in rendered.audio.items()}
+    rttm = None
+    if "activity" in rendered.labels:
+        rttm = f"{scene.id}.rttm"
+        files[rttm] = rttm_text(scene.id, rendered.labels["activity"]).encode("utf-8")
+    return files, names, rttm
+
+
 def example_row(rendered: Rendered, audio: dict[str, str], rttm: str | None = None) -> dict[str, Any]:
     """The manifest row of one rendered example, its audio (and RTTM) at the given paths."""
     scene = rendered.scene
@@ -107,22 +135,14 @@ class FolderShardWriter:
         self.rows: list[dict[str, Any]] = []
 
     def add(self, rendered: Rendered) -> dict[str, Any]:
-        """Encode and stage one example's audio; returns its manifest row."""
-        scene = rendered.scene
-        paths: dict[str, str] = {}
-        for role, signal in rendered.audio.items():
-            name = f"{scene.id}.{role}.{self.audio_format}"
+        """Encode and stage one example's files; returns its manifest row."""
+        files, names, rttm = example_files(rendered, self.audio_format, self.subtype)
+        for name, data in files.items():
             tmp = self.audio_dir / (name + TMP_SUFFIX)
-            tmp.write_bytes(encode(signal, scene.sample_rate, self.audio_format, self.subtype))
+            tmp.write_bytes(data)
             self.pending.append(tmp)
-            paths[role] = f"audio/{shard_name(self.shard)}/{name}"
-        if "activity" in rendered.labels:  # diarization: one RTTM file per session beside the audio
-            name = f"{scene.id}.rttm"
-            tmp = self.audio_dir / (name + TMP_SUFFIX)
-            tmp.write_text(rttm_text(scene.id, rendered.labels["activity"]), encoding="utf-8")
-            self.pending.append(tmp)
-        rttm = f"audio/{shard_name(self.shard)}/{scene.id}.rttm" if "activity" in rendered.labels else None
-        row = example_row(rendered, paths, rttm)
+        prefix = f"audio/{shard_name(self.shard)}/"
+        row = example_row(rendered, {role: prefix + name for role, name in names.items()}, rttm and prefix + rttm)
         self.rows.append(row)
         return row
 
@@ -132,8 +152,4 @@ class FolderShardWriter:
         for tmp in self.pending:
             os.replace(tmp, tmp.with_name(tmp.name[: -len(TMP_SUFFIX)]))
         fsync_dir(self.audio_dir)
-        marker_dir = self.out_dir / "shards"
-        marker_dir.mkdir(exist_ok=True)
-        marker = marker_dir / f"{shard_name(self.shard)}.jsonl"
-        write_atomic(marker, jsonl_bytes(self.rows))
-        return marker
+        return write_shard_rows(self.out_dir, self.shard, self.rows)
