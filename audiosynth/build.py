@@ -99,9 +99,11 @@ class BuildSummary:
 
 
 def estimate(planner: Planner, clips_catalog: Any, num_probe: int = 3) -> Estimate:
-    """Render a few examples in-process to estimate disk size and single-worker time."""
+    """Render and encode a few examples in-process to estimate hours, disk size and single-worker time.
+
+    The probes' own durations are used: with several talkers or sessions an example's length
+    comes from its utterances, not from ``duration_s``."""
     config = planner.config
-    mean_duration = sum(config.duration_s) / 2
     probe = [planner.scene(int(i)) for i in np.linspace(0, config.num_examples - 1, min(num_probe, config.num_examples)).astype(int)]
     start = time.perf_counter()
     probe_bytes, probe_seconds = 0, 0.0
@@ -111,7 +113,7 @@ def estimate(planner: Planner, clips_catalog: Any, num_probe: int = 3) -> Estima
         probe_bytes += sum(len(data) for data in files.values())
         probe_seconds += scene.duration
     elapsed = time.perf_counter() - start
-    total_seconds = config.num_examples * mean_duration
+    total_seconds = config.num_examples * probe_seconds / len(probe)
     return Estimate(config.num_examples, total_seconds / 3600, probe_bytes / probe_seconds * total_seconds, elapsed / probe_seconds * total_seconds)
 
 
