@@ -73,3 +73,11 @@ def test_validate_checks_rttm_and_activity(session_dataset, tmp_path):
     path.write_text("\n".join(lines[1:]) + "\n")
     report = validate(broken, progress=False)
     assert not report.ok and any("does not match labels.activity" in p for p in report.problems)
+
+
+def test_dry_run_estimates_session_hours(corpus, tmp_path):
+    config = small_config(corpus, task="diarization", num_examples=4, session={"speakers": [2, 2], "duration_s": [20, 25]},
+                          splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    estimate = build(config, tmp_path / "dry", workers=1, progress=False, dry_run=True)
+    assert 4 * 20 / 3600 <= estimate.audio_hours <= 4 * 31 / 3600  # from the sessions, not duration_s
+    assert not (tmp_path / "dry").exists()
