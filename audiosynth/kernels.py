@@ -241,14 +241,20 @@ def clarity_db(rir: np.ndarray, delay: float, sample_rate: int, early_ms: float 
     return power_ratio_db(rir[..., :cut], rir[..., cut:])
 
 
-def overlap_ratio(intervals: list[tuple[int, int]]) -> float:
-    """Samples covered by two or more ``[start, end)`` intervals over samples covered by at least one."""
+def coverage(intervals: list[tuple[int, int]]) -> tuple[int, int]:
+    """``(covered, overlapped)``: samples inside at least one, and at least two, ``[start, end)`` intervals."""
     edges = sorted({t for interval in intervals for t in interval})
     covered = overlapped = 0
     for left, right in zip(edges, edges[1:]):
         active = sum(1 for a, b in intervals if a <= left and right <= b)
         covered += (right - left) * (active >= 1)
         overlapped += (right - left) * (active >= 2)
+    return covered, overlapped
+
+
+def overlap_ratio(intervals: list[tuple[int, int]]) -> float:
+    """Samples covered by two or more ``[start, end)`` intervals over samples covered by at least one."""
+    covered, overlapped = coverage(intervals)
     return overlapped / covered if covered else 0.0
 
 

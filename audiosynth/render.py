@@ -84,23 +84,23 @@ def _stack_filters(filters: list[np.ndarray]) -> np.ndarray:
     return np.stack([np.pad(f, [(0, 0), (0, length - f.shape[-1])]) for f in filters])
 
 
+def _quantize(x: np.ndarray, subtype: str) -> np.ndarray:
+    """``x`` on the output grid: float32 values for FLOAT, else PCM rounding (in place)."""
+    return x.astype(np.float32).astype(np.float64) if subtype == "FLOAT" else kernels.quantize(x, SUBTYPE_BITS[subtype], out=x)
+
+
 def _quantize_images(images: dict[str, np.ndarray], noise: np.ndarray, mix: np.ndarray, subtype: str) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Put the images, noise and their mixture ``mix`` (``Σ images + noise``) on the output grid
-    with ``mix == Σ images + noise`` exact. PCM reuses the arrays passed in: they are overwritten."""
+    with ``mix == Σ images + noise`` exact: for FLOAT the mixture is the float32 sum, for PCM
+    the noise is the integer residual. PCM reuses the arrays passed in: they are overwritten."""
+    images = {role: _quantize(x, subtype) for role, x in images.items()}
     if subtype == "FLOAT":
-        images = {role: x.astype(np.float32).astype(np.float64) for role, x in images.items()}
-        noise = noise.astype(np.float32).astype(np.float64)
+        noise = _quantize(noise, subtype)
         mix = (sum(x.astype(np.float32) for x in images.values()) + noise.astype(np.float32)).astype(np.float64)
         return images, noise, mix
-    bits = SUBTYPE_BITS[subtype]
-    mix = kernels.quantize(mix, bits, out=mix)
-    images = {role: kernels.quantize(x, bits, out=x) for role, x in images.items()}
+    mix = _quantize(mix, subtype)
     residual = _total(images.values())
     return images, (np.subtract(mix, residual, out=noise) if noise.shape == mix.shape else mix - residual), mix
-
-
-def _quantize(x: np.ndarray, subtype: str) -> np.ndarray:
-    return x.astype(np.float32).astype(np.float64) if subtype == "FLOAT" else kernels.quantize(x, SUBTYPE_BITS[subtype], out=x)
 
 
 def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: str = "numpy", device: str = "cpu") -> Rendered:
@@ -254,19 +254,9 @@ def activity_labels(scene: Scene, audio: dict[str, np.ndarray], roles: list[str]
             rows.append({"role": role, "speaker": speakers[role], "start": start / rate, "end": end / rate})
             intervals.append((start, end))
     rows.sort(key=lambda r: (r["start"], r["role"]))
-    covered = kernels.overlap_ratio(intervals + [(0, 0)])  # overlapped / covered
-    union = _covered_samples(intervals)
-    return {"activity": rows, "speech_ratio": round(union / scene.num_samples, 4), "activity_overlap_ratio": round(covered, 4)}
-
-
-def _covered_samples(intervals: list[tuple[int, int]]) -> int:
-    """Samples covered by at least one interval."""
-    total, reach = 0, 0
-    for start, end in sorted(intervals):
-        if end > reach:
-            total += end - max(start, reach)
-            reach = end
-    return total
+    covered, overlapped = kernels.coverage(intervals)
+    return {"activity": rows, "speech_ratio": round(covered / scene.num_samples, 4),
+            "activity_overlap_ratio": round(overlapped / covered if covered else 0.0, 4)}
 
 
 def talker_segment(source: Source, clips: Catalog, rate: int, num_samples: int) -> dict[str, Any]:
