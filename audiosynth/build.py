@@ -225,7 +225,7 @@ def _finish(out: Path, config: Config, num_shards: int) -> tuple[dict[str, int],
             split, labels, scene = row["split"], row["labels"], row["scene"]
             counts[split] += 1
             seconds += row["duration"]
-            usage[split]["speakers"].update(row_speakers(labels))
+            usage[split]["speakers"].update(row_speakers(row))
             if labels.get("noise_clip"):
                 usage[split]["noise_clips"].add(labels["noise_clip"])
             usage[split]["rirs"].update(s["rir_clip"] for s in scene["sources"] if s.get("rir_clip"))

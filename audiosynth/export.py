@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import DatasetError
-from .validate import iter_manifest
+from .validate import iter_manifest, row_talkers, speaker_name
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +104,8 @@ class _Talker:
 
 def talkers(row: Row) -> list[_Talker]:
     """The row's talker segments in time order, or one segment over a single-talker example."""
-    labels = row["labels"]
-    if labels.get("segments"):
-        segs = [_Talker(s["speaker"] or f"clip:{s['clip']}", s.get("text"), s["start"], s["end"], s["role"]) for s in labels["segments"]]
-        return sorted(segs, key=lambda t: (t.start, t.role))
-    speaker = labels.get("speaker") or (f"clip:{labels['speech_clip']}" if labels.get("speech_clip") else None)
-    return [_Talker(speaker, labels.get("text"), 0.0, row["duration"], "clean")] if speaker else []
+    segs = [_Talker(speaker_name(t), t.get("text"), t["start"], t["end"], t["role"]) for t in row_talkers(row)]
+    return sorted(segs, key=lambda t: (t.start, t.role))
 
 
 def role_text(row: Row, role: str) -> str | None:

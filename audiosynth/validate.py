@@ -46,10 +46,26 @@ def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
-def row_speakers(labels: dict[str, Any]) -> list[str]:
-    """The speakers of a manifest row's labels (a clip with no speaker stands for its own)."""
-    talkers = labels.get("segments") or [{"speaker": labels.get("speaker"), "clip": labels.get("speech_clip")}]
-    return [t["speaker"] or f"clip:{t['clip']}" for t in talkers]
+def row_talkers(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A manifest row's talker utterances (role, speaker, clip, text, start, end in s): its
+    ``segments``, or one spanning a single-talker example; ``speaker`` may be None."""
+    labels = row["labels"]
+    if labels.get("segments"):
+        return list(labels["segments"])
+    if not labels.get("speech_clip"):
+        return []
+    return [{"role": row["scene"]["sources"][0]["role"], "speaker": labels.get("speaker"), "clip": labels["speech_clip"],
+             "text": labels.get("text"), "start": 0.0, "end": row["duration"]}]
+
+
+def speaker_name(talker: dict[str, Any]) -> str:
+    """A talker's speaker; a clip with no speaker stands for its own."""
+    return talker["speaker"] or f"clip:{talker['clip']}"
+
+
+def row_speakers(row: dict[str, Any]) -> list[str]:
+    """The speakers of a manifest row."""
+    return [speaker_name(t) for t in row_talkers(row)]
 
 
 def check_rttm(path: Path, row: dict[str, Any]) -> list[str]:
@@ -70,7 +86,7 @@ def check_against_catalog(row: dict[str, Any], speech: Catalog) -> list[str]:
     """Every segment's speaker and text are its catalog clip's; the enrollment is another
     utterance of the target speaker, absent from the mixture."""
     labels, problems = row["labels"], []
-    talkers = labels.get("segments") or ([{"clip": labels["speech_clip"], "speaker": labels.get("speaker"), "text": labels.get("text")}] if "speech_clip" in labels else [])
+    talkers = row_talkers(row)
     for seg in talkers:
         if seg["clip"] not in speech:
             problems.append(f"clip {seg['clip']!r} is not in the speech catalogs")
@@ -98,6 +114,7 @@ def check_row(root: Path, row: dict[str, Any]) -> list[str]:
     """Every problem of one manifest row (empty when it is consistent)."""
     problems: list[str] = []
     audio: dict[str, np.ndarray] = {}
+    infos: dict[str, Any] = {}
     expected_frames = int(round(row["duration"] * row["sample_rate"]))
     for role, rel in row["audio"].items():
         path = root / rel
@@ -105,7 +122,7 @@ def check_row(root: Path, row: dict[str, Any]) -> list[str]:
             problems.append(f"{role}: missing file {rel}")
             continue
         try:
-            info = sf.info(str(path))
+            info = infos[role] = sf.info(str(path))
             audio[role], _ = read_audio(path)
         except (sf.LibsndfileError, RuntimeError) as err:
             problems.append(f"{role}: unreadable {rel} ({err})")
@@ -125,7 +142,7 @@ def check_row(root: Path, row: dict[str, Any]) -> list[str]:
     images = [x for role, x in audio.items() if is_image_role(role)]
     if images:
         residual = np.max(np.abs(audio["mix"] - sum(images)))
-        step = 2.0**-15 if "PCM_16" in sf.info(str(root / row["audio"]["mix"])).subtype else 1e-6
+        step = 2.0**-15 if "PCM_16" in infos["mix"].subtype else 1e-6
         if residual > step * 1.01:
             problems.append(f"mix != sum of images + noise (max residual {residual:.3g})")
     label = row["labels"].get("snr_db")
@@ -187,7 +204,7 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
         report.problems.extend(f"{row['id']}: {p}" for p in check_row(root, row))
         if speech is not None:
             report.problems.extend(f"{row['id']}: {p}" for p in check_against_catalog(row, speech))
-        for speaker in row_speakers(row["labels"]):
+        for speaker in row_speakers(row):
             speaker_splits.setdefault(speaker, set()).add(row["split"])
     for speaker, splits in sorted(speaker_splits.items()):
         if len(splits) > 1:
