@@ -108,6 +108,7 @@ class Planner:
         fractions = config.splits.fractions()
         self.counts = split_counts(config.num_examples, fractions)
         self.targets = tuple(name for name in ("direct", "early", "dry") if getattr(config.targets, name))
+        self.max_talkers = config.session.speakers[1] if config.task == "diarization" else config.talkers.count[1]
         self.excluded: Counter[str] = Counter()
         speech = [c for c in catalogs.speech if self._usable_speech(c)]
         if not speech:
@@ -133,7 +134,7 @@ class Planner:
                 continue
             if not self.speech[name]:
                 raise PreflightError(f"split {name!r}: none of its speakers has a usable speech clip (excluded: {dict(self.excluded)})")
-            most = config.session.speakers[1] if config.task == "diarization" else config.talkers.count[1]
+            most = self.max_talkers
             if len(self.by_speaker[name]) < most:
                 raise PreflightError(
                     f"split {name!r}: {len(self.by_speaker[name])} usable speaker(s) for up to {most} talkers per example"
@@ -181,8 +182,7 @@ class Planner:
                 raise PreflightError(f"catalog split {bad[0]!r} is not one of {', '.join(SPLITS)}")
             return {name: tuple(sorted(s for s, n in declared.items() if name in n)) for name in SPLITS}
         speakers = sorted({speaker_of(c) for c in speech})
-        minimum = self.config.session.speakers[1] if self.config.task == "diarization" else self.config.talkers.count[1]
-        return partition(speakers, fractions, np.random.default_rng([self.config.seed, 1]), "speakers", minimum)
+        return partition(speakers, fractions, np.random.default_rng([self.config.seed, 1]), "speakers", self.max_talkers)
 
     def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int) -> dict[str, tuple[Clip, ...]]:
         usable = [c for c in catalog if self._reachable(c)]
