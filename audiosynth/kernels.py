@@ -5,6 +5,8 @@ Shapes are given as ``(..., L)``: any leading batch dimensions, time last.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 # scipy.fft and soxr are imported where they are used: together they take ~0.2 s to import,
@@ -14,7 +16,7 @@ EPS = 1e-20
 
 
 BACKENDS = ("numpy", "torch")
-OLA_BLOCK = 1 << 16  # signals longer than this many blocks are convolved block by block
+MIN_BLOCK = 1 << 12  # the shortest default overlap-add block (samples)
 
 
 def check_backend(backend: str, device: str = "cpu") -> None:
@@ -39,7 +41,11 @@ def fft_convolve(x: np.ndarray, h: np.ndarray, num_samples: int | None = None, *
 
     Each signal and each filter is transformed once and all products are inverted in one
     batched call, e.g. ``x (S, 1, L)`` with ``h (S, M, K)`` gives every source at every
-    microphone. Signals longer than ``4 * block_size`` are convolved by overlap-add in blocks.
+    microphone. Leading and trailing samples where every filter is zero are skipped (the
+    output is shifted instead), and so are input samples past ``num_samples``. A signal
+    longer than 4 blocks is convolved by overlap-add, all its blocks in one batched transform:
+    short filters (a direct path, early reflections) then cost a small FFT per block rather
+    than a transform of the whole signal each.
 
     Args:
         x: signals, shape ``(..., L)``.
@@ -47,47 +53,79 @@ def fft_convolve(x: np.ndarray, h: np.ndarray, num_samples: int | None = None, *
         num_samples: keep only the first this many output samples (default ``L + K - 1``).
         backend: ``numpy`` (scipy.fft) or ``torch`` (CPU or CUDA ``device``); results agree to ~1e-12
             in float64 (torch on CUDA computes in float32).
-        block_size: overlap-add block length in samples (default `OLA_BLOCK`, at least ``K``).
+        block_size: overlap-add block length in samples (default: 8 times the filters' support,
+            at least `MIN_BLOCK`; raised to the support if shorter).
     Returns:
         ``(..., num_samples)`` float64 NumPy array.
     """
     if x.shape[-1] == 0 or h.shape[-1] == 0:
         raise ValueError(f"fft_convolve: empty input (x {x.shape}, h {h.shape})")
-    full = x.shape[-1] + h.shape[-1] - 1
-    n = full if num_samples is None else num_samples
+    n = x.shape[-1] + h.shape[-1] - 1 if num_samples is None else max(num_samples, 0)
+    out = np.zeros((*np.broadcast_shapes(x.shape[:-1], h.shape[:-1]), n))
+    support = np.flatnonzero(np.any(h != 0, axis=tuple(range(h.ndim - 1))))
+    if support.size == 0 or support[0] >= n:
+        return out
+    lead = int(support[0])
+    h, x = h[..., lead : support[-1] + 1], x[..., : n - lead]  # out[lead + t] = (x * h[lead:])[t]
     fft = _numpy_fft() if backend == "numpy" else _torch_fft(device)
-    xs, hs = fft.array(x), fft.array(h)
-    block = max(block_size or OLA_BLOCK, h.shape[-1])
+    K = h.shape[-1]
+    block = max(block_size or max(MIN_BLOCK, 8 * K), K)
     if x.shape[-1] <= 4 * block:
-        size = fft.fast_len(full)
-        out = fft.irfft(fft.rfft(xs, size) * fft.rfft(hs, size), size)[..., :n]
-        return fft.numpy(out)
-    size = fft.fast_len(block + h.shape[-1] - 1)
-    spectrum = fft.rfft(hs, size)
-    shape = np.broadcast_shapes(x.shape[:-1], h.shape[:-1])
-    out = np.zeros((*shape, max(n, 0) + size))
-    for start in range(0, min(x.shape[-1], n), block):
-        piece = fft.irfft(fft.rfft(xs[..., start : start + block], size) * spectrum, size)
-        out[..., start : start + size] += fft.numpy(piece)
-    return out[..., :n]
+        size = next_fast_length(x.shape[-1] + K - 1)
+        y = fft.numpy(fft.irfft(fft.rfft(x, size) * fft.rfft(h, size), size))
+    else:
+        size = next_fast_length(block + K - 1)
+        block = size - K + 1  # the transform length is fixed: take the longest block it allows
+        blocks = fft.rfft(_blocks(x, block, size), size)  # (..., count, F)
+        pieces = fft.numpy(fft.irfft(blocks * fft.rfft(h, size)[..., None, :], size))  # (..., count, size)
+        y = _overlap_add(pieces, block)
+    m = min(n - lead, y.shape[-1])
+    out[..., lead : lead + m] = y[..., :m]
+    return out
+
+
+def _blocks(x: np.ndarray, block: int, size: int) -> np.ndarray:
+    """``x (..., L)`` cut into ``(..., count, size)``: ``block`` samples of ``x`` per row, then zeros."""
+    count, whole = -(-x.shape[-1] // block), x.shape[-1] // block
+    rows = np.zeros((*x.shape[:-1], count, size))
+    rows[..., :whole, :block] = x[..., : whole * block].reshape(*x.shape[:-1], whole, block)
+    rows[..., whole:, : x.shape[-1] - whole * block] = x[..., None, whole * block :]
+    return rows
+
+
+def _overlap_add(pieces: np.ndarray, block: int) -> np.ndarray:
+    """Sum of ``pieces (..., count, size)`` placed ``block`` samples apart (``size <= 2 * block``)."""
+    *batch, count, size = pieces.shape
+    out = np.zeros((*batch, count + 1, block))
+    out[..., :count, :] = pieces[..., :block]
+    out[..., 1:, : size - block] += pieces[..., block:]
+    return out.reshape(*batch, (count + 1) * block)
+
+
+def next_fast_length(n: int) -> int:
+    """The smallest ``2**a * 3**b * 5**c >= n``: a length pocketfft and cuFFT transform fast."""
+    best, p5 = 1 << max(n - 1, 0).bit_length(), 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35 << max(0, (n - 1) // p35).bit_length()  # the least p35 * 2**a >= n
+            best, p35 = min(best, m), p35 * 3
+        p5 *= 5
+    return best
 
 
 class _numpy_fft:
-    """scipy.fft on float64 NumPy arrays (about 3x numpy.fft on batches)."""
+    """scipy.fft on float64 (inputs zero-padded here: scipy pads a short input slowly)."""
 
     def __init__(self) -> None:
         import scipy.fft
 
         self.sp = scipy.fft
 
-    def array(self, a: np.ndarray) -> np.ndarray:
-        return np.asarray(a, dtype=np.float64)
-
-    def fast_len(self, n: int) -> int:
-        return int(self.sp.next_fast_len(n, real=True))
-
     def rfft(self, a: np.ndarray, size: int) -> np.ndarray:
-        return self.sp.rfft(a, size, axis=-1)
+        if a.shape[-1] != size:
+            a = np.concatenate([a, np.zeros((*a.shape[:-1], size - a.shape[-1]))], axis=-1)
+        return self.sp.rfft(np.asarray(a, dtype=np.float64), axis=-1)
 
     def irfft(self, a: np.ndarray, size: int) -> np.ndarray:
         return self.sp.irfft(a, size, axis=-1)
@@ -106,19 +144,14 @@ class _torch_fft:
         self.torch, self.device = torch, torch.device(device)
         self.dtype = torch.float32 if self.device.type == "cuda" else torch.float64
 
-    def array(self, a: np.ndarray):  # type: ignore[no-untyped-def]
-        return self.torch.as_tensor(np.asarray(a), dtype=self.dtype, device=self.device)
-
-    def fast_len(self, n: int) -> int:
-        return 1 << (n - 1).bit_length() if n > 1 else 1
-
-    def rfft(self, a, size: int):  # type: ignore[no-untyped-def]
+    def rfft(self, a: Any, size: int) -> Any:
+        a = self.torch.as_tensor(np.asarray(a), dtype=self.dtype, device=self.device)
         return self.torch.fft.rfft(a, n=size, dim=-1)
 
-    def irfft(self, a, size: int):  # type: ignore[no-untyped-def]
+    def irfft(self, a: Any, size: int) -> Any:
         return self.torch.fft.irfft(a, n=size, dim=-1)
 
-    def numpy(self, a) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def numpy(self, a: Any) -> np.ndarray:
         return a.detach().to("cpu", self.torch.float64).numpy()
 
 
@@ -209,16 +242,24 @@ def rt60_from_rir(rir: np.ndarray, sample_rate: int, decay_db: float = 20.0) -> 
 
     The line is fitted by least squares to the decay between -5 dB and ``-5 - decay_db``.
     """
+    return reverberation_times(rir, sample_rate, (decay_db,))[0]
+
+
+def reverberation_times(rir: np.ndarray, sample_rate: int, decays_db: tuple[float, ...] = (20.0, 30.0)) -> list[float]:
+    """`rt60_from_rir` for each of ``decays_db`` (T20, T30, ...) from one Schroeder curve."""
     if rir.ndim != 1:
         raise ValueError(f"rt60_from_rir expects a 1-D RIR (got shape {rir.shape})")
     curve = schroeder_decay_db(rir)
     start = int(np.argmax(curve <= -5.0))
-    stop = int(np.argmax(curve <= -5.0 - decay_db))
-    if stop <= start + 1:
-        raise ValueError(f"RIR decays less than {5 + decay_db:g} dB: cannot measure RT60")
-    t = np.arange(start, stop) / sample_rate
-    slope = np.polyfit(t, curve[start:stop], 1)[0]
-    return float(-60.0 / slope)
+    times = []
+    for decay_db in decays_db:
+        stop = int(np.argmax(curve <= -5.0 - decay_db))
+        if stop <= start + 1:
+            raise ValueError(f"RIR decays less than {5 + decay_db:g} dB: cannot measure RT60")
+        t = np.arange(stop - start) - (stop - start - 1) / 2  # centred sample times: a well-conditioned fit
+        slope = np.dot(t, curve[start:stop]) / np.dot(t, t) * sample_rate  # least-squares dB per second
+        times.append(float(-60.0 / slope))
+    return times
 
 
 def direct_window(length: int, delay: float, sample_rate: int, half_width_s: float = 0.0025) -> np.ndarray:

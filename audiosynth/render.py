@@ -79,9 +79,21 @@ def _total(arrays: Iterable[np.ndarray]) -> np.ndarray:
 
 
 def _stack_filters(filters: list[np.ndarray]) -> np.ndarray:
-    """``(T, M, K)`` from filters of equal M and varying K (zero-padded)."""
+    """``(T, ..., K)`` from filters of equal leading shape and varying K (zero-padded)."""
     length = max(f.shape[-1] for f in filters)
-    return np.stack([np.pad(f, [(0, 0), (0, length - f.shape[-1])]) for f in filters])
+    return np.stack([np.pad(f, [(0, 0)] * (f.ndim - 1) + [(0, length - f.shape[-1])]) for f in filters])
+
+
+def _convolve_each(pairs: list[tuple[np.ndarray, np.ndarray]], n: int, backend: str, device: str) -> list[np.ndarray]:
+    """Each signal ``(1, L)`` convolved with its filters ``(..., M, K)``, first ``n`` samples: one
+    batched call when the filters agree in shape up to K (one room's RIRs), else a call each."""
+    lift = lambda x, h: x.reshape((1,) * (h.ndim - 1) + x.shape[-1:])  # noqa: E731  (1, ..., 1, L)
+    if len({h.shape[:-1] for _, h in pairs}) > 1:
+        return [kernels.fft_convolve(lift(x, h), h, n, backend=backend, device=device) for x, h in pairs]
+    if not pairs:
+        return []
+    signals = np.stack([lift(x, h) for x, h in pairs])
+    return list(kernels.fft_convolve(signals, _stack_filters([h for _, h in pairs]), n, backend=backend, device=device))
 
 
 def _quantize(x: np.ndarray, subtype: str) -> np.ndarray:
@@ -126,41 +138,48 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
     targets: dict[str, np.ndarray] = {}
     reverbs: dict[str, Reverb] = {}
     if scene.type == "diarization":  # each talker's turns summed into one dry track, reverberated once
-        for role, (track, first) in sorted(_talker_tracks(scene, clips).items()):
-            reverb = reverb_of(None, first.position)
+        tracks = sorted(_talker_tracks(scene, clips).items())
+        track_reverbs = [reverb_of(None, first.position) for _, (_, first) in tracks]
+        wet = iter(_convolve_each([(track, r.rir) for (_, (track, _)), r in zip(tracks, track_reverbs) if r], n, backend, device))
+        for (role, (track, first)), reverb in zip(tracks, track_reverbs):
             turns = np.any(track != 0, axis=0)
             if reverb is not None:
-                reverbs[role] = reverb
-                track = kernels.fft_convolve(track, reverb.rir, n, backend=backend, device=device)
+                reverbs[role], track = reverb, next(wet)
             track *= kernels.db_to_gain(first.level_dbfs - kernels.rms_dbfs(track[0, turns]))  # level over its turns
             images[role] = track
-    for source in scene.sources if scene.type != "diarization" else ():
-        dry = load_segment(source.segment, clips, rate, n)[:1]
-        reverb = reverb_of(source.rir_clip, source.position)
+    sources = scene.sources if scene.type != "diarization" else ()
+    drys = [load_segment(source.segment, clips, rate, n)[:1] for source in sources]
+    source_reverbs = [reverb_of(source.rir_clip, source.position) for source in sources]
+    noise_dry = load_segment(scene.noise.segment, clips, rate, n)[:1] if scene.noise is not None else None
+    noise_reverb = reverb_of(None, scene.noise.position) if scene.noise is not None else None
+    # every signal of the scene convolved with its RIR in one batched call, then the short target filters in another
+    wet = iter(_convolve_each([(dry, r.rir) for dry, r in zip(drys, source_reverbs) if r]
+                              + ([(noise_dry, noise_reverb.rir)] if noise_dry is not None and noise_reverb else []), n, backend, device))
+    names = [t for t in scene.targets if t != "dry"]
+    target_filters = lambda r: _stack_filters([r.direct if t == "direct" else _early(r, rate, scene.early_ms) for t in names])  # noqa: E731
+    wet_targets = iter(_convolve_each([(dry, target_filters(r)) for dry, r in zip(drys, source_reverbs) if r] if names else [],
+                                      n, backend, device))
+    for source, dry, reverb in zip(sources, drys, source_reverbs):
+        extra: dict[str, np.ndarray] = {}
         if reverb is None:
-            image, extra = dry, {}
+            image = dry
         else:
-            reverbs[source.role] = reverb
-            names = [t for t in scene.targets if t != "dry"]
-            filters = [reverb.rir] + [reverb.direct if t == "direct" else _early(reverb, rate, scene.early_ms) for t in names]
-            out = kernels.fft_convolve(dry[None], _stack_filters(filters), n, backend=backend, device=device)  # (T, M, n)
-            image, extra = out[0], {f"{source.role}_{t}": out[k + 1] for k, t in enumerate(names)}
+            reverbs[source.role], image = reverb, next(wet)  # (M, n)
+            if names:
+                extra = {f"{source.role}_{t}": x for t, x in zip(names, next(wet_targets))}
             if "dry" in scene.targets:
                 extra[f"{source.role}_dry"] = dry.copy()
         if source.sir_db is None or not images:
             gain = kernels.db_to_gain(source.level_dbfs - _active_dbfs(image[0], source, clips, rate))
         else:  # relative to the first talker: Σ first² / Σ this² == sir_db
             gain = kernels.gain_for_ratio(next(iter(images.values())), image, source.sir_db)
-        image *= gain  # a fresh array
+        image *= gain  # its own array (or view)
         images[source.role] = image
         targets.update({role: x * gain for role, x in extra.items()})
     speech = _total(images.values())
     if scene.noise is not None:
-        noise = load_segment(scene.noise.segment, clips, rate, n)[:1]
-        noise_reverb = reverb_of(None, scene.noise.position)
-        if noise_reverb is not None:
-            noise = kernels.fft_convolve(noise, noise_reverb.rir, n, backend=backend, device=device)
-        elif speech.shape[0] > 1:
+        noise = next(wet) if noise_reverb is not None else noise_dry
+        if noise_reverb is None and speech.shape[0] > 1:
             noise = np.repeat(noise, speech.shape[0], axis=0)
         noise *= kernels.gain_for_ratio(speech, noise, scene.noise.snr_db)
     else:
@@ -273,9 +292,10 @@ def reverb_labels(reverb: Reverb, rate: int, scene: Scene, source: Source) -> di
     """RT60 (T20, T30), DRR and C50 of the first microphone's RIR; per microphone the direct-path
     delay (samples) and, in simulated rooms, the source distance (m)."""
     first, delay = reverb.rir[0], float(reverb.delays[0])
+    t20, t30 = kernels.reverberation_times(first, rate, (20.0, 30.0))
     labels: dict[str, Any] = {
-        "rt60_s": round(kernels.rt60_from_rir(first, rate), 4),
-        "rt60_t30_s": round(kernels.rt60_from_rir(first, rate, decay_db=30.0), 4),
+        "rt60_s": round(t20, 4),
+        "rt60_t30_s": round(t30, 4),
         "drr_db": round(kernels.drr_db(first, delay, rate), 4),
         "c50_db": round(kernels.clarity_db(first, delay, rate), 4),
         "direct_delay_samples": [round(float(d), 3) for d in reverb.delays],

@@ -26,6 +26,7 @@ BAND_BASE_HZ = 125.0  # octave bands are centred at 125 * 2**b Hz, below Nyquist
 WALLS = ("west", "east", "south", "north", "floor", "ceiling")  # x=0, x=Lx, y=0, y=Ly, z=0, z=Lz
 _TAPS = 2 * FD_HALF + 1
 _TAIL_WINDOW_S = 0.04  # the tail level is matched to the image energy over (at most) this window
+_CARRY_POINTS = 33  # envelope samples over the tail window: its mean by the trapezoid rule
 _PAD_S = 0.25  # zero padding of the band-splitting FFT (its zero-phase filters ring both ways)
 
 
@@ -93,7 +94,7 @@ def ism_rt60(size_m: Any, absorption: Any) -> float:
     exponentials (axial paths decay slowest); its Schroeder curve is fitted from -5 to -25 dB (T20)
     as `audiosynth.kernels.rt60_from_rir` does."""
     k, w = _decay_rates(np.asarray(size_m, dtype=float), absorption)
-    t = np.linspace(0, 3 * math.log(10) / k.min(), 600)  # reaches below -25 dB
+    t = np.linspace(0, 3 * math.log(10) / k.min(), 120)  # reaches below -25 dB; the curve is smooth
     db = 10 * np.log10(_exp_outer_dot(t, k, -1.0, w / k) / np.sum(w / k))
     start, stop = int(np.argmax(db <= -5)), int(np.argmax(db <= -25))
     return float(-60 / np.polyfit(t[start:stop], db[start:stop], 1)[0])
@@ -312,7 +313,7 @@ def _continue_drift(xp: _Xp, raw: Any, size: np.ndarray, alpha: np.ndarray, samp
     build up (~ t times their mean amplitude) in row 0 (band 0 holds DC): cut at ``start``, it
     would be a step that the high-pass turns into a low-frequency burst."""
     t_ref, t = (start - window / 2 - FD_HALF) / sample_rate, (np.arange(start, raw.shape[-1]) - FD_HALF) / sample_rate
-    grid = np.r_[t_ref, np.linspace(t[0], t[-1], 256)]  # the envelope is smooth: interpolate it
+    grid = np.r_[t_ref, np.linspace(t[0], t[-1], 64)]  # the envelope is smooth: interpolate it
     drift = np.interp(t, grid[1:], grid[1:] * _image_envelope(size, alpha[:, 0], grid[1:], 0.5)) / (
         t_ref * _image_envelope(size, alpha[:, 0], grid[:1], 0.5))
     raw[:, :, 0, start:] += raw[:, :, 0, start - window:start].mean(-1)[..., None] * xp.array(drift)
@@ -325,13 +326,13 @@ def _tail(xp: _Xp, bands: Any, power_gain: np.ndarray, size: np.ndarray, alpha: 
     of the band's images over ``window`` samples before ``start``, carried to ``start`` along
     the expected image decay."""
     (S, M, B, K), L = bands.shape, bands.shape[-1] - start
-    t = (np.arange(start - window, start + 1) - FD_HALF) / sample_rate
-    carry = np.array([e[-1] / e[:-1].mean() for e in (_image_envelope(size, a, t, 1) for a in alpha.T)])
+    t = (np.linspace(start - window, start, _CARRY_POINTS) - FD_HALF) / sample_rate  # a smooth envelope
+    carry = np.array([e[-1] / np.trapezoid(e, t) * (t[-1] - t[0]) for e in (_image_envelope(size, a, t, 1) for a in alpha.T)])
     level = (bands[..., start - window:start] ** 2).mean(-1) * xp.array(carry / power_gain)  # (S, M, B)
     noise = xp.array(np.random.default_rng(seed).standard_normal((S, M, 1, L)))
     if B > 1:  # circular filtering keeps the noise stationary
         noise = xp.filter(noise, _band_weights(L, sample_rate, B) ** 0.5, L)
-    decay = xp.array(10.0 ** (-3 * np.arange(L) / (rt60[:, None] * sample_rate)))  # (B, L)
+    decay = xp.array(np.exp(np.arange(L) * (-3 * math.log(10) / (rt60[:, None] * sample_rate))))  # (B, L): -60 dB at RT60
     return (noise * decay * level[..., None] ** 0.5).sum(2)
 
 
