@@ -16,7 +16,7 @@ EPS = 1e-20
 
 
 BACKENDS = ("numpy", "torch")
-MIN_BLOCK = 1 << 12  # the shortest default overlap-add block (samples)
+MIN_BLOCK, MAX_BLOCK = 1 << 12, 1 << 16  # bounds of the default overlap-add block (samples)
 
 
 def check_backend(backend: str, device: str = "cpu") -> None:
@@ -54,22 +54,22 @@ def fft_convolve(x: np.ndarray, h: np.ndarray, num_samples: int | None = None, *
         backend: ``numpy`` (scipy.fft) or ``torch`` (CPU or CUDA ``device``); results agree to ~1e-12
             in float64 (torch on CUDA computes in float32).
         block_size: overlap-add block length in samples (default: 8 times the filters' support,
-            at least `MIN_BLOCK`; raised to the support if shorter).
+            within `MIN_BLOCK`..`MAX_BLOCK`, so that transforms stay in cache; never below the support).
     Returns:
         ``(..., num_samples)`` float64 NumPy array.
     """
     if x.shape[-1] == 0 or h.shape[-1] == 0:
         raise ValueError(f"fft_convolve: empty input (x {x.shape}, h {h.shape})")
     n = x.shape[-1] + h.shape[-1] - 1 if num_samples is None else max(num_samples, 0)
-    out = np.zeros((*np.broadcast_shapes(x.shape[:-1], h.shape[:-1]), n))
+    shape = (*np.broadcast_shapes(x.shape[:-1], h.shape[:-1]), n)
     support = np.flatnonzero(np.any(h != 0, axis=tuple(range(h.ndim - 1))))
     if support.size == 0 or support[0] >= n:
-        return out
+        return np.zeros(shape)
     lead = int(support[0])
     h, x = h[..., lead : support[-1] + 1], x[..., : n - lead]  # out[lead + t] = (x * h[lead:])[t]
     fft = _numpy_fft() if backend == "numpy" else _torch_fft(device)
     K = h.shape[-1]
-    block = max(block_size or max(MIN_BLOCK, 8 * K), K)
+    block = max(block_size or min(max(MIN_BLOCK, 8 * K), MAX_BLOCK), K)
     if x.shape[-1] <= 4 * block:
         size = next_fast_length(x.shape[-1] + K - 1)
         y = fft.numpy(fft.irfft(fft.rfft(x, size) * fft.rfft(h, size), size))
@@ -79,7 +79,9 @@ def fft_convolve(x: np.ndarray, h: np.ndarray, num_samples: int | None = None, *
         blocks = fft.rfft(_blocks(x, block, size), size)  # (..., count, F)
         pieces = fft.numpy(fft.irfft(blocks * fft.rfft(h, size)[..., None, :], size))  # (..., count, size)
         y = _overlap_add(pieces, block)
-    m = min(n - lead, y.shape[-1])
+    if lead == 0 and y.shape[-1] >= n:
+        return y[..., :n]
+    out, m = np.zeros(shape), min(n - lead, y.shape[-1])
     out[..., lead : lead + m] = y[..., :m]
     return out
 
