@@ -22,14 +22,20 @@ SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
 _INTEGER_READS = {"PCM_16": ("int16", 2.0**-15), "PCM_24": ("int32", 2.0**-31), "PCM_32": ("int32", 2.0**-31)}
 
 
-def read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, *, loop: bool = False) -> np.ndarray:
+def read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, *, loop: bool = False,
+                 sample_rate: int | None = None) -> np.ndarray:
     """Read ``num_frames`` frames from ``offset`` (samples at the file's rate).
 
     Only the segment is decoded. With ``loop`` the file is read circularly (for noise
-    shorter than the example). Returns float64 of shape ``(channels, num_frames)``.
+    shorter than the example). With ``sample_rate`` (the catalog's) a file at another rate is
+    refused. Returns float64 of shape ``(channels, num_frames)``.
     """
+    if not os.path.exists(path):
+        raise AudioError(str(path), "missing", "the file is gone")
     try:
         with sf.SoundFile(path) as handle:
+            if sample_rate is not None and handle.samplerate != sample_rate:
+                raise AudioError(str(path), "wrong_rate", f"{handle.samplerate} Hz, the catalog says {sample_rate} Hz")
             total = handle.frames
             if total <= 0:
                 raise AudioError(str(path), "empty")

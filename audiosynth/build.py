@@ -8,15 +8,16 @@ redoes the others, which gives the same bytes because every example depends only
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import ctypes
+import hashlib
 import json
 import logging
 import math
-import multiprocessing
 import os
 import platform
+import signal
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,12 +29,13 @@ from tqdm import tqdm
 from . import __version__
 from .config import SPLITS, Config
 from . import kernels
-from .errors import ConfigError, DatasetError
+from .errors import AudioError, ConfigError, DatasetError
 from .plan import Catalogs, Planner, load_catalogs
-from .render import render
+from .render import Rendered, render
 from .validate import row_speakers
 from .shards import FOLDER_FORMAT, SHARDS_FORMAT, WebDatasetShardWriter, write_shards_index
-from .writers import FolderShardWriter, example_files, jsonl_bytes, shard_rows_path, write_atomic
+from .writers import (FolderShardWriter, example_files, jsonl_bytes, shard_rejects_path, shard_rows_path, write_atomic,
+                      write_shard_rejects)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,6 @@ LABEL_DEFINITIONS = {
     "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB)",
     "text": "the clip's transcript, present only when the whole utterance is inside the example",
 }
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class BuildSummary:
     counts: dict[str, int] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
     excluded_speech: dict[str, int] = field(default_factory=dict)
+    rejected_clips: dict[str, int] = field(default_factory=dict)  # reason -> clips found bad while rendering
 
     def format(self) -> str:
         rate = self.num_built / self.seconds if self.seconds > 0 else 0.0
@@ -95,6 +97,8 @@ class BuildSummary:
                 )
         if self.excluded_speech:
             lines.append(f"  speech clips excluded before planning: {self.excluded_speech}")
+        if self.rejected_clips:
+            lines.append(f"  clips rejected while rendering (examples re-drawn): {self.rejected_clips}; see rejects.jsonl")
         return "\n".join(lines)
 
 
@@ -144,26 +148,83 @@ def _keep_freed_memory() -> None:
     mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the build process dies (even by SIGKILL), so
+    that no orphan keeps writing into a folder that a resumed build is writing too."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
 def _init_pool_worker(config_json: str) -> None:
+    _die_with_parent()
     _keep_freed_memory()
     _init_worker(config_json)
 
 
+MAX_DRAWS = 20  # draws of one example before a build gives up on it (every one used a bad clip)
+
+
+def render_example(planner: Planner, index: int, clips: Any, config: Config) -> tuple[Rendered, list[dict[str, Any]]]:
+    """Render example ``index``, re-drawing it (`Planner.scene` attempts 1, 2, ...) while a clip
+    it reads turns out bad. Returns the rendering and one reject row per bad clip met.
+
+    The draws depend only on the example and on which of its clips are bad, never on other
+    examples, so any worker count or engine gives the same bytes."""
+    bad: set[str] = set()
+    rejects: list[dict[str, Any]] = []
+    for attempt in range(MAX_DRAWS):
+        scene = planner.scene(index, attempt)
+        if scene.clip_ids() & bad:
+            continue
+        try:
+            return render(scene, clips, config.output.subtype, backend=config.backend, device=config.device), rejects
+        except AudioError as err:
+            if err.clip_id is None:
+                raise
+            bad.add(err.clip_id)
+            rejects.append({"example": scene.id, "attempt": attempt, "clip": err.clip_id, "path": err.path,
+                            "reason": err.reason, "detail": err.detail})
+    raise DatasetError(f"example {index}: all {MAX_DRAWS} draws read a bad clip ({sorted(bad)}); fix or re-catalog the corpus")
+
+
 def build_shard(out_dir: str, shard: int, format: str = "folder") -> tuple[int, int, float]:
     """Render and write shard ``shard`` (in a worker set up by `_init_worker`) as a folder
-    shard or, with ``format="webdataset"``, a tar. Returns ``(shard, examples, audio seconds)``."""
+    shard or, with ``format="webdataset"``, a tar. Returns ``(shard, examples, audio seconds)``.
+    On any failure the shard's temporary files are removed; a later build redoes it."""
     config: Config = _WORKER["config"]
     planner: Planner = _WORKER["planner"]
     size = config.output.shard_size
     writer_class = WebDatasetShardWriter if format == "webdataset" else FolderShardWriter
     writer = writer_class(out_dir, shard, config.output.format, config.output.subtype)
-    seconds = 0.0
-    for index in range(shard * size, min(config.num_examples, (shard + 1) * size)):
-        scene = planner.scene(index)
-        writer.add(render(scene, _WORKER["clips"], config.output.subtype, backend=config.backend, device=config.device))
-        seconds += scene.duration
-    writer.commit()
+    seconds, rejects = 0.0, []
+    try:
+        for index in range(shard * size, min(config.num_examples, (shard + 1) * size)):
+            rendered, met = render_example(planner, index, _WORKER["clips"], config)
+            rejects += met
+            writer.add(rendered)
+            seconds += rendered.scene.duration
+        write_shard_rejects(out_dir, shard, rejects)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
     return shard, len(writer.rows), seconds
+
+
+def run_shard_task(config_json: str, out_dir: str, shard: int, format: str = "folder") -> tuple[int, int, float]:
+    """`build_shard` as a self-contained task for a distributed engine: sets up this worker
+    process for ``config_json`` once (as the process pool's initializer does), renders with
+    one BLAS thread (threaded sums differ in the last bit), and writes the shard."""
+    from threadpoolctl import threadpool_limits
+
+    if _WORKER.get("config_json") != config_json:
+        _keep_freed_memory()
+        _init_worker(config_json)
+        _WORKER["config_json"] = config_json
+    with threadpool_limits(limits=1):
+        return build_shard(out_dir, shard, format)
 
 
 # -- driver side --------------------------------------------------------------------------
@@ -191,8 +252,21 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_same_build(out: Path, config: Config, format: str = FOLDER_FORMAT) -> None:
-    """Refuse to resume into a folder started with another config or format; name the differences."""
+def catalog_fingerprints(config: Config) -> dict[str, dict[str, Any]]:
+    """Per catalog file of ``config``: its sha256 and number of clips (rows), to notice a change."""
+    out = {}
+    for path in (*config.catalogs.speech, *config.catalogs.noise, *config.catalogs.rirs):
+        digest, rows = hashlib.sha256(), 0
+        with open(path, "rb") as handle:
+            for line in handle:
+                digest.update(line)
+                rows += bool(line.strip())
+        out[str(path)] = {"sha256": digest.hexdigest(), "clips": rows}
+    return out
+
+
+def check_same_build(out: Path, config: Config, format: str = FOLDER_FORMAT, catalogs: dict[str, dict[str, Any]] | None = None) -> None:
+    """Refuse to resume into a folder started with another config, format or catalog content; name the differences."""
     path = out / "build.json"
     if not path.exists():
         return
@@ -203,6 +277,12 @@ def check_same_build(out: Path, config: Config, format: str = FOLDER_FORMAT) -> 
     diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if diff:
         raise DatasetError(f"{path}: this folder was built with another config ({'; '.join(diff[:5])}); use a new folder")
+    before = previous.get("catalogs") or {}
+    changed = [f"{name}: {before[name]['clips']} clips -> {now['clips']}, sha256 {before[name]['sha256'][:12]} -> {now['sha256'][:12]}"
+               for name, now in (catalogs or {}).items() if name in before and before[name] != now]
+    if changed:
+        raise DatasetError(f"{path}: a catalog changed since this folder was started ({'; '.join(changed)}); "
+                           "restore it or use a new folder")
 
 
 def iter_shard_rows(out: Path, num_shards: int) -> Iterator[dict[str, Any]]:
@@ -237,8 +317,24 @@ def _finish(out: Path, config: Config, num_shards: int) -> tuple[dict[str, int],
     return counts, plain, seconds
 
 
+def _gather_rejects(out: Path, num_shards: int) -> dict[str, int]:
+    """Merge the shards' render-time rejects into ``OUT/rejects.jsonl`` (shard order); returns the
+    number of distinct bad clips per reason."""
+    rows = []
+    for shard in range(num_shards):
+        path = shard_rejects_path(out, shard)
+        if path.exists():
+            rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if rows:
+        write_atomic(out / "rejects.jsonl", jsonl_bytes(rows))
+    else:
+        (out / "rejects.jsonl").unlink(missing_ok=True)
+    clips = {row["clip"]: row["reason"] for row in rows}
+    return dict(sorted(Counter(clips.values()).items()))
+
+
 def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | None = None, progress: bool = True, dry_run: bool = False,
-          format: str = "folder") -> BuildSummary | Estimate:
+          format: str = "folder", engine: str = "pool", address: str | None = None) -> BuildSummary | Estimate:
     """Build the dataset of ``config`` into ``out_dir`` (or only estimate it with ``dry_run``).
 
     Args:
@@ -248,9 +344,15 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
         progress: show a progress bar.
         dry_run: stop after the pre-flight check and the estimate.
         format: "folder" (audio files) or "webdataset" (one tar per shard, see `audiosynth.shards`).
+        engine: "pool" (local processes), "dask" or "ray" (see `audiosynth.engines`): the same bytes.
+        address: the Dask scheduler or Ray cluster to use (default: a local one of ``workers``).
     """
+    from .engines import ENGINES, run_shards
+
     if format not in ("folder", "webdataset"):
         raise ConfigError(f"format: {format!r} is not 'folder' or 'webdataset'")
+    if engine not in ENGINES:
+        raise ConfigError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
     layout = SHARDS_FORMAT if format == "webdataset" else FOLDER_FORMAT
     try:
         kernels.check_backend(config.backend, config.device)
@@ -266,9 +368,10 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
             return Estimate(est.num_examples, est.audio_hours, est.disk_bytes, est.seconds / workers)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    check_same_build(out, config, layout)
+    catalogs_used = catalog_fingerprints(config)
+    check_same_build(out, config, layout, catalogs_used)
     info = {"format": layout, "version": 1, "status": "running", "config": config.to_dict(),
-            "fingerprint": config.fingerprint(), "seed": config.seed, "num_examples": config.num_examples,
+            "fingerprint": config.fingerprint(), "catalogs": catalogs_used, "seed": config.seed, "num_examples": config.num_examples,
             "versions": _versions(), "label_definitions": LABEL_DEFINITIONS}
     write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
     num_shards = math.ceil(config.num_examples / config.output.shard_size)
@@ -279,7 +382,7 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
     bar = tqdm(total=config.num_examples, initial=done_examples, unit="ex", disable=not progress, desc="build", dynamic_ncols=True)
     built_seconds = 0.0
     try:
-        for shard, count, seconds in _run_shards(config, str(out), todo, workers, format):
+        for shard, count, seconds in run_shards(engine, config.model_dump_json(), str(out), todo, workers, format, address):
             built_seconds += seconds
             bar.update(count)
             bar.set_postfix_str(f"{built_seconds / 3600:.3f} h audio")
@@ -287,37 +390,11 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
         bar.close()
     elapsed = time.perf_counter() - start
     counts, usage, total_seconds = _finish(out, config, num_shards)
+    rejects = _gather_rejects(out, num_shards)
     if format == "webdataset":
         write_shards_index(out)
     info.update(status="complete", counts=counts, audio_hours=round(total_seconds / 3600, 6), usage=usage,
-                excluded_speech=dict(planner.excluded))
+                excluded_speech=dict(planner.excluded), rejected_clips=rejects)
     write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
     return BuildSummary(str(out), config.num_examples, config.num_examples - done_examples, done_examples,
-                        total_seconds / 3600, elapsed, counts, usage, dict(planner.excluded))
-
-
-def _run_shards(config: Config, out: str, shards: list[int], workers: int, format: str = "folder") -> Iterator[tuple[int, int, float]]:
-    """Run `build_shard` for each shard, inline or on a process pool; yields as they finish."""
-    if not shards:
-        return
-    config_json = config.model_dump_json()
-    if workers == 1 or len(shards) == 1:
-        from threadpoolctl import threadpool_limits
-
-        _init_worker(config_json)
-        with threadpool_limits(limits=1):  # as in the pool's workers: threaded BLAS sums differ in the last bit
-            for shard in shards:
-                yield build_shard(out, shard, format)
-        return
-    for var in _THREAD_VARS:  # one BLAS/FFT thread per worker process
-        os.environ.setdefault(var, "1")
-    context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(min(workers, len(shards)), mp_context=context, initializer=_init_pool_worker, initargs=(config_json,)) as pool:
-        futures = [pool.submit(build_shard, out, shard, format) for shard in shards]
-        try:
-            for future in cf.as_completed(futures):
-                yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+                        total_seconds / 3600, elapsed, counts, usage, dict(planner.excluded), rejects)

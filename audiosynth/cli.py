@@ -62,17 +62,21 @@ def catalog(layout: str, root: Path, output: Path, kind: str | None, workers: in
 @click.option("--workers", type=int, help="Processes (default: cores).")
 @click.option("--format", "output_format", type=click.Choice(["folder", "webdataset"]), default="folder", show_default=True,
               help="A folder of audio files, or WebDataset .tar shards.")
+@click.option("--engine", type=click.Choice(["pool", "dask", "ray"]), default="pool", show_default=True,
+              help="Who runs the shards: a local process pool, Dask distributed or Ray (same bytes).")
+@click.option("--address", help="Dask scheduler (tcp://host:8786) or Ray cluster (host:6379) to use; default: a local one.")
 @click.option("--dry-run", is_flag=True, help="Check and estimate only; write nothing.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_fail_cleanly
 def build(config_path: Path, out_dir: Path, num_examples: int | None, seed: int | None, workers: int | None,
-          output_format: str, dry_run: bool, no_progress: bool) -> None:
+          output_format: str, engine: str, address: str | None, dry_run: bool, no_progress: bool) -> None:
     """Build the dataset described by CONFIG (YAML) into OUT; resumes an unfinished build."""
     from .build import build as run_build
     from .config import load_config
 
     config = load_config(config_path).with_overrides(num_examples=num_examples, seed=seed)
-    result = run_build(config, out_dir, workers=workers, progress=not no_progress, dry_run=dry_run, format=output_format)
+    result = run_build(config, out_dir, workers=workers, progress=not no_progress, dry_run=dry_run, format=output_format,
+                       engine=engine, address=address)
     click.echo(result.format())
 
 

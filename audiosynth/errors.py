@@ -7,7 +7,8 @@ Hierarchy::
     ├── ConfigError       a build config is invalid (message names the field path)
     ├── PreflightError    a valid config that cannot produce the dataset asked for
     ├── AudioError        a clip cannot be read or is unusable (unreadable, NaN, silent, ...)
-    └── DatasetError      a built dataset folder is inconsistent or was built differently
+    ├── DatasetError      a built dataset folder is inconsistent or was built differently
+    └── OutputError       an output file cannot be written (disk full, quota, permissions)
 """
 
 from __future__ import annotations
@@ -32,12 +33,20 @@ class PreflightError(AudiosynthError):
 class AudioError(AudiosynthError):
     """A clip is unusable; ``reason`` is a short machine-readable tag."""
 
-    def __init__(self, path: str, reason: str, detail: str = "") -> None:
+    def __init__(self, path: str, reason: str, detail: str = "", clip_id: str | None = None) -> None:
         self.path = path
         self.reason = reason
         self.detail = detail
+        self.clip_id = clip_id  # the catalog clip, when the reader knows it
         super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]  # keeps every field across process pools
+        return (AudioError, (self.path, self.reason, self.detail, self.clip_id))
 
 
 class DatasetError(AudiosynthError):
     """A dataset folder does not match what its manifest or build.json says."""
+
+
+class OutputError(AudiosynthError):
+    """An output file cannot be written; the message names the path and what to do."""

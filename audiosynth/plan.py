@@ -28,9 +28,10 @@ from .room import Room
 from .scene import Noise, Scene, Segment, Source
 
 
-def item_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of example ``index``: independent of every other example."""
-    return np.random.default_rng([seed, 0, index])
+def item_rng(seed: int, index: int, attempt: int = 0) -> np.random.Generator:
+    """The generator of example ``index`` (draw ``attempt``): independent of every other example.
+    Attempt 0 is the example's first draw; later ones re-draw it when a clip it used is bad."""
+    return np.random.default_rng([seed, 0, index] + ([attempt] if attempt else []))
 
 
 @dataclass(frozen=True)
@@ -203,10 +204,11 @@ class Planner:
             index -= self.counts[name]
         raise AssertionError("unreachable")
 
-    def scene(self, index: int) -> Scene:
-        """Plan example ``index``: every random choice, none left to the renderer."""
+    def scene(self, index: int, attempt: int = 0) -> Scene:
+        """Plan example ``index``: every random choice, none left to the renderer; ``attempt`` > 0
+        re-draws it from a stream of its own (see `item_rng`)."""
         config, rate = self.config, self.sample_rate
-        rng = item_rng(config.seed, index)
+        rng = item_rng(config.seed, index, attempt)
         split = self.split_of(index)
         if config.task == "diarization":
             return self._session(rng, split, index)

@@ -20,6 +20,7 @@ from . import kernels
 from .audio import SUBTYPE_BITS, read_segment
 from .catalog import Catalog
 from .room import simulate_room
+from .errors import AudioError
 from .scene import Scene, Segment, Source
 
 
@@ -46,7 +47,11 @@ def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples
     """The segment's audio resampled to ``sample_rate`` and placed at its onset in
     ``num_samples`` zeros (anything past the end is cut). Returns ``(C, num_samples)``."""
     clip = clips.by_id(segment.clip_id)
-    audio = read_segment(clips.resolve(clip), segment.offset, segment.length, loop=segment.loop)
+    try:
+        audio = read_segment(clips.resolve(clip), segment.offset, segment.length, loop=segment.loop, sample_rate=clip.sample_rate)
+    except AudioError as err:
+        err.clip_id = clip.id
+        raise
     audio = kernels.resample(audio, clip.sample_rate, sample_rate)
     if segment.onset == 0 and audio.shape[1] == num_samples and audio.flags.c_contiguous:
         return audio  # fills the example already: a fresh array, no copy needed

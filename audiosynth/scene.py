@@ -113,6 +113,12 @@ class Scene:
         """Length in seconds."""
         return self.num_samples / self.sample_rate
 
+    def clip_ids(self) -> set[str]:
+        """Every catalog clip the scene reads: utterances, noise, catalog RIRs, enrollment."""
+        ids = {s.segment.clip_id for s in self.sources} | {s.rir_clip for s in self.sources if s.rir_clip}
+        ids |= {seg.clip_id for seg in (self.noise.segment if self.noise else None, self.enrollment) if seg}
+        return ids
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict, with ``type`` and ``version`` keys."""
         return {

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator
 from .errors import DatasetError
 from .render import Rendered
 from .validate import iter_manifest
-from .writers import (TMP_SUFFIX, example_files, example_row, fsync_dir, jsonl_bytes, shard_name, shard_rows_path,
+from .writers import (TMP_SUFFIX, output_errors, example_files, example_row, fsync_dir, jsonl_bytes, shard_name, shard_rows_path,
                       write_atomic, write_shard_rows)
 
 FOLDER_FORMAT = "audiosynth-folder"
@@ -65,15 +65,22 @@ class TarShardWriter:
             info.size, info.mtime, info.mode = len(members[name]), 0, 0o644
             info.uid = info.gid = 0
             info.uname = info.gname = ""
-            self._tar.addfile(info, io.BytesIO(members[name]))
+            with output_errors(self.tmp):
+                self._tar.addfile(info, io.BytesIO(members[name]))
         self.num_examples += 1
         self.duration += float(row["duration"])
 
+    def abort(self) -> None:
+        """Close and remove the temporary tar (after a failure)."""
+        self._file.close()
+        self.tmp.unlink(missing_ok=True)
+
     def commit(self) -> dict[str, Any]:
         """Close, sync and rename the tar; returns its `shards.json` entry."""
-        self._tar.close()
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        with output_errors(self.tmp):
+            self._tar.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
         self._file.close()
         os.replace(self.tmp, self.path)
         fsync_dir(self.path.parent)
@@ -99,6 +106,10 @@ class WebDatasetShardWriter:
         row = {**row, "shard": f"shards/{tar_name(self.shard)}"}
         self.rows.append(row)
         return row
+
+    def abort(self) -> None:
+        """Remove the unfinished tar (after a failure)."""
+        self.writer.abort()
 
     def commit(self) -> Path:
         """Rename the tar into place, then write the shard's rows file (the completion marker)."""

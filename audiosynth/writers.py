@@ -14,13 +14,17 @@ file with a final name is therefore always complete, and a shard without rows is
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import json
 import os
+import shutil
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .audio import encode
+from .errors import OutputError
 from .render import Rendered
 
 TMP_SUFFIX = ".partial"
@@ -48,13 +52,44 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+@contextlib.contextmanager
+def output_errors(path: Path) -> Iterator[None]:
+    """Turn a failed write to ``path`` into an `OutputError` naming it (disk full: one clear line)."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in _FULL:
+            free = shutil.disk_usage(path.parent if path.parent.exists() else ".").free / 1e6
+            raise OutputError(f"{path}: no space left on the device ({err.strerror}; {free:.0f} MB free). "
+                              f"Free some space and run the same build again: it resumes where it stopped") from err
+        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from err
+
+
+def write_file(path: Path, data: bytes, *, sync: bool = False) -> None:
+    """Write ``data`` to ``path``; on failure nothing is left at ``path`` and `OutputError` names it."""
+    with output_errors(path):
+        try:
+            with open(path, "wb") as handle:
+                _write_all(handle, data)
+                if sync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+
+def _write_all(handle: Any, data: bytes) -> None:
+    handle.write(data)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary name, fsync, rename."""
     tmp = path.with_name(path.name + TMP_SUFFIX)
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_file(tmp, data, sync=True)
     os.replace(tmp, path)
 
 
@@ -78,6 +113,21 @@ def shard_name(shard: int) -> str:
 def shard_rows_path(out_dir: str | os.PathLike[str], shard: int) -> Path:
     """``OUT/shards/SSSSS.jsonl``: the rows of shard ``shard``, written last (its completion marker)."""
     return Path(out_dir) / "shards" / f"{shard_name(shard)}.jsonl"
+
+
+def shard_rejects_path(out_dir: str | os.PathLike[str], shard: int) -> Path:
+    """``OUT/shards/SSSSS.rejects.jsonl``: clips found bad while rendering shard ``shard``."""
+    return Path(out_dir) / "shards" / f"{shard_name(shard)}.rejects.jsonl"
+
+
+def write_shard_rejects(out_dir: str | os.PathLike[str], shard: int, rejects: list[dict[str, Any]]) -> None:
+    """Write (or, with none, remove) a shard's rejects file; before its rows file, which marks it done."""
+    path = shard_rejects_path(out_dir, shard)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if rejects:
+        write_atomic(path, jsonl_bytes(rejects))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_shard_rows(out_dir: str | os.PathLike[str], shard: int, rows: Iterable[dict[str, Any]]) -> Path:
@@ -139,12 +189,17 @@ class FolderShardWriter:
         files, names, rttm = example_files(rendered, self.audio_format, self.subtype)
         for name, data in files.items():
             tmp = self.audio_dir / (name + TMP_SUFFIX)
-            tmp.write_bytes(data)
             self.pending.append(tmp)
+            write_file(tmp, data)
         prefix = f"audio/{shard_name(self.shard)}/"
         row = example_row(rendered, {role: prefix + name for role, name in names.items()}, rttm and prefix + rttm)
         self.rows.append(row)
         return row
+
+    def abort(self) -> None:
+        """Remove the shard's temporary files (after a failure): nothing half-written stays."""
+        for tmp in self.pending:
+            tmp.unlink(missing_ok=True)
 
     def commit(self) -> Path:
         """Make the shard durable and visible: one sync, renames, then its rows file."""

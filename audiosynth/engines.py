@@ -1,0 +1,110 @@
+"""Engines: who runs `audiosynth.build.build_shard` for each shard. The layer is thin on purpose.
+
+- ``pool`` (default): a local process pool (``spawn``); 1 worker renders in this process.
+- ``dask``: Dask distributed, on the scheduler at ``address`` or on a LocalCluster of
+  ``workers`` single-threaded processes (SLURM / Kubernetes users reach a scheduler through
+  dask-jobqueue / dask-kubernetes). Failed tasks are retried by Dask.
+- ``ray``: Ray, on the cluster at ``address`` or on a local instance of ``workers`` CPUs.
+  Tasks whose worker dies are retried by Ray.
+
+Every engine runs the same per-shard task and writes the same files: a shard depends only on
+``(config, seed, shard)``, so any engine and worker count gives the same bytes. Distributed
+workers need audiosynth installed and the catalogs' audio and the output folder on a shared
+filesystem, at the same paths.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+from typing import Iterator
+
+from .build import _init_pool_worker, _init_worker, build_shard, run_shard_task
+from .errors import ConfigError
+
+ENGINES = ("pool", "dask", "ray")
+RETRIES = 2  # attempts after the first, for a failed shard task on dask / ray
+ShardResult = tuple[int, int, float]  # (shard, examples, audio seconds)
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def run_shards(engine: str, config_json: str, out: str, shards: list[int], workers: int, format: str = "folder",
+               address: str | None = None) -> Iterator[ShardResult]:
+    """Run the shard task for each of ``shards`` on ``engine``; yields results as shards finish."""
+    if engine not in ENGINES:
+        raise ConfigError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
+    if address and engine == "pool":
+        raise ConfigError("--address needs --engine dask or ray (the process pool is local)")
+    if not shards:
+        return
+    run = {"pool": _pool, "dask": _dask, "ray": _ray}[engine]
+    yield from run(config_json, out, shards, workers, format, address)
+
+
+def _pool(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None) -> Iterator[ShardResult]:
+    if workers == 1 or len(shards) == 1:
+        from threadpoolctl import threadpool_limits
+
+        _init_worker(config_json)
+        with threadpool_limits(limits=1):  # as in the pool's workers: threaded BLAS sums differ in the last bit
+            for shard in shards:
+                yield build_shard(out, shard, format)
+        return
+    for var in _THREAD_VARS:  # one BLAS/FFT thread per worker process
+        os.environ.setdefault(var, "1")
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(min(workers, len(shards)), mp_context=context, initializer=_init_pool_worker,
+                                initargs=(config_json,)) as pool:
+        futures = [pool.submit(build_shard, out, shard, format) for shard in shards]
+        try:
+            for future in cf.as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _missing(engine: str, extra: str) -> ConfigError:
+    return ConfigError(f"engine: {engine!r} needs {extra}: pip install 'audiosynth[{engine}]'")
+
+
+def _dask(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None) -> Iterator[ShardResult]:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as err:
+        raise _missing("dask", "dask.distributed") from err
+    cluster = None if address else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                dashboard_address=None, env={var: "1" for var in _THREAD_VARS})
+    client = Client(address or cluster)
+    try:
+        futures = [client.submit(run_shard_task, config_json, out, shard, format, pure=False, retries=RETRIES,
+                                 key=f"audiosynth-shard-{shard}-{os.getpid()}") for shard in shards]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _ray(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None) -> Iterator[ShardResult]:
+    try:
+        import ray
+    except ImportError as err:
+        raise _missing("ray", "ray") from err
+    started = not ray.is_initialized()
+    if started:
+        env = {"env_vars": {var: "1" for var in _THREAD_VARS}}
+        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False, log_to_driver=False,
+                 runtime_env=env, configure_logging=False)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_shard_task)
+        pending = [task.remote(config_json, out, shard, format) for shard in shards]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        if started:
+            ray.shutdown()
