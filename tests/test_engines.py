@@ -37,18 +37,12 @@ def pool_build(reverb_config, tmp_path_factory):
     return out
 
 
-def test_dask_local_cluster_equals_the_process_pool(reverb_config, pool_build, tmp_path):
-    pytest.importorskip("dask.distributed")  # the test extra installs it; CI runs this
+@pytest.mark.parametrize("engine, module", [("dask", "dask.distributed"), ("ray", "ray")])
+def test_distributed_engines_equal_the_process_pool(engine, module, reverb_config, pool_build, tmp_path):
+    """A Dask LocalCluster and a local Ray instance write the process pool's bytes."""
+    pytest.importorskip(module)  # the test extra installs both; CI runs these
     out = tmp_path / "ds"
-    summary = build(reverb_config, out, workers=2, progress=False, engine="dask")
-    assert summary.num_built == 12
-    assert tree_digest(out) == tree_digest(pool_build)
-
-
-def test_ray_local_instance_equals_the_process_pool(reverb_config, pool_build, tmp_path):
-    pytest.importorskip("ray")  # the test extra installs it; CI runs this
-    out = tmp_path / "ds"
-    summary = build(reverb_config, out, workers=2, progress=False, engine="ray")
+    summary = build(reverb_config, out, workers=2, progress=False, engine=engine)
     assert summary.num_built == 12
     assert tree_digest(out) == tree_digest(pool_build)
 
