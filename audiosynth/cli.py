@@ -136,5 +136,18 @@ def validate(out_dir: Path, no_progress: bool) -> None:
     sys.exit(0 if report.ok else 1)
 
 
+@main.command("report")
+@click.argument("dataset_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Folder to write (default: DIR/report).")
+@click.option("--no-validate", is_flag=True, help="Do not re-check every example (validate).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+@_fail_cleanly
+def report_command(dataset_dir: Path, out_dir: Path | None, no_validate: bool, no_progress: bool) -> None:
+    """Write an HTML report of the dataset in DIR (index.html and PNG plots); print its path."""
+    from .report import make_report
+
+    click.echo(str(make_report(dataset_dir, out_dir, run_validate=not no_validate, progress=not no_progress)))
+
+
 if __name__ == "__main__":
     main()

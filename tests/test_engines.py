@@ -81,7 +81,7 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_bytes(corpus, tmp_p
         proc.wait()
         time.sleep(0.3)  # the kernel kills the pool's workers with their parent (PR_SET_PDEATHSIG)
         _readable_and_listed(out, temporaries_allowed=True)
-        assert (out / "manifest.jsonl").exists() == (shards() == 20)
+        assert shards() == 20 or not (out / "manifest.jsonl").exists()  # the manifest comes after every shard
     assert kills >= 3, "the build finished before it could be killed: make it longer"
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
