@@ -216,15 +216,16 @@ def build_shard(out_dir: str, shard: int, format: str = "folder") -> tuple[int, 
 def run_shard_task(config_json: str, out_dir: str, shard: int, format: str = "folder") -> tuple[int, int, float]:
     """`build_shard` as a self-contained task for a distributed engine: sets up this worker
     process for ``config_json`` once (as the process pool's initializer does), renders with
-    one BLAS thread (threaded sums differ in the last bit), and writes the shard."""
-    from threadpoolctl import threadpool_limits
-
+    one BLAS thread (threaded sums differ in the last bit), and writes the shard. The process is
+    the engine's worker, so these settings stay for its life."""
     if _WORKER.get("config_json") != config_json:
+        from threadpoolctl import threadpool_limits
+
         _keep_freed_memory()
+        threadpool_limits(limits=1)  # for the rest of this worker process: set once (each call scans every loaded library)
         _init_worker(config_json)
         _WORKER["config_json"] = config_json
-    with threadpool_limits(limits=1):
-        return build_shard(out_dir, shard, format)
+    return build_shard(out_dir, shard, format)
 
 
 # -- driver side --------------------------------------------------------------------------

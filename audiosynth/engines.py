@@ -72,11 +72,15 @@ def _missing(engine: str, extra: str) -> ConfigError:
 
 def _dask(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None) -> Iterator[ShardResult]:
     try:
+        import dask
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as err:
         raise _missing("dask", "dask.distributed") from err
-    cluster = None if address else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                dashboard_address=None, env={var: "1" for var in _THREAD_VARS})
+    cluster = None
+    if not address:  # the workers' statistical profiler samples every thread's stack each 10 ms: costly here, not needed
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   env={var: "1" for var in _THREAD_VARS})
     client = Client(address or cluster)
     try:
         futures = [client.submit(run_shard_task, config_json, out, shard, format, pure=False, retries=RETRIES,
