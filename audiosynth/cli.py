@@ -89,24 +89,26 @@ def shards() -> None:
 @click.argument("dataset_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Sharded dataset to write.")
 @click.option("--shard-size", type=int, default=100, show_default=True, help="Examples per .tar shard.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_fail_cleanly
-def shards_from_folder(dataset_dir: Path, out_dir: Path, shard_size: int) -> None:
+def shards_from_folder(dataset_dir: Path, out_dir: Path, shard_size: int, no_progress: bool) -> None:
     """Pack the folder dataset DIR into WebDataset shards (audio bytes copied, not re-encoded)."""
     from .shards import folder_to_shards
 
-    index = folder_to_shards(dataset_dir, out_dir, shard_size)
+    index = folder_to_shards(dataset_dir, out_dir, shard_size, progress=not no_progress)
     click.echo(f"wrote {len(index['shards'])} shards, {index['num_examples']} examples -> {out_dir}")
 
 
 @shards.command("to-folder")
 @click.argument("shards_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder dataset to write.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_fail_cleanly
-def shards_to_folder_command(shards_dir: Path, out_dir: Path) -> None:
+def shards_to_folder_command(shards_dir: Path, out_dir: Path, no_progress: bool) -> None:
     """Unpack the sharded dataset DIR into a folder dataset."""
     from .shards import shards_to_folder
 
-    click.echo(f"wrote {shards_to_folder(shards_dir, out_dir)} examples -> {out_dir}")
+    click.echo(f"wrote {shards_to_folder(shards_dir, out_dir, progress=not no_progress)} examples -> {out_dir}")
 
 
 @main.command()
@@ -115,12 +117,13 @@ def shards_to_folder_command(shards_dir: Path, out_dir: Path) -> None:
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
 @click.option("--role", default="mix", show_default=True, help="Audio role to export (mix, clean, s1, ...).")
 @click.option("--relative-paths", is_flag=True, help="Write paths relative to OUT instead of absolute.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_fail_cleanly
-def export(dataset_dir: Path, to: str, out_dir: Path, role: str, relative_paths: bool) -> None:
+def export(dataset_dir: Path, to: str, out_dir: Path, role: str, relative_paths: bool, no_progress: bool) -> None:
     """Export the dataset in DIR to manifests that NeMo, Lhotse, Kaldi, Hugging Face or pyannote read."""
     from .export import export_dataset
 
-    summary = export_dataset(dataset_dir, to, out_dir, role=role, absolute_paths=not relative_paths)
+    summary = export_dataset(dataset_dir, to, out_dir, role=role, absolute_paths=not relative_paths, progress=not no_progress)
     click.echo(summary.format_text())
 
 

@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from tqdm import tqdm
+
 from .errors import DatasetError
 from .validate import iter_manifest, row_talkers, speaker_name
 
@@ -268,7 +270,7 @@ FORMATS: dict[str, tuple[Writer, str]] = {
 
 
 def export_dataset(dataset_dir: str | os.PathLike[str], to: str, out_dir: str | os.PathLike[str], *, role: str = "mix",
-                   absolute_paths: bool = True) -> ExportSummary:
+                   absolute_paths: bool = True, progress: bool = False) -> ExportSummary:
     """Write the dataset in ``dataset_dir`` as format ``to`` (a key of :data:`FORMATS`) under
     ``out_dir``, with the audio of ``role`` (``mix`` by default; ``clean``, ``s1``, ...).
 
@@ -287,7 +289,7 @@ def export_dataset(dataset_dir: str | os.PathLike[str], to: str, out_dir: str | 
     summary = ExportSummary(to, out)
     ctx = _Context(root, out, role, absolute_paths)
     by_split: dict[str, list[Row]] = {}
-    for row in iter_manifest(manifest):
+    for row in tqdm(iter_manifest(manifest), unit="ex", desc=f"export {to}", disable=not progress, dynamic_ncols=True):
         if to != "rttm" and role not in row["audio"]:
             summary.skipped.append((row["id"], f"no {role!r} audio (roles: {', '.join(row['audio'])})"))
             continue

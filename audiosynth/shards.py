@@ -25,6 +25,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from tqdm import tqdm
+
 from .errors import DatasetError
 from .render import Rendered
 from .validate import iter_manifest
@@ -167,7 +169,8 @@ def _read_info(root: Path, expected: str) -> dict[str, Any]:
     return info
 
 
-def folder_to_shards(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], shard_size: int = 100) -> dict[str, Any]:
+def folder_to_shards(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], shard_size: int = 100,
+                     progress: bool = False) -> dict[str, Any]:
     """Convert a complete folder dataset into tar shards of ``shard_size`` examples.
 
     Audio bytes are copied, not re-encoded. Returns the `shards.json` content."""
@@ -178,7 +181,9 @@ def folder_to_shards(dataset_dir: str | os.PathLike[str], out_dir: str | os.Path
     (out / "shards").mkdir(parents=True, exist_ok=True)
     tmp = out / ("manifest.jsonl" + TMP_SUFFIX)
     with open(tmp, "wb") as manifest:
-        for shard, rows in enumerate(_batched(iter_manifest(src / "manifest.jsonl"), shard_size)):
+        rows_in = tqdm(iter_manifest(src / "manifest.jsonl"), total=info.get("num_examples"), unit="ex", desc="shards",
+                       disable=not progress, dynamic_ncols=True)
+        for shard, rows in enumerate(_batched(rows_in, shard_size)):
             writer = TarShardWriter(out / "shards" / tar_name(shard))
             for row in rows:
                 members = {Path(rel).name: (src / rel).read_bytes() for rel in row["audio"].values()}
@@ -213,7 +218,7 @@ def iter_tar_examples(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, 
         yield json.loads(members.pop(f"{key}.json")), members
 
 
-def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> int:
+def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], progress: bool = False) -> int:
     """Convert a sharded dataset back into the folder layout; returns the number of examples.
 
     Folder shards follow the config's ``output.shard_size``, so a sharded build converts to
@@ -229,8 +234,10 @@ def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathL
         write_shard_rows(out, shard, rows)
         rows.clear()
 
+    bar = tqdm(total=info.get("num_examples"), unit="ex", desc="folder", disable=not progress, dynamic_ncols=True)
     for url in shard_urls(src):
         for row, members in iter_tar_examples(url):
+            bar.update()
             folder = f"audio/{shard_name(count // size)}"
             (out / folder).mkdir(parents=True, exist_ok=True)
             for name, data in members.items():
@@ -242,6 +249,7 @@ def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathL
             count += 1
             if count % size == 0:
                 flush_rows(count // size - 1)
+    bar.close()
     if rows:
         flush_rows(count // size)
     tmp = out / ("manifest.jsonl" + TMP_SUFFIX)
