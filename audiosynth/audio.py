@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 
 import numpy as np
 import soundfile as sf
@@ -22,14 +23,31 @@ SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
 _INTEGER_READS = {"PCM_16": ("int16", 2.0**-15), "PCM_24": ("int32", 2.0**-31), "PCM_32": ("int32", 2.0**-31)}
 
 
+RETRY_DELAYS_S = (0.1, 0.5)  # a missing file or an I/O failure is tried again after these pauses
+_SYSTEM_ERROR = 2  # libsndfile's SF_ERR_SYSTEM: the OS failed it (I/O), not the file's content
+
+
 def read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, *, loop: bool = False,
                  sample_rate: int | None = None) -> np.ndarray:
     """Read ``num_frames`` frames from ``offset`` (samples at the file's rate).
 
     Only the segment is decoded. With ``loop`` the file is read circularly (for noise
     shorter than the example). With ``sample_rate`` (the catalog's) a file at another rate is
-    refused. Returns float64 of shape ``(channels, num_frames)``.
+    refused. A file that is missing or fails with an I/O error is tried again (`RETRY_DELAYS_S`)
+    before the clip counts as bad: a network filesystem's hiccup must not change a dataset.
+    Returns float64 of shape ``(channels, num_frames)``.
     """
+    for delay in (*RETRY_DELAYS_S, None):
+        try:
+            return _read_segment(path, offset, num_frames, loop, sample_rate)
+        except AudioError as err:
+            if delay is None or err.reason not in ("missing", "io_error"):
+                raise AudioError(err.path, "unreadable" if err.reason == "io_error" else err.reason, err.detail) from err
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, loop: bool, sample_rate: int | None) -> np.ndarray:
     if not os.path.exists(path):
         raise AudioError(str(path), "missing", "the file is gone")
     try:
@@ -52,7 +70,8 @@ def read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, *, 
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AudioError(str(path), "unreadable", str(err)) from err
+        transient = isinstance(err, OSError) or getattr(err, "code", None) == _SYSTEM_ERROR
+        raise AudioError(str(path), "io_error" if transient else "unreadable", str(err)) from err
     if data.shape[0] != num_frames:
         raise AudioError(str(path), "truncated", f"read {data.shape[0]} of {num_frames} frames")
     if scale is not None:

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import platform
+import shutil
 import signal
 import time
 from collections import Counter
@@ -34,8 +35,8 @@ from .plan import Catalogs, Planner, load_catalogs
 from .render import Rendered, render
 from .validate import row_speakers
 from .shards import FOLDER_FORMAT, SHARDS_FORMAT, WebDatasetShardWriter, write_shards_index
-from .writers import (FolderShardWriter, example_files, jsonl_bytes, shard_rejects_path, shard_rows_path, write_atomic,
-                      write_shard_rejects)
+from .writers import (FolderShardWriter, example_files, jsonl_bytes, output_errors, shard_lock, shard_rejects_path, shard_rows_path,
+                      write_atomic, write_shard_rejects)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def estimate(planner: Planner, clips_catalog: Any, num_probe: int = 3) -> Estima
     start = time.perf_counter()
     probe_bytes, probe_seconds = 0, 0.0
     for scene in probe:
-        rendered = render(scene, clips_catalog, config.output.subtype, backend=config.backend, device=config.device)
+        rendered, _ = render_example(planner, scene.index, clips_catalog, config)  # bad clips re-drawn, as in the build
         files, _, _ = example_files(rendered, config.output.format, config.output.subtype)
         probe_bytes += sum(len(data) for data in files.values())
         probe_seconds += scene.duration
@@ -148,17 +149,20 @@ def _keep_freed_memory() -> None:
     mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int) -> None:
     """Linux: have the kernel kill this worker when the build process dies (even by SIGKILL), so
-    that no orphan keeps writing into a folder that a resumed build is writing too."""
+    that no orphan keeps writing into a folder that a resumed build is writing too; and exit now
+    if the build died before this ran."""
     try:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError, TypeError):
         pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
-def _init_pool_worker(config_json: str) -> None:
-    _die_with_parent()
+def _init_pool_worker(config_json: str, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     _keep_freed_memory()
     _init_worker(config_json)
 
@@ -196,35 +200,40 @@ def build_shard(out_dir: str, shard: int, format: str = "folder") -> tuple[int, 
     config: Config = _WORKER["config"]
     planner: Planner = _WORKER["planner"]
     size = config.output.shard_size
-    writer_class = WebDatasetShardWriter if format == "webdataset" else FolderShardWriter
-    writer = writer_class(out_dir, shard, config.output.format, config.output.subtype)
-    seconds, rejects = 0.0, []
-    try:
-        for index in range(shard * size, min(config.num_examples, (shard + 1) * size)):
-            rendered, met = render_example(planner, index, _WORKER["clips"], config)
-            rejects += met
-            writer.add(rendered)
-            seconds += rendered.scene.duration
-        write_shard_rejects(out_dir, shard, rejects)
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+    with shard_lock(out_dir, shard):
+        if shard_rows_path(out_dir, shard).exists():  # another attempt finished it while this one waited
+            rows = list(iter_shard_rows(Path(out_dir), shard + 1, shard))
+            return shard, len(rows), sum(row["duration"] for row in rows)
+        writer_class = WebDatasetShardWriter if format == "webdataset" else FolderShardWriter
+        writer = writer_class(out_dir, shard, config.output.format, config.output.subtype)
+        seconds, rejects = 0.0, []
+        try:
+            for index in range(shard * size, min(config.num_examples, (shard + 1) * size)):
+                rendered, met = render_example(planner, index, _WORKER["clips"], config)
+                rejects += met
+                writer.add(rendered)
+                seconds += rendered.scene.duration
+            write_shard_rejects(out_dir, shard, rejects)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
     return shard, len(writer.rows), seconds
 
 
-def run_shard_task(config_json: str, out_dir: str, shard: int, format: str = "folder") -> tuple[int, int, float]:
+def run_shard_task(config_json: str, out_dir: str, shard: int, format: str = "folder", catalogs_key: str = "") -> tuple[int, int, float]:
     """`build_shard` as a self-contained task for a distributed engine: sets up this worker
     process for ``config_json`` once (as the process pool's initializer does), renders with
     one BLAS thread (threaded sums differ in the last bit), and writes the shard. The process is
     the engine's worker, so these settings stay for its life."""
-    if _WORKER.get("config_json") != config_json:
+    key = (config_json, catalogs_key)  # a reused worker reloads when the config or a catalog's content changed
+    if _WORKER.get("key") != key:
         from threadpoolctl import threadpool_limits
 
         _keep_freed_memory()
         threadpool_limits(limits=1)  # for the rest of this worker process: set once (each call scans every loaded library)
         _init_worker(config_json)
-        _WORKER["config_json"] = config_json
+        _WORKER["key"] = key
     return build_shard(out_dir, shard, format)
 
 
@@ -286,9 +295,9 @@ def check_same_build(out: Path, config: Config, format: str = FOLDER_FORMAT, cat
                            "restore it or use a new folder")
 
 
-def iter_shard_rows(out: Path, num_shards: int) -> Iterator[dict[str, Any]]:
-    """Manifest rows of every shard in order (streamed, never all in memory)."""
-    for shard in range(num_shards):
+def iter_shard_rows(out: Path, num_shards: int, first: int = 0) -> Iterator[dict[str, Any]]:
+    """Manifest rows of shards ``first`` .. ``num_shards - 1`` in order (streamed, never all in memory)."""
+    for shard in range(first, num_shards):
         with open(shard_rows_path(out, shard), encoding="utf-8") as handle:
             for line in handle:
                 yield json.loads(line)
@@ -300,7 +309,7 @@ def _finish(out: Path, config: Config, num_shards: int) -> tuple[dict[str, int],
     usage = {name: {"speakers": set(), "noise_clips": set(), "rirs": set(), "simulated_rooms": 0} for name in SPLITS}
     seconds = 0.0
     tmp = out / "manifest.jsonl.partial"
-    with open(tmp, "wb") as handle:
+    with output_errors(tmp), open(tmp, "wb") as handle:
         for row in iter_shard_rows(out, num_shards):
             handle.write(jsonl_bytes([row]))
             split, labels, scene = row["split"], row["labels"], row["scene"]
@@ -383,7 +392,8 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
     bar = tqdm(total=config.num_examples, initial=done_examples, unit="ex", disable=not progress, desc="build", dynamic_ncols=True)
     built_seconds = 0.0
     try:
-        for shard, count, seconds in run_shards(engine, config.model_dump_json(), str(out), todo, workers, format, address):
+        for shard, count, seconds in run_shards(engine, config.model_dump_json(), str(out), todo, workers, format, address,
+                                                json.dumps(catalogs_used, sort_keys=True)):
             built_seconds += seconds
             bar.update(count)
             bar.set_postfix_str(f"{built_seconds / 3600:.3f} h audio")
@@ -392,6 +402,7 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
     elapsed = time.perf_counter() - start
     counts, usage, total_seconds = _finish(out, config, num_shards)
     rejects = _gather_rejects(out, num_shards)
+    shutil.rmtree(out / ".locks", ignore_errors=True)  # every shard is done: a late attempt finds its rows, not a lock
     if format == "webdataset":
         write_shards_index(out)
     info.update(status="complete", counts=counts, audio_hours=round(total_seconds / 3600, 6), usage=usage,

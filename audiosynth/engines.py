@@ -30,19 +30,23 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "N
 
 
 def run_shards(engine: str, config_json: str, out: str, shards: list[int], workers: int, format: str = "folder",
-               address: str | None = None) -> Iterator[ShardResult]:
-    """Run the shard task for each of ``shards`` on ``engine``; yields results as shards finish."""
+               address: str | None = None, catalogs_key: str = "") -> Iterator[ShardResult]:
+    """Run the shard task for each of ``shards`` on ``engine``; yields results as shards finish.
+    ``catalogs_key`` (the catalogs' fingerprints) makes reused distributed workers reload changed catalogs."""
     if engine not in ENGINES:
         raise ConfigError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
     if address and engine == "pool":
         raise ConfigError("--address needs --engine dask or ray (the process pool is local)")
     if not shards:
         return
-    run = {"pool": _pool, "dask": _dask, "ray": _ray}[engine]
-    yield from run(config_json, out, shards, workers, format, address)
+    if engine == "pool":  # a fresh pool loads the catalogs itself
+        yield from _pool(config_json, out, shards, workers, format)
+        return
+    run = _dask if engine == "dask" else _ray
+    yield from run(config_json, out, shards, workers, format, address, catalogs_key)
 
 
-def _pool(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None) -> Iterator[ShardResult]:
+def _pool(config_json: str, out: str, shards: list[int], workers: int, format: str) -> Iterator[ShardResult]:
     if workers == 1 or len(shards) == 1:
         from threadpoolctl import threadpool_limits
 
@@ -55,7 +59,7 @@ def _pool(config_json: str, out: str, shards: list[int], workers: int, format: s
         os.environ.setdefault(var, "1")
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(min(workers, len(shards)), mp_context=context, initializer=_init_pool_worker,
-                                initargs=(config_json,)) as pool:
+                                initargs=(config_json, os.getpid())) as pool:
         futures = [pool.submit(build_shard, out, shard, format) for shard in shards]
         try:
             for future in cf.as_completed(futures):
@@ -70,7 +74,8 @@ def _missing(engine: str, extra: str) -> ConfigError:
     return ConfigError(f"engine: {engine!r} needs {extra}: pip install 'audiosynth[{engine}]'")
 
 
-def _dask(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None) -> Iterator[ShardResult]:
+def _dask(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None,
+          catalogs_key: str) -> Iterator[ShardResult]:
     try:
         import dask
         from dask.distributed import Client, LocalCluster, as_completed
@@ -83,7 +88,7 @@ def _dask(config_json: str, out: str, shards: list[int], workers: int, format: s
                                    env={var: "1" for var in _THREAD_VARS})
     client = Client(address or cluster)
     try:
-        futures = [client.submit(run_shard_task, config_json, out, shard, format, pure=False, retries=RETRIES,
+        futures = [client.submit(run_shard_task, config_json, out, shard, format, catalogs_key, pure=False, retries=RETRIES,
                                  key=f"audiosynth-shard-{shard}-{os.getpid()}") for shard in shards]
         for future in as_completed(futures):
             yield future.result()
@@ -93,7 +98,8 @@ def _dask(config_json: str, out: str, shards: list[int], workers: int, format: s
             cluster.close()
 
 
-def _ray(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None) -> Iterator[ShardResult]:
+def _ray(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None,
+         catalogs_key: str) -> Iterator[ShardResult]:
     try:
         import ray
     except ImportError as err:
@@ -105,7 +111,7 @@ def _ray(config_json: str, out: str, shards: list[int], workers: int, format: st
                  runtime_env=env, configure_logging=False)
     try:
         task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_shard_task)
-        pending = [task.remote(config_json, out, shard, format) for shard in shards]
+        pending = [task.remote(config_json, out, shard, format, catalogs_key) for shard in shards]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])

@@ -94,10 +94,11 @@ def ism_rt60(size_m: Any, absorption: Any) -> float:
     exponentials (axial paths decay slowest); its Schroeder curve is fitted from -5 to -25 dB (T20)
     as `audiosynth.kernels.rt60_from_rir` does."""
     k, w = _decay_rates(np.asarray(size_m, dtype=float), absorption)
-    t = np.linspace(0, 3 * math.log(10) / k.min(), 120)  # reaches below -25 dB; the curve is smooth
-    db = 10 * np.log10(_exp_outer_dot(t, k, -1.0, w / k) / np.sum(w / k))
-    start, stop = int(np.argmax(db <= -5)), int(np.argmax(db <= -25))
-    return float(-60 / np.polyfit(t[start:stop], db[start:stop], 1)[0])
+    decay_db = lambda t: 10 * np.log10(_exp_outer_dot(t, k, -1.0, w / k) / np.sum(w / k))  # noqa: E731
+    coarse = np.linspace(0, 3 * math.log(10) / k.min(), 64)  # reaches below -25 dB
+    start, stop = np.interp([5.0, 25.0], -decay_db(coarse), coarse)  # the smooth curve's -5 and -25 dB crossings
+    t = np.linspace(start, stop, 64)  # the fit over exactly that span, as a continuous T20
+    return float(-60 / np.polyfit(t, decay_db(t), 1)[0])
 
 
 def sabine_absorption(size_m: Any, rt60_s: float) -> float:

@@ -73,8 +73,11 @@ class TarShardWriter:
         self.duration += float(row["duration"])
 
     def abort(self) -> None:
-        """Close and remove the temporary tar (after a failure)."""
-        self._file.close()
+        """Close and remove the temporary tar (after a failure, maybe a full disk: closing may fail too)."""
+        try:
+            self._file.close()
+        except OSError:
+            pass
         self.tmp.unlink(missing_ok=True)
 
     def commit(self) -> dict[str, Any]:

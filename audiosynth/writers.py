@@ -82,6 +82,29 @@ def write_file(path: Path, data: bytes, *, sync: bool = False) -> None:
             raise
 
 
+@contextlib.contextmanager
+def shard_lock(out_dir: str | os.PathLike[str], shard: int) -> Iterator[None]:
+    """Hold ``OUT/.locks/SSSSS`` exclusively (``flock``) while shard ``shard`` is written, so that a
+    second attempt at it (an engine's retry, a task left running) waits instead of writing the same
+    temporary files. The body must leave the shard done (its rows file written) or raise; the lock
+    file is removed when it is done (a later comer, locking the removed file or a new one, finds
+    the rows and writes nothing). A no-op where ``fcntl`` does not exist."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = Path(out_dir) / ".locks" / shard_name(shard)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+            path.unlink(missing_ok=True)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _write_all(handle: Any, data: bytes) -> None:
     handle.write(data)
 

@@ -212,3 +212,103 @@ def test_a_changed_catalog_is_refused_with_the_difference(corpus, tmp_path):
     copy["speech"].write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(DatasetError, match=rf"catalog changed.*speech.jsonl: {len(lines)} clips -> {len(lines) - 1}"):
         build(config, out, workers=1, progress=False)
+
+
+def test_a_reused_worker_reloads_a_changed_catalog(corpus, tmp_path):
+    """A distributed worker kept between builds must not plan from a catalog that has changed."""
+    from audiosynth.build import _WORKER, catalog_fingerprints, run_shard_task
+
+    copy = _copy_corpus(corpus, tmp_path / "corpus")
+    config = small_config(copy, num_examples=8, output={"shard_size": 4})
+    task = lambda out: run_shard_task(config.model_dump_json(), str(out), 0, "folder",  # noqa: E731
+                                      json.dumps(catalog_fingerprints(config), sort_keys=True))
+    try:
+        task(tmp_path / "before")
+        used = {json.loads(line)["labels"]["speech_clip"] for line in (tmp_path / "before/shards/00000.jsonl").read_text().splitlines()}
+        kept = [line for line in copy["speech"].read_text().splitlines() if json.loads(line)["id"] not in used]
+        copy["speech"].write_text("\n".join(kept) + "\n")
+        task(tmp_path / "after")  # the same process: a reused worker
+    finally:
+        _WORKER.clear()
+    build(config, tmp_path / "fresh", workers=1, progress=False)
+    after = (tmp_path / "after/shards/00000.jsonl").read_text()
+    assert after == (tmp_path / "fresh/shards/00000.jsonl").read_text()
+    assert not used & {json.loads(line)["labels"]["speech_clip"] for line in after.splitlines()}
+
+
+def test_a_passing_io_error_is_retried_not_rejected(corpus, tmp_path, monkeypatch):
+    import audiosynth.audio as audio
+
+    config = small_config(corpus, num_examples=8, output={"shard_size": 4})
+    ref = tmp_path / "ref"
+    build(config, ref, workers=1, progress=False)
+    first = json.loads((ref / "manifest.jsonl").read_text().splitlines()[0])["labels"]["speech_clip"]
+    real, failed = audio.sf.SoundFile, []
+
+    def flaky(path, *args, **kwargs):  # the first open of example 0's clip fails like an NFS hiccup
+        if first.replace("-", "_") in str(path) and not failed:
+            failed.append(path)
+            raise OSError(errno.EIO, "Input/output error")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(audio.sf, "SoundFile", flaky)
+    out = tmp_path / "ds"
+    build(config, out, workers=1, progress=False)
+    assert failed and not (out / "rejects.jsonl").exists()
+    assert tree_digest(out) == tree_digest(ref)
+
+
+def test_the_command_line_build_survives_a_bad_first_clip(corpus, tmp_path):
+    """`audiosynth build` renders a few examples for its estimate first: they are re-drawn too."""
+    from click.testing import CliRunner
+
+    from audiosynth.cli import main
+
+    copy = _copy_corpus(corpus, tmp_path / "corpus")
+    config = small_config(copy, num_examples=8, output={"shard_size": 4})
+    build(config, tmp_path / "ref", workers=1, progress=False)
+    first = json.loads((tmp_path / "ref/manifest.jsonl").read_text().splitlines()[0])["labels"]["speech_clip"]
+    path = {json.loads(line)["id"]: json.loads(line)["path"] for line in copy["speech"].read_text().splitlines()}[first]
+    (copy["speech"].parent / path).unlink()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(config.to_dict()))
+    result = CliRunner().invoke(main, ["build", str(cfg), "-o", str(tmp_path / "ds"), "--workers", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "clips rejected while rendering" in result.output
+    assert json.loads((tmp_path / "ds/rejects.jsonl").read_text().splitlines()[0])["clip"] == first
+
+
+def test_a_late_attempt_at_a_done_shard_writes_nothing(corpus, tmp_path):
+    from audiosynth.build import _WORKER, run_shard_task
+
+    config = small_config(corpus, num_examples=8, output={"shard_size": 4})
+    out = tmp_path / "ds"
+    build(config, out, workers=1, progress=False)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    try:
+        shard, count, seconds = run_shard_task(config.model_dump_json(), str(out), 1)
+    finally:
+        _WORKER.clear()
+    rows = [json.loads(line) for line in (out / "shards/00001.jsonl").read_text().splitlines()]
+    assert (shard, count) == (1, 4) and seconds == pytest.approx(sum(r["duration"] for r in rows))
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_disk_full_while_writing_a_tar_shard(corpus, tmp_path, monkeypatch):
+    import tarfile
+
+    config = small_config(corpus, num_examples=8, output={"shard_size": 4})
+    real, calls = tarfile.TarFile.addfile, {"n": 0}
+
+    def full(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= 20:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(tarfile.TarFile, "addfile", full)
+    out = tmp_path / "wds"
+    with pytest.raises(OutputError, match=r"shard-00001\.tar\.partial: no space left on the device"):
+        build(config, out, workers=1, progress=False, format="webdataset")
+    assert not list(out.rglob(f"*{writers.TMP_SUFFIX}"))
+    assert [p.name for p in (out / "shards").glob("*.tar")] == ["shard-00000.tar"]

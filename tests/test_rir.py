@@ -182,3 +182,17 @@ def test_invalid_arguments_are_rejected():
 def test_module_imports_without_torch():
     code = "import sys, audiosynth.rir; assert 'torch' not in sys.modules and 'pyroomacoustics' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ism_rt60_matches_a_fine_schroeder_fit():
+    """The analytic RT60 (a T20 fit of the image decay) against the same fit on 20,000 times."""
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        size = rng.uniform([3, 3, 2.4], [10, 8, 4])
+        alpha = rng.uniform(0.02, 0.9, 6) if rng.random() < 0.5 else float(rng.uniform(0.02, 0.9))
+        k, w = rir._decay_rates(size, alpha)
+        t = np.linspace(0, 3 * np.log(10) / k.min(), 20_000)
+        db = 10 * np.log10(np.exp(-np.outer(t, k)) @ (w / k) / np.sum(w / k))
+        span = (db <= -5) & (db >= -25)
+        reference = -60 / np.polyfit(t[span], db[span], 1)[0]
+        assert rir.ism_rt60(size, alpha) == pytest.approx(reference, rel=0.003)
