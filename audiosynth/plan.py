@@ -225,7 +225,9 @@ class Planner:
         rir_clips, room, positions = [None] * count, None, [None] * count
         if rng.random() < config.reverb.probability:
             if config.reverb.source == "catalog":
-                rir_clips = [_choice(rng, self.rirs[split]).id for _ in range(count)]
+                first = _choice(rng, self.rirs[split])  # every talker's RIR with the first's microphone count
+                same = [c for c in self.rirs[split] if c.num_channels == first.num_channels]
+                rir_clips = [first.id] + [_choice(rng, same).id for _ in range(count - 1)]
             else:
                 spatial_noise = noise is not None and config.reverb.room.array.type != "single"  # arrays hear noise from a place
                 room, positions = draw_room(rng, config.reverb, count + spatial_noise), list(range(count))

@@ -115,3 +115,27 @@ def test_validate_checks_transcripts_and_enrollment(corpus, tmp_path):
     problems = validate(out, progress=False).problems
     assert any(p.startswith(rows[0]["id"]) and "speaker/text differ" in p for p in problems)
     assert any(p.startswith(rows[1]["id"]) and "enrollment is not another utterance" in p for p in problems)
+
+
+def test_talkers_share_the_microphone_count_of_catalog_rirs(corpus, tmp_path):
+    """A mono and a 2-channel RIR in one catalog: every scene's talkers get RIRs of one channel count."""
+    import soundfile as sf
+
+    from audiosynth.catalog import Clip, write_catalog
+
+    rate = 16000
+    stereo = tmp_path / "stereo.wav"
+    decay = np.exp(-np.arange(4000) / 800.0) * np.random.default_rng(0).standard_normal(4000) * 0.05
+    decay[10] = 1.0
+    sf.write(stereo, np.stack([decay, np.roll(decay, 3)], 1).astype(np.float32), rate, subtype="FLOAT")
+    mono = read_catalog(corpus["rirs"]).clips[0]
+    rirs = tmp_path / "rirs.jsonl"
+    write_catalog([Clip(mono.id, str(corpus["rirs"].parent / mono.path), "rir", mono.duration, rate, 1),
+                   Clip("stereo", str(stereo), "rir", sf.info(stereo).duration, rate, 2)], rirs)
+    out = renders({**corpus, "rirs": rirs}, n=16, talkers={"count": [2, 3]}, reverb={"probability": 1.0, "source": "catalog"})
+    channels = set()
+    for r in out:
+        channels.add(r.audio["mix"].shape[0])
+        assert all(x.shape == r.audio["mix"].shape for role, x in r.audio.items() if role != "enrollment")
+        np.testing.assert_allclose(r.audio["mix"], sum(r.audio[role] for role in r.audio if role == "noise" or role[1:].isdigit()), atol=1e-12)
+    assert channels == {1, 2}  # both kinds were drawn, never mixed within a scene
