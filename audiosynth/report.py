@@ -36,7 +36,6 @@ from tqdm import tqdm
 
 from .config import SPLITS
 from .errors import AudiosynthError, DatasetError
-from .shards import SHARDS_FORMAT
 from .validate import iter_manifest, row_talkers, speaker_name
 
 Row = dict[str, Any]  # one manifest row
@@ -559,9 +558,6 @@ def validation_section(root: Path, info: dict[str, Any], run: bool, progress: bo
     """`audiosynth.validate.validate`'s problems, "OK", or why validation was skipped."""
     if not run:
         return _p("Validation skipped (not asked for).")
-    if info.get("format") == SHARDS_FORMAT:
-        return _p("Validation skipped: a WebDataset-sharded dataset, which validate does not read; "
-                  "unpack it with 'audiosynth shards to-folder' and validate the folder.")
     from .validate import validate
 
     try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -68,17 +69,25 @@ def row_speakers(row: dict[str, Any]) -> list[str]:
     return [speaker_name(t) for t in row_talkers(row)]
 
 
-def check_rttm(path: Path, row: dict[str, Any]) -> list[str]:
+Files = Callable[[str], "bytes | None"]  # a dataset file's bytes by the path a row gives (None: missing)
+
+
+def folder_files(root: Path) -> Files:
+    """`Files` of a folder dataset: paths relative to ``root``."""
+    return lambda rel: (root / rel).read_bytes() if (root / rel).is_file() else None
+
+
+def check_rttm(name: str, data: bytes | None, row: dict[str, Any]) -> list[str]:
     """The RTTM file exists, parses, and holds exactly the row's activity labels (to 1 ms)."""
-    if not path.is_file():
-        return [f"rttm: missing file {path.name}"]
+    if data is None:
+        return [f"rttm: missing file {name}"]
     try:
-        turns = [(float(f[3]), float(f[3]) + float(f[4]), f[7]) for f in (line.split() for line in path.read_text().splitlines()) if f]
-    except (ValueError, IndexError) as err:
-        return [f"rttm: unreadable {path.name} ({err})"]
+        turns = [(float(f[3]), float(f[3]) + float(f[4]), f[7]) for f in (line.split() for line in data.decode().splitlines()) if f]
+    except (ValueError, IndexError, UnicodeDecodeError) as err:
+        return [f"rttm: unreadable {name} ({err})"]
     labelled = [(a["start"], a["end"], a["speaker"] or a["role"]) for a in row["labels"]["activity"]]
     if len(turns) != len(labelled) or any(abs(a[0] - b[0]) > 1e-3 or abs(a[1] - b[1]) > 2e-3 or a[2] != b[2] for a, b in zip(turns, labelled)):
-        return [f"rttm: {path.name} does not match labels.activity"]
+        return [f"rttm: {name} does not match labels.activity"]
     return []
 
 
@@ -110,20 +119,22 @@ def _speech_catalog(root: Path) -> Catalog | None:
         return None
 
 
-def check_row(root: Path, row: dict[str, Any]) -> list[str]:
-    """Every problem of one manifest row (empty when it is consistent)."""
+def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> list[str]:
+    """Every problem of one manifest row (empty when it is consistent); ``files`` reads the
+    row's files (default: the folder ``root``; a tar shard's members for a sharded dataset)."""
+    files = files or folder_files(root)
     problems: list[str] = []
     audio: dict[str, np.ndarray] = {}
     infos: dict[str, Any] = {}
     expected_frames = int(round(row["duration"] * row["sample_rate"]))
     for role, rel in row["audio"].items():
-        path = root / rel
-        if not path.is_file():
+        data = files(rel)
+        if data is None:
             problems.append(f"{role}: missing file {rel}")
             continue
         try:
-            info = infos[role] = sf.info(str(path))
-            audio[role], _ = read_audio(path)
+            info = infos[role] = sf.info(io.BytesIO(data))
+            audio[role], _ = read_audio(io.BytesIO(data))
         except (sf.LibsndfileError, RuntimeError) as err:
             problems.append(f"{role}: unreadable {rel} ({err})")
             continue
@@ -160,7 +171,8 @@ def check_row(root: Path, row: dict[str, Any]) -> list[str]:
                 problems.append(f"sir_db[{role}] label {value:.3f} but the files give {measured:.3f}")
     activity = row["labels"].get("activity")
     if activity is not None:
-        problems.extend(check_rttm(root / row.get("rttm", f"missing {row['id']}.rttm"), row))
+        name = row.get("rttm", f"{row['id']}.rttm")
+        problems.extend(check_rttm(name, files(name) if "rttm" in row else None, row))
         rate = row["sample_rate"]
         threshold = row["scene"].get("activity_db", -40.0)
         for role in dict.fromkeys(a["role"] for a in activity):
@@ -186,9 +198,6 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
         report.problems.append(f"{manifest}: missing (the build did not complete)")
         return report
     build_info = root / "build.json"
-    if build_info.is_file() and json.loads(build_info.read_text()).get("format") == "audiosynth-webdataset":
-        report.problems.append(f"{root}: a sharded dataset; unpack it with 'audiosynth shards to-folder' and validate the folder")
-        return report
     if not build_info.is_file() or json.loads(build_info.read_text()).get("status") != "complete":
         report.problems.append(f"{build_info}: missing or not marked complete")
     speech = _speech_catalog(root)
@@ -196,12 +205,12 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
         log.warning("%s: speech catalogs unreadable: transcripts and enrollments not checked", root)
     speaker_splits: dict[str, set[str]] = {}
     seen: set[str] = set()
-    for row in tqdm(iter_manifest(manifest), desc="validate", unit="ex", disable=not progress):
+    for row, files in tqdm(_examples(root, manifest, report), desc="validate", unit="ex", disable=not progress):
         report.num_examples += 1
         if row["id"] in seen:
             report.problems.append(f"{row['id']}: duplicate id")
         seen.add(row["id"])
-        report.problems.extend(f"{row['id']}: {p}" for p in check_row(root, row))
+        report.problems.extend(f"{row['id']}: {p}" for p in check_row(root, row, files))
         if speech is not None:
             report.problems.extend(f"{row['id']}: {p}" for p in check_against_catalog(row, speech))
         for speaker in row_speakers(row):
@@ -210,3 +219,28 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
         if len(splits) > 1:
             report.problems.append(f"speaker {speaker!r} appears in splits {sorted(splits)}")
     return report
+
+
+def _examples(root: Path, manifest: Path, report: ValidationReport) -> Iterator[tuple[dict[str, Any], Files]]:
+    """Each manifest row and how to read its files: from the folder, or (a WebDataset-sharded
+    dataset) from the members of its tar, streamed tar by tar in the manifest's order."""
+    info = json.loads((root / "build.json").read_text()) if (root / "build.json").is_file() else {}
+    if info.get("format") != "audiosynth-webdataset":  # shards.SHARDS_FORMAT (shards imports this module)
+        for row in iter_manifest(manifest):
+            yield row, folder_files(root)
+        return
+    from .shards import iter_tar_examples  # shards imports this module
+
+    tars: dict[str, Iterator[tuple[dict[str, Any], dict[str, bytes]]]] = {}
+    for row in iter_manifest(manifest):
+        if "shard" not in row:
+            report.problems.append(f"{row['id']}: no 'shard' in a sharded dataset's row")
+            continue
+        if row["shard"] not in tars:
+            tars = {row["shard"]: iter_tar_examples(root / row["shard"])}  # one open tar at a time
+        member_row, members = next(tars[row["shard"]], (None, {}))
+        if member_row is None or member_row["id"] != row["id"]:
+            report.problems.append(f"{row['id']}: not the next example of {row['shard']} (found {member_row and member_row['id']})")
+            continue
+        yield row, members.get
+

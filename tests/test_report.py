@@ -253,14 +253,14 @@ def test_rejects_are_counted_per_reason_and_escaped(denoising, tmp_path):
     assert "Validation skipped (not asked for)." in page.paragraphs
 
 
-def test_webdataset_report_reads_audio_from_tars_and_skips_validation(tmp_path):
+def test_webdataset_report_reads_audio_from_tars_and_validates_them(tmp_path):
     config = config_from_dict({"catalogs": catalogs(), "num_examples": 10, "duration_s": [1.5, 2.5], "output": {"shard_size": 5}})
     build(config, tmp_path / "wds", workers=1, progress=False, format="webdataset")
     report = make_report(tmp_path / "wds", progress=False, num_examples_shown=1)
     page = Page(report.read_text())
     check_images(report, page)
     assert "example_0.png" in page.images
-    assert any(p.startswith("Validation skipped: a WebDataset-sharded dataset") for p in page.paragraphs)
+    assert "OK: 10 examples validated, no problem." in page.paragraphs
 
 
 def test_cli_report_prints_the_html_path(denoising, tmp_path):

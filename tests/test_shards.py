@@ -74,3 +74,35 @@ def test_folder_shards_folder_round_trip(builds, tmp_path):
     assert tree_digest(tmp_path / "g") == tree_digest(folder)
     with pytest.raises(DatasetError, match="format"):
         folder_to_shards(shards, tmp_path / "x")
+
+
+def test_validate_reads_sharded_datasets_and_catches_a_tampered_member(folder_and_shards, tmp_path):
+    import io
+    import shutil
+    import tarfile
+
+    import numpy as np
+    import soundfile as sf
+
+    from audiosynth.validate import validate
+
+    _, _, wds = folder_and_shards
+    report = validate(wds, progress=False)
+    assert report.ok and report.num_examples == 10
+    copy = tmp_path / "wds"
+    shutil.copytree(wds, copy)
+    tar_path = copy / "shards" / "shard-00000.tar"
+    with tarfile.open(tar_path) as tar:
+        members = [(info, tar.extractfile(info).read()) for info in tar.getmembers()]
+    with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            if info.name.endswith(".noise.flac") and info.name.startswith("train-000001"):  # silence one noise image
+                audio, rate = sf.read(io.BytesIO(data))
+                buffer = io.BytesIO()
+                sf.write(buffer, np.zeros_like(audio), rate, format="FLAC", subtype="PCM_16")
+                data = buffer.getvalue()
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    problems = validate(copy, progress=False).problems
+    assert any(p.startswith("train-000001: mix != sum of images + noise") for p in problems), problems
+    assert len({p.split(":")[0] for p in problems}) == 1
