@@ -109,14 +109,14 @@ def estimate(planner: Planner, clips_catalog: Any, num_probe: int = 3) -> Estima
     The probes' own durations are used: with several talkers or sessions an example's length
     comes from its utterances, not from ``duration_s``."""
     config = planner.config
-    probe = [planner.scene(int(i)) for i in np.linspace(0, config.num_examples - 1, min(num_probe, config.num_examples)).astype(int)]
+    probe = np.linspace(0, config.num_examples - 1, min(num_probe, config.num_examples)).astype(int)
     start = time.perf_counter()
     probe_bytes, probe_seconds = 0, 0.0
-    for scene in probe:
-        rendered, _ = render_example(planner, scene.index, clips_catalog, config)  # bad clips re-drawn, as in the build
+    for index in probe:
+        rendered, _ = render_example(planner, int(index), clips_catalog, config)  # bad clips re-drawn, as in the build
         files, _, _ = example_files(rendered, config.output.format, config.output.subtype)
         probe_bytes += sum(len(data) for data in files.values())
-        probe_seconds += scene.duration
+        probe_seconds += rendered.scene.duration
     elapsed = time.perf_counter() - start
     total_seconds = config.num_examples * probe_seconds / len(probe)
     return Estimate(config.num_examples, total_seconds / 3600, probe_bytes / probe_seconds * total_seconds, elapsed / probe_seconds * total_seconds)
@@ -201,8 +201,9 @@ def build_shard(out_dir: str, shard: int, format: str = "folder") -> tuple[int, 
     planner: Planner = _WORKER["planner"]
     size = config.output.shard_size
     with shard_lock(out_dir, shard):
-        if shard_rows_path(out_dir, shard).exists():  # another attempt finished it while this one waited
-            rows = list(iter_shard_rows(Path(out_dir), shard + 1, shard))
+        done = shard_rows_path(out_dir, shard)
+        if done.exists():  # another attempt finished it while this one waited
+            rows = [json.loads(line) for line in done.read_text(encoding="utf-8").splitlines()]
             return shard, len(rows), sum(row["duration"] for row in rows)
         writer_class = WebDatasetShardWriter if format == "webdataset" else FolderShardWriter
         writer = writer_class(out_dir, shard, config.output.format, config.output.subtype)
@@ -295,9 +296,9 @@ def check_same_build(out: Path, config: Config, format: str = FOLDER_FORMAT, cat
                            "restore it or use a new folder")
 
 
-def iter_shard_rows(out: Path, num_shards: int, first: int = 0) -> Iterator[dict[str, Any]]:
-    """Manifest rows of shards ``first`` .. ``num_shards - 1`` in order (streamed, never all in memory)."""
-    for shard in range(first, num_shards):
+def iter_shard_rows(out: Path, num_shards: int) -> Iterator[dict[str, Any]]:
+    """Manifest rows of every shard in order (streamed, never all in memory)."""
+    for shard in range(num_shards):
         with open(shard_rows_path(out, shard), encoding="utf-8") as handle:
             for line in handle:
                 yield json.loads(line)

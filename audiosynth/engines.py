@@ -26,7 +26,7 @@ from .errors import ConfigError
 ENGINES = ("pool", "dask", "ray")
 RETRIES = 2  # attempts after the first, for a failed shard task on dask / ray
 ShardResult = tuple[int, int, float]  # (shard, examples, audio seconds)
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+_ONE_THREAD = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")}
 
 
 def run_shards(engine: str, config_json: str, out: str, shards: list[int], workers: int, format: str = "folder",
@@ -55,8 +55,8 @@ def _pool(config_json: str, out: str, shards: list[int], workers: int, format: s
             for shard in shards:
                 yield build_shard(out, shard, format)
         return
-    for var in _THREAD_VARS:  # one BLAS/FFT thread per worker process
-        os.environ.setdefault(var, "1")
+    for var, value in _ONE_THREAD.items():  # one BLAS/FFT thread per worker process
+        os.environ.setdefault(var, value)
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(min(workers, len(shards)), mp_context=context, initializer=_init_pool_worker,
                                 initargs=(config_json, os.getpid())) as pool:
@@ -85,7 +85,7 @@ def _dask(config_json: str, out: str, shards: list[int], workers: int, format: s
     if not address:  # the workers' statistical profiler samples every thread's stack each 10 ms: costly here, not needed
         with dask.config.set({"distributed.worker.profile.enabled": False}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   env={var: "1" for var in _THREAD_VARS})
+                                   env=_ONE_THREAD)
     client = Client(address or cluster)
     try:
         futures = [client.submit(run_shard_task, config_json, out, shard, format, catalogs_key, pure=False, retries=RETRIES,
@@ -106,9 +106,8 @@ def _ray(config_json: str, out: str, shards: list[int], workers: int, format: st
         raise _missing("ray", "ray") from err
     started = not ray.is_initialized()
     if started:
-        env = {"env_vars": {var: "1" for var in _THREAD_VARS}}
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False, log_to_driver=False,
-                 runtime_env=env, configure_logging=False)
+                 runtime_env={"env_vars": _ONE_THREAD}, configure_logging=False)
     try:
         task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_shard_task)
         pending = [task.remote(config_json, out, shard, format, catalogs_key) for shard in shards]

@@ -328,7 +328,7 @@ def _tail(xp: _Xp, bands: Any, power_gain: np.ndarray, size: np.ndarray, alpha: 
     the expected image decay."""
     (S, M, B, K), L = bands.shape, bands.shape[-1] - start
     t = (np.linspace(start - window, start, _CARRY_POINTS) - FD_HALF) / sample_rate  # a smooth envelope
-    carry = np.array([e[-1] / np.trapezoid(e, t) * (t[-1] - t[0]) for e in (_image_envelope(size, a, t, 1) for a in alpha.T)])
+    carry = np.array([e[-1] / ((e[:-1] + e[1:]).mean() / 2) for e in (_image_envelope(size, a, t, 1) for a in alpha.T)])  # trapezoid mean
     level = (bands[..., start - window:start] ** 2).mean(-1) * xp.array(carry / power_gain)  # (S, M, B)
     noise = xp.array(np.random.default_rng(seed).standard_normal((S, M, 1, L)))
     if B > 1:  # circular filtering keeps the noise stationary

@@ -198,14 +198,15 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
         report.problems.append(f"{manifest}: missing (the build did not complete)")
         return report
     build_info = root / "build.json"
-    if not build_info.is_file() or json.loads(build_info.read_text()).get("status") != "complete":
+    info = json.loads(build_info.read_text()) if build_info.is_file() else {}
+    if info.get("status") != "complete":
         report.problems.append(f"{build_info}: missing or not marked complete")
     speech = _speech_catalog(root)
     if speech is None:
         log.warning("%s: speech catalogs unreadable: transcripts and enrollments not checked", root)
     speaker_splits: dict[str, set[str]] = {}
     seen: set[str] = set()
-    for row, files in tqdm(_examples(root, manifest, report), desc="validate", unit="ex", disable=not progress):
+    for row, files in tqdm(_examples(root, manifest, info, report), desc="validate", unit="ex", disable=not progress):
         report.num_examples += 1
         if row["id"] in seen:
             report.problems.append(f"{row['id']}: duplicate id")
@@ -221,10 +222,9 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
     return report
 
 
-def _examples(root: Path, manifest: Path, report: ValidationReport) -> Iterator[tuple[dict[str, Any], Files]]:
+def _examples(root: Path, manifest: Path, info: dict[str, Any], report: ValidationReport) -> Iterator[tuple[dict[str, Any], Files]]:
     """Each manifest row and how to read its files: from the folder, or (a WebDataset-sharded
-    dataset) from the members of its tar, streamed tar by tar in the manifest's order."""
-    info = json.loads((root / "build.json").read_text()) if (root / "build.json").is_file() else {}
+    dataset, per ``info`` from build.json) from the members of its tar, streamed tar by tar in the manifest's order."""
     if info.get("format") != "audiosynth-webdataset":  # shards.SHARDS_FORMAT (shards imports this module)
         for row in iter_manifest(manifest):
             yield row, folder_files(root)
