@@ -212,7 +212,11 @@ def _noise_signal(noise: Noise, clips: Catalog, rate: int, num_samples: int) -> 
     audio = load_segment(noise.segment, clips, rate, num_samples)
     if noise.channel == "mean":
         return audio.mean(axis=0, keepdims=True)
-    return audio[noise.channel or 0][None]
+    channel = noise.channel or 0
+    if not 0 <= channel < audio.shape[0]:  # the file no longer has the channels its catalog row says
+        clip = clips.by_id(noise.segment.clip_id)
+        raise AudioError(str(clips.resolve(clip)), "wrong_channels", f"channel {channel} asked, the file has {audio.shape[0]}", clip.id)
+    return audio[channel][None]
 
 
 def _talker_tracks(scene: Scene, clips: Catalog) -> dict[str, tuple[np.ndarray, Source]]:

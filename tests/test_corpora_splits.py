@@ -4,6 +4,7 @@ that declares one split only, and multichannel noise files."""
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,8 @@ import soundfile as sf
 from audiosynth.catalog import Clip, read_catalog, relative_audio_path, write_catalog
 from audiosynth.config import config_from_dict
 from audiosynth.corpora import catalog_corpus
-from audiosynth.errors import ConfigError, PreflightError
-from audiosynth.plan import Catalogs, Planner, load_catalogs, partition, speaker_of
+from audiosynth.errors import AudioError, ConfigError, PreflightError
+from audiosynth.plan import Planner, load_catalogs, partition, speaker_of
 from audiosynth.render import render
 
 from conftest import speechlike
@@ -72,7 +73,7 @@ def test_speakers_without_declared_split_are_partitioned_beside_declared_ones(co
     assert all(split_of[f"lt{k}"] == "train" for k in range(4)) and all(split_of[f"ld{k}"] == "dev" for k in range(3))
     vctk = {s: n for s, n in split_of.items() if s.startswith("vctk")}
     assert len(vctk) == 10, "undeclared speakers vanished"
-    assert sorted(Counter_values(vctk)) == [1, 1, 8]  # 80/10/10 of ten speakers
+    assert sorted(split_sizes(vctk)) == [1, 1, 8]  # 80/10/10 of ten speakers
     # partitioned by seed alone: the declared catalogs do not move an undeclared speaker
     alone = _planner(_config([corpora["vctk"]], corpora["noise"]))
     with_other = _planner(_config([corpora["vctk_declared"], corpora["vctk"]], corpora["noise"]))
@@ -80,19 +81,19 @@ def test_speakers_without_declared_split_are_partitioned_beside_declared_ones(co
         assert {s: n for n, spks in p.speakers.items() for s in spks if s.startswith("vctk")} == vctk
     reseeded = _planner(_config([corpora["libri_train"], corpora["vctk"]], corpora["noise"], seed=5))
     assert {s: n for n, spks in reseeded.speakers.items() for s in spks if s.startswith("vctk")} != vctk
-    # every example's speaker is in its split; the vctk speakers are drawn from too
-    used = {planner.catalogs.speech.by_id(planner.scene(i).sources[0].segment.clip_id).speaker for i in range(10)}
+    # every example's speaker is in its split; the undeclared speakers are drawn from too
+    used = set()
     for i in range(10):
         scene = planner.scene(i)
-        assert split_of[speaker_of(planner.catalogs.speech.by_id(scene.sources[0].segment.clip_id))] == scene.split
-    assert used
+        speaker = speaker_of(planner.catalogs.speech.by_id(scene.sources[0].segment.clip_id))
+        assert split_of[speaker] == scene.split
+        used.add(speaker)
+    assert any(s.startswith("vctk") for s in used) and any(s.startswith("lt") for s in used)
 
 
-def Counter_values(mapping: dict[str, str]) -> list[int]:
-    counts: dict[str, int] = {}
-    for name in mapping.values():
-        counts[name] = counts.get(name, 0) + 1
-    return list(counts.values())
+def split_sizes(mapping: dict[str, str]) -> list[int]:
+    """How many speakers each split of ``mapping`` (speaker -> split) holds."""
+    return list(Counter(mapping.values()).values())
 
 
 def test_no_declared_split_keeps_the_seeded_partition_of_every_speaker(corpora: dict[str, Path]) -> None:
@@ -223,3 +224,24 @@ def test_mono_noise_scenes_are_unchanged_by_the_channel_policy(corpora: dict[str
         other = _planner(_config([corpora["vctk"]], corpora["noise"], noise_channels=policy))
         assert [other.scene(i).to_dict() for i in range(5)] == [plain.scene(i).to_dict() for i in range(5)]
         assert "channel" not in plain.scene(0).to_dict()["noise"]
+
+
+def test_multichannel_noise_with_an_array_is_one_point_source(corpora: dict[str, Path], stereo_noise: Path) -> None:
+    reverb = {"probability": 1.0, "room": {"rt60_s": [0.2, 0.3], "array": {"type": "linear", "num_mics": 2}}}
+    planner = _planner(_config([corpora["vctk"]], stereo_noise, noise_channels="first", reverb=reverb,
+                               output={"format": "wav", "subtype": "FLOAT", "shard_size": 5}))
+    scene = planner.scene(0)
+    assert scene.noise.channel == 0 and scene.noise.position == 1  # placed in the room like a mono noise
+    rendered = render(scene, planner.catalogs.all(), "FLOAT")
+    assert rendered.audio["noise"].shape == rendered.audio["mix"].shape == (2, scene.num_samples)
+    _check_snr({**rendered.labels, "_scene": scene, "_audio": rendered.audio})
+
+
+def test_a_noise_file_with_fewer_channels_than_its_row_is_a_bad_clip(corpora: dict[str, Path], tmp_path: Path) -> None:
+    clip = dataclasses.replace(next(iter(read_catalog(corpora["noise"]))), num_channels=2)
+    write_catalog([dataclasses.replace(clip, path=str(corpora["noise"].parent / clip.path))], tmp_path / "noise.jsonl")
+    planner = _stereo_planner(corpora, tmp_path / "noise.jsonl", "random")
+    index = next(i for i in range(10) if planner.scene(i).noise.channel == 1)
+    with pytest.raises(AudioError, match="wrong_channels") as err:
+        render(planner.scene(index), planner.catalogs.all(), "FLOAT")
+    assert err.value.clip_id == clip.id
