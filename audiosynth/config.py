@@ -52,13 +52,16 @@ class CatalogsConfig(_Model):
 
 
 class SplitsConfig(_Model):
-    """Share of examples per split; speakers never cross splits."""
+    """Share of examples per split; speakers never cross splits. A speaker whose catalog clips
+    declare a split keeps it (unless ``use_catalog_splits`` is false); the other speakers are
+    partitioned by seed over the shares."""
 
     train: float = Field(0.8, ge=0, le=1)
     dev: float = Field(0.1, ge=0, le=1)
     test: float = Field(0.1, ge=0, le=1)
     disjoint_noise: bool = False
     disjoint_rirs: bool = False
+    use_catalog_splits: bool = Field(True, description="false: ignore the catalogs' splits, partition every speaker by seed")
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> "SplitsConfig":
@@ -231,6 +234,8 @@ class Config(_Model):
     talkers: TalkersConfig = Field(default_factory=TalkersConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     noise_probability: float = Field(1.0, ge=0, le=1, description="share of examples with background noise")
+    noise_channels: Literal["reject", "downmix", "first", "random"] = Field(
+        "reject", description="a multichannel noise clip: refused, its channels' mean, channel 0, or a channel drawn per example")
     reverb: ReverbConfig = Field(default_factory=ReverbConfig)
     targets: TargetsConfig = Field(default_factory=TargetsConfig)
     backend: Literal["numpy", "torch"] = "numpy"

@@ -127,6 +127,10 @@ class Planner:
             if config.talkers.enrollment:  # talker 1 needs a second utterance for the enrollment
                 self.by_speaker[name] = {spk: clips for spk, clips in self.by_speaker[name].items() if len(clips) >= 2}
                 self.speech[name] = tuple(c for c in self.speech[name] if speaker_of(c) in self.by_speaker[name])
+        multichannel = next((c for c in catalogs.noise if c.num_channels > 1), None)
+        if multichannel is not None and config.noise_probability > 0 and config.noise_channels == "reject":
+            raise PreflightError(f"catalogs.noise: noise clip {multichannel.id!r} has {multichannel.num_channels} channels; "
+                                 "set noise_channels: downmix, first or random to use multichannel noise")
         self.noise = self._pools(catalogs.noise, config.splits.disjoint_noise, fractions, "noise clips", 2)
         need_rirs = config.reverb.probability > 0 and config.reverb.source == "catalog"
         self.rirs = self._pools(catalogs.rirs, config.splits.disjoint_rirs, fractions, "RIRs", 3) if need_rirs else {n: () for n in SPLITS}
@@ -134,7 +138,7 @@ class Planner:
             if self.counts[name] == 0:
                 continue
             if not self.speech[name]:
-                raise PreflightError(f"split {name!r}: none of its speakers has a usable speech clip (excluded: {dict(self.excluded)})")
+                raise PreflightError(f"split {name!r}: {self._no_speaker_cause(name)}")
             most = self.max_talkers
             if len(self.by_speaker[name]) < most:
                 raise PreflightError(
@@ -170,20 +174,50 @@ class Planner:
         return reason is None
 
     def _assign_speakers(self, speech: list[Clip], fractions: dict[str, float]) -> dict[str, tuple[str, ...]]:
+        """Speakers per split. A speaker whose clips declare a split keeps it (refused if they declare
+        two); every other speaker is partitioned by seed (stream ``[seed, 1]``) over the shares,
+        whatever the declared ones are. ``splits.use_catalog_splits: false`` ignores the declared splits."""
+        declared = self._declared_splits(speech)
+        crossing = sorted(spk for spk, names in declared.items() if len(names) > 1)
+        if crossing:
+            raise PreflightError(f"speaker {crossing[0]!r} appears in catalog splits {sorted(declared[crossing[0]])}; "
+                                 "fix the catalogs or set splits.use_catalog_splits: false")
+        bad = sorted({n for names in declared.values() for n in names} - set(SPLITS))
+        if bad:
+            raise PreflightError(f"catalog split {bad[0]!r} is not one of {', '.join(SPLITS)}; "
+                                 "fix the catalogs or set splits.use_catalog_splits: false")
+        undeclared = sorted({speaker_of(c) for c in speech} - set(declared))
+        rng = np.random.default_rng([self.config.seed, 1])
+        if not declared:  # no catalog split: every split must get enough speakers
+            return partition(undeclared, fractions, rng, "speakers", self.max_talkers)
+        parts = partition(undeclared, fractions, rng, "speakers", 0) if undeclared else {name: () for name in SPLITS}
+        return {name: tuple(sorted(parts[name] + tuple(s for s, n in declared.items() if name in n))) for name in SPLITS}
+
+    def _declared_splits(self, clips: Sequence[Clip]) -> dict[str, set[str]]:
+        """Speaker -> the splits its clips declare (empty when ``splits.use_catalog_splits`` is false)."""
         declared: dict[str, set[str]] = {}
-        for clip in speech:
-            if clip.split:
-                declared.setdefault(speaker_of(clip), set()).add(clip.split)
-        if declared:  # the catalogs carry splits: keep them, refuse speakers that cross
-            crossing = sorted(spk for spk, names in declared.items() if len(names) > 1)
-            if crossing:
-                raise PreflightError(f"speaker {crossing[0]!r} appears in catalog splits {sorted(declared[crossing[0]])}")
-            bad = sorted({n for names in declared.values() for n in names} - set(SPLITS))
-            if bad:
-                raise PreflightError(f"catalog split {bad[0]!r} is not one of {', '.join(SPLITS)}")
-            return {name: tuple(sorted(s for s, n in declared.items() if name in n)) for name in SPLITS}
-        speakers = sorted({speaker_of(c) for c in speech})
-        return partition(speakers, fractions, np.random.default_rng([self.config.seed, 1]), "speakers", self.max_talkers)
+        if self.config.splits.use_catalog_splits:
+            for clip in clips:
+                if clip.split:
+                    declared.setdefault(speaker_of(clip), set()).add(clip.split)
+        return declared
+
+    def _no_speaker_cause(self, name: str) -> str:
+        """Why split ``name`` has no usable speaker, and what to do about it (for the pre-flight error)."""
+        declared = self._declared_splits(self.catalogs.speech)
+        remedy = (f"set splits.use_catalog_splits: false, or splits.{name}: 0 (the other shares summing to 1), "
+                  f"or add a catalog with {name} speakers or speakers without a declared split")
+        if not declared:
+            return f"none of its speakers has a usable speech clip (excluded: {dict(self.excluded)})"
+        per_split = Counter(n for names in declared.values() for n in names)
+        summary = ", ".join(f"{n}: {per_split[n]} speakers" for n in sorted(per_split))
+        if per_split[name]:
+            return (f"the catalogs declare it for {per_split[name]} speakers, none with a usable speech clip "
+                    f"(excluded: {dict(self.excluded)}); {remedy}")
+        if len(declared) == len({speaker_of(c) for c in self.catalogs.speech}):
+            return f"every speaker of the catalogs declares a split ({summary}); none is left for {name!r}: {remedy}"
+        return (f"no speaker declares it ({summary}) and the speakers without a declared split gave it none "
+                f"(excluded: {dict(self.excluded)}): {remedy}")
 
     def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int) -> dict[str, tuple[Clip, ...]]:
         usable = [c for c in catalog if self._reachable(c)]
@@ -341,7 +375,18 @@ class Planner:
             segment = Segment(clip.id, int(rng.integers(0, clip.num_samples - length + 1)), length)
         else:
             segment = Segment(clip.id, int(rng.integers(0, clip.num_samples)), length, loop=True)
-        return Noise(segment, float(rng.uniform(*self.config.snr_db)))
+        snr_db = float(rng.uniform(*self.config.snr_db))
+        return Noise(segment, snr_db, channel=self._noise_channel(rng, clip))
+
+    def _noise_channel(self, rng: np.random.Generator, clip: Clip) -> int | str | None:
+        """Which signal of a multichannel noise clip ``noise_channels`` asks for (None for a mono clip;
+        drawn after every other draw of the noise, so mono clips' scenes do not depend on the policy)."""
+        policy = self.config.noise_channels
+        if clip.num_channels == 1:
+            return None
+        if policy == "downmix":
+            return "mean"
+        return 0 if policy == "first" else int(rng.integers(0, clip.num_channels))
 
 
 def _chain_onsets(lengths: list[int], share: float) -> list[int]:

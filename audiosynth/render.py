@@ -21,7 +21,7 @@ from .audio import SUBTYPE_BITS, read_segment
 from .catalog import Catalog
 from .room import simulate_room
 from .errors import AudioError
-from .scene import Scene, Segment, Source
+from .scene import Noise, Scene, Segment, Source
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
     sources = scene.sources if scene.type != "diarization" else ()
     drys = [load_segment(source.segment, clips, rate, n)[:1] for source in sources]
     source_reverbs = [reverb_of(source.rir_clip, source.position) for source in sources]
-    noise_dry = load_segment(scene.noise.segment, clips, rate, n)[:1] if scene.noise is not None else None
+    noise_dry = _noise_signal(scene.noise, clips, rate, n) if scene.noise is not None else None
     noise_reverb = reverb_of(None, scene.noise.position) if scene.noise is not None else None
     # every signal of the scene convolved with its RIR in one batched call, then the short target filters in another
     wet = iter(_convolve_each([(dry, r.rir) for dry, r in zip(drys, source_reverbs) if r]
@@ -205,6 +205,18 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
     audio = {"mix": mix, **images, "noise": noise, **targets}
     labels = measure_labels(scene, audio, reverbs, rate, gain, clips)
     return Rendered(scene, audio, labels)
+
+
+def _noise_signal(noise: Noise, clips: Catalog, rate: int, num_samples: int) -> np.ndarray:
+    """The noise segment as one signal ``(1, num_samples)``: the channel (or the channels' mean) the scene names."""
+    audio = load_segment(noise.segment, clips, rate, num_samples)
+    if noise.channel == "mean":
+        return audio.mean(axis=0, keepdims=True)
+    channel = noise.channel or 0
+    if not 0 <= channel < audio.shape[0]:  # the file no longer has the channels its catalog row says
+        clip = clips.by_id(noise.segment.clip_id)
+        raise AudioError(str(clips.resolve(clip)), "wrong_channels", f"channel {channel} asked, the file has {audio.shape[0]}", clip.id)
+    return audio[channel][None]
 
 
 def _talker_tracks(scene: Scene, clips: Catalog) -> dict[str, tuple[np.ndarray, Source]]:

@@ -68,18 +68,24 @@ class Source:
 @dataclass(frozen=True)
 class Noise:
     """Background noise: a (looped) segment scaled to ``snr_db`` against all speech images;
-    with a ``position`` in the scene's room it is spatialized there, else the same on every mic."""
+    with a ``position`` in the scene's room it is spatialized there, else the same on every mic.
+    ``channel`` says which signal of a multichannel clip is used: ``None`` (a mono clip: its
+    only channel), ``k`` (channel k) or ``"mean"`` (the mean of all channels)."""
 
     segment: Segment
     snr_db: float
     position: int | None = None
+    channel: int | str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"segment": self.segment.to_dict(), "snr_db": self.snr_db, "position": self.position}
+        out = {"segment": self.segment.to_dict(), "snr_db": self.snr_db, "position": self.position}
+        return out if self.channel is None else {**out, "channel": self.channel}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Noise":
-        return cls(Segment.from_dict(d["segment"]), float(d["snr_db"]), d.get("position"))
+        channel = d.get("channel")
+        return cls(Segment.from_dict(d["segment"]), float(d["snr_db"]), d.get("position"),
+                   channel if channel is None or channel == "mean" else int(channel))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ SETTINGS = {
 }
 
 if __name__ == "__main__":
-    parser = recipe_parser(__doc__.splitlines()[0])
+    parser = recipe_parser(__doc__, SETTINGS)
     parser.add_argument("--talkers", type=int, default=1, help="talkers per example")
     args = parser.parse_args()
     talkers = {"count": [args.talkers, args.talkers], "overlap": "ratio", "overlap_ratio": [0.1, 0.3]}

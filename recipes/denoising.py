@@ -24,7 +24,5 @@ SETTINGS = {
 }
 
 if __name__ == "__main__":
-    parser = recipe_parser(__doc__.splitlines()[0])
-    parser.add_argument("--reverb-probability", type=float, default=SETTINGS["reverb"]["probability"], help="share of reverberant examples")
-    args = parser.parse_args()
-    run_recipe(args, {**SETTINGS, "reverb": {**SETTINGS["reverb"], "probability": args.reverb_probability}})
+    args = recipe_parser(__doc__, SETTINGS).parse_args()
+    run_recipe(args, SETTINGS)

@@ -1,10 +1,11 @@
-"""Dereverberation dataset: one talker in a random simulated room, light noise, with targets.
+"""Dereverberation dataset: one talker in a random room, light noise, with dereverberation targets.
 
     python recipes/dereverberation.py -o out/dereverb --num-examples 200 --seed 0
 
-Every example is reverberant (RT60 0.2–1.2 s). Writes mix, clean (the reverberant image),
-noise, clean_direct (direct path only) and clean_early (direct path + reflections up to
-50 ms), all aligned sample for sample with the mixture; labels carry RT60, DRR and C50.
+Every example is reverberant: a simulated room (RT60 0.2–1.2 s) or, with --rirs, a catalog
+RIR. Writes mix, clean (the reverberant image), noise, clean_direct (direct path only) and
+clean_early (direct path + reflections up to 50 ms), all aligned sample for sample with the
+mixture; labels carry RT60, DRR and C50.
 """
 
 from audiosynth.recipe import recipe_parser, run_recipe
@@ -25,7 +26,7 @@ SETTINGS = {
 }
 
 if __name__ == "__main__":
-    parser = recipe_parser(__doc__.splitlines()[0])
+    parser = recipe_parser(__doc__, SETTINGS, reverb=("simulated", "catalog"))
     parser.add_argument("--backend", choices=["numpy", "torch"], default="numpy", help="room simulation and convolution backend")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="device of the torch backend")
     args = parser.parse_args()

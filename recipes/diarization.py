@@ -21,7 +21,7 @@ SETTINGS = {
 }
 
 if __name__ == "__main__":
-    parser = recipe_parser(__doc__.splitlines()[0])
+    parser = recipe_parser(__doc__, SETTINGS, reverb=("simulated", "none"))
     parser.add_argument("--minutes", type=float, nargs=2, default=[1.0, 2.0], metavar=("MIN", "MAX"), help="session length")
     parser.add_argument("--speakers", type=int, nargs=2, default=[2, 4], metavar=("MIN", "MAX"), help="talkers per session")
     parser.set_defaults(num_examples=20)

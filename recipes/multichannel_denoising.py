@@ -23,7 +23,7 @@ SETTINGS = {
 }
 
 if __name__ == "__main__":
-    parser = recipe_parser(__doc__.splitlines()[0])
+    parser = recipe_parser(__doc__, SETTINGS, reverb=("simulated",))
     parser.add_argument("--array", choices=["linear", "circular"], default="linear", help="array layout")
     parser.add_argument("--num-mics", type=int, default=4, help="microphones (FLAC holds at most 8)")
     parser.add_argument("--spacing", type=float, default=0.05, help="linear spacing or circular radius (m)")

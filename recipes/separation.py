@@ -20,7 +20,7 @@ SETTINGS = {
 }
 
 if __name__ == "__main__":
-    parser = recipe_parser(__doc__.splitlines()[0])
+    parser = recipe_parser(__doc__, SETTINGS)
     parser.add_argument("--talkers", type=int, default=2, help="talkers per mixture")
     parser.add_argument("--overlap", choices=["min", "max", "ratio"], default="max", help="LibriMix min/max, or a sparse overlap ratio")
     parser.add_argument("--overlap-ratio", type=float, nargs=2, default=[0.2, 0.5], metavar=("MIN", "MAX"), help="with --overlap ratio")

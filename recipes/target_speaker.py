@@ -20,5 +20,5 @@ SETTINGS = {
 }
 
 if __name__ == "__main__":
-    args = recipe_parser(__doc__.splitlines()[0]).parse_args()
+    args = recipe_parser(__doc__, SETTINGS).parse_args()
     run_recipe(args, SETTINGS)
