@@ -46,7 +46,10 @@ LABEL_DEFINITIONS = {
     "mix_peak_dbfs": "peak absolute sample of the written mixture, dBFS",
     "noise_dbfs": "RMS level of the written noise over all samples, dBFS",
     "clean_dbfs": "RMS level of the written clean image over all samples, dBFS",
-    "gain_db": "common gain applied to the mixture and every target to stay below output.peak_dbfs (0 when none)",
+    "gain_db": "common gain applied to the mixture, its images and noise (and every target) to stay below output.peak_dbfs (0 when none)",
+    "speech_level_dbfs": "RMS of the first talker's written image over the samples its utterance spans (the drawn level + gain_db)",
+    "<target>_gain_db": "a target's own gain on top of gain_db (<= 0) so that it stays below output.peak_dbfs",
+    "activity_overlap_ratio": "speech overlap: time with two or more talkers active over time with one or more, activity measured on the written images",
     "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB)",
     "text": "the clip's transcript, present only when the whole utterance is inside the example",
 }

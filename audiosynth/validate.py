@@ -199,6 +199,7 @@ class LabelRange:
     high: float
     tolerance: float
     values: Callable[[dict[str, Any]], list[float]]
+    hint: str = ""  # what to do about a value outside, when there is a usual cause
 
     def outside(self, value: float) -> bool:
         return not self.low - self.tolerance <= value <= self.high + self.tolerance
@@ -254,12 +255,13 @@ def label_ranges(config: dict[str, Any]) -> list[LabelRange]:
             wanted.append(("talkers.overlap_ratio", talkers.get("overlap_ratio"), 0.05, _labels("activity_overlap_ratio")))
     if reverb.get("probability", 0) > 0 and reverb.get("source") == "simulated" and room.get("wall_absorption") is None and room.get("rt60_s"):
         wanted.append(("reverb.room.rt60_s", room["rt60_s"], 0.05 + 0.05 * float(room["rt60_s"][1]), _labels("rt60_s", "s1_rt60_s")))
-    return [LabelRange(name, float(span[0]), float(span[1]), tol, values) for name, span, tol, values in wanted if span is not None]
+    hints = {"talkers.overlap_ratio": "; ratio mode meets it when the speech catalogs carry activity ('active', written by audiosynth catalog)"}
+    return [LabelRange(name, float(span[0]), float(span[1]), tol, values, hints.get(name, "")) for name, span, tol, values in wanted if span is not None]
 
 
 def check_label_ranges(row: dict[str, Any], ranges: list[LabelRange]) -> list[str]:
     """One problem per label of ``row`` outside its configured range (see `label_ranges`)."""
-    return [f"{r.name} label {v:.4g} outside the configured range [{r.low:g}, {r.high:g}] (tolerance {r.tolerance:.3g})"
+    return [f"{r.name} label {v:.4g} outside the configured range [{r.low:g}, {r.high:g}] (tolerance {r.tolerance:.3g}){r.hint}"
             for r in ranges for v in r.values(row) if r.outside(v)]
 
 
