@@ -123,7 +123,7 @@ def test_validate_and_report_flag_labels_outside_the_configured_range(gappy: dic
     assert not report.ok
     assert any(row["id"] in p and "snr_db" in p and "outside the configured range" in p for p in report.problems), report.problems
     assert sum("outside the configured range" in p for p in report.problems) == 1
-    html = make_report(out, tmp_path / "report", run_validate=False, progress=False).read_text()
+    html = make_report(out, tmp_path / "report", run_validate=False, progress=False, num_examples_shown=0).read_text()
     coverage = html[html.index('id="coverage"') :]
     snr_row = coverage[coverage.index("<td>snr_db</td>") :].split("</tr>")[0]
     assert "FAIL" in snr_row and "<td>1</td>" in snr_row
@@ -199,3 +199,35 @@ def test_activity_overlap_ratio_meets_the_target(tmp_path: Path) -> None:
             assert measured == pytest.approx(target, abs=0.03)
             assert row["labels"]["overlap_ratio"] > measured + 0.05  # the segment-based one counts the silence
         assert validate(out, progress=False).ok
+
+
+def test_diarization_never_uses_a_silent_clip(gappy: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    config = _config(gappy, task="diarization", num_examples=4, output={"shard_size": 4}, noise_probability=0.0,
+                     session={"duration_s": [12.0, 15.0], "speakers": [3, 3]})
+    build(config, out, workers=1, progress=False)
+    rows = list(iter_manifest(out / "manifest.jsonl"))
+    assert not any(s["segment"]["clip_id"] == "zero-0" for r in rows for s in r["scene"]["sources"])
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert {(r["clip"], r["reason"]) for r in rejects} == {("zero-0", "silent")}  # a whole clip: excluded
+
+
+def test_catalog_active_field_round_trips_and_is_checked(tmp_path: Path) -> None:
+    from audiosynth.errors import CatalogError
+
+    row = {"id": "a", "path": "a.wav", "kind": "noise", "duration": 2.0, "sample_rate": RATE, "num_channels": 1}
+    clip = Clip.from_dict({**row, "active": [[0.0, 0.5], [1.0, 2.0]]})
+    assert clip.active == ((0.0, 0.5), (1.0, 2.0)) and clip.to_dict()["active"] == [[0.0, 0.5], [1.0, 2.0]]
+    assert "active" not in Clip.from_dict(row).to_dict()  # old catalogs: no field, nothing written
+    for bad in ([[0.5, 0.2]], [[0.0, 1.0], [0.5, 1.5]], [[0.0, 3.0]], "0-1", [[0.0]]):
+        with pytest.raises(CatalogError, match=r"cat.jsonl:3: 'active'"):
+            Clip.from_dict({**row, "active": bad}, "cat.jsonl:3")
+
+
+def test_crops_of_clips_without_activity_are_drawn_as_before() -> None:
+    from audiosynth.plan import _crop_offset
+
+    clip = Clip("a", "a.wav", "noise", 10.0, RATE)
+    for seed in range(20):
+        expected = int(np.random.default_rng(seed).integers(0, clip.num_samples - RATE + 1))
+        assert _crop_offset(np.random.default_rng(seed), clip, RATE) == expected
