@@ -30,7 +30,7 @@ from tqdm import tqdm
 from . import __version__
 from .config import SPLITS, Config
 from . import kernels
-from .errors import AudioError, ConfigError, DatasetError
+from .errors import AudioError, ConfigError, CropError, DatasetError
 from .plan import Catalogs, Planner, load_catalogs
 from .render import Rendered, render
 from .validate import row_speakers
@@ -46,7 +46,10 @@ LABEL_DEFINITIONS = {
     "mix_peak_dbfs": "peak absolute sample of the written mixture, dBFS",
     "noise_dbfs": "RMS level of the written noise over all samples, dBFS",
     "clean_dbfs": "RMS level of the written clean image over all samples, dBFS",
-    "gain_db": "common gain applied to the mixture and every target to stay below output.peak_dbfs (0 when none)",
+    "gain_db": "common gain applied to the mixture, its images and noise (and every target) to stay below output.peak_dbfs (0 when none)",
+    "speech_level_dbfs": "RMS of the first talker's written image over the samples its utterance spans (the drawn level + gain_db)",
+    "<target>_gain_db": "a target's own gain on top of gain_db (<= 0) so that it stays below output.peak_dbfs",
+    "activity_overlap_ratio": "speech overlap: time with two or more talkers active over time with one or more, activity measured on the written images",
     "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB)",
     "text": "the clip's transcript, present only when the whole utterance is inside the example",
 }
@@ -172,7 +175,9 @@ MAX_DRAWS = 20  # draws of one example before a build gives up on it (every one 
 
 def render_example(planner: Planner, index: int, clips: Any, config: Config) -> tuple[Rendered, list[dict[str, Any]]]:
     """Render example ``index``, re-drawing it (`Planner.scene` attempts 1, 2, ...) while a clip
-    it reads turns out bad. Returns the rendering and one reject row per bad clip met.
+    it reads turns out bad. Returns the rendering and one reject row per bad clip met. A bad
+    crop (`CropError`, e.g. a silent stretch of a noise file) is recorded and re-drawn the same
+    way, but the clip stays drawable: only a bad clip is excluded from the example's later draws.
 
     The draws depend only on the example and on which of its clips are bad, never on other
     examples, so any worker count or engine gives the same bytes."""
@@ -187,7 +192,8 @@ def render_example(planner: Planner, index: int, clips: Any, config: Config) -> 
         except AudioError as err:
             if err.clip_id is None:
                 raise
-            bad.add(err.clip_id)
+            if not isinstance(err, CropError):  # a bad crop only re-draws; a bad clip is not drawn again
+                bad.add(err.clip_id)
             rejects.append({"example": scene.id, "attempt": attempt, "clip": err.clip_id, "path": err.path,
                             "reason": err.reason, "detail": err.detail})
     raise DatasetError(f"example {index}: all {MAX_DRAWS} draws read a bad clip ({sorted(bad)}); fix or re-catalog the corpus")

@@ -4,9 +4,11 @@ A catalog row's field names are a public contract::
 
     {"id": ..., "path": ..., "kind": "speech"|"noise"|"rir", "duration": s,
      "sample_rate": Hz, "num_channels": n, "speaker": ..., "text": ..., "language": ...,
-     "gender": ..., "split": ..., "tags": [...], "corpus": ...}
+     "gender": ..., "split": ..., "tags": [...], "corpus": ..., "active": [[start_s, end_s], ...]}
 
 ``path`` is relative to the catalog file when the audio lies below it, absolute otherwise.
+``active`` (optional, speech and noise, measured by ``audiosynth catalog``): where the clip is
+active, as sorted, disjoint ``[start, end]`` intervals in seconds (see `corpora.check_audio_file`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Clip:
     split: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
     corpus: str | None = None
+    active: tuple[tuple[float, float], ...] | None = None  # active intervals (s), None when not measured
 
     @property
     def num_samples(self) -> int:
@@ -54,7 +57,7 @@ class Clip:
             value = getattr(self, f.name)
             if value is None or (f.name == "tags" and not value):
                 continue
-            out[f.name] = list(value) if f.name == "tags" else value
+            out[f.name] = list(value) if f.name == "tags" else [list(a) for a in value] if f.name == "active" else value
         return out
 
     @classmethod
@@ -85,7 +88,22 @@ class Clip:
         tags = row.get("tags", ())
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise CatalogError(f"{prefix}'tags' must be a list of strings (got {tags!r})")
-        return cls(**{**row, "duration": float(duration), "tags": tuple(tags)})
+        active = row.get("active")
+        if active is not None:
+            active = _active_intervals(active, float(duration), prefix)
+        return cls(**{**row, "duration": float(duration), "tags": tuple(tags), "active": active})
+
+
+def _active_intervals(value: Any, duration: float, prefix: str) -> tuple[tuple[float, float], ...]:
+    """A row's ``active`` field checked: sorted, disjoint ``[start, end]`` pairs within the clip."""
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+    if not isinstance(value, list) or not all(isinstance(a, list) and len(a) == 2 and all(map(number, a)) for a in value):
+        raise CatalogError(f"{prefix}'active' must be a list of [start_s, end_s] pairs (got {str(value)[:80]})")
+    ends = [0.0] + [float(x) for a in value for x in a]
+    if any(b < a for a, b in zip(ends, ends[1:])) or any(a >= b for a, b in value) or ends[-1] > duration + 0.01:
+        raise CatalogError(f"{prefix}'active' intervals must be sorted, disjoint and within the clip's {duration:g} s")
+    return tuple((float(a), float(b)) for a, b in value)
 
 
 class Catalog(Sequence[Clip]):

@@ -28,6 +28,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from . import kernels
 from .catalog import KINDS, Clip, relative_audio_path, write_catalog
 from .errors import AudioError, CatalogError
 
@@ -84,10 +85,12 @@ class CatalogSummary:
 # --------------------------------------------------------------------------- checking one file
 
 def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = 0.1, max_channels: int = 1,
-                     silence_dbfs: float = -60.0) -> tuple[int, int, int]:
-    """Open and fully scan one file in blocks; return ``(num_frames, sample_rate, num_channels)``.
+                     silence_dbfs: float = -60.0, activity: bool = False) -> tuple:
+    """Open and fully scan one file in blocks; return ``(num_frames, sample_rate, num_channels)``,
+    and with ``activity`` its active intervals as a fourth item (`measure_activity`).
 
-    Raises `AudioError` whose ``reason`` is one of `REJECT_REASONS`. Only running stats are kept.
+    Raises `AudioError` whose ``reason`` is one of `REJECT_REASONS`. Only running stats are kept
+    (and, with ``activity``, one float per 10 ms frame).
     """
     path = os.fspath(path)
     try:
@@ -107,7 +110,8 @@ def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = 0.
         shortfall = _header_shortfall(f)
         if shortfall:
             raise AudioError(path, "truncated", shortfall)
-        frames, peak = _scan(f, path)
+        frame_power: list[np.ndarray] | None = [] if activity else None
+        frames, peak = _scan(f, path, frame_power)
     if frames < declared and fmt != "MP3":  # MP3 frame counts are estimates
         raise AudioError(path, "truncated", f"read {frames} of {declared} frames")
     if frames == 0:
@@ -117,12 +121,33 @@ def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = 0.
     if peak < 10.0 ** (silence_dbfs / 20.0):
         level = 20.0 * math.log10(peak) if peak > 0 else -math.inf
         raise AudioError(path, "silent", f"peak {level:.1f} dBFS < {silence_dbfs:g} dBFS")
-    return frames, rate, channels
+    if frame_power is None:
+        return frames, rate, channels
+    return frames, rate, channels, measure_activity(np.concatenate(frame_power), frames, rate)
 
 
-def _scan(f: sf.SoundFile, path: str) -> tuple[int, float]:
-    """Frames read and peak |sample|, block by block; NaN/Inf -> ``nan``, read error -> ``truncated``."""
+ACTIVITY_FRAME_S = 0.01  # catalog activity: 10 ms frames
+ACTIVITY_DB = -40.0  # within 40 dB of the clip's loudest frame (the diarization labels' default)
+ACTIVITY_FLOOR_DBFS = -70.0  # and above -70 dBFS RMS
+ACTIVITY_MAX_INTERVALS = 32
+
+
+def measure_activity(frame_power: np.ndarray, frames: int, rate: int) -> list[list[float]]:
+    """A clip's ``active`` catalog field from its mean square per 10 ms frame: active where a
+    frame is within `ACTIVITY_DB` of the loudest and above `ACTIVITY_FLOOR_DBFS`, gaps under
+    0.2 s bridged, at most `ACTIVITY_MAX_INTERVALS` intervals (shortest gaps bridged first)."""
+    step = max(1, int(round(ACTIVITY_FRAME_S * rate)))
+    intervals = kernels.activity_intervals(frame_power, step / rate, ACTIVITY_DB, ACTIVITY_FLOOR_DBFS, 0.2, ACTIVITY_MAX_INTERVALS)
+    end = round(frames / rate, 3)
+    return [[a, min(b, end)] for a, b in intervals if a < min(b, end)]
+
+
+def _scan(f: sf.SoundFile, path: str, frame_power: list[np.ndarray] | None = None) -> tuple[int, float]:
+    """Frames read and peak |sample|, block by block; NaN/Inf -> ``nan``, read error -> ``truncated``.
+    With ``frame_power`` (a list), the mean square of every 10 ms frame (all channels) is appended."""
     frames, peak = 0, 0.0
+    step = max(1, int(round(ACTIVITY_FRAME_S * f.samplerate)))
+    carry = np.zeros((0, f.channels), dtype=np.float32)
     try:
         for block in f.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
             finite = np.isfinite(block)
@@ -133,10 +158,17 @@ def _scan(f: sf.SoundFile, path: str) -> tuple[int, float]:
             if len(block):
                 peak = max(peak, float(np.abs(block).max()))
             frames += len(block)
+            if frame_power is not None:
+                carry = np.concatenate([carry, block])
+                whole = len(carry) // step * step
+                frame_power.append(np.mean(np.square(carry[:whole], dtype=np.float64).reshape(-1, step * f.channels), axis=1))
+                carry = carry[whole:]
     except AudioError:
         raise
     except Exception as err:  # noqa: BLE001 - a decoder error midway means a cut or corrupt stream
         raise AudioError(path, "truncated", f"read error after {frames} frames: {err}") from None
+    if frame_power is not None and len(carry):
+        frame_power.append(np.array([np.mean(np.square(carry, dtype=np.float64))]))
     return frames, peak
 
 
@@ -176,14 +208,14 @@ def _header_shortfall(f: sf.SoundFile) -> str | None:
     return f"data chunk declares {declared} bytes but the file holds {present}"
 
 
-def _check_path(path: str, **limits: Any) -> tuple[str | None, str, int, int, int]:
-    """Pool worker: ``(None, "", frames, rate, channels)`` or ``(reason, detail, 0, 0, 0)``; never raises."""
+def _check_path(path: str, **limits: Any) -> tuple[str | None, str, int, int, int, list | None]:
+    """Pool worker: ``(None, "", frames, rate, channels, active)`` or ``(reason, detail, 0, 0, 0, None)``; never raises."""
     try:
-        return (None, "", *check_audio_file(path, **limits))
+        return (None, "", *check_audio_file(path, activity=True, **limits))
     except AudioError as err:
-        return err.reason, err.detail, 0, 0, 0
+        return err.reason, err.detail, 0, 0, 0, None
     except Exception as err:  # noqa: BLE001 - a bad file must never crash cataloguing
-        return "unreadable", f"{type(err).__name__}: {err}", 0, 0, 0
+        return "unreadable", f"{type(err).__name__}: {err}", 0, 0, 0, None
 
 
 def _check_all(paths: list[str], workers: int, progress: bool, limits: dict[str, Any]) -> list[tuple]:
@@ -375,13 +407,14 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
     results = _check_all([str(audio) for audio, _ in candidates], workers or os.cpu_count() or 1, progress, limits)
 
     clips, rejects = [], []
-    for (audio, template), (reason, detail, frames, rate, channels) in zip(candidates, results):
+    for (audio, template), (reason, detail, frames, rate, channels, active) in zip(candidates, results):
         if reason is not None:
             logger.debug("rejected %s: %s (%s)", audio, reason, detail)
             rejects.append({"path": os.path.abspath(audio), "reason": reason, "detail": detail})
             continue
         clips.append(dataclasses.replace(template, path=relative_audio_path(audio, output.parent),
-                                         duration=frames / rate, sample_rate=rate, num_channels=channels))
+                                         duration=frames / rate, sample_rate=rate, num_channels=channels,
+                                         active=None if template.kind == "rir" else tuple(map(tuple, active))))
     clips.sort(key=lambda clip: clip.id)
     rejects.sort(key=lambda row: row["path"])
     write_catalog(clips, output)

@@ -7,6 +7,7 @@ Hierarchy::
     ├── ConfigError       a build config is invalid (message names the field path)
     ├── PreflightError    a valid config that cannot produce the dataset asked for
     ├── AudioError        a clip cannot be read or is unusable (unreadable, NaN, silent, ...)
+    │   └── CropError     the part of a clip one example uses is unusable (a silent crop)
     ├── DatasetError      a built dataset folder is inconsistent or was built differently
     └── OutputError       an output file cannot be written (disk full, quota, permissions)
 """
@@ -42,6 +43,14 @@ class AudioError(AudiosynthError):
 
     def __reduce__(self):  # type: ignore[no-untyped-def]  # keeps every field across process pools
         return (AudioError, (self.path, self.reason, self.detail, self.clip_id))
+
+
+class CropError(AudioError):
+    """The crop of a clip that one example uses is unusable (e.g. silent), not the whole clip:
+    the example is re-drawn, and the clip stays usable for its later draws."""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (CropError, (self.path, self.reason, self.detail, self.clip_id))
 
 
 class DatasetError(AudiosynthError):

@@ -324,3 +324,28 @@ def activity_segments(x: np.ndarray, sample_rate: int, threshold_db: float = -40
         else:
             merged.append(run)
     return [(a * frame, min(b * frame, x.shape[-1])) for a, b in merged]
+
+
+def activity_intervals(frame_power: np.ndarray, frame_s: float, threshold_db: float = -40.0, floor_dbfs: float = -70.0,
+                       min_gap_s: float = 0.2, max_intervals: int = 32) -> list[tuple[float, float]]:
+    """Where a clip is active, from its mean square per frame ``(F,)`` of ``frame_s`` seconds:
+    ``[start, end)`` in seconds (ms precision). A frame is active when its power is within
+    ``threshold_db`` of the loudest frame's and its RMS above ``floor_dbfs``; runs separated by
+    less than ``min_gap_s`` are merged, then the shortest gaps are bridged until at most
+    ``max_intervals`` remain (the result never marks active audio inactive)."""
+    if frame_power.size == 0 or frame_power.max() <= 0:
+        return []
+    threshold = max(frame_power.max() * 10 ** (threshold_db / 10), 10 ** (floor_dbfs / 10))
+    active = frame_power >= threshold
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
+    runs: list[list[int]] = []
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist()):
+        if runs and (a - runs[-1][1]) * frame_s < min_gap_s:
+            runs[-1][1] = b
+        else:
+            runs.append([a, b])
+    while len(runs) > max_intervals:
+        k = min(range(len(runs) - 1), key=lambda i: runs[i + 1][0] - runs[i][1])
+        runs[k : k + 2] = [[runs[k][0], runs[k + 1][1]]]
+    end = frame_power.size * frame_s
+    return [(round(a * frame_s, 3), round(min(b * frame_s, end), 3)) for a, b in runs]

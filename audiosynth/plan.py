@@ -289,7 +289,7 @@ class Planner:
         if speech_out <= num_samples:  # the whole utterance, at a random onset
             return num_samples, [Segment(clip.id, 0, clip.num_samples, int(rng.integers(0, num_samples - speech_out + 1)))]
         length = int(math.ceil(num_samples * clip.sample_rate / rate))  # a random crop that fills the example
-        return num_samples, [Segment(clip.id, int(rng.integers(0, clip.num_samples - length + 1)), length)]
+        return num_samples, [Segment(clip.id, _crop_offset(rng, clip, length), length)]
 
     def _talkers(self, rng: np.random.Generator, split: str, count: int) -> tuple[int, list[Segment]]:
         """``count`` utterances of different speakers placed by the overlap mode."""
@@ -305,19 +305,21 @@ class Planner:
             segments = []
             for clip in clips:
                 length = min(clip.num_samples, int(math.ceil(num_samples * clip.sample_rate / rate)))
-                segments.append(Segment(clip.id, int(rng.integers(0, clip.num_samples - length + 1)), length))
+                segments.append(Segment(clip.id, _crop_offset(rng, clip, length), length))
             return num_samples, segments
         if mode == "max":  # the longest sets the length, the others start anywhere inside it
             num_samples = max(lengths)
             return num_samples, [Segment(c.id, 0, c.num_samples, int(rng.integers(0, num_samples - n + 1))) for c, n in zip(clips, lengths)]
         # ratio: one after the other, consecutive utterances overlapping by a share of the shorter,
-        # the share found by bisection so that the measured overlap ratio meets the drawn one
+        # the share found by bisection so that the overlap of their speech meets the drawn ratio
+        # (speech: the catalog's activity intervals of each clip, else the whole utterance)
         ratio = float(rng.uniform(*self.config.talkers.overlap_ratio))
+        speech = [_active_samples(c, rate, n) for c, n in zip(clips, lengths)]
         onsets = _chain_onsets(lengths, 0.0)
         low, high = 0.0, 1.0
         for _ in range(40):
             onsets = _chain_onsets(lengths, (low + high) / 2)
-            measured = kernels.overlap_ratio([(o, o + n) for o, n in zip(onsets, lengths)])
+            measured = kernels.overlap_ratio([(o + a, o + b) for o, spans in zip(onsets, speech) for a, b in spans])
             low, high = ((low + high) / 2, high) if measured < ratio else (low, (low + high) / 2)
         num_samples = max(o + n for o, n in zip(onsets, lengths))
         return num_samples, [Segment(c.id, 0, c.num_samples, o) for c, o in zip(clips, onsets)]
@@ -372,7 +374,7 @@ class Planner:
         clip = _choice(rng, self.noise[split])
         length = int(math.ceil(num_samples * clip.sample_rate / self.sample_rate))
         if clip.num_samples >= length:
-            segment = Segment(clip.id, int(rng.integers(0, clip.num_samples - length + 1)), length)
+            segment = Segment(clip.id, _crop_offset(rng, clip, length), length)
         else:
             segment = Segment(clip.id, int(rng.integers(0, clip.num_samples)), length, loop=True)
         snr_db = float(rng.uniform(*self.config.snr_db))
@@ -387,6 +389,40 @@ class Planner:
         if policy == "downmix":
             return "mean"
         return 0 if policy == "first" else int(rng.integers(0, clip.num_channels))
+
+
+CROP_TRIES = 16  # offsets tried for a crop of a clip with catalog activity
+CROP_ACTIVE_SHARE = 0.5  # of the crop (or of the clip's activity, when it is less) that must be active
+
+
+def _crop_offset(rng: np.random.Generator, clip: Clip, length: int) -> int:
+    """A random offset (clip samples) of a ``length``-sample crop of ``clip``. Without catalog
+    activity: uniform, one draw (as always). With it: uniform offsets are tried until the crop
+    holds at least `CROP_ACTIVE_SHARE` of its length (or of the clip's active total, when less)
+    of active audio; after `CROP_TRIES` the most active one tried is taken (the renderer still
+    refuses a silent crop)."""
+    last = clip.num_samples - length
+    if clip.active is None:
+        return int(rng.integers(0, last + 1))
+    spans = [(int(a * clip.sample_rate), int(math.ceil(b * clip.sample_rate))) for a, b in clip.active]
+    need = CROP_ACTIVE_SHARE * min(length, sum(b - a for a, b in spans))
+    best, best_active = 0, -1
+    for _ in range(CROP_TRIES):
+        offset = int(rng.integers(0, last + 1))
+        active = sum(max(0, min(b, offset + length) - max(a, offset)) for a, b in spans)
+        if active >= need and active > 0:
+            return offset
+        if active > best_active:
+            best, best_active = offset, active
+    return best
+
+
+def _active_samples(clip: Clip, rate: int, length: int) -> list[tuple[int, int]]:
+    """Where a whole utterance of ``length`` output samples is active (its catalog activity at
+    the output ``rate``), or all of it when the catalog does not say."""
+    if not clip.active:
+        return [(0, length)]
+    return [(min(length, int(round(a * rate))), min(length, int(round(b * rate)))) for a, b in clip.active]
 
 
 def _chain_onsets(lengths: list[int], share: float) -> list[int]:

@@ -20,8 +20,31 @@ from . import kernels
 from .audio import SUBTYPE_BITS, read_segment
 from .catalog import Catalog
 from .room import simulate_room
-from .errors import AudioError
+from .errors import AudioError, CropError
 from .scene import Noise, Scene, Segment, Source
+
+
+SILENT_DBFS = -90.0  # a crop whose RMS (all its samples, as read) is below this is silent
+FLOOR_MARGIN_DB = 20.0  # the written noise must lie this far above the grid's rounding noise
+
+
+def grid_floor_dbfs(subtype: str) -> float:
+    """RMS of the rounding error of the output grid (uniform, one step wide), dBFS: -101.1 for
+    PCM_16, -149.3 for PCM_24 and FLOAT (float32 keeps 24 bits of mantissa)."""
+    bits = SUBTYPE_BITS.get(subtype, 24)
+    return 20.0 * float(np.log10(2.0 ** -(bits - 1) / np.sqrt(12.0)))
+
+
+def _refuse_silent(x: np.ndarray, segment: Segment, clips: Catalog, what: str) -> None:
+    """Raise when ``x`` (a segment's audio, at the level read) has an RMS below `SILENT_DBFS`:
+    `AudioError` ``silent`` when the segment is the whole clip, else `CropError` ``silent_crop``."""
+    level = kernels.rms_dbfs(x)
+    if level >= SILENT_DBFS:
+        return
+    clip = clips.by_id(segment.clip_id)
+    whole = segment.loop or (segment.offset == 0 and segment.length >= clip.num_samples)
+    detail = f"{what} RMS {level:.1f} dBFS < {SILENT_DBFS:g} dBFS over " + ("the whole clip" if whole else f"{segment.length} samples from {segment.offset}")
+    raise (AudioError if whole else CropError)(str(clips.resolve(clip)), "silent" if whole else "silent_crop", detail, clip.id)
 
 
 @dataclass(frozen=True)
@@ -154,8 +177,12 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
             images[role] = track
     sources = scene.sources if scene.type != "diarization" else ()
     drys = [load_segment(source.segment, clips, rate, n)[:1] for source in sources]
+    for source, dry in zip(sources, drys):
+        _refuse_silent(_span(dry[0], source, clips, rate), source.segment, clips, "speech")
     source_reverbs = [reverb_of(source.rir_clip, source.position) for source in sources]
     noise_dry = _noise_signal(scene.noise, clips, rate, n) if scene.noise is not None else None
+    if noise_dry is not None:
+        _refuse_silent(noise_dry, scene.noise.segment, clips, "noise")
     noise_reverb = reverb_of(None, scene.noise.position) if scene.noise is not None else None
     # every signal of the scene convolved with its RIR in one batched call, then the short target filters in another
     wet = iter(_convolve_each([(dry, r.rir) for dry, r in zip(drys, source_reverbs) if r]
@@ -190,13 +217,23 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
     else:
         noise = np.zeros_like(speech)
     mix = speech + noise
-    peak = max(kernels.peak(x) for x in (*images.values(), *targets.values(), noise, mix))
+    # the common gain: only the signals that sum to the mixture set it (the mixture's speech keeps
+    # its configured level); a target that would still peak above the limit gets its own gain
+    peak = max(kernels.peak(x) for x in (*images.values(), noise, mix))
     limit = kernels.db_to_gain(scene.peak_dbfs)
     gain = min(1.0, limit / peak) if peak > 0 else 1.0
     if gain != 1.0:  # x * 1.0 == x, so the unscaled mixture is already right when gain is 1
         for x in (*images.values(), *targets.values(), noise):
             x *= gain
         np.add(_total(images.values()), noise, out=mix)
+    target_gains: dict[str, float] = {}
+    for role, x in targets.items():
+        target_peak = kernels.peak(x)
+        target_gains[role] = min(1.0, limit / target_peak) if target_peak > 0 else 1.0
+        if target_gains[role] != 1.0:
+            x *= target_gains[role]
+    if scene.noise is not None:
+        _refuse_below_floor(noise, scene.noise.segment, clips, subtype)
     images, noise, mix = _quantize_images(images, noise, mix, subtype)
     targets = {role: _quantize(x, subtype) for role, x in targets.items()}
     if scene.enrollment is not None:
@@ -204,6 +241,7 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
         targets["enrollment"] = _quantize(enrollment * kernels.db_to_gain(scene.enrollment_dbfs - kernels.rms_dbfs(enrollment)), subtype)
     audio = {"mix": mix, **images, "noise": noise, **targets}
     labels = measure_labels(scene, audio, reverbs, rate, gain, clips)
+    labels.update({f"{role}_gain_db": round(20 * np.log10(g), 4) for role, g in target_gains.items()})
     return Rendered(scene, audio, labels)
 
 
@@ -219,6 +257,17 @@ def _noise_signal(noise: Noise, clips: Catalog, rate: int, num_samples: int) -> 
     return audio[channel][None]
 
 
+def _refuse_below_floor(noise: np.ndarray, segment: Segment, clips: Catalog, subtype: str) -> None:
+    """`CropError` ``silent_crop`` when the noise, at its final level, is less than
+    `FLOOR_MARGIN_DB` above the output grid's rounding noise: the written ``snr_db`` would then
+    measure the rounding, not the noise drawn."""
+    level, floor = kernels.rms_dbfs(noise), grid_floor_dbfs(subtype) + FLOOR_MARGIN_DB
+    if level < floor:
+        clip = clips.by_id(segment.clip_id)
+        raise CropError(str(clips.resolve(clip)), "silent_crop", f"noise at {level:.1f} dBFS after the SNR gain, below {floor:.1f} dBFS "
+                        f"({subtype} floor + {FLOOR_MARGIN_DB:g} dB)", clip.id)
+
+
 def _talker_tracks(scene: Scene, clips: Catalog) -> dict[str, tuple[np.ndarray, Source]]:
     """Per role, the dry track ``(1, N)`` holding all its turns, each at the same RMS, and the
     role's first turn (its level and position)."""
@@ -226,6 +275,7 @@ def _talker_tracks(scene: Scene, clips: Catalog) -> dict[str, tuple[np.ndarray, 
     tracks: dict[str, tuple[np.ndarray, Source]] = {}
     for source in scene.sources:
         turn = _whole_clip(dataclasses.replace(source.segment, onset=0), clips, rate)
+        _refuse_silent(turn, source.segment, clips, "speech")
         turn *= kernels.db_to_gain(-20.0 - kernels.rms_dbfs(turn))
         track, _ = tracks.setdefault(source.role, (np.zeros((1, n)), source))
         stop = min(n, source.segment.onset + turn.shape[-1])
@@ -239,11 +289,16 @@ def _whole_clip(segment: Segment, clips: Catalog, rate: int) -> np.ndarray:
     return load_segment(segment, clips, rate, kernels.resampled_length(segment.length, clip.sample_rate, rate))[:1]
 
 
-def _active_dbfs(image: np.ndarray, source: Source, clips: Catalog, rate: int) -> float:
-    """RMS level (dBFS) of a source's image over the samples its segment covers."""
+def _span(x: np.ndarray, source: Source, clips: Catalog, rate: int) -> np.ndarray:
+    """The samples of ``x (..., N)`` that a source's segment covers in the example."""
     seg = source.segment
     active_len = kernels.resampled_length(seg.length, clips.by_id(seg.clip_id).sample_rate, rate)
-    return kernels.rms_dbfs(image[seg.onset : seg.onset + active_len])
+    return x[..., seg.onset : seg.onset + active_len]
+
+
+def _active_dbfs(image: np.ndarray, source: Source, clips: Catalog, rate: int) -> float:
+    """RMS level (dBFS) of a source's image over the samples its segment covers."""
+    return kernels.rms_dbfs(_span(image, source, clips, rate))
 
 
 def measure_labels(scene: Scene, audio: dict[str, np.ndarray], reverbs: dict[str, Reverb], rate: int, gain: float, clips: Catalog) -> dict[str, Any]:
@@ -258,6 +313,9 @@ def measure_labels(scene: Scene, audio: dict[str, np.ndarray], reverbs: dict[str
         "gain_db": round(20 * np.log10(gain), 4),
     }
     segments = [talker_segment(source, clips, rate, scene.num_samples) for source in scene.sources]
+    if scene.type != "diarization":  # what speech_level_dbfs set: the first talker over its utterance
+        first = scene.sources[0]
+        labels["speech_level_dbfs"] = round(_active_dbfs(audio[first.role][0], first, clips, rate), 4)
     for source in {s.role: s for s in reversed(scene.sources)}.values():  # the first source of each role
         labels[f"{source.role}_dbfs"] = round(kernels.rms_dbfs(audio[source.role]), 4)
         if source.role in reverbs:
@@ -272,6 +330,9 @@ def measure_labels(scene: Scene, audio: dict[str, np.ndarray], reverbs: dict[str
         labels["overlap_ratio"] = round(kernels.overlap_ratio([(round(seg["start"] * rate), round(seg["end"] * rate)) for seg in segments]), 4)
     if scene.type == "diarization":
         labels.update(activity_labels(scene, audio, roles, {seg["role"]: seg["speaker"] for seg in segments}))
+    elif len(roles) > 1:  # speech overlap measured on the written images (see activity_labels)
+        spans = [span for role in roles for span in kernels.activity_segments(audio[role][0], rate, scene.activity_db)]
+        labels["activity_overlap_ratio"] = round(kernels.overlap_ratio(spans), 4)
     if scene.noise:
         labels["noise_clip"] = scene.noise.segment.clip_id
     if scene.enrollment is not None:

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from .config import SPLITS
 from .errors import AudiosynthError, DatasetError
-from .validate import iter_manifest, row_talkers, speaker_name
+from .validate import iter_manifest, label_ranges, row_talkers, speaker_name
 
 Row = dict[str, Any]  # one manifest row
 Extract = Callable[[Row], list[float]]  # a drawn quantity's values in one row
@@ -113,12 +113,15 @@ class Coverage:
     sample: Sample = field(default_factory=Sample)
     bins: list[int] = field(default_factory=lambda: [0] * COVERAGE_BINS)
     outside: int = 0
+    tolerance: float = 0.0  # a measured value this far outside the range still counts as inside
 
     def add(self, x: float) -> None:
         """Count one sampled value."""
         self.sample.add(x)
-        if not self.low <= x <= self.high:
+        if not self.low - self.tolerance <= x <= self.high + self.tolerance:
             self.outside += 1
+        elif not self.low <= x <= self.high:
+            self.bins[0 if x < self.low or self.high == self.low else COVERAGE_BINS - 1] += 1
         elif self.high == self.low:
             self.bins[0] += 1
         else:
@@ -166,35 +169,9 @@ def label_values(row: Row) -> Iterator[tuple[str, float]]:
                 yield name, float(v)
 
 
-# -- drawn values of one row, read from its scene (the planner's draws) ----------------------
+# -- drawn room geometry of one row, read from its scene (inputs of the simulation, not measured) --
 def _room(row: Row) -> dict[str, Any]:
     return (row.get("scene") or {}).get("room") or {}
-
-
-def _snr(row: Row) -> list[float]:
-    noise = row["scene"].get("noise")
-    return [noise["snr_db"]] if noise else []
-
-
-def _speech_level(row: Row) -> list[float]:
-    return [row["scene"]["sources"][0]["level_dbfs"]]
-
-
-def _duration(row: Row) -> list[float]:
-    return [row["duration"]]
-
-
-def _sirs(row: Row) -> list[float]:
-    return [s["sir_db"] for s in row["scene"]["sources"] if s.get("sir_db") is not None]
-
-
-def _overlap_ratio(row: Row) -> list[float]:  # planned by bisection to meet the draw: its label
-    return [row["labels"]["overlap_ratio"]]
-
-
-def _rt60(row: Row) -> list[float]:
-    rt60 = _room(row).get("rt60_s")
-    return [rt60] if rt60 is not None else []
 
 
 def _absorption(row: Row) -> list[float]:
@@ -215,35 +192,23 @@ def _distances(row: Row) -> list[float]:
 
 
 def coverage_quantities(config: dict[str, Any]) -> list[Coverage]:
-    """The drawn quantities that ``config`` (build.json's) randomizes, each with its configured
-    range and how to read the drawn values from a manifest row."""
+    """The quantities that ``config`` (build.json's) randomizes, each with its configured range:
+    the labels measured on the written files (`validate.label_ranges`, with their tolerances),
+    and the drawn room geometry, read from each row's scene."""
     if not config:
         return []
-    task = config.get("task", "denoising")
-    talkers, reverb = config.get("talkers") or {}, config.get("reverb") or {}
+    reverb = config.get("reverb") or {}
     room = reverb.get("room") or {}
-    multi = task != "diarization" and (talkers.get("count") or [1, 1])[1] > 1
+    quantities = [Coverage(r.name, r.low, r.high, r.values, tolerance=r.tolerance) for r in label_ranges(config)]
     wanted: list[tuple[str, Any, Extract]] = []
-    if config.get("noise_probability", 1.0) > 0:
-        wanted.append(("snr_db", config.get("snr_db"), _snr))
-    if task != "diarization":
-        wanted.append(("speech_level_dbfs", config.get("speech_level_dbfs"), _speech_level))
-        if not multi:  # with several talkers the utterances set the length
-            wanted.append(("duration_s", config.get("duration_s"), _duration))
-    if multi:
-        wanted.append(("talkers.sir_db", talkers.get("sir_db"), _sirs))
-        if talkers.get("overlap") == "ratio":
-            wanted.append(("talkers.overlap_ratio", talkers.get("overlap_ratio"), _overlap_ratio))
     if reverb.get("probability", 0) > 0 and reverb.get("source") == "simulated":
-        if room.get("wall_absorption") is None:
-            wanted.append(("reverb.room.rt60_s", room.get("rt60_s"), _rt60))
-        else:
+        if room.get("wall_absorption") is not None:
             wanted.append(("reverb.room.wall_absorption", room["wall_absorption"], _absorption))
         for axis, name in enumerate(("length_m", "width_m", "height_m")):
             wanted.append((f"reverb.room.{name}", room.get(name), _room_size(axis)))
         if (room.get("array") or {}).get("type", "single") != "explicit":  # explicit offsets need not be centred
             wanted.append(("reverb.room.distance_m", room.get("distance_m"), _distances))
-    return [Coverage(name, float(span[0]), float(span[1]), extract) for name, span, extract in wanted if span is not None]
+    return quantities + [Coverage(name, float(span[0]), float(span[1]), extract) for name, span, extract in wanted if span is not None]
 
 
 def scan_manifest(root: Path, config: dict[str, Any], *, keep_rows: int = 3, progress: bool = True, total: int | None = None) -> DatasetStats:
@@ -385,12 +350,14 @@ def coverage_section(stats: DatasetStats, out: Path) -> str:
     for q in stats.coverage:
         filled, bins = q.filled()
         rows.append([q.name, _num(q.low), _num(q.high), q.sample.n, _num(q.sample.min), _num(q.sample.max),
-                     f"{filled}/{bins} ({100 * filled / bins:.0f}%)", q.outside])
+                     f"{filled}/{bins} ({100 * filled / bins:.0f}%)", q.outside, "FAIL" if q.outside else "PASS"])
         if q.sample.n:
             images.append(_img(_histogram(q.sample.values, q.name, out / f"cov_{_safe_name(q.name)}.png", (q.low, q.high)), q.name))
-    note = _p("Values drawn by the planner, read from each row's scene (talkers.overlap_ratio from its label); "
-              f"'bins filled': non-empty bins among {COVERAGE_BINS} equal bins of the configured range.", "note")
-    header = ["quantity", "configured min", "configured max", "values", "sampled min", "sampled max", "bins filled", "outside range"]
+    note = _p("Labels measured on the written files (snr_db, speech_level_dbfs less gain_db, sIR as s1_dbfs - sk_dbfs, "
+              "activity_overlap_ratio, rt60_s), and the room geometry drawn by the planner (from each row's scene); "
+              f"'bins filled': non-empty bins among {COVERAGE_BINS} equal bins of the configured range; "
+              "'outside range': values outside it by more than the tolerance (FAIL).", "note")
+    header = ["quantity", "configured min", "configured max", "values", "sampled min", "sampled max", "bins filled", "outside range", "check"]
     return note + _table(header, rows, "coverage-table") + f'<div class="plots">{"".join(images)}</div>\n'
 
 

@@ -189,6 +189,82 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
     return problems
 
 
+@dataclass(frozen=True)
+class LabelRange:
+    """A configured range ``[low, high]`` (config field ``name``) and the labels of a row that it
+    bounds; ``tolerance`` widens it for what the labels measure (rounding, or a fit for RT60)."""
+
+    name: str
+    low: float
+    high: float
+    tolerance: float
+    values: Callable[[dict[str, Any]], list[float]]
+    hint: str = ""  # what to do about a value outside, when there is a usual cause
+
+    def outside(self, value: float) -> bool:
+        return not self.low - self.tolerance <= value <= self.high + self.tolerance
+
+
+def _labels(*keys: str, minus: str | None = None) -> Callable[[dict[str, Any]], list[float]]:
+    """The first of ``keys`` that a row's labels hold (a number), less the label ``minus``."""
+    def values(row: dict[str, Any]) -> list[float]:
+        labels = row.get("labels") or {}
+        for key in keys:
+            value = labels.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return [float(value) - (float(labels.get(minus) or 0.0) if minus else 0.0)]
+        return []
+    return values
+
+
+def _sirs(row: dict[str, Any]) -> list[float]:
+    """Talker k > 1 against talker 1 (what talkers.sir_db draws): s1_dbfs - sk_dbfs, exact for
+    RMS over the same samples (10·log10(Σ s1² / Σ sk²))."""
+    labels = row.get("labels") or {}
+    roles = [r for r in (labels.get("sir_db") or {}) if r != "s1"] if isinstance(labels.get("sir_db"), dict) else []
+    return [labels["s1_dbfs"] - labels[f"{r}_dbfs"] for r in roles if f"{r}_dbfs" in labels and "s1_dbfs" in labels]
+
+
+def _duration(row: dict[str, Any]) -> list[float]:
+    return [float(row["duration"])]
+
+
+def label_ranges(config: dict[str, Any]) -> list[LabelRange]:
+    """The configured ranges (of build.json's ``config``) that bound measured labels, each with
+    its tolerance: SNR and SIR 0.1 dB (rounding of the written grid), the speech level 0.1 dB
+    (``speech_level_dbfs`` label less the common ``gain_db``), the activity overlap 0.05 (10 ms
+    frames), duration one sample, the RT60 of simulated rooms 0.05 s + 5 % of the range's top
+    (``rt60_s`` is a T20 fit of the RIR made, not the value asked for: within 0.035 s of it)."""
+    if not config:
+        return []
+    task = config.get("task", "denoising")
+    talkers, reverb = config.get("talkers") or {}, config.get("reverb") or {}
+    room = reverb.get("room") or {}
+    multi = task != "diarization" and (talkers.get("count") or [1, 1])[1] > 1
+    rate = float(config.get("sample_rate") or 16000)
+    wanted: list[tuple[str, Any, float, Callable[[dict[str, Any]], list[float]]]] = []
+    if config.get("noise_probability", 1.0) > 0:
+        wanted.append(("snr_db", config.get("snr_db"), 0.1, _labels("snr_db")))
+    if task != "diarization":
+        wanted.append(("speech_level_dbfs", config.get("speech_level_dbfs"), 0.1, _labels("speech_level_dbfs", minus="gain_db")))
+        if not multi and task != "asr":  # several talkers or whole transcribed utterances set the length
+            wanted.append(("duration_s", config.get("duration_s"), 1.0 / rate, _duration))
+    if multi:
+        wanted.append(("talkers.sir_db", talkers.get("sir_db"), 0.1, _sirs))
+        if talkers.get("overlap") == "ratio":
+            wanted.append(("talkers.overlap_ratio", talkers.get("overlap_ratio"), 0.05, _labels("activity_overlap_ratio")))
+    if reverb.get("probability", 0) > 0 and reverb.get("source") == "simulated" and room.get("wall_absorption") is None and room.get("rt60_s"):
+        wanted.append(("reverb.room.rt60_s", room["rt60_s"], 0.05 + 0.05 * float(room["rt60_s"][1]), _labels("rt60_s", "s1_rt60_s")))
+    hints = {"talkers.overlap_ratio": "; ratio mode meets it when the speech catalogs carry activity ('active', written by audiosynth catalog)"}
+    return [LabelRange(name, float(span[0]), float(span[1]), tol, values, hints.get(name, "")) for name, span, tol, values in wanted if span is not None]
+
+
+def check_label_ranges(row: dict[str, Any], ranges: list[LabelRange]) -> list[str]:
+    """One problem per label of ``row`` outside its configured range (see `label_ranges`)."""
+    return [f"{r.name} label {v:.4g} outside the configured range [{r.low:g}, {r.high:g}] (tolerance {r.tolerance:.3g}){r.hint}"
+            for r in ranges for v in r.values(row) if r.outside(v)]
+
+
 def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> ValidationReport:
     """Check every example of the dataset in ``out_dir``; also that no speaker crosses splits."""
     root = Path(out_dir)
@@ -204,6 +280,7 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
     speech = _speech_catalog(root)
     if speech is None:
         log.warning("%s: speech catalogs unreadable: transcripts and enrollments not checked", root)
+    ranges = label_ranges(info.get("config") or {})
     speaker_splits: dict[str, set[str]] = {}
     seen: set[str] = set()
     for row, files in tqdm(_examples(root, manifest, info, report), desc="validate", unit="ex", disable=not progress):
@@ -212,6 +289,7 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
             report.problems.append(f"{row['id']}: duplicate id")
         seen.add(row["id"])
         report.problems.extend(f"{row['id']}: {p}" for p in check_row(root, row, files))
+        report.problems.extend(f"{row['id']}: {p}" for p in check_label_ranges(row, ranges))
         if speech is not None:
             report.problems.extend(f"{row['id']}: {p}" for p in check_against_catalog(row, speech))
         for speaker in row_speakers(row):

@@ -81,7 +81,7 @@ def test_librispeech_rows_speaker_text_gender_paths(tmp_path: Path) -> None:
     assert first == {"id": "19-198-0000", "path": "corpus/19/198/19-198-0000.flac", "kind": "speech",
                      "duration": 0.3, "sample_rate": SR, "num_channels": 1, "speaker": "19",
                      "text": "WORDS OF 19 CHAPTER 198 NUMBER 0", "language": "en", "gender": "female",
-                     "corpus": "librispeech"}
+                     "corpus": "librispeech", "active": [[0.0, 0.3]]}  # a tone: active throughout
     assert rows["26-496-0000"]["gender"] == "male"
     assert rows["26-496-0000"]["speaker"] == "26"
     assert rows["26-496-0000"]["text"] == "WORDS OF 26 CHAPTER 496 NUMBER 0"

@@ -154,15 +154,15 @@ def test_coverage_and_distributions_match_the_manifest(denoising):
     page = Page(report.read_text())
     coverage = {r["quantity"]: r for r in page.table("coverage-table")}
     assert set(coverage) >= {"snr_db", "duration_s", "speech_level_dbfs", "reverb.room.rt60_s", "reverb.room.distance_m"}
-    snr = [r["scene"]["noise"]["snr_db"] for r in rows]
-    rt60 = [r["scene"]["room"]["rt60_s"] for r in rows if r["scene"]["room"]]
+    snr = [r["labels"]["snr_db"] for r in rows]  # coverage is read from the labels, not from the plan
+    rt60 = [r["labels"]["rt60_s"] for r in rows if r["scene"]["room"]]
     for name, values, (low, high) in (("snr_db", snr, (0.0, 20.0)), ("reverb.room.rt60_s", rt60, (0.2, 1.0))):
         row = coverage[name]
         assert int(row["values"]) == len(values)
         assert float(row["sampled min"]) == pytest.approx(min(values), abs=1e-3)
         assert float(row["sampled max"]) == pytest.approx(max(values), abs=1e-3)
         assert (float(row["configured min"]), float(row["configured max"])) == (low, high)
-        filled = len({min(int((v - low) / (high - low) * 10), 9) for v in values})
+        filled = len({max(0, min(int((v - low) / (high - low) * 10), 9)) for v in values})
         assert row["bins filled"] == f"{filled}/10 ({100 * filled / 10:.0f}%)" and row["outside range"] == "0"
     labels = {r["label"]: r for r in page.table("label-stats")}
     measured = [r["labels"]["snr_db"] for r in rows]
