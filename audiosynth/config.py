@@ -21,8 +21,13 @@ SPLITS = ("train", "dev", "test")
 Range = tuple[float, float]
 
 
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000  # Hz
+MIN_DURATION_S = 0.05  # s: the shortest example or session (five 10 ms activity frames)
+MAX_PAUSE_S = 60.0  # s: longest pause or overlap between two turns of a session
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _check_range(value: Range) -> Range:
@@ -135,7 +140,7 @@ class ReverbConfig(_Model):
     probability: float = Field(0.0, ge=0, le=1)
     source: Literal["catalog", "simulated"] = "simulated"
     simulator: Literal["ism", "pyroomacoustics"] = "ism"
-    early_s: float | None = Field(0.08, gt=0, description="image sources up to here, a diffuse tail after (null: image sources only)")
+    early_s: float | None = Field(0.08, gt=0, le=1.0, description="image sources up to here (s, at most 1), a diffuse tail after (null: image sources only)")
     room: RoomConfig = Field(default_factory=RoomConfig)
 
 
@@ -196,6 +201,20 @@ class SessionConfig(_Model):
 
     _ranges = field_validator("duration_s", "overlap_s", "pause_s")(_check_range)
 
+    @field_validator("duration_s")
+    @classmethod
+    def _long_enough(cls, value: Range) -> Range:
+        if value[0] < MIN_DURATION_S:
+            raise ValueError(f"must be >= {MIN_DURATION_S:g} s (got [{value[0]}, {value[1]}])")
+        return value
+
+    @field_validator("overlap_s", "pause_s")
+    @classmethod
+    def _turn_gap(cls, value: Range) -> Range:
+        if not 0 <= value[0] <= value[1] <= MAX_PAUSE_S:
+            raise ValueError(f"must satisfy 0 <= min <= max <= {MAX_PAUSE_S:g} s (got [{value[0]}, {value[1]}])")
+        return value
+
     _speakers = field_validator("speakers")(_check_talker_count)
 
 
@@ -214,12 +233,18 @@ class OutputConfig(_Model):
         return self
 
 
+class LimitsConfig(_Model):
+    """Resource limits checked in pre-flight (they do not change what is built)."""
+
+    max_example_memory_gb: float = Field(4.0, gt=0, description="refuse configs whose largest example needs more to render (GB)")
+
+
 class Config(_Model):
     """A denoising dataset build: catalogs, sizes and every randomized quantity as a range."""
 
     task: Literal["denoising", "separation", "target_speaker", "asr", "diarization"] = "denoising"
     catalogs: CatalogsConfig
-    sample_rate: int = Field(16000, gt=0)
+    sample_rate: int = Field(16000, ge=MIN_SAMPLE_RATE, le=MAX_SAMPLE_RATE)
     seed: int = Field(0, ge=0)
     num_examples: int = Field(100, ge=1)
     duration_s: Range = (3.0, 6.0)
@@ -237,14 +262,15 @@ class Config(_Model):
     device: Literal["cpu", "cuda"] = "cpu"
     splits: SplitsConfig = Field(default_factory=SplitsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     _ranges = field_validator("duration_s", "snr_db", "speech_level_dbfs")(_check_range)
 
     @field_validator("duration_s")
     @classmethod
     def _positive_duration(cls, value: Range) -> Range:
-        if value[0] <= 0:
-            raise ValueError(f"must be > 0 seconds (got [{value[0]}, {value[1]}])")
+        if value[0] < MIN_DURATION_S:
+            raise ValueError(f"must be >= {MIN_DURATION_S:g} s (got [{value[0]}, {value[1]}])")
         return value
 
     @field_validator("speech_level_dbfs")
@@ -285,11 +311,18 @@ class Config(_Model):
         return config_from_dict(data)
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
+def _format_errors(err: ValidationError, source: str, data: Any = None) -> str:
     lines = []
     for item in err.errors():
         path = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "finite_number":  # NaN or Inf: name the field (not its element) and show it whole
+            loc = item["loc"][:-1] if item["loc"] and isinstance(item["loc"][-1], int) else item["loc"]
+            whole = _lookup(data, loc)
+            bad = item.get("input")
+            kind = "NaN" if isinstance(bad, float) and bad != bad else "Inf"
+            lines.append(f"{source}: {'.'.join(map(str, loc))}: {kind} is not allowed (got {_plain(whole)})")
+            continue
         if not path and ": " in message:  # model-level checks name their own field first
             path, message = message.split(": ", 1)
         if item["type"] == "extra_forbidden":
@@ -300,6 +333,23 @@ def _format_errors(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
+    """The value at ``loc`` in the raw config (None where it cannot be followed)."""
+    for key in loc:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _plain(value: Any) -> str:
+    """A raw config value as the message shows it (numbers as floats: ``[nan, 10.0]``)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return repr(float(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+
+
 def config_from_dict(data: dict[str, Any], base_dir: str | os.PathLike[str] | None = None, source: str = "config") -> Config:
     """Validate a config dict; relative catalog paths are resolved against ``base_dir``."""
     if not isinstance(data, dict):
@@ -307,7 +357,7 @@ def config_from_dict(data: dict[str, Any], base_dir: str | os.PathLike[str] | No
     try:
         config = Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, source)) from err
+        raise ConfigError(_format_errors(err, source, data)) from err
     if base_dir is None:
         return config
     base = Path(base_dir)
