@@ -132,7 +132,7 @@ class Catalog(Sequence[Clip]):
     @classmethod
     def merge(cls, catalogs: Sequence["Catalog"]) -> "Catalog":
         """One catalog of several, with each clip's path made absolute."""
-        clips = [dataclasses.replace(c, path=str(cat.resolve(c).resolve())) for cat in catalogs for c in cat]
+        clips = [dataclasses.replace(c, path=os.path.realpath(cat.resolve(c))) for cat in catalogs for c in cat]  # a symlink loop stays as it is
         return cls(clips, "/", ",".join(cat.name for cat in catalogs))
 
 
@@ -159,8 +159,8 @@ def read_catalog(path: str | os.PathLike[str]) -> Catalog:
 
 def relative_audio_path(audio: str | os.PathLike[str], catalog_dir: str | os.PathLike[str]) -> str:
     """The path to store for ``audio``: relative to the catalog's folder when below it."""
-    audio = Path(audio).resolve()
-    base = Path(catalog_dir).resolve()
+    audio = Path(os.path.realpath(audio))  # unlike Path.resolve, never raises on a symlink loop
+    base = Path(os.path.realpath(catalog_dir))
     try:
         return audio.relative_to(base).as_posix()
     except ValueError:
