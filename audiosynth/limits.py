@@ -12,10 +12,12 @@ encoding of the example's files, from the largest example the config allows:
 - image sources: the simulator's working arrays per image (see `_images_bytes`).
 
 Factors measured with ``python benchmarks/bench_memory.py`` (peak RSS over the process's
-baseline, diarization sessions of 4 talkers, 16 kHz, NumPy): 13 bytes per sample and written
-signal without reverb (factor 1.6), 29–31 with a simulated room (factor 3.9); pyroomacoustics'
-ISM 243–245 bytes per image and source (orders 91–274), `simulate_ism` without a tail 47–54
-per image, with a tail 56 per point of its search grid.
+baseline while rendering and encoding one diarization session of 4 talkers, demo corpus, 16 kHz,
+NumPy, 2026-12): 13.0–13.9 bytes per sample and written signal without reverb (factor 1.6–1.7;
+1125 MB for 15 minutes), 15.5–16.7 with a simulated room at RT60 0.7 s (factor 1.9–2.1;
+1343 MB for 15 minutes) plus ~70 MB of convolution buffers whatever the length;
+pyroomacoustics' ISM 243–245 bytes per image and source (orders 91–274), `simulate_ism`
+without a tail 47–54 per image, with a tail 56 per point of its search grid.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from .errors import PreflightError
 if TYPE_CHECKING:
     from .plan import Catalogs
 
-DRY_FACTOR = 2.0  # signal bytes per float64 sample of a written signal, without reverberation (measured 1.6)
-REVERB_FACTOR = 4.5  # the same with reverberation (measured 3.9)
+DRY_FACTOR = 2.0  # bytes per float64 sample of a written signal / 8, without reverberation (measured 1.6-1.7)
+REVERB_FACTOR = 2.5  # the same with reverberation (measured 1.9-2.1)
+REVERB_OVERHEAD = 100e6  # bytes of overlap-add buffers and FFT plans, any length (measured ~70 MB)
 SPEED_OF_SOUND = 343.0  # m/s, as audiosynth.rir
 GB = 1e9
 
@@ -102,7 +105,7 @@ def example_memory(config: Config, catalogs: "Catalogs") -> tuple[float, str, fl
         if rir_cost + images > cost:
             field = ("reverb.early_s" if config.reverb.simulator == "ism" and config.reverb.early_s is not None and images > rir_cost
                      else "reverb.room.rt60_s")
-        cost += rir_cost + images
+        cost += rir_cost + images + REVERB_OVERHEAD
     return cost, field, seconds
 
 
