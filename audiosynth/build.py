@@ -31,7 +31,7 @@ from . import __version__
 from .config import SPLITS, Config
 from . import kernels
 from .errors import AudioError, ConfigError, DatasetError
-from .limits import check_memory
+from .limits import check_early_s, check_memory
 from .plan import Catalogs, Planner, load_catalogs
 from .render import Rendered, render
 from .validate import row_speakers
@@ -401,6 +401,7 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
         raise ConfigError(f"backend/device: {err}") from err
     catalogs: Catalogs = load_catalogs(config)
     planner = Planner(config, catalogs)  # pre-flight: raises PreflightError with the reason
+    check_early_s(config)  # pre-flight: a simulated room must be simulable at this sample rate
     check_memory(config, catalogs)  # pre-flight: the largest example must fit limits.max_example_memory_gb
     workers = max(1, workers or os.cpu_count() or 1)
     if dry_run or log.isEnabledFor(logging.INFO):  # the estimate renders a few examples: only when shown

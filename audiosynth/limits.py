@@ -109,6 +109,25 @@ def example_memory(config: Config, catalogs: "Catalogs") -> tuple[float, str, fl
     return cost, field, seconds
 
 
+def check_early_s(config: Config) -> None:
+    """Refuse (`PreflightError`) a simulated room whose ``early_s`` is too short for the sample
+    rate: `audiosynth.rir.simulate_ism` needs the image sources to cover the longest direct path,
+    its fractional-delay filter (``2 * FD_HALF`` samples) and 5 ms before the tail starts."""
+    from .plan import array_layout
+    from .rir import FD_HALF
+
+    reverb = config.reverb
+    if reverb.probability == 0 or reverb.source != "simulated" or reverb.simulator != "ism" or reverb.early_s is None:
+        return
+    spread = float(max(math.hypot(*offset) for offset in array_layout(reverb.room.array)))
+    direct = (reverb.room.distance_m[1] + spread) / SPEED_OF_SOUND
+    need = direct + (2 * FD_HALF + 2) / config.sample_rate + 0.005
+    if reverb.early_s < need:
+        raise PreflightError(f"reverb.early_s: {reverb.early_s:g} s is too short at sample_rate {config.sample_rate} Hz: the image "
+                             f"sources must cover the longest direct path ({direct:.4f} s), the fractional-delay filter "
+                             f"({2 * FD_HALF} samples) and 5 ms, at least {need:.4f} s; raise early_s or sample_rate")
+
+
 def check_memory(config: Config, catalogs: "Catalogs") -> float:
     """Refuse (`PreflightError`) a config whose largest example needs more than
     ``limits.max_example_memory_gb`` to render; returns the estimated bytes."""

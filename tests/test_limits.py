@@ -66,6 +66,14 @@ def test_tiny_values_are_one_line_on_the_command_line(corpus, tmp_path):
         assert result.output.startswith(f"Error: {path}: ") and len(result.output.strip().splitlines()) == 1
 
 
+def test_a_sample_rate_too_low_for_the_room_simulation_is_refused_in_preflight(corpus, tmp_path):
+    config = small_config(corpus, sample_rate=1000, reverb={"probability": 1.0}, allow_upsampling=True)
+    with pytest.raises(PreflightError, match=r"reverb\.early_s: 0\.08 s is too short at sample_rate 1000 Hz: .*at least 0\.09\d+ s"):
+        build(config, tmp_path / "ds", workers=1, progress=False, dry_run=True)
+    build(small_config(corpus, sample_rate=1000, reverb={"probability": 1.0, "early_s": 0.1}, num_examples=2),
+          tmp_path / "ok", workers=1, progress=False)
+
+
 def _session(corpus, minutes: float, speakers: int = 3, **changes: object):
     return small_config(corpus, task="diarization", num_examples=3, splits={"train": 1.0, "dev": 0.0, "test": 0.0},
                         session={"speakers": [2, speakers], "duration_s": [60 * minutes, 60 * minutes]}, **changes)
