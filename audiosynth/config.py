@@ -301,8 +301,9 @@ class Config(_Model):
         return json.loads(self.model_dump_json())
 
     def fingerprint(self) -> str:
-        """Stable hash of everything that determines the output bytes."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Stable hash of everything that determines the output bytes (``limits`` does not)."""
+        data = {k: v for k, v in self.to_dict().items() if k != "limits"}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_overrides(self, **changes: Any) -> "Config":
         """A validated copy with top-level fields changed (``None`` values are ignored)."""

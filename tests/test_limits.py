@@ -152,3 +152,7 @@ def test_the_chunked_overlap_add_is_bit_identical_and_bounded(monkeypatch):
         assert np.array_equal(kernels.fft_convolve(x, h, 400_000), whole), chunk
     monkeypatch.setattr(kernels, "OLA_CHUNK", 1 << 40)
     assert np.array_equal(kernels.fft_convolve(x, h, 400_000), whole)
+
+
+def test_the_memory_limit_does_not_change_the_fingerprint(corpus):
+    assert small_config(corpus).fingerprint() == small_config(corpus, limits={"max_example_memory_gb": 64}).fingerprint()
