@@ -141,3 +141,27 @@ def test_a_fifo_or_a_symlink_loop_named_in_a_catalog_row_is_rejected_at_build_ti
     rejects = {json.loads(line)["clip"]: json.loads(line)["reason"] for line in (tmp_path / "ds/rejects.jsonl").read_text().splitlines()}
     assert rejects == {used[0]: "not_a_file", used[1]: "unreadable"}
     assert summary.rejected_clips == {"not_a_file": 1, "unreadable": 1}
+
+
+def test_catalog_and_config_files_that_are_fifos_loops_or_not_utf8_are_one_line(corpus, tmp_path):
+    from audiosynth.config import load_config
+    from audiosynth.errors import CatalogError, ConfigError
+
+    lines = corpus["speech"].read_bytes().splitlines(keepends=True)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(lines[0] + lines[1].replace(b'"spk', b'"\xffspk', 1))
+    with pytest.raises(CatalogError, match=r"bad\.jsonl:2: not UTF-8 text"):
+        read_catalog(bad)
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    os.symlink("loop.jsonl", tmp_path / "loop.jsonl")
+    with deadline(30):
+        with pytest.raises(CatalogError, match=r"fifo\.jsonl: not a regular file"):
+            read_catalog(tmp_path / "fifo.jsonl")
+        with pytest.raises(CatalogError, match=r"loop\.jsonl: cannot read the catalog \(Too many levels of symbolic links\)"):
+            read_catalog(tmp_path / "loop.jsonl")
+        os.mkfifo(tmp_path / "fifo.yaml")
+        with pytest.raises(ConfigError, match=r"fifo\.yaml: not a regular file"):
+            load_config(tmp_path / "fifo.yaml")
+    (tmp_path / "latin1.yaml").write_bytes(b"catalogs:\n  speech: caf\xe9.jsonl\n")
+    with pytest.raises(ConfigError, match=r"latin1\.yaml: not UTF-8 text"):
+        load_config(tmp_path / "latin1.yaml")
