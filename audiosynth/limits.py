@@ -15,7 +15,7 @@ Factors measured with ``python benchmarks/bench_memory.py`` (peak RSS over the p
 baseline while rendering and encoding one diarization session of 4 talkers, demo corpus, 16 kHz,
 NumPy, 2026-12): 13.0–13.9 bytes per sample and written signal without reverb (factor 1.6–1.7;
 1125 MB for 15 minutes), 15.5–16.7 with a simulated room at RT60 0.7 s (factor 1.9–2.1;
-1343 MB for 15 minutes) plus ~70 MB of convolution buffers whatever the length;
+1343–1356 MB for 15 minutes) plus ~70 MB of convolution buffers whatever the length;
 pyroomacoustics' ISM 243–245 bytes per image and source (orders 91–274), `simulate_ism`
 without a tail 47–54 per image, with a tail 56 per point of its search grid.
 """
