@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import time
 
 import numpy as np
@@ -48,8 +49,14 @@ def read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, *, 
 
 
 def _read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, loop: bool, sample_rate: int | None) -> np.ndarray:
-    if not os.path.exists(path):
-        raise AudioError(str(path), "missing", "the file is gone")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise AudioError(str(path), "missing", "the file is gone") from None
+    except OSError as err:  # a symlink loop, no permission: not a passing failure
+        raise AudioError(str(path), "unreadable", f"{type(err).__name__}: {err.strerror or err}") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block the build forever, a device never end
+        raise AudioError(str(path), "not_a_file", f"not a regular file (mode {stat.filemode(info.st_mode)})")
     try:
         with sf.SoundFile(path) as handle:
             if sample_rate is not None and handle.samplerate != sample_rate:

@@ -31,6 +31,7 @@ from . import __version__
 from .config import SPLITS, Config
 from . import kernels
 from .errors import AudioError, ConfigError, CropError, DatasetError
+from .limits import check_early_s, check_memory
 from .plan import Catalogs, Planner, load_catalogs
 from .render import Rendered, render
 from .validate import row_speakers
@@ -106,23 +107,52 @@ class BuildSummary:
         return "\n".join(lines)
 
 
+PROBE_BUDGET_S = 60.0  # seconds of audio an estimate renders, at most, in all its probes
+
+
 def estimate(planner: Planner, clips_catalog: Any, num_probe: int = 3) -> Estimate:
     """Render and encode a few examples in-process to estimate hours, disk size and single-worker time.
 
     The probes' own durations are used: with several talkers or sessions an example's length
-    comes from its utterances, not from ``duration_s``."""
+    comes from its utterances, not from ``duration_s``. Probes planned longer than
+    `PROBE_BUDGET_S` in all are rendered from a copy of the config with sessions (or
+    ``duration_s``) cut to fit the budget, and their cost per second of audio is scaled to the
+    planned durations: a dry run renders at most that budget (or one utterance per probe, where
+    a single utterance is longer)."""
     config = planner.config
-    probe = np.linspace(0, config.num_examples - 1, min(num_probe, config.num_examples)).astype(int)
+    probe = [int(i) for i in np.linspace(0, config.num_examples - 1, min(num_probe, config.num_examples)).astype(int)]
+    planned = [planner.scene(index).duration for index in probe]  # planning only: cheap
+    cap = PROBE_BUDGET_S / len(probe)
+    if sum(planned) > PROBE_BUDGET_S:
+        longest = max(clip.duration for clip in planner.catalogs.speech)
+        planner = Planner(_shortened(config, cap, longest), planner.catalogs)
     start = time.perf_counter()
-    probe_bytes, probe_seconds = 0, 0.0
-    for index in probe:
-        rendered, _ = render_example(planner, int(index), clips_catalog, config)  # bad clips re-drawn, as in the build
+    probe_bytes, probe_seconds, rendered_seconds = 0, 0.0, 0.0
+    for index, planned_s in zip(probe, planned):
+        rendered, _ = render_example(planner, index, clips_catalog, planner.config)  # bad clips re-drawn, as in the build
         files, _, _ = example_files(rendered, config.output.format, config.output.subtype)
         probe_bytes += sum(len(data) for data in files.values())
-        probe_seconds += rendered.scene.duration
+        rendered_seconds += rendered.scene.duration
+        probe_seconds += rendered.scene.duration if planner.config is config else planned_s
     elapsed = time.perf_counter() - start
     total_seconds = config.num_examples * probe_seconds / len(probe)
-    return Estimate(config.num_examples, total_seconds / 3600, probe_bytes / probe_seconds * total_seconds, elapsed / probe_seconds * total_seconds)
+    return Estimate(config.num_examples, total_seconds / 3600, probe_bytes / rendered_seconds * total_seconds,
+                    elapsed / rendered_seconds * total_seconds)
+
+
+def _shortened(config: Config, seconds: float, longest_clip_s: float) -> Config:
+    """``config`` with examples (sessions) at most ``seconds`` long, for probes of a dry run (a
+    session ends after the turn that passes its length: that turn and a pause are kept room for)."""
+    from .config import MIN_DURATION_S
+
+    data = config.to_dict()
+    if config.task == "diarization":
+        pause = [min(p, seconds / 8) for p in config.session.pause_s]
+        length = max(MIN_DURATION_S, seconds - longest_clip_s - 2 * pause[1])
+        data["session"].update(duration_s=[min(d, length) for d in config.session.duration_s], pause_s=pause)
+    else:
+        data["duration_s"] = [min(d, seconds) for d in config.duration_s]
+    return Config.model_validate(data)
 
 
 # -- worker side --------------------------------------------------------------------------
@@ -377,6 +407,8 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
         raise ConfigError(f"backend/device: {err}") from err
     catalogs: Catalogs = load_catalogs(config)
     planner = Planner(config, catalogs)  # pre-flight: raises PreflightError with the reason
+    check_early_s(config)  # pre-flight: a simulated room must be simulable at this sample rate
+    check_memory(config, catalogs)  # pre-flight: the largest example must fit limits.max_example_memory_gb
     workers = max(1, workers or os.cpu_count() or 1)
     if dry_run or log.isEnabledFor(logging.INFO):  # the estimate renders a few examples: only when shown
         est = estimate(planner, catalogs.all())

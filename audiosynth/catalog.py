@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -150,14 +151,18 @@ class Catalog(Sequence[Clip]):
     @classmethod
     def merge(cls, catalogs: Sequence["Catalog"]) -> "Catalog":
         """One catalog of several, with each clip's path made absolute."""
-        clips = [dataclasses.replace(c, path=str(cat.resolve(c).resolve())) for cat in catalogs for c in cat]
+        clips = [dataclasses.replace(c, path=os.path.realpath(cat.resolve(c))) for cat in catalogs for c in cat]  # a symlink loop stays as it is
         return cls(clips, "/", ",".join(cat.name for cat in catalogs))
 
 
 def iter_catalog_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, row)`` of a JSONL file lazily; bad JSON names file and line."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise CatalogError(f"{path}:{number}: not UTF-8 text ({err.reason} at byte {err.start} of the line)") from None
             if not line.strip():
                 continue
             try:
@@ -169,16 +174,22 @@ def iter_catalog_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[
 def read_catalog(path: str | os.PathLike[str]) -> Catalog:
     """Read a catalog JSONL; every error names the file and line."""
     path = Path(path)
-    if not path.is_file():
-        raise CatalogError(f"{path}: catalog file not found")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise CatalogError(f"{path}: catalog file not found") from None
+    except OSError as err:  # a symlink loop, no permission
+        raise CatalogError(f"{path}: cannot read the catalog ({err.strerror or err})") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block, a folder is not a catalog
+        raise CatalogError(f"{path}: not a regular file (a catalog is a JSONL file)")
     clips = [Clip.from_dict(row, f"{path}:{n}") for n, row in iter_catalog_rows(path)]
-    return Catalog(clips, path.parent.resolve(), str(path))
+    return Catalog(clips, os.path.realpath(path.parent), str(path))
 
 
 def relative_audio_path(audio: str | os.PathLike[str], catalog_dir: str | os.PathLike[str]) -> str:
     """The path to store for ``audio``: relative to the catalog's folder when below it."""
-    audio = Path(audio).resolve()
-    base = Path(catalog_dir).resolve()
+    audio = Path(os.path.realpath(audio))  # unlike Path.resolve, never raises on a symlink loop
+    base = Path(os.path.realpath(catalog_dir))
     try:
         return audio.relative_to(base).as_posix()
     except ValueError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,8 +22,13 @@ SPLITS = ("train", "dev", "test")
 Range = tuple[float, float]
 
 
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000  # Hz
+MIN_DURATION_S = 0.05  # s: the shortest example or session (five 10 ms activity frames)
+MAX_PAUSE_S = 60.0  # s: longest pause or overlap between two turns of a session
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _check_range(value: Range) -> Range:
@@ -138,7 +144,7 @@ class ReverbConfig(_Model):
     probability: float = Field(0.0, ge=0, le=1)
     source: Literal["catalog", "simulated"] = "simulated"
     simulator: Literal["ism", "pyroomacoustics"] = "ism"
-    early_s: float | None = Field(0.08, gt=0, description="image sources up to here, a diffuse tail after (null: image sources only)")
+    early_s: float | None = Field(0.08, gt=0, le=1.0, description="image sources up to here (s, at most 1), a diffuse tail after (null: image sources only)")
     room: RoomConfig = Field(default_factory=RoomConfig)
 
 
@@ -199,6 +205,20 @@ class SessionConfig(_Model):
 
     _ranges = field_validator("duration_s", "overlap_s", "pause_s")(_check_range)
 
+    @field_validator("duration_s")
+    @classmethod
+    def _long_enough(cls, value: Range) -> Range:
+        if value[0] < MIN_DURATION_S:
+            raise ValueError(f"must be >= {MIN_DURATION_S:g} s (got [{value[0]}, {value[1]}])")
+        return value
+
+    @field_validator("overlap_s", "pause_s")
+    @classmethod
+    def _turn_gap(cls, value: Range) -> Range:
+        if not 0 <= value[0] <= value[1] <= MAX_PAUSE_S:
+            raise ValueError(f"must satisfy 0 <= min <= max <= {MAX_PAUSE_S:g} s (got [{value[0]}, {value[1]}])")
+        return value
+
     _speakers = field_validator("speakers")(_check_talker_count)
 
 
@@ -217,12 +237,18 @@ class OutputConfig(_Model):
         return self
 
 
+class LimitsConfig(_Model):
+    """Resource limits checked in pre-flight (they do not change what is built)."""
+
+    max_example_memory_gb: float = Field(4.0, gt=0, description="refuse configs whose largest example needs more to render (GB)")
+
+
 class Config(_Model):
     """A denoising dataset build: catalogs, sizes and every randomized quantity as a range."""
 
     task: Literal["denoising", "separation", "target_speaker", "asr", "diarization"] = "denoising"
     catalogs: CatalogsConfig
-    sample_rate: int = Field(16000, gt=0)
+    sample_rate: int = Field(16000, ge=MIN_SAMPLE_RATE, le=MAX_SAMPLE_RATE)
     seed: int = Field(0, ge=0)
     num_examples: int = Field(100, ge=1)
     duration_s: Range = (3.0, 6.0)
@@ -242,14 +268,15 @@ class Config(_Model):
     device: Literal["cpu", "cuda"] = "cpu"
     splits: SplitsConfig = Field(default_factory=SplitsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     _ranges = field_validator("duration_s", "snr_db", "speech_level_dbfs")(_check_range)
 
     @field_validator("duration_s")
     @classmethod
     def _positive_duration(cls, value: Range) -> Range:
-        if value[0] <= 0:
-            raise ValueError(f"must be > 0 seconds (got [{value[0]}, {value[1]}])")
+        if value[0] < MIN_DURATION_S:
+            raise ValueError(f"must be >= {MIN_DURATION_S:g} s (got [{value[0]}, {value[1]}])")
         return value
 
     @field_validator("speech_level_dbfs")
@@ -280,8 +307,9 @@ class Config(_Model):
         return json.loads(self.model_dump_json())
 
     def fingerprint(self) -> str:
-        """Stable hash of everything that determines the output bytes."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Stable hash of everything that determines the output bytes (``limits`` does not)."""
+        data = {k: v for k, v in self.to_dict().items() if k != "limits"}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_overrides(self, **changes: Any) -> "Config":
         """A validated copy with top-level fields changed (``None`` values are ignored)."""
@@ -290,11 +318,18 @@ class Config(_Model):
         return config_from_dict(data)
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
+def _format_errors(err: ValidationError, source: str, data: Any = None) -> str:
     lines = []
     for item in err.errors():
         path = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "finite_number":  # NaN or Inf: name the field (not its element) and show it whole
+            loc = item["loc"][:-1] if item["loc"] and isinstance(item["loc"][-1], int) else item["loc"]
+            whole = _lookup(data, loc)
+            bad = item.get("input")
+            kind = "NaN" if isinstance(bad, float) and bad != bad else "Inf"
+            lines.append(f"{source}: {'.'.join(map(str, loc))}: {kind} is not allowed (got {_plain(whole)})")
+            continue
         if not path and ": " in message:  # model-level checks name their own field first
             path, message = message.split(": ", 1)
         if item["type"] == "extra_forbidden":
@@ -305,6 +340,23 @@ def _format_errors(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
+    """The value at ``loc`` in the raw config (None where it cannot be followed)."""
+    for key in loc:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _plain(value: Any) -> str:
+    """A raw config value as the message shows it (numbers as floats: ``[nan, 10.0]``)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return repr(float(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+
+
 def config_from_dict(data: dict[str, Any], base_dir: str | os.PathLike[str] | None = None, source: str = "config") -> Config:
     """Validate a config dict; relative catalog paths are resolved against ``base_dir``."""
     if not isinstance(data, dict):
@@ -312,7 +364,7 @@ def config_from_dict(data: dict[str, Any], base_dir: str | os.PathLike[str] | No
     try:
         config = Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, source)) from err
+        raise ConfigError(_format_errors(err, source, data)) from err
     if base_dir is None:
         return config
     base = Path(base_dir)
@@ -327,9 +379,15 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a YAML config; errors name the file and the field path."""
     path = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block forever
+            raise ConfigError(f"{path}: not a regular file (a config is a YAML file)")
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config ({err.strerror or err})") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from err
     return config_from_dict(data, path.parent, str(path))

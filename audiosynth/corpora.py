@@ -4,7 +4,7 @@ One place per step:
 
 1. ``_walk_<layout>`` turns a corpus tree into candidates (audio path + a `Clip` template);
 2. ``_check_all`` opens and fully scans every file in a process pool (`check_audio_file`);
-3. ``catalog_corpus`` writes the accepted clips (`write_catalog`) and the rejects JSONL.
+3. ``catalog_corpus`` writes the accepted clips and the rejects JSONL (atomically, `writers.write_atomic`).
 
 A bad file never stops cataloguing: it becomes a reject row ``{"path", "reason", "detail"}``
 whose reason is one of `REJECT_REASONS`.
@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -29,13 +30,15 @@ import soundfile as sf
 from tqdm import tqdm
 
 from . import kernels
-from .catalog import KINDS, Clip, relative_audio_path, write_catalog
+from .catalog import KINDS, Clip, relative_audio_path
 from .errors import AudioError, CatalogError
+from .writers import jsonl_bytes, write_atomic
 
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("librispeech", "vctk", "musan", "folder")
-REJECT_REASONS = ("unreadable", "not_audio", "truncated", "empty", "nan", "silent", "too_short", "too_many_channels")
+REJECT_REASONS = ("unreadable", "not_audio", "truncated", "empty", "nan", "silent", "too_short", "too_many_channels",
+                  "not_a_file", "bad_name")
 AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
                               ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist"})
 BLOCK_FRAMES = 65536
@@ -94,9 +97,12 @@ def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = 0.
     """
     path = os.fspath(path)
     try:
-        size = os.path.getsize(path)
-    except OSError as err:
+        info = os.stat(path)
+    except OSError as err:  # missing, a broken link, a symlink loop, no permission
         raise AudioError(path, "unreadable", f"{type(err).__name__}: {err.strerror or err}") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+        raise AudioError(path, "not_a_file", f"not a regular file (mode {stat.filemode(info.st_mode)})")
+    size = info.st_size
     if size == 0:
         raise AudioError(path, "empty", "0 bytes")
     try:
@@ -345,7 +351,17 @@ def _musan_fields(category: str, cols: list[str]) -> dict[str, Any]:
 
 def _walk_folder(root: Path, corpus: str, kind: str) -> list[_Candidate]:
     out = []
+    visited: set[tuple[int, int]] = set()  # (device, inode) of folders walked: a symlink loop is entered once
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            here = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (here.st_dev, here.st_ino) in visited:
+            dirnames[:] = []
+            continue
+        visited.add((here.st_dev, here.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             audio = Path(dirpath) / name
@@ -396,6 +412,9 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
     candidates = _walk(layout, root, corpus, kind, mic)
     if not candidates:
         raise CatalogError(f"{root}: no audio files found for layout {layout!r}; expected {expected}")
+    rejects = [{"path": _printable(os.path.abspath(audio)), "reason": "bad_name", "detail": "the path is not valid UTF-8 (a catalog is JSON text)"}
+               for audio, _ in candidates if not _utf8(str(audio))]
+    candidates = [(audio, clip) for audio, clip in candidates if _utf8(str(audio))]
     seen: dict[str, Path] = {}
     for audio, clip in candidates:
         if clip.id in seen:
@@ -406,7 +425,7 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
     limits = {"min_duration_s": min_duration_s, "max_channels": max_channels, "silence_dbfs": silence_dbfs}
     results = _check_all([str(audio) for audio, _ in candidates], workers or os.cpu_count() or 1, progress, limits)
 
-    clips, rejects = [], []
+    clips = []
     for (audio, template), (reason, detail, frames, rate, channels, active) in zip(candidates, results):
         if reason is not None:
             logger.debug("rejected %s: %s (%s)", audio, reason, detail)
@@ -417,8 +436,11 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
                                          active=None if template.kind == "rir" else tuple(map(tuple, active))))
     clips.sort(key=lambda clip: clip.id)
     rejects.sort(key=lambda row: row["path"])
-    write_catalog(clips, output)
-    _write_jsonl(rejects, rejects_path)
+    for path in (output, rejects_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    again = "Free some space and catalogue again"  # a full disk: OutputError naming the file, nothing left behind
+    write_atomic(output, jsonl_bytes(clip.to_dict() for clip in clips), again)
+    write_atomic(rejects_path, jsonl_bytes(rejects), again)
 
     by_reason: dict[str, int] = {}
     for row in rejects:
@@ -434,11 +456,15 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
     return summary
 
 
-def _write_jsonl(rows: list[dict[str, Any]], path: Path) -> None:
-    """Write rows as JSONL atomically (temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+def _utf8(text: str) -> bool:
+    """Whether a path (decoded by the OS with surrogate escapes) is valid UTF-8 text."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _printable(path: str) -> str:
+    """A path that is not UTF-8, with its bad bytes as ``\\xNN`` escapes (JSON-safe)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

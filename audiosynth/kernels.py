@@ -5,6 +5,8 @@ Shapes are given as ``(..., L)``: any leading batch dimensions, time last.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import numpy as np
@@ -76,11 +78,11 @@ def fft_convolve(x: np.ndarray, h: np.ndarray, num_samples: int | None = None, *
     else:
         size = next_fast_length(block + K - 1)
         block = size - K + 1  # the transform length is fixed: take the longest block it allows
-        blocks = fft.rfft(_blocks(x, block, size), size)  # (..., count, F)
-        pieces = fft.numpy(fft.irfft(blocks * fft.rfft(h, size)[..., None, :], size))  # (..., count, size)
-        y = _overlap_add(pieces, block)
+        y = _overlap_add_chunked(fft, x, fft.rfft(h, size)[..., None, :], block, size, shape[:-1])
     if lead == 0 and y.shape[-1] >= n:
         return y[..., :n]
+    if y.shape[-1] >= n and y.ndim == len(shape):  # shift in place: no second output-sized array
+        return _shift_right(y, lead)[..., :n]
     out, m = np.zeros(shape), min(n - lead, y.shape[-1])
     out[..., lead : lead + m] = y[..., :m]
     return out
@@ -93,6 +95,44 @@ def _blocks(x: np.ndarray, block: int, size: int) -> np.ndarray:
     rows[..., :whole, :block] = x[..., : whole * block].reshape(*x.shape[:-1], whole, block)
     rows[..., whole:, : x.shape[-1] - whole * block] = x[..., None, whole * block :]
     return rows
+
+
+def _shift_right(y: np.ndarray, lead: int, chunk: int = 1 << 16) -> np.ndarray:
+    """``y`` moved ``lead`` samples later along its last axis, in place (zeros before, the last
+    ``lead`` samples dropped), a chunk at a time from the end: only copies, the same bits."""
+    end = y.shape[-1] - lead
+    for stop in range(end, 0, -chunk):
+        start = max(0, stop - chunk)
+        y[..., start + lead : stop + lead] = y[..., start:stop].copy()
+    y[..., :lead] = 0.0
+    return y
+
+
+OLA_CHUNK = 1 << 20  # block-spectrum samples transformed at once by the overlap-add: bounds its memory
+
+
+def _overlap_add_chunked(fft: Any, x: np.ndarray, spectrum: np.ndarray, block: int, size: int, batch: tuple[int, ...]) -> np.ndarray:
+    """Overlap-add convolution of ``x (..., L)`` with the filter ``spectrum (..., 1, F)``, its
+    blocks transformed `OLA_CHUNK` samples at a time (one batched call when they fit): memory
+    stays ~``OLA_CHUNK`` samples above the output's whatever ``L``. Every block is transformed
+    and every output sample summed exactly as in one call (per-row FFTs do not depend on the
+    batch), so the result is the same to the bit. Returns ``(..., (count + 1) * block)``."""
+    count = -(-x.shape[-1] // block)
+    step = max(1, OLA_CHUNK // (max(1, math.prod(batch)) * size))
+    if step >= count:
+        return _overlap_add(fft.numpy(fft.irfft(fft.rfft(_blocks(x, block, size), size) * spectrum, size)), block)
+    out = np.zeros((*batch, count + 1, block))
+    tail = None  # the previous chunk's last piece past its block
+    for lo in range(0, count, step):
+        hi = min(count, lo + step)
+        pieces = fft.numpy(fft.irfft(fft.rfft(_blocks(x[..., lo * block : hi * block], block, size), size) * spectrum, size))
+        out[..., lo:hi, :] = pieces[..., :block]
+        if tail is not None:
+            out[..., lo, : size - block] += tail
+        out[..., lo + 1 : hi, : size - block] += pieces[..., :-1, block:]
+        tail = pieces[..., -1, block:].copy()
+    out[..., count, : size - block] += tail
+    return out.reshape(*batch, (count + 1) * block)
 
 
 def _overlap_add(pieces: np.ndarray, block: int) -> np.ndarray:

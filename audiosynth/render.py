@@ -175,6 +175,7 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
                 reverbs[role], track = reverb, next(wet)
             track *= kernels.db_to_gain(first.level_dbfs - kernels.rms_dbfs(track[0, turns]))  # level over its turns
             images[role] = track
+        del tracks  # the dry tracks of a reverberated session: not needed past here (long sessions)
     sources = scene.sources if scene.type != "diarization" else ()
     drys = [load_segment(source.segment, clips, rate, n)[:1] for source in sources]
     for source, dry in zip(sources, drys):

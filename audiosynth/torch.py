@@ -146,8 +146,9 @@ class OnTheFlyDataset(Dataset):
     """Map-style dataset rendering item ``i`` from ``config`` and its catalogs, in the worker.
 
     Item ``i`` equals example ``i`` of ``build(config, ...)`` sample for sample (the rendered
-    signals are already on the output subtype's grid). The catalogs and the `Planner` are
-    loaded lazily, once per process."""
+    signals are already on the output subtype's grid), also when a clip is bad: the example is
+    re-drawn as the build re-draws it (`audiosynth.build.render_example`). The catalogs and the
+    `Planner` are loaded lazily, once per process."""
 
     def __init__(self, config: Config, roles: Sequence[str] = ("mix", "clean")) -> None:
         self.config_json = config.model_dump_json()
@@ -171,7 +172,7 @@ class OnTheFlyDataset(Dataset):
         return self.num_examples
 
     def __getitem__(self, index: int) -> Item:
-        from .render import render
+        from .build import render_example
 
         if not 0 <= index < self.num_examples:
             raise IndexError(index)
@@ -179,7 +180,7 @@ class OnTheFlyDataset(Dataset):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):  # one BLAS thread, as build's workers: the same bytes
-            rendered = render(planner.scene(index), clips, config.output.subtype, backend=config.backend, device=config.device)
+            rendered, _ = render_example(planner, index, clips, config)  # bad clips re-drawn, as in the build
         item: Item = {"id": rendered.scene.id, "labels": rendered.labels}
         for role in self.roles:
             item[role] = torch.from_numpy(rendered.audio[role].astype(np.float32))

@@ -53,24 +53,25 @@ def fsync_dir(path: Path) -> None:
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+RESUME = "Free some space and run the same build again: it resumes where it stopped"
 
 
 @contextlib.contextmanager
-def output_errors(path: Path) -> Iterator[None]:
-    """Turn a failed write to ``path`` into an `OutputError` naming it (disk full: one clear line)."""
+def output_errors(path: Path, remedy: str = RESUME) -> Iterator[None]:
+    """Turn a failed write to ``path`` into an `OutputError` naming it (disk full: one clear line
+    ending with ``remedy``)."""
     try:
         yield
     except OSError as err:
         if err.errno in _FULL:
             free = shutil.disk_usage(path.parent if path.parent.exists() else ".").free / 1e6
-            raise OutputError(f"{path}: no space left on the device ({err.strerror}; {free:.0f} MB free). "
-                              f"Free some space and run the same build again: it resumes where it stopped") from err
+            raise OutputError(f"{path}: no space left on the device ({err.strerror}; {free:.0f} MB free). {remedy}") from err
         raise OutputError(f"{path}: cannot write ({err.strerror or err})") from err
 
 
-def write_file(path: Path, data: bytes, *, sync: bool = False) -> None:
+def write_file(path: Path, data: bytes, *, sync: bool = False, remedy: str = RESUME) -> None:
     """Write ``data`` to ``path``; on failure nothing is left at ``path`` and `OutputError` names it."""
-    with output_errors(path):
+    with output_errors(path, remedy):
         try:
             with open(path, "wb") as handle:
                 _write_all(handle, data)
@@ -109,10 +110,10 @@ def _write_all(handle: Any, data: bytes) -> None:
     handle.write(data)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, remedy: str = RESUME) -> None:
     """Write ``data`` to ``path`` via a temporary name, fsync, rename."""
     tmp = path.with_name(path.name + TMP_SUFFIX)
-    write_file(tmp, data, sync=True)
+    write_file(tmp, data, sync=True, remedy=remedy)
     os.replace(tmp, path)
 
 
