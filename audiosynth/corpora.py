@@ -13,7 +13,6 @@ whose reason is one of `REJECT_REASONS`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
