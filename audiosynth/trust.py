@@ -89,8 +89,10 @@ def inside(root: Path, rel: str) -> bool:
 
 def check_path(value: Any, root: Path, where: str, field: str) -> str:
     """A path a row gives: relative, `NAME` components, resolving inside ``root``."""
-    if not isinstance(value, str) or not value or len(value) > MAX_PATH or value.startswith("/"):
-        raise _refuse(where, field, value, "not a relative path inside the dataset")
+    if isinstance(value, str) and (value.startswith("/") or os.path.isabs(value)):
+        raise _refuse(where, field, value, "an absolute path (a row's paths are relative, inside the dataset)")
+    if not isinstance(value, str) or not value or len(value) > MAX_PATH:
+        raise _refuse(where, field, value, f"not a relative path of at most {MAX_PATH} characters")
     for part in value.split("/"):
         if not NAME.fullmatch(part):
             raise _refuse(where, field, value, f"path component {show(part)} is not a safe name (no '..', no absolute path)")
