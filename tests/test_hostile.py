@@ -456,3 +456,60 @@ def test_stored_dataset_names_rows_without_a_role_and_takes_a_fallback(sandbox):
     data = StoredDataset(ds, roles=("clean", "noise", "clean_dry"), fallback={"clean_dry": "clean"})
     assert torch.equal(data[0]["clean_dry"], data[0]["noise"]) and not torch.equal(data[0]["clean_dry"], data[0]["clean"])
     assert torch.equal(data[5]["clean_dry"], data[5]["clean"])
+
+
+# -- the name sets: real corpora pass, and the build refuses what readers would --------------
+def test_real_corpus_names_pass_and_the_demo_corpus_too():
+    from audiosynth.trust import ID, NAME
+
+    for name in ("1089-134686-0000", "p225_001", "noise-free-sound-0001", "1089", "p225", "train", "dev", "test",
+                 "clip:demo-spk01-001", "demo-rir-0.50s", "spk@corpus=a+b"):
+        assert NAME.fullmatch(name), name
+    assert ID.fullmatch("train-000000") and not ID.fullmatch("a.b")  # an example id ends a tar member's key
+    for bad in ("..", ".hidden", "a b", "a/b", "a\nb", "", "a" * 129, "x |", "é"):
+        assert not NAME.fullmatch(bad), bad
+    demo = Path(__file__).resolve().parents[1] / "data_manifests" / "demo"
+    for catalog in demo.glob("*.jsonl"):
+        for line in catalog.read_text().splitlines():
+            row = json.loads(line)
+            assert row.get("speaker") is None or NAME.fullmatch(row["speaker"]), row
+
+
+def test_a_catalog_speaker_readers_would_refuse_is_refused_before_building(tmp_path):
+    from audiosynth.catalog import read_catalog
+    from audiosynth.errors import CatalogError
+
+    path = tmp_path / "speech.jsonl"
+    row = {"id": "u1", "path": "a.flac", "kind": "speech", "duration": 1.0, "sample_rate": 16000, "num_channels": 1}
+    path.write_text(json.dumps({**row, "speaker": "John Smith"}) + "\n")
+    with pytest.raises(CatalogError, match=r"speech.jsonl:1: 'speaker' must be a name"):
+        read_catalog(path)
+    path.write_text(json.dumps({**row, "speaker": "p225", "text": "HELLO\nWORLD"}) + "\n")
+    with pytest.raises(CatalogError, match=r"speech.jsonl:1: 'text' holds a control character"):
+        read_catalog(path)
+
+
+# -- a sharded dataset's own paths: the manifest's shard field and shards.json ---------------
+def test_sharded_readers_refuse_a_shard_path_leading_out(sandbox, tmp_path):
+    wds = sandbox / "wds"
+    shutil.copy(wds / "shards" / "shard-00000.tar", sandbox / "x.tar")  # a tar outside the dataset
+    edit_first_row(wds, lambda r: r.update(shard="../x.tar"))
+    result = CliRunner().invoke(main, ["validate", str(wds), "--no-progress"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "manifest.jsonl:1 (id train-" in result.output and "shard '../x.tar'" in result.output
+    out = sandbox / "out"
+    refused(["report", str(wds), "-o", str(out), "--no-progress"], tmp_path, out, "manifest.jsonl:1", "shard")
+
+
+def test_shards_json_naming_a_tar_outside_is_refused(sandbox, tmp_path):
+    wds = sandbox / "wds"
+    index = json.loads((wds / "shards.json").read_text())
+    index["shards"][0]["name"] = "../../x.tar"
+    (wds / "shards.json").write_text(json.dumps(index))
+    out = sandbox / "out"
+    refused(["shards", "to-folder", str(wds), "-o", str(out), "--no-progress"], tmp_path, out, "shards.json", "../../x.tar")
+    pytest.importorskip("torch")
+    from audiosynth.torch import ShardDataset
+
+    with pytest.raises(DatasetError, match="shards.json.*'../../x.tar'"):
+        ShardDataset(wds)
