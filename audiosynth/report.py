@@ -403,9 +403,11 @@ def _catalog_size(paths: Iterable[str]) -> int | None:
     total = 0
     try:
         for path in paths:
+            if not Path(path).is_file():  # build.json is untrusted: no FIFO or device (/dev/zero) is read
+                return None
             with open(path, encoding="utf-8") as handle:
                 total += sum(1 for line in handle if line.strip())
-    except OSError:
+    except (OSError, TypeError, UnicodeDecodeError):
         return None
     return total
 

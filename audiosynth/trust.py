@@ -40,6 +40,7 @@ ROLE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 MAX_TEXT = 100_000  # characters of a transcript or clip id
 MAX_PATH = 1024  # characters of a path in a row
 MAX_DURATION_S = 1e7
+MAX_MEMBER_BYTES = 4 << 30  # a tar member is read into memory whole
 Row = dict[str, Any]
 
 
@@ -116,6 +117,8 @@ def check_member(info: tarfile.TarInfo, where: str) -> bool:
     check_member_name(info.name, where)
     if not info.isfile():
         raise _refuse(where, "member", info.name, "not a regular file (link or device)")
+    if info.size > MAX_MEMBER_BYTES:
+        raise _refuse(where, "member", info.name, f"{info.size} bytes, over the {MAX_MEMBER_BYTES} a member may have")
     return True
 
 
@@ -277,7 +280,9 @@ def check_output_dir(out: str | os.PathLike[str]) -> None:
         raise DatasetError(f"{out}: the home folder; build into a new folder")
     if path.exists() and not path.is_dir():
         raise DatasetError(f"{out}: not a folder")
-    if path.is_dir() and not (path / "build.json").is_file() and any(path.iterdir()):
+    if (path / "build.json").is_file():
+        read_build_info(path)  # a dataset, resumed: its build.json must at least be a JSON object
+    elif path.is_dir() and any(path.iterdir()):
         raise DatasetError(f"{out}: not empty and not an audiosynth dataset (no build.json); build into a new or empty folder")
 
 

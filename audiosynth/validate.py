@@ -117,8 +117,10 @@ def _speech_catalog(root: Path) -> Catalog | None:
     """The speech catalogs named in build.json, when they can still be read."""
     try:
         paths = json.loads((root / "build.json").read_text())["config"]["catalogs"]["speech"]
+        if not all(isinstance(p, str) and Path(p).is_file() for p in paths):  # untrusted: no FIFO or device (/dev/zero)
+            return None
         return Catalog.merge([read_catalog(p) for p in paths])
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, TypeError):
         return None
 
 

@@ -513,3 +513,24 @@ def test_shards_json_naming_a_tar_outside_is_refused(sandbox, tmp_path):
 
     with pytest.raises(DatasetError, match="shards.json.*'../../x.tar'"):
         ShardDataset(wds)
+
+
+def test_a_build_json_naming_a_device_as_catalog_is_not_read(sandbox):
+    """build.json is untrusted too: validate and report must not read /dev/zero (endless) as a catalog."""
+    ds = sandbox / "ds"
+    info = json.loads((ds / "build.json").read_text())
+    info["config"]["catalogs"] = {"speech": ["/dev/zero"], "noise": ["/dev/zero"], "rirs": ["/dev/zero"]}
+    (ds / "build.json").write_text(json.dumps(info))
+    proc = subprocess.run([sys.executable, "-m", "audiosynth.cli", "report", str(ds), "-o", str(sandbox / "r"), "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "transcripts and enrollments not checked" in proc.stderr
+
+
+def test_build_refuses_to_resume_a_folder_whose_build_json_is_not_json(corpus, tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "build.json").write_text("{not json")
+    with pytest.raises(DatasetError, match=r"ds/build.json: not a readable JSON file"):
+        build(small_config(corpus, num_examples=2), out, workers=1, progress=False, dry_run=True)
+    assert [p.name for p in out.iterdir()] == ["build.json"]
