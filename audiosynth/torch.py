@@ -182,10 +182,10 @@ def _refuse_missing(where: Path, missing: dict[str, list[str]], rows: int, fallb
     """`DatasetError` naming, per role some rows lack, how many rows and the first ids."""
     if not missing:
         return
-    parts = [f"role {role!r} (or its fallback {fallback[role]!r})" if role in fallback else f"role {role!r}" for role in missing]
-    role, ids = next(iter(missing.items()))
-    raise DatasetError(f"{where}: {', '.join(parts)}: missing in {len(ids)} of {rows} row(s) (first: {', '.join(ids[:3])}); "
-                       f"ask for roles every row has, or pass fallback={{{role!r}: <a role they have, e.g. 'clean'>}}")
+    parts = [(f"role {role!r} (or its fallback {fallback[role]!r})" if role in fallback else f"role {role!r}")
+             + f": missing in {len(ids)} of {rows} row(s) (first: {', '.join(ids[:3])})" for role, ids in missing.items()]
+    raise DatasetError(f"{where}: {'; '.join(parts)}; ask for roles every row has, or pass "
+                       f"fallback={{{next(iter(missing))!r}: <a role they have, e.g. 'clean'>}}")
 
 
 class OnTheFlyDataset(Dataset):

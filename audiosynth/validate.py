@@ -255,8 +255,9 @@ def _examples(root: Path, manifest: Path, info: dict[str, Any], report: Validati
             report.problems.append(f"{row['id']}: {err}")
             tars = {row["shard"]: iter([])}
             continue
-        if member_row is None or member_row["id"] != row["id"]:
-            report.problems.append(f"{row['id']}: not the next example of {row['shard']} (found {member_row and member_row['id']})")
+        found = member_row.get("id") if isinstance(member_row, dict) else None
+        if found != row["id"]:
+            report.problems.append(f"{row['id']}: not the next example of {row['shard']} (found {show(found)})")
             continue
         yield row, members.get
 
