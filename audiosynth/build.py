@@ -36,6 +36,7 @@ from .plan import Catalogs, Planner, load_catalogs
 from .render import Rendered, render
 from .validate import row_speakers
 from .shards import FOLDER_FORMAT, SHARDS_FORMAT, WebDatasetShardWriter, write_shards_index
+from .trust import check_output_dir
 from .writers import (FolderShardWriter, example_files, jsonl_bytes, output_errors, shard_lock, shard_rejects_path, shard_rows_path,
                       write_atomic, write_shard_rejects)
 
@@ -401,6 +402,7 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
     if engine not in ENGINES:
         raise ConfigError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
     layout = SHARDS_FORMAT if format == "webdataset" else FOLDER_FORMAT
+    check_output_dir(out_dir)  # not /, ~, or a non-empty folder that is no dataset; before anything is written, dry run too
     try:
         kernels.check_backend(config.backend, config.device)
     except ValueError as err:

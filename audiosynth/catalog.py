@@ -89,6 +89,7 @@ class Clip:
         tags = row.get("tags", ())
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise CatalogError(f"{prefix}'tags' must be a list of strings (got {tags!r})")
+        _check_names(row, prefix)
         active = row.get("active")
         if active is not None:
             active = _active_intervals(active, float(duration), prefix)
@@ -105,6 +106,19 @@ def _active_intervals(value: Any, duration: float, prefix: str) -> tuple[tuple[f
     if any(b < a for a, b in zip(ends, ends[1:])) or any(a >= b for a, b in value) or ends[-1] > duration + 0.01:
         raise CatalogError(f"{prefix}'active' intervals must be sorted, disjoint and within the clip's {duration:g} s")
     return tuple((float(a), float(b)) for a, b in value)
+
+
+def _check_names(row: dict[str, Any], prefix: str) -> None:
+    """A speaker name in the safe name set, no control character in an id or text: what the
+    readers of a built dataset accept (`audiosynth.trust`), refused here before any build."""
+    from .trust import NAME, has_control, show
+
+    speaker = row.get("speaker")
+    if speaker is not None and (not isinstance(speaker, str) or not NAME.fullmatch(speaker)):
+        raise CatalogError(f"{prefix}'speaker' must be a name matching {NAME.pattern} (got {show(speaker)})")
+    for name in ("id", "text"):
+        if isinstance(row.get(name), str) and has_control(row[name]):
+            raise CatalogError(f"{prefix}'{name}' holds a control character (got {show(row[name])})")
 
 
 class Catalog(Sequence[Clip]):

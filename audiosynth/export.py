@@ -54,7 +54,9 @@ from typing import Any, Callable, Iterable
 from tqdm import tqdm
 
 from .errors import DatasetError
-from .validate import iter_manifest, row_talkers, speaker_name
+from .trust import check_token, has_control, read_build_info, read_rows
+from .validate import row_talkers, speaker_name
+from .writers import TMP_SUFFIX, output_errors, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +85,10 @@ class _Context:
     """What every format writer gets: the dataset, the role and the path style."""
 
     root: Path
-    out_dir: Path
+    out_dir: Path  # where the export will lie (relative paths are relative to it)
     role: str
     absolute_paths: bool
+    write_dir: Path = Path()  # where the writers write: a staging folder inside out_dir, moved into place at the end
 
     def audio_path(self, row: Row) -> str:
         """Path of the row's audio for the role, absolute or relative to ``out_dir``."""
@@ -123,14 +126,24 @@ def role_text(row: Row, role: str) -> str | None:
 
 
 def _jsonl(path: Path, records: Iterable[dict[str, Any]]) -> Path:
-    with open(path, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """Write JSON lines atomically (temporary name, rename; a full disk leaves nothing at ``path``)."""
+    write_atomic(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records).encode("utf-8"))
     return path
 
 
 def _lines(path: Path, lines: Iterable[str]) -> Path:
-    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    """Write text lines atomically; a line holding a control character (a newline, ...) is refused."""
+    lines = list(lines)
+    for line in lines:
+        if has_control(line):
+            raise DatasetError(f"{path}: line {line[:60]!r}...: holds a control character")
+    write_atomic(path, "".join(f"{line}\n" for line in lines).encode("utf-8"))
+    return path
+
+
+def _mkdir(path: Path) -> Path:
+    with output_errors(path):
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -153,7 +166,7 @@ def _nemo(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) ->
             continue
         records.append({**base, "text": text})
     if records:
-        summary.files.append(_jsonl(ctx.out_dir / f"{split}_manifest.json", records))
+        summary.files.append(_jsonl(ctx.write_dir / f"{split}_manifest.json", records))
     return len(records)
 
 
@@ -171,14 +184,22 @@ def _lhotse(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) 
     recording_set, supervision_set = RecordingSet.from_recordings(recordings), SupervisionSet.from_segments(supervisions)
     cuts = CutSet.from_manifests(recordings=recording_set, supervisions=supervision_set)
     for name, manifest in (("recordings", recording_set), ("supervisions", supervision_set), ("cuts", cuts)):
-        path = ctx.out_dir / f"audiosynth_{name}_{split}.jsonl.gz"
-        manifest.to_file(path)
+        path = ctx.write_dir / f"audiosynth_{name}_{split}.jsonl.gz"
+        tmp = path.with_name(f"{path.name}{TMP_SUFFIX}.jsonl.gz")  # lhotse picks the format by the suffix
+        with output_errors(tmp):
+            try:
+                manifest.to_file(tmp)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        os.replace(tmp, path)
         summary.files.append(path)
     return len(recordings)
 
 
-def _kaldi_id(text: str) -> str:
-    return "_".join(text.split())
+def _kaldi_id(text: str, row_id: str = "?", field: str = "speaker") -> str:
+    """A Kaldi/RTTM field: refused if it holds whitespace or a control character (it would shift or add fields or lines)."""
+    return check_token(text, f"row {row_id}", field)
 
 
 def _kaldi(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) -> int:
@@ -191,24 +212,29 @@ def _kaldi(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) -
             continue
         written += 1
         path = ctx.audio_path(row)
-        wav_scp.append(f"{row['id']} {path}" if path.lower().endswith(".wav") else f"{row['id']} sox {shlex.quote(path)} -t wav - |")
+        if has_control(path):  # quoted for the pipe, but a newline would still end the line
+            raise DatasetError(f"row {row['id']}: audio path {path!r}: holds a control character")
+        if path.lower().endswith(".wav"):
+            wav_scp.append(f"{_kaldi_id(row['id'], row['id'], 'id')} {_kaldi_id(path, row['id'], 'audio path')}")
+        else:
+            wav_scp.append(f"{_kaldi_id(row['id'], row['id'], 'id')} sox {shlex.quote(path)} -t wav - |")
         reco2dur.append(f"{row['id']} {row['duration']}")
         several = len(talkers(row)) > 1
         for k, t in enumerate(talkers(row)):
-            speaker = _kaldi_id(t.speaker)
+            speaker = _kaldi_id(t.speaker, row["id"])
             utt = f"{speaker}-{row['id']}" + (f"-{k:03d}" if several else "")
             segments.append(f"{utt} {row['id']} {t.start:.4f} {t.end:.4f}")
             utt2spk.append(f"{utt} {speaker}")
             spk2utt[speaker].append(utt)
             if t.text is not None:
                 texts.append(f"{utt} {t.text}")
-    data_dir = ctx.out_dir / split
+    data_dir = ctx.write_dir / _kaldi_id(split, "?", "split")
     files = {"wav.scp": sorted(wav_scp), "segments": sorted(segments), "utt2spk": sorted(utt2spk), "reco2dur": sorted(reco2dur),
              "spk2utt": [f"{s} {' '.join(sorted(u))}" for s, u in sorted(spk2utt.items())]}
     if texts:
         files["text"] = sorted(texts)
     if written:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        _mkdir(data_dir)
         summary.files.extend(_lines(data_dir / name, lines) for name, lines in files.items())
     return written
 
@@ -219,17 +245,20 @@ def _hf_value(value: Any) -> Any:
 
 
 def _hf(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) -> int:
-    split_dir = ctx.out_dir / split
-    split_dir.mkdir(parents=True, exist_ok=True)
+    split_dir = _mkdir(ctx.write_dir / split)
     records = []
     for row in rows:
-        source = ctx.root / row["audio"][ctx.role]
+        source = ctx.root / row["audio"][ctx.role]  # checked: inside the dataset (trust.check_row)
         target = split_dir / source.name
-        if not target.exists():
+        with output_errors(target):
             try:
-                os.link(source, target)
-            except OSError:
-                shutil.copy2(source, target)
+                try:
+                    os.link(source, target)
+                except OSError:
+                    shutil.copy2(source, target)
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
         summary.files.append(target)
         labels = {k: _hf_value(v) for k, v in row["labels"].items()}
         records.append({"file_name": target.name, "id": row["id"], "duration": row["duration"], "sample_rate": row["sample_rate"],
@@ -249,12 +278,24 @@ def _rttm(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) ->
         else:
             summary.skipped.append((row["id"], "rttm: no talker segments or activity (labels.segments / labels.activity)"))
             continue
-        lines.extend(f"SPEAKER {row['id']} 1 {s:.3f} {e - s:.3f} <NA> <NA> {_kaldi_id(spk)} <NA> <NA>" for s, e, spk in turns)
+        lines.extend(f"SPEAKER {_kaldi_id(row['id'], row['id'], 'id')} 1 {s:.3f} {e - s:.3f} <NA> <NA> {_kaldi_id(spk, row['id'])} <NA> <NA>"
+                     for s, e, spk in turns)
         uem.append(f"{row['id']} 1 0.000 {row['duration']:.3f}")
     if uem:
-        summary.files.append(_lines(ctx.out_dir / f"{split}.rttm", lines))
-        summary.files.append(_lines(ctx.out_dir / f"{split}.uem", uem))
+        summary.files.append(_lines(ctx.write_dir / f"{split}.rttm", lines))
+        summary.files.append(_lines(ctx.write_dir / f"{split}.uem", uem))
     return len(uem)
+
+
+STAGING = ".audiosynth-export"  # the writers' folder inside the export folder until every file is written
+
+
+def _move_into_place(path: Path, stage: Path, out: Path) -> Path:
+    """Rename a written file from the staging folder to its place in ``out`` (replacing an older export's)."""
+    dest = out / path.relative_to(stage)
+    _mkdir(dest.parent)
+    os.replace(path, dest)
+    return dest
 
 
 Writer = Callable[[_Context, list[Row], str, ExportSummary], int]
@@ -274,8 +315,12 @@ def export_dataset(dataset_dir: str | os.PathLike[str], to: str, out_dir: str | 
     """Write the dataset in ``dataset_dir`` as format ``to`` (a key of :data:`FORMATS`) under
     ``out_dir``, with the audio of ``role`` (``mix`` by default; ``clean``, ``s1``, ...).
 
-    Raises :class:`DatasetError` for an unknown format, a folder without a manifest, or a
-    dataset whose labels the format cannot carry (no row exported).
+    Raises :class:`DatasetError` for an unknown format, a folder without a manifest, a sharded
+    dataset, a row that is malformed or unsafe (`audiosynth.trust.check_row`: every row is
+    checked before anything is written), a field a Kaldi/RTTM line cannot hold, or a dataset
+    whose labels the format cannot carry (no row exported); :class:`~audiosynth.errors.OutputError`
+    when a file cannot be written (disk full): every file is written under a temporary name
+    and renamed, so none is left half-written.
     """
     if to not in FORMATS:
         raise DatasetError(f"unknown export format {to!r} (known: {', '.join(FORMATS)})")
@@ -283,25 +328,36 @@ def export_dataset(dataset_dir: str | os.PathLike[str], to: str, out_dir: str | 
     manifest = root / "manifest.jsonl"
     if not manifest.is_file():
         raise DatasetError(f"{manifest}: missing (not a built dataset, or the build did not complete)")
+    if read_build_info(root).get("format") == "audiosynth-webdataset":
+        raise DatasetError(f"{root}: a sharded dataset; convert it first (audiosynth shards to-folder)")
     writer, needed = FORMATS[to]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     summary = ExportSummary(to, out)
     ctx = _Context(root, out, role, absolute_paths)
     by_split: dict[str, list[Row]] = {}
-    for row in tqdm(iter_manifest(manifest), unit="ex", desc=f"export {to}", disable=not progress, dynamic_ncols=True):
+    for row in tqdm(read_rows(root, sharded=False), unit="ex", desc=f"export {to}", disable=not progress, dynamic_ncols=True):
         if to != "rttm" and role not in row["audio"]:
             summary.skipped.append((row["id"], f"no {role!r} audio (roles: {', '.join(row['audio'])})"))
             continue
         by_split.setdefault(row["split"], []).append(row)
     if to != "rttm" and not by_split:
         raise DatasetError(f"{to}: no example of {root} has audio for role {role!r}")
-    for split, rows in by_split.items():
-        written = writer(ctx, rows, split, summary)
-        if written:
-            summary.counts[split] = written
-    if not summary.counts:
-        raise DatasetError(f"{to}: no example of {root} can be exported: it needs {needed}")
+    made = not out.exists()
+    ctx.write_dir = stage = out / STAGING
+    shutil.rmtree(stage, ignore_errors=True)
+    _mkdir(stage)
+    try:
+        for split, rows in by_split.items():
+            written = writer(ctx, rows, split, summary)
+            if written:
+                summary.counts[split] = written
+        if not summary.counts:
+            raise DatasetError(f"{to}: no example of {root} can be exported: it needs {needed}")
+        summary.files = [_move_into_place(path, stage, out) for path in summary.files]
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if made and not any(out.iterdir()):
+            out.rmdir()
     for row_id, reason in summary.skipped:
         log.debug("%s: skipped: %s", row_id, reason)
     if summary.skipped:

@@ -35,8 +35,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from .config import SPLITS
-from .errors import AudiosynthError, DatasetError
-from .validate import iter_manifest, label_ranges, row_talkers, speaker_name
+from .errors import AudiosynthError, DatasetError, OutputError
+from .trust import read_build_info, read_rows
+from .validate import label_ranges, row_talkers, speaker_name
+from .writers import output_errors, write_atomic
 
 Row = dict[str, Any]  # one manifest row
 Extract = Callable[[Row], list[float]]  # a drawn quantity's values in one row
@@ -214,7 +216,7 @@ def coverage_quantities(config: dict[str, Any]) -> list[Coverage]:
 def scan_manifest(root: Path, config: dict[str, Any], *, keep_rows: int = 3, progress: bool = True, total: int | None = None) -> DatasetStats:
     """One streamed pass over ``root/manifest.jsonl``; keeps the first ``keep_rows`` rows only."""
     stats = DatasetStats(coverage=coverage_quantities(config))
-    for row in tqdm(iter_manifest(root / "manifest.jsonl"), desc="report", unit="ex", total=total, disable=not progress):
+    for row in tqdm(read_rows(root), desc="report", unit="ex", total=total, disable=not progress):  # checked rows
         split, labels = row["split"], row["labels"]
         stats.num_examples += 1
         stats.seconds += row["duration"]
@@ -278,8 +280,10 @@ def _save(fig: Figure, path: Path) -> str:
     channel of a figure is opaque: dropping it halves the file); returns the file name."""
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
-    Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(path, format="png")
+    data = io.BytesIO()
+    Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(data, format="png")
     fig.clear()
+    write_atomic(path, data.getvalue())  # a full disk: OutputError naming it, nothing half-written
     return path.name
 
 
@@ -366,9 +370,11 @@ def _catalog_size(paths: Iterable[str]) -> int | None:
     total = 0
     try:
         for path in paths:
+            if not Path(path).is_file():  # build.json is untrusted: no FIFO or device (/dev/zero) is read
+                return None
             with open(path, encoding="utf-8") as handle:
                 total += sum(1 for line in handle if line.strip())
-    except OSError:
+    except (OSError, TypeError, UnicodeDecodeError):
         return None
     return total
 
@@ -470,6 +476,8 @@ def examples_section(root: Path, rows: list[dict[str, Any]], out: Path, progress
     for k, row in enumerate(tqdm(rows, desc="spectrograms", unit="ex", disable=not progress)):
         try:
             image = _img(plot_spectrograms(root, row, out / f"example_{k}.png"), row["id"])
+        except OutputError:
+            raise
         except (OSError, KeyError, RuntimeError, tarfile.TarError, AudiosynthError, ValueError) as err:
             image = _p(f"could not read the audio: {err}")
         parts.append(f"<h3>{_esc(row['id'])}</h3>\n" + _p("roles: " + ", ".join(row["audio"])) + image)
@@ -560,13 +568,13 @@ def make_report(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     root = Path(dataset_dir)
     if not (root / "manifest.jsonl").is_file():
         raise DatasetError(f"{root}: no manifest.jsonl (not a dataset, or its build did not complete)")
-    try:
-        info = json.loads((root / "build.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        info = {}
+    info = read_build_info(root)  # {} when absent; not JSON: DatasetError naming it
     config = info.get("config") or {}
+    if not isinstance(config, dict):
+        raise DatasetError(f"{root / 'build.json'}: config: not an object")
     out = Path(out_dir) if out_dir is not None else root / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    with output_errors(out):
+        out.mkdir(parents=True, exist_ok=True)
     stats = scan_manifest(root, config, keep_rows=max(0, num_examples_shown), progress=progress, total=info.get("num_examples"))
     bodies = {
         "summary": summary_section(stats, info, out),
@@ -584,5 +592,5 @@ def make_report(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
             f"</head>\n<body>\n<h1>{_esc(title)}</h1>\n{_p(str(root.resolve()), 'note')}<nav>{nav}</nav>\n"
             + "".join(_section(key, name, bodies[key]) for key, name in SECTIONS) + "</body>\n</html>\n")
     path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page.encode("utf-8"))
     return path

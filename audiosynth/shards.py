@@ -17,9 +17,11 @@ Only Python's `tarfile` is used here: the `webdataset` package is needed only to
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import shutil
 import tarfile
 from itertools import islice
 from pathlib import Path
@@ -29,9 +31,10 @@ from tqdm import tqdm
 
 from .errors import DatasetError
 from .render import Rendered
+from .trust import check_member, check_member_name, check_row, read_build_info, read_rows, show
 from .validate import iter_manifest
 from .writers import (TMP_SUFFIX, output_errors, example_files, example_row, fsync_dir, jsonl_bytes, shard_name, shard_rows_path,
-                      write_atomic, write_shard_rows)
+                      write_atomic, write_file, write_shard_rows)
 
 FOLDER_FORMAT = "audiosynth-folder"
 SHARDS_FORMAT = "audiosynth-webdataset"
@@ -143,11 +146,18 @@ def write_shards_index(out_dir: str | os.PathLike[str]) -> Path:
 
 
 def shard_urls(dataset: str | os.PathLike[str]) -> list[str]:
-    """Paths of the tars of a sharded dataset folder, in order (from shards.json, else a glob)."""
+    """Paths of the tars of a sharded dataset folder, in order (from shards.json, else a glob);
+    a shards.json naming anything but a plain file name under ``shards/`` is refused."""
     root = Path(dataset)
     index = root / "shards.json"
     if index.exists():
-        return [str(root / "shards" / e["name"]) for e in json.loads(index.read_text())["shards"]]
+        where = str(index)
+        try:
+            entries = json.loads(index.read_text(encoding="utf-8"))["shards"]
+            names = [e["name"] for e in entries]
+        except (ValueError, KeyError, TypeError) as err:
+            raise DatasetError(f"{index}: not a shards index (a JSON object with shards[].name): {err}") from err
+        return [str(root / "shards" / check_member_name(name, where, "shards[].name")) for name in names]
     tars = sorted((root / "shards").glob("shard-*.tar")) or sorted(root.glob("*.tar"))
     if not tars:
         raise DatasetError(f"{root}: no tar shards found")
@@ -161,105 +171,181 @@ def _batched(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
 
 
 def _read_info(root: Path, expected: str) -> dict[str, Any]:
-    path = root / "build.json"
-    if not path.exists():
-        raise DatasetError(f"{root}: no build.json")
-    info = json.loads(path.read_text())
+    info = read_build_info(root, required=True)
     if info.get("status") != "complete" or not (root / "manifest.jsonl").exists():
         raise DatasetError(f"{root}: the build is not complete")
     if info.get("format", FOLDER_FORMAT) != expected:
         raise DatasetError(f"{root}: format {info.get('format')!r}, expected {expected!r}")
+    if expected == SHARDS_FORMAT and not isinstance((info.get("config") or {}).get("output", {}).get("shard_size"), int):
+        raise DatasetError(f"{root / 'build.json'}: config.output.shard_size: missing or not an integer")
     return info
+
+
+STAGING = ".audiosynth-staging"  # a conversion's files, moved into the output folder when all is done
+
+
+@contextlib.contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """A folder inside ``out`` to write a conversion into; its entries are moved into ``out`` (the
+    manifest, then build.json, last) only when the body succeeds. On failure (a hostile member, a
+    full disk) it is removed, and so is ``out`` if this made it: nothing is left written.
+    ``out`` must be missing or empty (a staging folder left by a killed run is removed)."""
+    made = not out.exists()
+    if out.exists() and (not out.is_dir() or any(p.name != STAGING for p in out.iterdir())):
+        raise DatasetError(f"{out}: exists and is not an empty folder; convert into a new folder")
+    stage = out / STAGING
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    try:
+        yield stage
+        for name in ("audio", "shards", "shards.json", "manifest.jsonl", "build.json"):
+            if (stage / name).exists():
+                os.replace(stage / name, out / name)
+        stage.rmdir()
+        fsync_dir(out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _read_file(path: Path, where: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise DatasetError(f"{where}: cannot read {path} ({err.strerror or err})") from err
 
 
 def folder_to_shards(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], shard_size: int = 100,
                      progress: bool = False) -> dict[str, Any]:
     """Convert a complete folder dataset into tar shards of ``shard_size`` examples.
 
-    Audio bytes are copied, not re-encoded. Returns the `shards.json` content."""
+    Audio bytes are copied, not re-encoded. Every row is checked (`audiosynth.trust.check_row`)
+    before anything is written; ``out_dir`` must be missing or empty. Returns the `shards.json` content."""
     if shard_size < 1:
         raise ValueError("shard_size must be >= 1")
     src, out = Path(dataset_dir), Path(out_dir)
     info = _read_info(src, FOLDER_FORMAT)
-    (out / "shards").mkdir(parents=True, exist_ok=True)
-    tmp = out / ("manifest.jsonl" + TMP_SUFFIX)
-    with open(tmp, "wb") as manifest:
-        rows_in = tqdm(iter_manifest(src / "manifest.jsonl"), total=info.get("num_examples"), unit="ex", desc="shards",
-                       disable=not progress, dynamic_ncols=True)
-        for shard, rows in enumerate(_batched(rows_in, shard_size)):
-            writer = TarShardWriter(out / "shards" / tar_name(shard))
-            for row in rows:
-                members = {Path(rel).name: (src / rel).read_bytes() for rel in row["audio"].values()}
-                new = {**row, "audio": {role: Path(rel).name for role, rel in row["audio"].items()}}
-                if "rttm" in row:
-                    members[Path(row["rttm"]).name] = (src / row["rttm"]).read_bytes()
-                    new["rttm"] = Path(row["rttm"]).name
-                writer.add(new, members)
-                manifest.write(jsonl_bytes([{**new, "shard": f"shards/{tar_name(shard)}"}]))
-            writer.commit()
-    os.replace(tmp, out / "manifest.jsonl")
-    write_shards_index(out)
-    write_atomic(out / "build.json", json.dumps({**info, "format": SHARDS_FORMAT}, indent=2).encode())
-    return json.loads((out / "shards.json").read_text())
+    with _staged(out) as stage:
+        (stage / "shards").mkdir()
+        tmp = stage / "manifest.jsonl"
+        with output_errors(tmp), open(tmp, "wb") as manifest:
+            rows_in = tqdm(read_rows(src, sharded=False), total=info.get("num_examples"), unit="ex", desc="shards",
+                           disable=not progress, dynamic_ncols=True)
+            for shard, rows in enumerate(_batched(rows_in, shard_size)):
+                writer = TarShardWriter(stage / "shards" / tar_name(shard))
+                try:
+                    for row in rows:
+                        where = f"{src / 'manifest.jsonl'} (id {row['id']})"
+                        members = {Path(rel).name: _read_file(src / rel, where) for rel in row["audio"].values()}
+                        new = {**row, "audio": {role: Path(rel).name for role, rel in row["audio"].items()}}
+                        if "rttm" in row:
+                            members[Path(row["rttm"]).name] = _read_file(src / row["rttm"], where)
+                            new["rttm"] = Path(row["rttm"]).name
+                        writer.add(new, members)
+                        manifest.write(jsonl_bytes([{**new, "shard": f"shards/{tar_name(shard)}"}]))
+                except BaseException:
+                    writer.abort()
+                    raise
+                writer.commit()
+        index = shards_index(iter_manifest(tmp))
+        write_atomic(stage / "shards.json", json.dumps(index, indent=2).encode())
+        write_atomic(stage / "build.json", json.dumps({**info, "format": SHARDS_FORMAT}, indent=2).encode())
+    return index
 
 
 def iter_tar_examples(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
-    """``(row, members)`` of each example of one tar, streamed in order (row from ``<id>.json``)."""
+    """``(row, members)`` of each example of one tar, streamed in order (row from ``<id>.json``,
+    unchecked). A link, device or unsafe member name, a missing or unreadable ``<id>.json``
+    raise a one-line `DatasetError` naming the tar and member."""
+    for _, row, members in tar_examples(path):
+        yield row, members
+
+
+def tar_examples(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any, dict[str, bytes]]]:
+    """`iter_tar_examples` with ``where`` (``TAR: member <id>.json``) first."""
     key, members = None, {}  # type: ignore[var-annotated]
-    with tarfile.open(path, mode="r|") as tar:
-        for info in tar:
-            if not info.isfile():
-                continue
-            name_key = member_key(info.name)
-            if key is not None and name_key != key:
-                yield json.loads(members.pop(f"{key}.json")), members
-                members = {}
-            key = name_key
-            handle = tar.extractfile(info)
-            members[info.name] = handle.read() if handle else b""
+
+    def example() -> tuple[str, Any, dict[str, bytes]]:
+        name = f"{key}.json"
+        where = f"{path}: member {name}"
+        if name not in members:
+            raise DatasetError(f"{path}: example {key!r} has no member {name}")
+        try:
+            row = json.loads(members.pop(name))
+        except ValueError as err:
+            raise DatasetError(f"{where}: not JSON ({err})") from err
+        return where, row, members
+
+    try:
+        with tarfile.open(path, mode="r|") as tar:
+            for info in tar:
+                if not check_member(info, str(path)):
+                    continue
+                name_key = member_key(info.name)
+                if key is not None and name_key != key:
+                    yield example()
+                    members = {}
+                key = name_key
+                handle = tar.extractfile(info)
+                members[info.name] = handle.read() if handle else b""
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise DatasetError(f"{path}: unreadable tar ({err})") from err
     if key is not None:
-        yield json.loads(members.pop(f"{key}.json")), members
+        yield example()
 
 
 def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], progress: bool = False) -> int:
     """Convert a sharded dataset back into the folder layout; returns the number of examples.
 
     Folder shards follow the config's ``output.shard_size``, so a sharded build converts to
-    exactly the files a folder build of the same config writes."""
+    exactly the files a folder build of the same config writes. Each example's row (``<id>.json``)
+    and members are checked (`audiosynth.trust`); one bad member or row and nothing is left in
+    ``out_dir`` (written into a staging folder inside it, moved into place at the end)."""
     src, out = Path(shards_dir), Path(out_dir)
     info = _read_info(src, SHARDS_FORMAT)
     size = int(info["config"]["output"]["shard_size"])
-    (out / "shards").mkdir(parents=True, exist_ok=True)
+    urls = shard_urls(src)
+    with _staged(out) as stage:
+        count = _unpack(urls, stage, size, info, progress)
+        tmp = stage / ("manifest.jsonl" + TMP_SUFFIX)
+        with output_errors(tmp), open(tmp, "wb") as manifest:
+            for shard in range(-(-count // size)):
+                manifest.write(shard_rows_path(stage, shard).read_bytes())
+        os.replace(tmp, stage / "manifest.jsonl")
+        write_atomic(stage / "build.json", json.dumps({**info, "format": FOLDER_FORMAT}, indent=2).encode())
+    return count
+
+
+def _unpack(urls: list[str], stage: Path, size: int, info: dict[str, Any], progress: bool) -> int:
+    """Write every example of the tars ``urls`` as folder files and shard rows under ``stage``."""
+    (stage / "shards").mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     count = 0
-
-    def flush_rows(shard: int) -> None:
-        write_shard_rows(out, shard, rows)
-        rows.clear()
-
     bar = tqdm(total=info.get("num_examples"), unit="ex", desc="folder", disable=not progress, dynamic_ncols=True)
-    for url in shard_urls(src):
-        for row, members in iter_tar_examples(url):
+    for url in urls:
+        for where, row, members in tar_examples(url):
+            check_row(row, stage, where, sharded=True)  # its audio and rttm: member names <id>.<...>
+            named = {*row["audio"].values(), *([row["rttm"]] if "rttm" in row else [])}
+            for name in sorted(set(members) ^ named):
+                why = "not named by the example's row" if name in members else "named by the row but not in the tar"
+                raise DatasetError(f"{where} (id {row['id']}): member {show(name)}: {why}")
+            row.pop("shard", None)
             bar.update()
             folder = f"audio/{shard_name(count // size)}"
-            (out / folder).mkdir(parents=True, exist_ok=True)
+            (stage / folder).mkdir(parents=True, exist_ok=True)
             for name, data in members.items():
-                (out / folder / name).write_bytes(data)
+                write_file(stage / folder / name, data)
             row["audio"] = {role: f"{folder}/{name}" for role, name in row["audio"].items()}
             if "rttm" in row:
                 row["rttm"] = f"{folder}/{row['rttm']}"
             rows.append(row)
             count += 1
             if count % size == 0:
-                flush_rows(count // size - 1)
+                write_shard_rows(stage, count // size - 1, rows)
+                rows.clear()
     bar.close()
     if rows:
-        flush_rows(count // size)
-    tmp = out / ("manifest.jsonl" + TMP_SUFFIX)
-    with open(tmp, "wb") as manifest:
-        for shard in range(-(-count // size)):
-            manifest.write(shard_rows_path(out, shard).read_bytes())
-    os.replace(tmp, out / "manifest.jsonl")
-    fsync_dir(out)
-    write_atomic(out / "build.json", json.dumps({**info, "format": FOLDER_FORMAT}, indent=2).encode())
+        write_shard_rows(stage, count // size, rows)
     return count

@@ -21,8 +21,8 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .config import Config
 from .errors import DatasetError
-from .shards import SHARDS_FORMAT, member_key, shard_urls
-from .validate import iter_manifest
+from .shards import SHARDS_FORMAT, shard_urls
+from .trust import check_row, read_build_info, read_rows
 
 Item = dict[str, Any]
 
@@ -45,23 +45,32 @@ class StoredDataset(Dataset):
     example's length; shorter examples are zero-padded), drawn from ``(seed, epoch, i)``: call
     `set_epoch` before each epoch for new crops (workers see it when the loader's iterator is
     created, so not with ``persistent_workers=True``). Roles of another length (enrollment)
-    are returned whole."""
+    are returned whole.
+
+    Every row is checked (`audiosynth.trust.check_row`). A role that some rows lack raises
+    `DatasetError` naming them (count and first ids), unless ``fallback`` names a role to read
+    in its place, e.g. ``fallback={"clean_dry": "clean"}``: the reverberant image where an
+    example has no dry target (the item still holds it under ``"clean_dry"``)."""
 
     def __init__(self, dataset_dir: str | os.PathLike[str], roles: Sequence[str] = ("mix", "clean"), split: str | None = None,
-                 crop_s: float | None = None, seed: int = 0) -> None:
+                 crop_s: float | None = None, seed: int = 0, fallback: dict[str, str] | None = None) -> None:
         self.root = Path(dataset_dir)
-        info_path = self.root / "build.json"
-        if info_path.exists() and json.loads(info_path.read_text()).get("format") == SHARDS_FORMAT:
+        if read_build_info(self.root).get("format") == SHARDS_FORMAT:
             raise DatasetError(f"{self.root}: a sharded dataset; use ShardDataset")
         self.roles = tuple(roles)
+        self.fallback = dict(fallback or {})
         self.crop_s = crop_s
         self.seed = seed
         self.epoch = 0
-        self.rows = [
-            {"id": r["id"], "audio": {k: r["audio"][k] for k in self.roles}, "labels": r["labels"],
-             "frames": round(r["duration"] * r["sample_rate"]), "sample_rate": r["sample_rate"]}
-            for r in iter_manifest(self.root / "manifest.jsonl") if split is None or r["split"] == split
-        ]
+        self.rows = []
+        missing: dict[str, list[str]] = {}
+        for r in read_rows(self.root, sharded=False):
+            if split is not None and r["split"] != split:
+                continue
+            audio = _pick_roles(r, self.roles, self.fallback, missing)
+            self.rows.append({"id": r["id"], "audio": audio, "labels": r["labels"],
+                              "frames": round(r["duration"] * r["sample_rate"]), "sample_rate": r["sample_rate"]})
+        _refuse_missing(self.root / "manifest.jsonl", missing, len(self.rows), self.fallback)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the crops of ``epoch``."""
@@ -98,7 +107,7 @@ class ShardDataset(IterableDataset):
     are shuffled, seeded by ``(seed, epoch)``; call `set_epoch` before each epoch."""
 
     def __init__(self, urls_or_dir: str | os.PathLike[str] | Sequence[str], roles: Sequence[str] = ("mix", "clean"),
-                 shuffle_buffer: int = 0, seed: int = 0, split: str | None = None) -> None:
+                 shuffle_buffer: int = 0, seed: int = 0, split: str | None = None, fallback: dict[str, str] | None = None) -> None:
         if isinstance(urls_or_dir, (str, os.PathLike)) and Path(urls_or_dir).is_dir():
             self.urls = shard_urls(urls_or_dir)
         elif isinstance(urls_or_dir, (str, os.PathLike)):
@@ -106,6 +115,7 @@ class ShardDataset(IterableDataset):
         else:
             self.urls = [str(u) for u in urls_or_dir]
         self.roles = tuple(roles)
+        self.fallback = dict(fallback or {})  # as StoredDataset's
         self.shuffle_buffer = shuffle_buffer
         self.seed = seed
         self.split = split
@@ -116,12 +126,25 @@ class ShardDataset(IterableDataset):
         self.epoch = epoch
 
     def _decode(self, sample: dict[str, Any]) -> Item | None:
-        row = json.loads(sample["json"])
+        where = f"{sample.get('__url__')}: member {sample.get('__key__')}.json"
+        if "json" not in sample:
+            raise DatasetError(f"{where}: missing")
+        try:
+            row = json.loads(sample["json"])
+        except ValueError as err:
+            raise DatasetError(f"{where}: not JSON ({err})") from err
+        check_row(row, Path("."), where, sharded=True)
         if self.split is not None and row["split"] != self.split:
             return None
+        missing: dict[str, list[str]] = {}
+        audio = _pick_roles(row, self.roles, self.fallback, missing)
+        _refuse_missing(Path(where), missing, 1, self.fallback)
         item: Item = {"id": row["id"], "labels": row["labels"]}
-        for role in self.roles:
-            item[role] = decode_audio(sample[row["audio"][role][len(member_key(row["audio"][role])) + 1 :]])
+        for role, name in audio.items():
+            ext = name[len(row["id"]) + 1 :]  # checked: the member is <id>.<ext>
+            if ext not in sample:
+                raise DatasetError(f"{where} (id {row['id']}): audio.{role}: no member {name} in the tar")
+            item[role] = decode_audio(sample[ext])
         return item
 
     def __iter__(self) -> Iterator[Item]:
@@ -140,6 +163,29 @@ class ShardDataset(IterableDataset):
             item = self._decode(sample)
             if item is not None:
                 yield item
+
+
+def _pick_roles(row: dict[str, Any], roles: Sequence[str], fallback: dict[str, str], missing: dict[str, list[str]]) -> dict[str, str]:
+    """Role -> file of one row for ``roles`` (a ``fallback`` role where the role is absent);
+    records the row's id under each role it cannot give in ``missing``."""
+    audio = {}
+    for role in roles:
+        source = role if role in row["audio"] else fallback.get(role)
+        if source in row["audio"]:
+            audio[role] = row["audio"][source]
+        else:
+            missing.setdefault(role, []).append(row["id"])
+    return audio
+
+
+def _refuse_missing(where: Path, missing: dict[str, list[str]], rows: int, fallback: dict[str, str]) -> None:
+    """`DatasetError` naming, per role some rows lack, how many rows and the first ids."""
+    if not missing:
+        return
+    parts = [(f"role {role!r} (or its fallback {fallback[role]!r})" if role in fallback else f"role {role!r}")
+             + f": missing in {len(ids)} of {rows} row(s) (first: {', '.join(ids[:3])})" for role, ids in missing.items()]
+    raise DatasetError(f"{where}: {'; '.join(parts)}; ask for roles every row has, or pass "
+                       f"fallback={{{next(iter(missing))!r}: <a role they have, e.g. 'clean'>}}")
 
 
 class OnTheFlyDataset(Dataset):

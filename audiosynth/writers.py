@@ -123,7 +123,13 @@ def jsonl_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
 
 
 def rttm_text(recording: str, activity: list[dict[str, Any]]) -> str:
-    """RTTM lines (``SPEAKER <file> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>``)."""
+    """RTTM lines (``SPEAKER <file> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>``); a file
+    id or speaker holding whitespace or a control character is refused (`DatasetError`)."""
+    from .trust import check_token
+
+    check_token(recording, "RTTM", "file id")
+    for row in activity:
+        check_token(row["speaker"] or row["role"], f"RTTM of {recording}", "speaker")
     return "".join(
         f"SPEAKER {recording} 1 {row['start']:.3f} {row['end'] - row['start']:.3f} <NA> <NA> {row['speaker'] or row['role']} <NA> <NA>\n"
         for row in activity

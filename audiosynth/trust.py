@@ -1,0 +1,293 @@
+"""One validation of untrusted dataset input: manifest rows, build.json, tar members, output folders.
+
+A dataset folder or a WebDataset tar may come from anywhere. Every reader (validate, report,
+export, shards, the torch datasets) takes its rows through `read_rows` / `check_row` and its
+tar members through `check_member`, so nothing read from a dataset can name a file outside it
+or inject a line into a toolkit's manifest:
+
+- ids, splits and speaker names match `NAME` (example ids `ID`: no dot, as a tar member's key
+  ends at its first dot); audio roles match `ROLE`; texts and clip ids hold no control
+  character and are at most `MAX_TEXT` characters long;
+- every path a row gives (``audio`` values, ``rttm``, ``shard``) is relative, made of `NAME`
+  components (so no ``..``, no hidden file, no whitespace) and resolves, symlinks followed,
+  inside the dataset folder; in a sharded dataset ``audio`` and ``rttm`` are member names
+  ``<id>.<...>`` of the example's own tar;
+- tar members are regular files with `NAME` names (no folder part); links and devices are refused.
+
+Anything else raises :class:`~audiosynth.errors.DatasetError` in one line naming the file,
+the line (and row id) or member, and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tarfile
+import unicodedata
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import DatasetError
+
+#: Ids, splits, speaker names and path components: a letter or digit, then up to 127 of these.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+@=-]{0,127}")
+#: Example ids: as `NAME` without ``.``.
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:+@=-]{0,127}")
+#: Audio roles (``mix``, ``clean``, ``s1_dry``, ...).
+ROLE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+MAX_TEXT = 100_000  # characters of a transcript or clip id
+MAX_PATH = 1024  # characters of a path in a row
+MAX_DURATION_S = 1e7
+MAX_MEMBER_BYTES = 4 << 30  # a tar member is read into memory whole
+Row = dict[str, Any]
+
+
+def show(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to about ``limit`` characters (a 1 MB id must not make a 1 MB message)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text)} chars)"
+
+
+def _refuse(where: str, field: str, value: Any, why: str) -> DatasetError:
+    return DatasetError(f"{where}: {field} {show(value)}: {why}")
+
+
+def check_name(value: Any, where: str, field: str, pattern: re.Pattern[str] = NAME) -> str:
+    """``value`` if it is a string fully matching ``pattern``, else `DatasetError`."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise _refuse(where, field, value, f"not a safe name ({pattern.pattern})")
+    return value
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character or a line/paragraph separator."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
+
+
+def check_text(value: Any, where: str, field: str, *, optional: bool = True) -> str | None:
+    """A transcript-like string: no control character (newline, tab, NUL, ...), bounded length."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TEXT or has_control(value):
+        raise _refuse(where, field, value, f"not a string of at most {MAX_TEXT} characters without control characters")
+    return value
+
+
+def check_number(value: Any, where: str, field: str, low: float = -math.inf, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+        raise _refuse(where, field, value, f"not a number in [{low}, {high}]")
+    return float(value)
+
+
+def inside(root: Path, rel: str) -> bool:
+    """Whether ``root/rel`` resolves (symlinks followed) inside ``root``."""
+    base = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(base, rel))
+    return target.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def check_path(value: Any, root: Path, where: str, field: str) -> str:
+    """A path a row gives: relative, `NAME` components, resolving inside ``root``."""
+    if isinstance(value, str) and (value.startswith("/") or os.path.isabs(value)):
+        raise _refuse(where, field, value, "an absolute path (a row's paths are relative, inside the dataset)")
+    if not isinstance(value, str) or not value or len(value) > MAX_PATH:
+        raise _refuse(where, field, value, f"not a relative path of at most {MAX_PATH} characters")
+    for part in value.split("/"):
+        if not NAME.fullmatch(part):
+            raise _refuse(where, field, value, f"path component {show(part)} is not a safe name (no '..', no absolute path)")
+    if not inside(root, value):
+        raise _refuse(where, field, value, "resolves outside the dataset folder (a symlink leading out?)")
+    return value
+
+
+def check_member_name(name: Any, where: str, field: str = "member") -> str:
+    """A tar member name: one `NAME` (no folder part, no ``..``, not absolute)."""
+    if not isinstance(name, str) or len(name) > 255 or not NAME.fullmatch(name):
+        raise _refuse(where, field, name, "not a safe tar member name (a plain file name, no '/' or '..')")
+    return name
+
+
+def check_member(info: tarfile.TarInfo, where: str) -> bool:
+    """Whether tar member ``info`` is a file to read (False: a folder, skipped); refuses links,
+    devices and unsafe names."""
+    if info.isdir():
+        return False
+    check_member_name(info.name, where)
+    if not info.isfile():
+        raise _refuse(where, "member", info.name, "not a regular file (link or device)")
+    if info.size > MAX_MEMBER_BYTES:
+        raise _refuse(where, "member", info.name, f"{info.size} bytes, over the {MAX_MEMBER_BYTES} a member may have")
+    return True
+
+
+def _check_talker(seg: Any, where: str, field: str, keys: tuple[str, ...]) -> None:
+    if not isinstance(seg, dict) or any(k not in seg for k in keys):
+        raise _refuse(where, field, seg, f"not an object with keys {', '.join(keys)}")
+    check_name(seg["role"], where, f"{field}.role", ROLE)
+    if seg.get("speaker") is not None:
+        check_name(seg["speaker"], where, f"{field}.speaker")
+    check_number(seg["start"], where, f"{field}.start", 0, MAX_DURATION_S)
+    check_number(seg["end"], where, f"{field}.end", 0, MAX_DURATION_S)
+    check_text(seg.get("text"), where, f"{field}.text")
+    check_text(seg.get("clip"), where, f"{field}.clip")
+
+
+def check_row(row: Any, root: Path, where: str, *, sharded: bool = False) -> Row:
+    """``row`` if it is a well-formed, safe manifest row of the dataset in ``root``; else
+    `DatasetError` naming ``where`` (e.g. ``manifest.jsonl:12``), the row id and the field.
+
+    ``sharded``: audio and RTTM are members of the row's tar (``<id>.<...>`` names), not paths."""
+    if not isinstance(row, dict):
+        raise DatasetError(f"{where}: not a JSON object")
+    for key in ("id", "split", "duration", "sample_rate", "audio", "labels", "scene"):
+        if key not in row:
+            raise DatasetError(f"{where}: no {key!r} field")
+    row_id = check_name(row["id"], where, "id", ID)
+    where = f"{where} (id {row_id})"
+    check_name(row["split"], where, "split")
+    check_number(row["duration"], where, "duration", 0, MAX_DURATION_S)
+    if not isinstance(row["sample_rate"], int) or isinstance(row["sample_rate"], bool) or not 0 < row["sample_rate"] <= 10_000_000:
+        raise _refuse(where, "sample_rate", row["sample_rate"], "not a positive integer")
+    if "num_channels" in row and (not isinstance(row["num_channels"], int) or not 0 < row["num_channels"] <= 1024):
+        raise _refuse(where, "num_channels", row["num_channels"], "not a positive integer")
+    audio = row["audio"]
+    if not isinstance(audio, dict) or not audio:
+        raise _refuse(where, "audio", audio, "not an object of role -> file")
+    files = {f"audio.{check_name(role, where, 'audio role', ROLE)}": rel for role, rel in audio.items()}
+    if "rttm" in row:
+        files["rttm"] = row["rttm"]
+    for field, rel in files.items():
+        if sharded:
+            check_member_name(rel, where, field)
+            if not rel.startswith(f"{row_id}."):
+                raise _refuse(where, field, rel, "not a member of this example (<id>.<...>)")
+        else:
+            check_path(rel, root, where, field)
+    if "shard" in row:
+        check_path(row["shard"], root, where, "shard")
+    labels, scene = row["labels"], row["scene"]
+    if not isinstance(labels, dict):
+        raise _refuse(where, "labels", labels, "not an object")
+    if not isinstance(scene, dict) or not isinstance(scene.get("sources", []), list):
+        raise _refuse(where, "scene", scene, "not an object with a list of sources")
+    for k, source in enumerate(scene.get("sources", [])):
+        if not isinstance(source, dict) or "role" not in source:
+            raise _refuse(where, f"scene.sources[{k}]", source, "not an object with a role")
+        check_name(source["role"], where, f"scene.sources[{k}].role", ROLE)
+    if labels.get("speech_clip") and not scene.get("sources"):
+        raise _refuse(where, "scene.sources", scene.get("sources"), "empty, but labels.speech_clip names a talker")
+    for key in ("speaker", "target_speaker"):
+        if labels.get(key) is not None:
+            check_name(labels[key], where, f"labels.{key}")
+    for key in ("text", "speech_clip", "noise_clip", "enrollment_clip"):
+        check_text(labels.get(key), where, f"labels.{key}")
+    for key, keys in (("segments", ("role", "speaker", "clip", "start", "end")), ("activity", ("role", "speaker", "start", "end"))):
+        items = labels.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise _refuse(where, f"labels.{key}", items, "not a list")
+        for k, seg in enumerate(items):
+            _check_talker(seg, where, f"labels.{key}[{k}]", keys)
+    if isinstance(labels.get("sir_db"), dict):
+        for role in labels["sir_db"]:
+            check_name(role, where, "labels.sir_db role", ROLE)
+    return row
+
+
+def manifest_lines(path: Path) -> Iterator[tuple[str, Any]]:
+    """``(where, parsed JSON or a DatasetError)`` per non-empty line of ``path`` (``where`` is
+    ``path:line``); a line that is not JSON (a truncated manifest) gives the error, not a traceback."""
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read ({err.strerror or err})") from err
+    with handle:
+        number = 0
+        while True:
+            number += 1
+            try:
+                line = handle.readline()
+            except UnicodeDecodeError as err:
+                yield f"{path}:{number}", DatasetError(f"{path}:{number}: not UTF-8 ({err.reason})")
+                return
+            if not line:
+                return
+            if not line.strip():
+                continue
+            try:
+                yield f"{path}:{number}", json.loads(line)
+            except ValueError as err:
+                yield f"{path}:{number}", DatasetError(f"{path}:{number}: not a JSON row ({err})")
+
+
+def read_rows(root: str | os.PathLike[str], *, sharded: bool | None = None, problems: list[str] | None = None) -> Iterator[Row]:
+    """The checked rows of ``root/manifest.jsonl``, streamed. A bad line raises `DatasetError`
+    (``path:line (id X): field ...: why``); with ``problems`` given, its message is appended
+    there and the line skipped. ``sharded`` defaults to build.json's format."""
+    root = Path(root)
+    if sharded is None:
+        sharded = read_build_info(root).get("format") == "audiosynth-webdataset"
+    manifest = root / "manifest.jsonl"
+    if not manifest.is_file():
+        raise DatasetError(f"{manifest}: missing (not a built dataset, or the build did not complete)")
+    seen_ids: set[str] = set()
+    for where, row in manifest_lines(manifest):
+        try:
+            if isinstance(row, DatasetError):
+                raise row
+            check_row(row, root, where, sharded=sharded)
+            if sharded and "shard" not in row:
+                raise DatasetError(f"{where} (id {row['id']}): no 'shard' field in a sharded dataset's row")
+            if row["id"] in seen_ids:
+                raise DatasetError(f"{where}: duplicate id {row['id']!r}")
+            seen_ids.add(row["id"])
+        except DatasetError as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
+            continue
+        yield row
+
+
+def read_build_info(root: str | os.PathLike[str], *, required: bool = False) -> dict[str, Any]:
+    """``root/build.json`` as a dict ({} when absent and not ``required``); a file that is not a
+    JSON object raises `DatasetError` naming it."""
+    path = Path(root) / "build.json"
+    if not path.is_file():
+        if required:
+            raise DatasetError(f"{path}: missing (not an audiosynth dataset)")
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:
+        raise DatasetError(f"{path}: not a readable JSON file ({err})") from err
+    if not isinstance(info, dict):
+        raise DatasetError(f"{path}: not a JSON object")
+    return info
+
+
+def check_output_dir(out: str | os.PathLike[str]) -> None:
+    """Refuse to build into a filesystem root, the home folder, a file, or a non-empty folder that
+    is not an audiosynth dataset (no build.json). A missing or empty folder, or a dataset (resumed),
+    is fine."""
+    path = Path(os.path.realpath(os.path.expanduser(out)))
+    if path.parent == path:
+        raise DatasetError(f"{out}: a filesystem root; build into a new folder")
+    if path == Path(os.path.realpath(os.path.expanduser("~"))):
+        raise DatasetError(f"{out}: the home folder; build into a new folder")
+    if path.exists() and not path.is_dir():
+        raise DatasetError(f"{out}: not a folder")
+    if (path / "build.json").is_file():
+        read_build_info(path)  # a dataset, resumed: its build.json must at least be a JSON object
+    elif path.is_dir() and any(path.iterdir()):
+        raise DatasetError(f"{out}: not empty and not an audiosynth dataset (no build.json); build into a new or empty folder")
+
+
+def check_token(value: str, where: str, field: str) -> str:
+    """A field of a whitespace-separated line (Kaldi, RTTM): no whitespace, no control character."""
+    if not value or any(c.isspace() for c in value) or has_control(value):
+        raise _refuse(where, field, value, "holds whitespace or a control character (a Kaldi/RTTM field cannot)")
+    return value
