@@ -47,7 +47,9 @@ LABEL_DEFINITIONS = {
     "noise_dbfs": "RMS level of the written noise over all samples, dBFS",
     "clean_dbfs": "RMS level of the written clean image over all samples, dBFS",
     "gain_db": "common gain applied to the mixture and every target to stay below output.peak_dbfs (0 when none)",
-    "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB)",
+    "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB), "
+              "a noise floor truncated first (Lundeby); null when it cannot be measured",
+    "rt60_reason": "present when rt60_s or rt60_t30_s is null: silent, single_impulse or shallow_decay",
     "text": "the clip's transcript, present only when the whole utterance is inside the example",
 }
 

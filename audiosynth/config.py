@@ -137,6 +137,7 @@ class ReverbConfig(_Model):
     simulator: Literal["ism", "pyroomacoustics"] = "ism"
     early_s: float | None = Field(0.08, gt=0, description="image sources up to here, a diffuse tail after (null: image sources only)")
     room: RoomConfig = Field(default_factory=RoomConfig)
+    num_channels: int | None = Field(None, ge=1, description="catalog RIRs: use only those with this many channels (null: all, which must agree)")
 
 
 class TargetsConfig(_Model):

@@ -24,6 +24,7 @@ from .errors import PreflightError
 from .geometry import circular_array, linear_array, rotate_z
 from . import kernels
 from .kernels import resampled_length
+from .rir import min_rt60
 from .room import Room
 from .scene import Noise, Scene, Segment, Source
 
@@ -129,7 +130,10 @@ class Planner:
                 self.speech[name] = tuple(c for c in self.speech[name] if speaker_of(c) in self.by_speaker[name])
         self.noise = self._pools(catalogs.noise, config.splits.disjoint_noise, fractions, "noise clips", 2)
         need_rirs = config.reverb.probability > 0 and config.reverb.source == "catalog"
-        self.rirs = self._pools(catalogs.rirs, config.splits.disjoint_rirs, fractions, "RIRs", 3) if need_rirs else {n: () for n in SPLITS}
+        self.rirs = self._pools(self._rir_catalog(catalogs.rirs), config.splits.disjoint_rirs, fractions, "RIRs", 3) if need_rirs else {n: () for n in SPLITS}
+        if config.reverb.probability > 0 and config.reverb.source == "simulated":
+            _check_room_ranges(config.reverb.room)
+            _check_all_reverberant(config.reverb.probability, len(array_layout(config.reverb.room.array)), "reverb.room.array has")
         for name in SPLITS:
             if self.counts[name] == 0:
                 continue
@@ -147,6 +151,26 @@ class Planner:
                 raise PreflightError(f"split {name!r}: reverb.source is 'catalog' but no usable RIR")
 
     # -- pre-flight helpers -------------------------------------------------------------
+    def _rir_catalog(self, rirs: Catalog) -> Catalog:
+        """The catalog RIRs of the one channel count a dataset has: ``reverb.num_channels`` when
+        set (the others left out, counted in `excluded_rirs`), else all, which must agree; with
+        several channels every example must be reverberant (a dry one would be mono)."""
+        reverb = self.config.reverb
+        counts = Counter(c.num_channels for c in rirs if self._reachable(c))
+        wanted = reverb.num_channels
+        if wanted is None and len(counts) > 1:
+            found = " and ".join(f"{n} channel{'s' * (n > 1)} ({k} RIR{'s' * (k > 1)})" for n, k in sorted(counts.items()))
+            raise PreflightError(f"catalogs.rirs: RIRs of {found}: a dataset has one channel count; "
+                                 f"set reverb.num_channels to one of {', '.join(map(str, sorted(counts)))}")
+        if wanted is not None and counts and wanted not in counts:
+            raise PreflightError(f"reverb.num_channels: no RIR in catalogs.rirs has {wanted} channels "
+                                 f"(they have {', '.join(map(str, sorted(counts)))})")
+        channels = wanted or (next(iter(counts)) if counts else 1)
+        _check_all_reverberant(reverb.probability, channels, "catalog RIRs have")
+        kept = [c for c in rirs if wanted is None or c.num_channels == wanted]
+        self.excluded_rirs = len(rirs) - len(kept)
+        return Catalog(kept, rirs.root, rirs.name)
+
     def _reachable(self, clip: Clip) -> bool:
         return clip.sample_rate >= self.sample_rate or self.config.allow_upsampling
 
@@ -225,9 +249,7 @@ class Planner:
         rir_clips, room, positions = [None] * count, None, [None] * count
         if rng.random() < config.reverb.probability:
             if config.reverb.source == "catalog":
-                first = _choice(rng, self.rirs[split])  # every talker's RIR with the first's microphone count
-                same = [c for c in self.rirs[split] if c.num_channels == first.num_channels]
-                rir_clips = [first.id] + [_choice(rng, same).id for _ in range(count - 1)]
+                rir_clips = [c.id for c in _rirs_of_one_room(rng, self.rirs[split], count)]
             else:
                 spatial_noise = noise is not None and config.reverb.room.array.type != "single"  # arrays hear noise from a place
                 room, positions = draw_room(rng, config.reverb, count + spatial_noise), list(range(count))
@@ -356,6 +378,38 @@ def _choice(rng: np.random.Generator, clips: Sequence[Clip]) -> Clip:
     return clips[int(rng.integers(0, len(clips)))]
 
 
+def room_of(clip: Clip) -> str:
+    """A RIR's room: its ``room`` field, or the RIR alone when the catalog does not say."""
+    return clip.room or f"rir:{clip.id}"
+
+
+def _rirs_of_one_room(rng: np.random.Generator, pool: Sequence[Clip], count: int) -> list[Clip]:
+    """``count`` RIRs of one room: the first drawn from the pool, each other talker's from the
+    first's room, another position (RIR) while the room has one left, else any of its positions."""
+    first = _choice(rng, pool)
+    room = [c for c in pool if room_of(c) == room_of(first)]
+    chosen = [first]
+    for _ in range(count - 1):
+        chosen.append(_choice(rng, [c for c in room if c not in chosen] or room))
+    return chosen
+
+
+def _check_all_reverberant(probability: float, channels: int, what: str) -> None:
+    """Refuse multichannel reverberation with dry examples, which would have one channel."""
+    if channels > 1 and 0 < probability < 1:
+        raise PreflightError(f"reverb.probability: {probability:g} < 1 but {what} {channels} microphones: the dry examples "
+                             "would be mono in a multichannel dataset; set reverb.probability to 1")
+
+
+def _check_room_ranges(cfg: RoomConfig) -> None:
+    """Refuse RT60 ranges that no room of the size ranges allows (`min_rt60`, the smallest room)."""
+    smallest = (cfg.length_m[0], cfg.width_m[0], cfg.height_m[0])
+    bound = min_rt60(smallest)
+    if cfg.wall_absorption is None and cfg.rt60_s[1] < bound:
+        raise PreflightError(f"reverb.room.rt60_s: {cfg.rt60_s[1]:g} s is shorter than a {'x'.join(f'{v:g}' for v in smallest)} m room "
+                             f"allows (>= {bound:.3f} s with fully absorbing walls, Sabine): raise rt60_s or make the room smaller")
+
+
 OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000)
 
 
@@ -373,7 +427,8 @@ def array_layout(cfg: ArrayConfig) -> np.ndarray:
 def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int = 1, tries: int = 200) -> Room:
     """A random shoebox with a (rotated) microphone array and ``num_sources`` sources, each at
     a distance from the array centre drawn from the range, everything at least
-    ``wall_margin_m`` from every wall (re-drawn until the constraints hold)."""
+    ``wall_margin_m`` from every wall, and an RT60 the room's size allows (`min_rt60`)
+    (re-drawn until the constraints hold)."""
     cfg = reverb.room
     margin = cfg.wall_margin_m
     local = array_layout(cfg.array)
@@ -391,6 +446,8 @@ def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int =
             continue
         if cfg.wall_absorption is None:
             rt60, absorption = float(rng.uniform(*cfg.rt60_s)), None
+            if rt60 < min_rt60(size):  # no such room (`min_rt60`): draw another
+                continue
         else:
             bands = len(OCTAVE_BANDS_HZ) if cfg.octave_bands else 1
             rt60, absorption = None, tuple(tuple(float(a) for a in rng.uniform(*cfg.wall_absorption, size=bands)) for _ in range(6))
@@ -400,7 +457,7 @@ def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int =
         )
     raise PreflightError(
         f"reverb.room: no placement satisfies the ranges after {tries} draws "
-        f"(distance_m {cfg.distance_m}, wall_margin_m {cfg.wall_margin_m}, array {cfg.array.type})"
+        f"(distance_m {cfg.distance_m}, wall_margin_m {cfg.wall_margin_m}, array {cfg.array.type}, rt60_s {cfg.rt60_s})"
     )
 
 
