@@ -10,6 +10,7 @@ satisfy, and says why.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ class Planner:
         self.targets = tuple(name for name in ("direct", "early", "dry") if getattr(config.targets, name))
         self.max_talkers = config.session.speakers[1] if config.task == "diarization" else config.talkers.count[1]
         self.excluded: Counter[str] = Counter()
+        self.excluded_rirs = 0  # catalog RIRs left out by reverb.num_channels
         speech = [c for c in catalogs.speech if self._usable_speech(c)]
         if not speech:
             raise PreflightError(f"no usable speech clip in {len(catalogs.speech)}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}")
@@ -169,6 +171,9 @@ class Planner:
         _check_all_reverberant(reverb.probability, channels, "catalog RIRs have")
         kept = [c for c in rirs if wanted is None or c.num_channels == wanted]
         self.excluded_rirs = len(rirs) - len(kept)
+        if self.excluded_rirs:
+            logging.getLogger(__name__).info("reverb.num_channels %d: %d catalog RIR(s) of other channel counts left out",
+                                             wanted, self.excluded_rirs)
         return Catalog(kept, rirs.root, rirs.name)
 
     def _reachable(self, clip: Clip) -> bool:
