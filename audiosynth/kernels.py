@@ -279,12 +279,10 @@ def measure_rt60(rir: np.ndarray, sample_rate: int, decays_db: tuple[float, ...]
     above the floor, T30 45 dB)."""
     if rir.ndim != 1:
         raise ValueError(f"rt60_from_rir expects a 1-D RIR (got shape {rir.shape})")
+    degenerate = rir_degeneracy(rir)
+    if degenerate is not None:
+        return [None] * len(decays_db), degenerate
     power = np.square(rir, dtype=np.float64)
-    total = float(power.sum())
-    if not total > 0:
-        return [None] * len(decays_db), "silent"
-    if total - float(power.max()) <= 1e-6 * total:  # the rest 60 dB below the strongest sample
-        return [None] * len(decays_db), "single_impulse"
     cut = noise_floor_truncation(rir, sample_rate)
     if cut is None:
         curve = schroeder_decay_db(rir)
@@ -303,6 +301,18 @@ def measure_rt60(rir: np.ndarray, sample_rate: int, decays_db: tuple[float, ...]
         slope = np.dot(t, curve[start:stop]) / np.dot(t, t) * sample_rate  # least-squares dB per second
         times.append(float(-60.0 / slope))
     return times, None if all(t is not None for t in times) else "shallow_decay"
+
+
+def rir_degeneracy(rir: np.ndarray) -> str | None:
+    """Why ``rir (..., K)`` is no room at all: ``silent`` (every sample zero), ``single_impulse``
+    (in some row, all but 60 dB of the energy in one sample); None when neither."""
+    power = np.square(rir, dtype=np.float64).reshape(-1, rir.shape[-1])
+    total = power.sum(axis=-1)
+    if not np.all(total > 0):
+        return "silent"
+    if np.any(total - power.max(axis=-1) <= 1e-6 * total):
+        return "single_impulse"
+    return None
 
 
 def _envelope_db(power: np.ndarray, start: int, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,12 +10,13 @@ satisfy, and says why.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -132,7 +133,11 @@ class Planner:
                 self.speech[name] = tuple(c for c in self.speech[name] if speaker_of(c) in self.by_speaker[name])
         self.noise = self._pools(catalogs.noise, config.splits.disjoint_noise, fractions, "noise clips", 2)
         need_rirs = config.reverb.probability > 0 and config.reverb.source == "catalog"
-        self.rirs = self._pools(self._rir_catalog(catalogs.rirs), config.splits.disjoint_rirs, fractions, "RIRs", 3) if need_rirs else {n: () for n in SPLITS}
+        self.rirs = self._pools(self._rir_catalog(catalogs.rirs), config.splits.disjoint_rirs, fractions, "RIRs", 3, room_of) if need_rirs else {n: () for n in SPLITS}
+        self.rir_rooms: dict[str, dict[str, tuple[Clip, ...]]] = {name: {} for name in SPLITS}  # split -> room -> its RIRs
+        for name in SPLITS:
+            for clip in self.rirs[name]:
+                self.rir_rooms[name][room_of(clip)] = self.rir_rooms[name].get(room_of(clip), ()) + (clip,)
         if config.reverb.probability > 0 and config.reverb.source == "simulated":
             _check_room_ranges(config.reverb.room)
             _check_all_reverberant(config.reverb.probability, len(array_layout(config.reverb.room.array)), "reverb.room.array has")
@@ -214,10 +219,17 @@ class Planner:
         speakers = sorted({speaker_of(c) for c in speech})
         return partition(speakers, fractions, np.random.default_rng([self.config.seed, 1]), "speakers", self.max_talkers)
 
-    def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int) -> dict[str, tuple[Clip, ...]]:
+    def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int,
+               group: Callable[[Clip], str] | None = None) -> dict[str, tuple[Clip, ...]]:
+        """The usable clips of each split: all of them, or (``disjoint``) a partition of them, or of
+        their groups (RIRs: their rooms, so that no room is in two splits)."""
         usable = [c for c in catalog if self._reachable(c)]
         if not disjoint:
             return {name: tuple(usable) for name in SPLITS}
+        if group is not None and any(group(c) != f"rir:{c.id}" for c in usable):
+            keys = partition(list(dict.fromkeys(map(group, usable))), fractions, np.random.default_rng([self.config.seed, stream]), f"{what} rooms")
+            split_of = {key: name for name, part in keys.items() for key in part}
+            return {name: tuple(sorted((c for c in usable if split_of[group(c)] == name), key=lambda c: c.id)) for name in SPLITS}
         ids = partition([c.id for c in usable], fractions, np.random.default_rng([self.config.seed, stream]), what)
         by_id = {c.id: c for c in usable}
         return {name: tuple(by_id[i] for i in ids[name]) for name in SPLITS}
@@ -254,7 +266,7 @@ class Planner:
         rir_clips, room, positions = [None] * count, None, [None] * count
         if rng.random() < config.reverb.probability:
             if config.reverb.source == "catalog":
-                rir_clips = [c.id for c in _rirs_of_one_room(rng, self.rirs[split], count)]
+                rir_clips = [c.id for c in _rirs_of_one_room(rng, self.rirs[split], self.rir_rooms[split], count)]
             else:
                 spatial_noise = noise is not None and config.reverb.room.array.type != "single"  # arrays hear noise from a place
                 room, positions = draw_room(rng, config.reverb, count + spatial_noise), list(range(count))
@@ -388,11 +400,12 @@ def room_of(clip: Clip) -> str:
     return clip.room or f"rir:{clip.id}"
 
 
-def _rirs_of_one_room(rng: np.random.Generator, pool: Sequence[Clip], count: int) -> list[Clip]:
+def _rirs_of_one_room(rng: np.random.Generator, pool: Sequence[Clip], rooms: dict[str, tuple[Clip, ...]], count: int) -> list[Clip]:
     """``count`` RIRs of one room: the first drawn from the pool, each other talker's from the
-    first's room, another position (RIR) while the room has one left, else any of its positions."""
+    first's room (``rooms``: room -> its RIRs in the pool), another position (RIR) while the
+    room has one left, else any of its positions."""
     first = _choice(rng, pool)
-    room = [c for c in pool if room_of(c) == room_of(first)]
+    room = rooms[room_of(first)]
     chosen = [first]
     for _ in range(count - 1):
         chosen.append(_choice(rng, [c for c in room if c not in chosen] or room))
@@ -406,13 +419,23 @@ def _check_all_reverberant(probability: float, channels: int, what: str) -> None
                              "would be mono in a multichannel dataset; set reverb.probability to 1")
 
 
-def _check_room_ranges(cfg: RoomConfig) -> None:
-    """Refuse RT60 ranges that no room of the size ranges allows (`min_rt60`, the smallest room)."""
+def _check_room_ranges(cfg: RoomConfig, least_share: float = 0.1) -> None:
+    """Refuse RT60 ranges that no room of the size ranges allows (`min_rt60` of the smallest
+    room), or that fewer than ``least_share`` of the drawn rooms allow (`draw_room` re-draws
+    the others; the share is taken over a 9x9x9 grid of sizes)."""
+    if cfg.wall_absorption is not None:
+        return
     smallest = (cfg.length_m[0], cfg.width_m[0], cfg.height_m[0])
-    bound = min_rt60(smallest)
-    if cfg.wall_absorption is None and cfg.rt60_s[1] < bound:
-        raise PreflightError(f"reverb.room.rt60_s: {cfg.rt60_s[1]:g} s is shorter than a {'x'.join(f'{v:g}' for v in smallest)} m room "
+    bound, (low, high) = min_rt60(smallest), cfg.rt60_s
+    if high < bound:
+        raise PreflightError(f"reverb.room.rt60_s: {high:g} s is shorter than a {'x'.join(f'{v:g}' for v in smallest)} m room "
                              f"allows (>= {bound:.3f} s with fully absorbing walls, Sabine): raise rt60_s or make the room smaller")
+    bounds = np.array([min_rt60(size) for size in itertools.product(*(np.linspace(*r, 9) for r in (cfg.length_m, cfg.width_m, cfg.height_m)))])
+    share = float(np.mean(np.clip((high - bounds) / (high - low), 0, 1) if high > low else bounds <= high))
+    if share < least_share:
+        raise PreflightError(f"reverb.room.rt60_s: [{low:g}, {high:g}] s is possible in only {100 * share:.0f} % of the rooms that "
+                             f"length_m, width_m, height_m draw (a room needs rt60_s >= {bounds.min():.3f} to {bounds.max():.3f} s, "
+                             f"Sabine with fully absorbing walls): raise rt60_s or make the rooms smaller")
 
 
 OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000)

@@ -63,9 +63,13 @@ def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples
 
 def catalog_reverb(clip_id: str, clips: Catalog, sample_rate: int) -> Reverb:
     """A measured RIR from the catalog (all its channels), its direct path taken as the
-    samples within 2.5 ms of each channel's peak."""
+    samples within 2.5 ms of each channel's peak. A RIR that is no room (`kernels.rir_degeneracy`:
+    all zeros, or a single impulse) raises `AudioError`, so that the build re-draws the example."""
     clip = clips.by_id(clip_id)
     rir = load_segment(Segment(clip_id, 0, clip.num_samples), clips, sample_rate, kernels.resampled_length(clip.num_samples, clip.sample_rate, sample_rate))
+    degenerate = kernels.rir_degeneracy(rir)
+    if degenerate is not None:
+        raise AudioError(str(clips.resolve(clip)), degenerate, "a RIR with no decay", clip_id=clip.id)
     delays = np.argmax(np.abs(rir), axis=-1).astype(float)
     direct = np.stack([ch * kernels.direct_window(rir.shape[-1], d, sample_rate) for ch, d in zip(rir, delays)])
     return Reverb(rir, direct, delays)

@@ -104,13 +104,27 @@ def write_rirs(folder: Path, rirs: dict[str, np.ndarray], rooms: dict[str, str] 
 
 
 def test_build_labels_an_unmeasurable_catalog_rir_null(corpus, tmp_path):
-    rirs = write_rirs(tmp_path, {"impulse": single_impulse()})
+    rirs = write_rirs(tmp_path, {"flat": dithered_impulse() + 1e-3 * decaying_noise(0.3, 0.5)[:8000]})
     config = small_config({**corpus, "rirs": rirs}, num_examples=4, reverb={"probability": 1.0, "source": "catalog"})
     catalogs = load_catalogs(config)
     planner = Planner(config, catalogs)
     for i in range(4):
         labels = render(planner.scene(i), catalogs.all()).labels
-        assert labels["rt60_s"] is None and labels["rt60_t30_s"] is None and labels["rt60_reason"] == "single_impulse"
+        assert labels["rt60_s"] is None and labels["rt60_t30_s"] is None and labels["rt60_reason"] == "shallow_decay"
+
+
+def test_build_redraws_examples_that_meet_a_degenerate_catalog_rir(corpus, tmp_path):
+    from audiosynth.build import build
+
+    good = read_catalog(corpus["rirs"])[0]
+    rirs = write_rirs(tmp_path, {"impulse": single_impulse(), "zeros": np.zeros(8000)})
+    write_catalog([*read_catalog(rirs), Clip(good.id, str(corpus["rirs"].parent / good.path), "rir", good.duration, FS, 1)], rirs)
+    config = small_config({**corpus, "rirs": rirs}, num_examples=8, reverb={"probability": 1.0, "source": "catalog"})
+    summary = build(config, tmp_path / "out", workers=1, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert {r["scene"]["sources"][0]["rir_clip"] for r in rows} == {good.id}
+    assert all(r["labels"]["rt60_s"] == pytest.approx(0.4, rel=0.15) for r in rows)
+    assert set(summary.rejected_clips) <= {"single_impulse", "silent"} and summary.rejected_clips
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -146,6 +160,24 @@ def test_preflight_refuses_an_rt60_range_no_room_allows(corpus):
     with pytest.raises(PreflightError, match=r"^reverb\.room\.rt60_s: .*0\.1 s.*10x8x4 m.*>= 0\.170 s") as err:
         Planner(config, load_catalogs(config))
     assert "\n" not in str(err.value)
+
+
+def test_preflight_refuses_an_rt60_range_few_rooms_allow(corpus):
+    room = {"length_m": [3, 10], "width_m": [3, 8], "height_m": [2.4, 4], "rt60_s": [0.02, 0.08]}
+    config = small_config(corpus, reverb={"probability": 1.0, "room": room})
+    with pytest.raises(PreflightError, match=r"^reverb\.room\.rt60_s: \[0\.02, 0\.08\] s is possible in only \d+ % of the rooms"):
+        Planner(config, load_catalogs(config))
+
+
+def test_disjoint_rir_splits_keep_each_room_in_one_split(corpus, tmp_path):
+    shapes = {f"{room}/p{k}": decaying_noise(0.3 + 0.1 * k, 0.5, seed=k + 10 * j) for j, room in enumerate("ABCDEF") for k in range(2)}
+    rirs = write_rirs(tmp_path, shapes, {name: name.split("/")[0] for name in shapes})
+    config = small_config({**corpus, "rirs": rirs}, reverb={"probability": 1.0, "source": "catalog"},
+                          splits={"train": 0.6, "dev": 0.2, "test": 0.2, "disjoint_rirs": True})
+    planner = Planner(config, load_catalogs(config))
+    rooms = {name: {c.room for c in planner.rirs[name]} for name in ("train", "dev", "test")}
+    assert all(rooms.values()) and not (rooms["train"] & rooms["dev"] or rooms["train"] & rooms["test"] or rooms["dev"] & rooms["test"])
+    assert sum(len(planner.rirs[name]) for name in rooms) == 12
 
 
 def test_drawn_rooms_respect_their_own_bound(corpus):
