@@ -139,6 +139,12 @@ class ReverbConfig(_Model):
     room: RoomConfig = Field(default_factory=RoomConfig)
     num_channels: int | None = Field(None, ge=1, description="catalog RIRs: use only those with this many channels (null: all, which must agree)")
 
+    @model_validator(mode="after")
+    def _channels_of_catalog_rirs(self) -> "ReverbConfig":
+        if self.num_channels is not None and self.source != "catalog":
+            raise ValueError("num_channels chooses catalog RIRs, but source is 'simulated' (its channels are room.array's)")
+        return self
+
 
 class TargetsConfig(_Model):
     """Dereverberation targets written for reverberant examples (they do not sum to the mixture)."""

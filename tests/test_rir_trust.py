@@ -96,8 +96,8 @@ def write_rirs(folder: Path, rirs: dict[str, np.ndarray], rooms: dict[str, str] 
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, (h.T if h.ndim == 2 else h).astype(np.float32), FS, subtype="FLOAT")
         info = sf.info(path)
-        clips.append(Clip(name.replace("/", "-"), str(path), "rir", info.duration, FS, info.channels,
-                          room=(rooms or {}).get(name)))
+        room = {"room": rooms[name]} if rooms and name in rooms else {}
+        clips.append(Clip(name.replace("/", "-"), str(path), "rir", info.duration, FS, info.channels, **room))
     out = folder / "rirs.jsonl"
     write_catalog(clips, out)
     return out
@@ -272,3 +272,10 @@ def test_multichannel_reverb_with_dry_examples_is_refused(corpus, tmp_path):
     config = small_config(corpus, reverb={"probability": 0.5, "room": {"array": {"type": "linear", "num_mics": 2, "spacing_m": 0.1}}})
     with pytest.raises(PreflightError, match=r"^reverb\.probability: 0\.5 .*2 microphones"):
         Planner(config, load_catalogs(config))
+
+
+def test_channel_policy_is_for_catalog_rirs_only(corpus):
+    from audiosynth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"reverb: num_channels chooses catalog RIRs, but source is 'simulated'"):
+        small_config(corpus, reverb={"probability": 1.0, "num_channels": 2})
