@@ -226,13 +226,11 @@ class Planner:
         usable = [c for c in catalog if self._reachable(c)]
         if not disjoint:
             return {name: tuple(usable) for name in SPLITS}
-        if group is not None and any(group(c) != f"rir:{c.id}" for c in usable):
-            keys = partition(list(dict.fromkeys(map(group, usable))), fractions, np.random.default_rng([self.config.seed, stream]), f"{what} rooms")
-            split_of = {key: name for name, part in keys.items() for key in part}
-            return {name: tuple(sorted((c for c in usable if split_of[group(c)] == name), key=lambda c: c.id)) for name in SPLITS}
-        ids = partition([c.id for c in usable], fractions, np.random.default_rng([self.config.seed, stream]), what)
-        by_id = {c.id: c for c in usable}
-        return {name: tuple(by_id[i] for i in ids[name]) for name in SPLITS}
+        keys = [group(c) if group else c.id for c in usable]
+        unique = list(dict.fromkeys(keys))
+        parts = partition(unique, fractions, np.random.default_rng([self.config.seed, stream]), what if len(unique) == len(keys) else f"rooms of {what}")
+        split_of = {key: name for name, part in parts.items() for key in part}
+        return {name: tuple(sorted((c for c, key in zip(usable, keys) if split_of[key] == name), key=lambda c: c.id)) for name in SPLITS}
 
     # -- planning ---------------------------------------------------------------------
     def split_of(self, index: int) -> str:

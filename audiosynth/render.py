@@ -69,7 +69,8 @@ def catalog_reverb(clip_id: str, clips: Catalog, sample_rate: int) -> Reverb:
     rir = load_segment(Segment(clip_id, 0, clip.num_samples), clips, sample_rate, kernels.resampled_length(clip.num_samples, clip.sample_rate, sample_rate))
     degenerate = kernels.rir_degeneracy(rir)
     if degenerate is not None:
-        raise AudioError(str(clips.resolve(clip)), degenerate, "a RIR with no decay", clip_id=clip.id)
+        detail = "every sample is zero" if degenerate == "silent" else "all its energy is in one sample: no decay"
+        raise AudioError(str(clips.resolve(clip)), degenerate, f"RIR: {detail}", clip_id=clip.id)
     delays = np.argmax(np.abs(rir), axis=-1).astype(float)
     direct = np.stack([ch * kernels.direct_window(rir.shape[-1], d, sample_rate) for ch, d in zip(rir, delays)])
     return Reverb(rir, direct, delays)
