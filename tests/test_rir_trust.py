@@ -113,6 +113,18 @@ def test_build_labels_an_unmeasurable_catalog_rir_null(corpus, tmp_path):
         assert labels["rt60_s"] is None and labels["rt60_t30_s"] is None and labels["rt60_reason"] == "shallow_decay"
 
 
+def test_validate_accepts_null_rt60_labels(corpus, tmp_path):
+    from audiosynth.build import build
+    from audiosynth.validate import validate
+
+    rirs = write_rirs(tmp_path, {"flat": dithered_impulse() + 1e-3 * decaying_noise(0.3, 0.5)[:8000]})
+    config = small_config({**corpus, "rirs": rirs}, num_examples=3, reverb={"probability": 1.0, "source": "catalog"})
+    build(config, tmp_path / "out", workers=1, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert [r["labels"]["rt60_s"] for r in rows] == [None] * 3
+    assert validate(tmp_path / "out", progress=False).problems == []
+
+
 def test_build_redraws_examples_that_meet_a_degenerate_catalog_rir(corpus, tmp_path):
     from audiosynth.build import build
 
