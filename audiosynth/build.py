@@ -52,7 +52,9 @@ LABEL_DEFINITIONS = {
     "speech_level_dbfs": "RMS of the first talker's written image over the samples its utterance spans (the drawn level + gain_db)",
     "<target>_gain_db": "a target's own gain on top of gain_db (<= 0) so that it stays below output.peak_dbfs",
     "activity_overlap_ratio": "speech overlap: time with two or more talkers active over time with one or more, activity measured on the written images",
-    "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB)",
+    "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB), "
+              "a noise floor truncated first (Lundeby); null when it cannot be measured",
+    "rt60_reason": "present when rt60_s or rt60_t30_s is null: silent, single_impulse or shallow_decay",
     "text": "the clip's transcript, present only when the whole utterance is inside the example",
 }
 

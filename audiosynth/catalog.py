@@ -4,8 +4,10 @@ A catalog row's field names are a public contract::
 
     {"id": ..., "path": ..., "kind": "speech"|"noise"|"rir", "duration": s,
      "sample_rate": Hz, "num_channels": n, "speaker": ..., "text": ..., "language": ...,
-     "gender": ..., "split": ..., "tags": [...], "corpus": ..., "active": [[start_s, end_s], ...]}
+     "gender": ..., "split": ..., "tags": [...], "corpus": ..., "active": [[start_s, end_s], ...], "room": ...}
 
+``room`` (RIRs only, optional) names the room a RIR was measured or simulated in: RIRs that
+share it are positions of one room. A RIR without it is a room of its own.
 ``path`` is relative to the catalog file when the audio lies below it, absolute otherwise.
 ``active`` (optional, speech and noise, measured by ``audiosynth catalog``): where the clip is
 active, as sorted, disjoint ``[start, end]`` intervals in seconds (see `corpora.check_audio_file`).
@@ -45,6 +47,7 @@ class Clip:
     tags: tuple[str, ...] = field(default_factory=tuple)
     corpus: str | None = None
     active: tuple[tuple[float, float], ...] | None = None  # active intervals (s), None when not measured
+    room: str | None = None
 
     @property
     def num_samples(self) -> int:
@@ -86,6 +89,8 @@ class Clip:
         for name in ("id", "path"):
             if not isinstance(row[name], str) or not row[name]:
                 raise CatalogError(f"{prefix}'{name}' must be a non-empty string (got {row[name]!r})")
+        if row.get("room") is not None and (not isinstance(row["room"], str) or not row["room"]):
+            raise CatalogError(f"{prefix}'room' must be a non-empty string (got {row['room']!r})")
         tags = row.get("tags", ())
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise CatalogError(f"{prefix}'tags' must be a list of strings (got {tags!r})")

@@ -43,14 +43,16 @@ def main(verbose: bool) -> None:
 @click.option("--max-channels", type=int, default=1, show_default=True, help="Reject clips with more channels.")
 @click.option("--mic", default="mic1", show_default=True, help="VCTK microphone.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Rejects JSONL (default: beside the output).")
+@click.option("--room-from", type=click.Choice(["parent", "none"]), default="parent", show_default=True,
+              help="A RIR's room: its folder below ROOT (RIRs in one folder are positions of one room), or none.")
 @_fail_cleanly
 def catalog(layout: str, root: Path, output: Path, kind: str | None, workers: int | None, min_duration: float,
-            max_channels: int, mic: str, rejects: Path | None) -> None:
+            max_channels: int, mic: str, rejects: Path | None, room_from: str) -> None:
     """Catalog the corpus at ROOT (LAYOUT: librispeech, vctk, musan or folder) into a JSONL file."""
     from .corpora import catalog_corpus
 
     summary = catalog_corpus(layout, root, output, kind=kind, workers=workers, min_duration_s=min_duration,
-                             max_channels=max_channels, rejects_path=rejects, mic=mic)
+                             max_channels=max_channels, rejects_path=rejects, mic=mic, room_from=room_from)
     click.echo(summary.format())
 
 

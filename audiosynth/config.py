@@ -146,6 +146,13 @@ class ReverbConfig(_Model):
     simulator: Literal["ism", "pyroomacoustics"] = "ism"
     early_s: float | None = Field(0.08, gt=0, le=1.0, description="image sources up to here (s, at most 1), a diffuse tail after (null: image sources only)")
     room: RoomConfig = Field(default_factory=RoomConfig)
+    num_channels: int | None = Field(None, ge=1, description="catalog RIRs: use only those with this many channels (null: all, which must agree)")
+
+    @model_validator(mode="after")
+    def _channels_of_catalog_rirs(self) -> "ReverbConfig":
+        if self.num_channels is not None and self.source != "catalog":
+            raise ValueError("num_channels chooses catalog RIRs, but source is 'simulated' (its channels are room.array's)")
+        return self
 
 
 class TargetsConfig(_Model):

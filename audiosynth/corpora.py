@@ -7,7 +7,8 @@ One place per step:
 3. ``catalog_corpus`` writes the accepted clips and the rejects JSONL (atomically, `writers.write_atomic`).
 
 A bad file never stops cataloguing: it becomes a reject row ``{"path", "reason", "detail"}``
-whose reason is one of `REJECT_REASONS`.
+whose reason is one of `REJECT_REASONS`. RIRs (kind ``rir``) must also have a measurable
+decay (`kernels.measure_rt60`), and a RIR's ``room`` is its parent folder (``room_from``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ logger = logging.getLogger(__name__)
 
 LAYOUTS = ("librispeech", "vctk", "musan", "folder")
 REJECT_REASONS = ("unreadable", "not_audio", "truncated", "empty", "nan", "silent", "too_short", "too_many_channels",
-                  "not_a_file", "bad_name")
+                  "not_a_file", "bad_name", "single_impulse", "shallow_decay")
+ROOM_FROM = ("parent", "none")
+RIR_CHECK_S = 30.0  # a RIR's decay is measured on its first this many seconds
 AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
                               ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist"})
 BLOCK_FRAMES = 65536
@@ -87,12 +90,13 @@ class CatalogSummary:
 # --------------------------------------------------------------------------- checking one file
 
 def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = 0.1, max_channels: int = 1,
-                     silence_dbfs: float = -60.0, activity: bool = False) -> tuple:
+                     silence_dbfs: float = -60.0, activity: bool = False, kind: str | None = None) -> tuple:
     """Open and fully scan one file in blocks; return ``(num_frames, sample_rate, num_channels)``,
     and with ``activity`` its active intervals as a fourth item (`measure_activity`).
 
     Raises `AudioError` whose ``reason`` is one of `REJECT_REASONS`. Only running stats are kept
-    (and, with ``activity``, one float per 10 ms frame).
+    (and, with ``activity``, one float per 10 ms frame), except for ``kind='rir'``: every
+    channel's T20 must then be measurable (`_check_decay`).
     """
     path = os.fspath(path)
     try:
@@ -126,6 +130,8 @@ def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = 0.
     if peak < 10.0 ** (silence_dbfs / 20.0):
         level = 20.0 * math.log10(peak) if peak > 0 else -math.inf
         raise AudioError(path, "silent", f"peak {level:.1f} dBFS < {silence_dbfs:g} dBFS")
+    if kind == "rir":
+        _check_decay(path, rate, min(frames, int(RIR_CHECK_S * rate)))
     if frame_power is None:
         return frames, rate, channels
     return frames, rate, channels, measure_activity(np.concatenate(frame_power), frames, rate)
@@ -145,6 +151,18 @@ def measure_activity(frame_power: np.ndarray, frames: int, rate: int) -> list[li
     intervals = kernels.activity_intervals(frame_power, step / rate, ACTIVITY_DB, ACTIVITY_FLOOR_DBFS, 0.2, ACTIVITY_MAX_INTERVALS)
     end = round(frames / rate, 3)
     return [[a, min(b, end)] for a, b in intervals if a < min(b, end)]
+
+
+def _check_decay(path: str, rate: int, frames: int) -> None:
+    """`AudioError` (silent, single_impulse or shallow_decay) unless every channel of the RIR at
+    ``path`` has a measurable T20 (`kernels.measure_rt60`) over its first ``frames`` frames."""
+    audio = sf.read(path, frames=frames, dtype="float64", always_2d=True)[0]
+    for channel, rir in enumerate(audio.T, start=1):
+        reason = kernels.measure_rt60(rir, rate, (20.0,))[1]
+        if reason is not None:
+            detail = {"silent": "all samples are zero", "single_impulse": "all its energy is in one sample: no decay",
+                      "shallow_decay": "it decays too little above its noise floor to measure T20"}[reason]
+            raise AudioError(path, reason, f"channel {channel}: {detail}")
 
 
 def _scan(f: sf.SoundFile, path: str, frame_power: list[np.ndarray] | None = None) -> tuple[int, float]:
@@ -372,6 +390,17 @@ def _walk_folder(root: Path, corpus: str, kind: str) -> list[_Candidate]:
     return out
 
 
+def _with_rooms(candidates: list[_Candidate], root: Path, room_from: str) -> list[_Candidate]:
+    """RIR candidates with ``room`` set to their folder relative to ``root`` (``room_from='parent'``)."""
+    if room_from == "none":
+        return candidates
+    out = []
+    for audio, clip in candidates:
+        folder = audio.parent.relative_to(root).as_posix() if clip.kind == "rir" else "."
+        out.append((audio, dataclasses.replace(clip, room=folder) if folder != "." else clip))
+    return out
+
+
 def _walk(layout: str, root: Path, corpus: str, kind: str | None, mic: str) -> list[_Candidate]:
     if layout == "librispeech":
         return _walk_librispeech(root, corpus, kind or "speech")
@@ -390,17 +419,22 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
                    kind: str | None = None, workers: int | None = None, min_duration_s: float = 0.1,
                    max_channels: int = 1, rejects_path: str | os.PathLike[str] | None = None, mic: str = "mic1",
                    progress: bool = True, corpus: str | None = None,
-                   silence_dbfs: float = -60.0) -> CatalogSummary:
+                   silence_dbfs: float = -60.0, room_from: str = "parent") -> CatalogSummary:
     """Catalogue the corpus at ``root`` (laid out as ``layout``) into the JSONL ``output``.
 
     Every file is opened and scanned; unusable ones go to ``rejects_path`` (default
     ``<output stem>.rejects.jsonl``, always written). ``kind`` is required for ``folder`` and
-    overrides the layout's kind otherwise. Raises `CatalogError` for a bad layout or arguments.
+    overrides the layout's kind otherwise. A RIR's ``room`` is, with ``room_from='parent'``, its
+    folder relative to ``root`` (RIRs side by side in one folder are positions of one room; a RIR
+    directly in ``root`` has no room: a room of its own); ``'none'`` leaves every room unset.
+    Raises `CatalogError` for a bad layout or arguments.
     """
     if layout not in LAYOUTS:
         raise CatalogError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     if kind is not None and kind not in KINDS:
         raise CatalogError(f"kind must be one of {', '.join(KINDS)} (got {kind!r})")
+    if room_from not in ROOM_FROM:
+        raise CatalogError(f"room_from must be one of {', '.join(ROOM_FROM)} (got {room_from!r})")
     root, output = Path(root).expanduser(), Path(output).expanduser()
     expected = _EXPECTED[layout].replace("{mic}", mic)
     if not root.is_dir():
@@ -408,7 +442,7 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
     rejects_path = Path(rejects_path) if rejects_path is not None else output.with_name(f"{output.stem}.rejects.jsonl")
     corpus = corpus or (root.resolve().name if layout == "folder" else layout)
 
-    candidates = _walk(layout, root, corpus, kind, mic)
+    candidates = _with_rooms(_walk(layout, root, corpus, kind, mic), root, room_from)
     if not candidates:
         raise CatalogError(f"{root}: no audio files found for layout {layout!r}; expected {expected}")
     rejects = [{"path": _printable(os.path.abspath(audio)), "reason": "bad_name", "detail": "the path is not valid UTF-8 (a catalog is JSON text)"}
@@ -421,7 +455,8 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
         seen[clip.id] = audio
     logger.info("%s: checking %d audio files (%s layout)", root, len(candidates), layout)
 
-    limits = {"min_duration_s": min_duration_s, "max_channels": max_channels, "silence_dbfs": silence_dbfs}
+    limits = {"min_duration_s": min_duration_s, "max_channels": max_channels, "silence_dbfs": silence_dbfs,
+              **({"kind": "rir"} if kind == "rir" else {})}
     results = _check_all([str(audio) for audio, _ in candidates], workers or os.cpu_count() or 1, progress, limits)
 
     clips = []

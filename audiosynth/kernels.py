@@ -279,29 +279,145 @@ def schroeder_decay_db(rir: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(tail / (tail[..., :1] + EPS) + EPS)
 
 
+RT60_REASONS = ("silent", "single_impulse", "shallow_decay")  # why `measure_rt60` gives None
+
+
+class UnmeasurableDecay(ValueError):
+    """A RIR whose RT60 cannot be measured; ``reason`` is one of `RT60_REASONS`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
 def rt60_from_rir(rir: np.ndarray, sample_rate: int, decay_db: float = 20.0) -> float:
     """RT60 (s) of a 1-D RIR from its Schroeder curve: T20 (or T30) fit, extrapolated to 60 dB.
 
-    The line is fitted by least squares to the decay between -5 dB and ``-5 - decay_db``.
-    """
+    The line is fitted by least squares to the decay between -5 dB and ``-5 - decay_db``, on
+    the curve that `measure_rt60` integrates (noise floor truncated). Raises `UnmeasurableDecay`."""
     return reverberation_times(rir, sample_rate, (decay_db,))[0]
 
 
 def reverberation_times(rir: np.ndarray, sample_rate: int, decays_db: tuple[float, ...] = (20.0, 30.0)) -> list[float]:
-    """`rt60_from_rir` for each of ``decays_db`` (T20, T30, ...) from one Schroeder curve."""
+    """`rt60_from_rir` for each of ``decays_db`` (T20, T30, ...) from one Schroeder curve;
+    `UnmeasurableDecay` (a ValueError) when any of them cannot be measured."""
+    values, reason = measure_rt60(rir, sample_rate, decays_db)
+    if reason is not None:
+        raise UnmeasurableDecay(reason, f"cannot measure RT60 over {5 + max(decays_db):g} dB of decay")
+    return values  # type: ignore[return-value]
+
+
+def measure_rt60(rir: np.ndarray, sample_rate: int, decays_db: tuple[float, ...] = (20.0, 30.0)) -> tuple[list[float | None], str | None]:
+    """RT60 (s) per ``decays_db`` of a 1-D RIR, None where it cannot be measured, and the reason
+    (one of `RT60_REASONS`) of the first None.
+
+    A noise floor is cut off first (`noise_floor_truncation`, Lundeby et al. 1995) and the
+    energy of the decay past the cut added back, so that the Schroeder curve follows the
+    room's decay and not the floor; a RIR with no noise floor is integrated whole, as before.
+    A decay is measurable when the curve falls ``5 + decay_db`` dB within the integrated part
+    and, over a noise floor, ends at least 10 dB below that (ISO 3382-1: T20 needs 35 dB of decay
+    above the floor, T30 45 dB)."""
     if rir.ndim != 1:
         raise ValueError(f"rt60_from_rir expects a 1-D RIR (got shape {rir.shape})")
-    curve = schroeder_decay_db(rir)
+    degenerate = rir_degeneracy(rir)
+    if degenerate is not None:
+        return [None] * len(decays_db), degenerate
+    power = np.square(rir, dtype=np.float64)
+    cut = noise_floor_truncation(rir, sample_rate)
+    if cut is None:
+        curve = schroeder_decay_db(rir)
+    else:
+        stop, extra = cut
+        tail = np.cumsum(power[:stop][::-1])[::-1] + extra
+        curve = 10.0 * np.log10(tail / tail[0] + EPS)
     start = int(np.argmax(curve <= -5.0))
-    times = []
+    times: list[float | None] = []
     for decay_db in decays_db:
         stop = int(np.argmax(curve <= -5.0 - decay_db))
-        if stop <= start + 1:
-            raise ValueError(f"RIR decays less than {5 + decay_db:g} dB: cannot measure RT60")
+        if stop <= start + 1 or (cut is not None and curve[-1] > -15.0 - decay_db):
+            times.append(None)
+            continue
         t = np.arange(stop - start) - (stop - start - 1) / 2  # centred sample times: a well-conditioned fit
         slope = np.dot(t, curve[start:stop]) / np.dot(t, t) * sample_rate  # least-squares dB per second
         times.append(float(-60.0 / slope))
-    return times
+    return times, None if all(t is not None for t in times) else "shallow_decay"
+
+
+def rir_degeneracy(rir: np.ndarray) -> str | None:
+    """Why ``rir (..., K)`` is no room at all: ``silent`` (every sample zero), ``single_impulse``
+    (in some row, all but 60 dB of the energy in one sample); None when neither."""
+    power = np.square(rir, dtype=np.float64).reshape(-1, rir.shape[-1])
+    total = power.sum(axis=-1)
+    if not np.all(total > 0):
+        return "silent"
+    if np.any(total - power.max(axis=-1) <= 1e-6 * total):
+        return "single_impulse"
+    return None
+
+
+def _envelope_db(power: np.ndarray, start: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``power`` in blocks of ``width`` samples from ``start``: block centres (samples), levels (dB)."""
+    count = (power.shape[-1] - start) // width
+    blocks = power[start : start + count * width].reshape(count, width).mean(axis=1)
+    return start + width * (np.arange(count) + 0.5), 10.0 * np.log10(blocks + EPS)
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """Least-squares ``(slope, intercept)`` of ``y`` over ``x`` (None for fewer than 2 points or no decay)."""
+    if x.size < 2:
+        return None
+    slope, intercept = np.polyfit(x, y, 1)
+    return (float(slope), float(intercept)) if slope < 0 else None
+
+
+def noise_floor_truncation(rir: np.ndarray, sample_rate: int, iterations: int = 5) -> tuple[int, float] | None:
+    """Where a 1-D RIR's decay meets its noise floor: ``(cut, extra)`` with ``cut`` the first
+    sample to drop and ``extra`` the energy the decay would have had past it (the fitted
+    exponential, Lundeby's compensation); None when the RIR has no noise floor.
+
+    No noise floor: the last 10 % of the RIR holds at least 3 dB less energy than the 10 %
+    before it (the decay still goes on to the end; simulated RIRs). Otherwise (Lundeby et al.
+    1995): the floor is the mean power of the last 10 %; a line fitted to the 10 ms envelope
+    from its peak down to 10 dB above the floor crosses it at a first ``cut``; then, up to
+    ``iterations`` times, the envelope is re-averaged over blocks of 1/5 of the time the decay
+    takes to fall 10 dB, the floor re-estimated from where the line is 7 dB below it (at most
+    the last 10 %), the late decay re-fitted from 25 to 5 dB above the floor, and ``cut``
+    moved to the new crossing, until it moves less than one block."""
+    power = np.square(rir, dtype=np.float64)
+    n = power.shape[-1]
+    tenth = n // 10
+    if tenth < 2 or 10 * np.log10((power[n - 2 * tenth : n - tenth].sum() + EPS) / (power[n - tenth :].sum() + EPS)) >= 3.0:
+        return None
+    peak = int(np.argmax(power))
+    width = max(1, int(round(0.01 * sample_rate)))
+    x, level = _envelope_db(power, peak, width)
+    floor = 10.0 * np.log10(power[n - tenth :].mean() + EPS)
+    below = np.flatnonzero(level < floor + 10.0)
+    fit = _line(x[: below[0] if below.size else x.size], level[: below[0] if below.size else x.size])
+    if fit is None:  # nothing decays above the floor: keep the peak alone
+        return peak + 1, 0.0
+    slope, intercept = fit
+    cut = (floor - intercept) / slope
+    for _ in range(iterations):
+        width = max(1, int(round(10.0 / -slope / 5)))
+        x, level = _envelope_db(power, peak, width)
+        noise_start = min(int((floor - 7.0 - intercept) / slope), n - tenth)
+        floor = 10.0 * np.log10(power[max(noise_start, peak + 1) :].mean() + EPS)
+        low = np.flatnonzero(level < floor + 5.0)
+        end = int(low[0]) if low.size else x.size
+        high = np.flatnonzero(level[:end] > floor + 25.0)
+        begin = int(high[-1]) + 1 if high.size else 0
+        fit = _line(x[begin:end], level[begin:end])
+        if fit is None:
+            break
+        slope, intercept = fit
+        moved, cut = abs((floor - intercept) / slope - cut), (floor - intercept) / slope
+        if moved < width:
+            break
+    stop = int(np.clip(round(cut), peak + 1, n))
+    rate = -slope * np.log(10.0) / 10.0  # energy decay per sample of the fitted line
+    extra = 10.0 ** ((intercept + slope * stop) / 10.0) / rate
+    return stop, float(extra)
 
 
 def direct_window(length: int, delay: float, sample_rate: int, half_width_s: float = 0.0025) -> np.ndarray:

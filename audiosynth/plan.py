@@ -10,11 +10,13 @@ satisfy, and says why.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from .errors import PreflightError
 from .geometry import circular_array, linear_array, rotate_z
 from . import kernels
 from .kernels import resampled_length
+from .rir import min_rt60
 from .room import Room
 from .scene import Noise, Scene, Segment, Source
 
@@ -111,6 +114,7 @@ class Planner:
         self.targets = tuple(name for name in ("direct", "early", "dry") if getattr(config.targets, name))
         self.max_talkers = config.session.speakers[1] if config.task == "diarization" else config.talkers.count[1]
         self.excluded: Counter[str] = Counter()
+        self.excluded_rirs = 0  # catalog RIRs left out by reverb.num_channels
         speech = [c for c in catalogs.speech if self._usable_speech(c)]
         if not speech:
             raise PreflightError(f"no usable speech clip in {len(catalogs.speech)}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}")
@@ -133,7 +137,14 @@ class Planner:
                                  "set noise_channels: downmix, first or random to use multichannel noise")
         self.noise = self._pools(catalogs.noise, config.splits.disjoint_noise, fractions, "noise clips", 2)
         need_rirs = config.reverb.probability > 0 and config.reverb.source == "catalog"
-        self.rirs = self._pools(catalogs.rirs, config.splits.disjoint_rirs, fractions, "RIRs", 3) if need_rirs else {n: () for n in SPLITS}
+        self.rirs = self._pools(self._rir_catalog(catalogs.rirs), config.splits.disjoint_rirs, fractions, "RIRs", 3, room_of) if need_rirs else {n: () for n in SPLITS}
+        self.rir_rooms: dict[str, dict[str, tuple[Clip, ...]]] = {name: {} for name in SPLITS}  # split -> room -> its RIRs
+        for name in SPLITS:
+            for clip in self.rirs[name]:
+                self.rir_rooms[name][room_of(clip)] = self.rir_rooms[name].get(room_of(clip), ()) + (clip,)
+        if config.reverb.probability > 0 and config.reverb.source == "simulated":
+            _check_room_ranges(config.reverb.room)
+            _check_all_reverberant(config.reverb.probability, len(array_layout(config.reverb.room.array)), "reverb.room.array has")
         for name in SPLITS:
             if self.counts[name] == 0:
                 continue
@@ -151,6 +162,29 @@ class Planner:
                 raise PreflightError(f"split {name!r}: reverb.source is 'catalog' but no usable RIR")
 
     # -- pre-flight helpers -------------------------------------------------------------
+    def _rir_catalog(self, rirs: Catalog) -> Catalog:
+        """The catalog RIRs of the one channel count a dataset has: ``reverb.num_channels`` when
+        set (the others left out, counted in `excluded_rirs`), else all, which must agree; with
+        several channels every example must be reverberant (a dry one would be mono)."""
+        reverb = self.config.reverb
+        counts = Counter(c.num_channels for c in rirs if self._reachable(c))
+        wanted = reverb.num_channels
+        if wanted is None and len(counts) > 1:
+            found = " and ".join(f"{n} channel{'s' * (n > 1)} ({k} RIR{'s' * (k > 1)})" for n, k in sorted(counts.items()))
+            raise PreflightError(f"catalogs.rirs: RIRs of {found}: a dataset has one channel count; "
+                                 f"set reverb.num_channels to one of {', '.join(map(str, sorted(counts)))}")
+        if wanted is not None and counts and wanted not in counts:
+            raise PreflightError(f"reverb.num_channels: no RIR in catalogs.rirs has {wanted} channels "
+                                 f"(they have {', '.join(map(str, sorted(counts)))})")
+        channels = wanted or (next(iter(counts)) if counts else 1)
+        _check_all_reverberant(reverb.probability, channels, "catalog RIRs have")
+        kept = [c for c in rirs if wanted is None or c.num_channels == wanted]
+        self.excluded_rirs = len(rirs) - len(kept)
+        if self.excluded_rirs:
+            logging.getLogger(__name__).info("reverb.num_channels %d: %d catalog RIR(s) of other channel counts left out",
+                                             wanted, self.excluded_rirs)
+        return Catalog(kept, rirs.root, rirs.name)
+
     def _reachable(self, clip: Clip) -> bool:
         return clip.sample_rate >= self.sample_rate or self.config.allow_upsampling
 
@@ -219,13 +253,18 @@ class Planner:
         return (f"no speaker declares it ({summary}) and the speakers without a declared split gave it none "
                 f"(excluded: {dict(self.excluded)}): {remedy}")
 
-    def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int) -> dict[str, tuple[Clip, ...]]:
+    def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int,
+               group: Callable[[Clip], str] | None = None) -> dict[str, tuple[Clip, ...]]:
+        """The usable clips of each split: all of them, or (``disjoint``) a partition of them, or of
+        their groups (RIRs: their rooms, so that no room is in two splits)."""
         usable = [c for c in catalog if self._reachable(c)]
         if not disjoint:
             return {name: tuple(usable) for name in SPLITS}
-        ids = partition([c.id for c in usable], fractions, np.random.default_rng([self.config.seed, stream]), what)
-        by_id = {c.id: c for c in usable}
-        return {name: tuple(by_id[i] for i in ids[name]) for name in SPLITS}
+        keys = [group(c) if group else c.id for c in usable]
+        unique = list(dict.fromkeys(keys))
+        parts = partition(unique, fractions, np.random.default_rng([self.config.seed, stream]), what if len(unique) == len(keys) else f"rooms of {what}")
+        split_of = {key: name for name, part in parts.items() for key in part}
+        return {name: tuple(sorted((c for c, key in zip(usable, keys) if split_of[key] == name), key=lambda c: c.id)) for name in SPLITS}
 
     # -- planning ---------------------------------------------------------------------
     def split_of(self, index: int) -> str:
@@ -259,9 +298,7 @@ class Planner:
         rir_clips, room, positions = [None] * count, None, [None] * count
         if rng.random() < config.reverb.probability:
             if config.reverb.source == "catalog":
-                first = _choice(rng, self.rirs[split])  # every talker's RIR with the first's microphone count
-                same = [c for c in self.rirs[split] if c.num_channels == first.num_channels]
-                rir_clips = [first.id] + [_choice(rng, same).id for _ in range(count - 1)]
+                rir_clips = [c.id for c in _rirs_of_one_room(rng, self.rirs[split], self.rir_rooms[split], count)]
             else:
                 spatial_noise = noise is not None and config.reverb.room.array.type != "single"  # arrays hear noise from a place
                 room, positions = draw_room(rng, config.reverb, count + spatial_noise), list(range(count))
@@ -437,6 +474,49 @@ def _choice(rng: np.random.Generator, clips: Sequence[Clip]) -> Clip:
     return clips[int(rng.integers(0, len(clips)))]
 
 
+def room_of(clip: Clip) -> str:
+    """A RIR's room: its ``room`` field, or the RIR alone when the catalog does not say."""
+    return clip.room or f"rir:{clip.id}"
+
+
+def _rirs_of_one_room(rng: np.random.Generator, pool: Sequence[Clip], rooms: dict[str, tuple[Clip, ...]], count: int) -> list[Clip]:
+    """``count`` RIRs of one room: the first drawn from the pool, each other talker's from the
+    first's room (``rooms``: room -> its RIRs in the pool), another position (RIR) while the
+    room has one left, else any of its positions."""
+    first = _choice(rng, pool)
+    room = rooms[room_of(first)]
+    chosen = [first]
+    for _ in range(count - 1):
+        chosen.append(_choice(rng, [c for c in room if c not in chosen] or room))
+    return chosen
+
+
+def _check_all_reverberant(probability: float, channels: int, what: str) -> None:
+    """Refuse multichannel reverberation with dry examples, which would have one channel."""
+    if channels > 1 and 0 < probability < 1:
+        raise PreflightError(f"reverb.probability: {probability:g} < 1 but {what} {channels} microphones: the dry examples "
+                             "would be mono in a multichannel dataset; set reverb.probability to 1")
+
+
+def _check_room_ranges(cfg: RoomConfig, least_share: float = 0.1) -> None:
+    """Refuse RT60 ranges that no room of the size ranges allows (`min_rt60` of the smallest
+    room), or that fewer than ``least_share`` of the drawn rooms allow (`draw_room` re-draws
+    the others; the share is taken over a 9x9x9 grid of sizes)."""
+    if cfg.wall_absorption is not None:
+        return
+    smallest = (cfg.length_m[0], cfg.width_m[0], cfg.height_m[0])
+    bound, (low, high) = min_rt60(smallest), cfg.rt60_s
+    if high < bound:
+        raise PreflightError(f"reverb.room.rt60_s: {high:g} s is shorter than a {'x'.join(f'{v:g}' for v in smallest)} m room "
+                             f"allows (>= {bound:.3f} s with fully absorbing walls, Sabine): raise rt60_s or make the room smaller")
+    bounds = np.array([min_rt60(size) for size in itertools.product(*(np.linspace(*r, 9) for r in (cfg.length_m, cfg.width_m, cfg.height_m)))])
+    share = float(np.mean(np.clip((high - bounds) / (high - low), 0, 1) if high > low else bounds <= high))
+    if share < least_share:
+        raise PreflightError(f"reverb.room.rt60_s: [{low:g}, {high:g}] s is possible in only {100 * share:.0f} % of the rooms that "
+                             f"length_m, width_m, height_m draw (a room needs rt60_s >= {bounds.min():.3f} to {bounds.max():.3f} s, "
+                             f"Sabine with fully absorbing walls): raise rt60_s or make the rooms smaller")
+
+
 OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000)
 
 
@@ -454,7 +534,8 @@ def array_layout(cfg: ArrayConfig) -> np.ndarray:
 def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int = 1, tries: int = 200) -> Room:
     """A random shoebox with a (rotated) microphone array and ``num_sources`` sources, each at
     a distance from the array centre drawn from the range, everything at least
-    ``wall_margin_m`` from every wall (re-drawn until the constraints hold)."""
+    ``wall_margin_m`` from every wall, and an RT60 the room's size allows (`min_rt60`)
+    (re-drawn until the constraints hold)."""
     cfg = reverb.room
     margin = cfg.wall_margin_m
     local = array_layout(cfg.array)
@@ -472,6 +553,8 @@ def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int =
             continue
         if cfg.wall_absorption is None:
             rt60, absorption = float(rng.uniform(*cfg.rt60_s)), None
+            if rt60 < min_rt60(size):  # no such room (`min_rt60`): draw another
+                continue
         else:
             bands = len(OCTAVE_BANDS_HZ) if cfg.octave_bands else 1
             rt60, absorption = None, tuple(tuple(float(a) for a in rng.uniform(*cfg.wall_absorption, size=bands)) for _ in range(6))
@@ -481,7 +564,7 @@ def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int =
         )
     raise PreflightError(
         f"reverb.room: no placement satisfies the ranges after {tries} draws "
-        f"(distance_m {cfg.distance_m}, wall_margin_m {cfg.wall_margin_m}, array {cfg.array.type})"
+        f"(distance_m {cfg.distance_m}, wall_margin_m {cfg.wall_margin_m}, array {cfg.array.type}, rt60_s {cfg.rt60_s})"
     )
 
 

@@ -86,9 +86,14 @@ def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples
 
 def catalog_reverb(clip_id: str, clips: Catalog, sample_rate: int) -> Reverb:
     """A measured RIR from the catalog (all its channels), its direct path taken as the
-    samples within 2.5 ms of each channel's peak."""
+    samples within 2.5 ms of each channel's peak. A RIR that is no room (`kernels.rir_degeneracy`:
+    all zeros, or a single impulse) raises `AudioError`, so that the build re-draws the example."""
     clip = clips.by_id(clip_id)
     rir = load_segment(Segment(clip_id, 0, clip.num_samples), clips, sample_rate, kernels.resampled_length(clip.num_samples, clip.sample_rate, sample_rate))
+    degenerate = kernels.rir_degeneracy(rir)
+    if degenerate is not None:
+        detail = "every sample is zero" if degenerate == "silent" else "all its energy is in one sample: no decay"
+        raise AudioError(str(clips.resolve(clip)), degenerate, f"RIR: {detail}", clip_id=clip.id)
     delays = np.argmax(np.abs(rir), axis=-1).astype(float)
     direct = np.stack([ch * kernels.direct_window(rir.shape[-1], d, sample_rate) for ch, d in zip(rir, delays)])
     return Reverb(rir, direct, delays)
@@ -369,12 +374,14 @@ def talker_segment(source: Source, clips: Catalog, rate: int, num_samples: int) 
 
 def reverb_labels(reverb: Reverb, rate: int, scene: Scene, source: Source) -> dict[str, Any]:
     """RT60 (T20, T30), DRR and C50 of the first microphone's RIR; per microphone the direct-path
-    delay (samples) and, in simulated rooms, the source distance (m)."""
+    delay (samples) and, in simulated rooms, the source distance (m). An RT60 that cannot be
+    measured is None, and ``rt60_reason`` (one of `kernels.RT60_REASONS`) says why."""
     first, delay = reverb.rir[0], float(reverb.delays[0])
-    t20, t30 = kernels.reverberation_times(first, rate, (20.0, 30.0))
+    (t20, t30), reason = kernels.measure_rt60(first, rate, (20.0, 30.0))
     labels: dict[str, Any] = {
-        "rt60_s": round(t20, 4),
-        "rt60_t30_s": round(t30, 4),
+        "rt60_s": None if t20 is None else round(t20, 4),
+        "rt60_t30_s": None if t30 is None else round(t30, 4),
+        **({"rt60_reason": reason} if reason else {}),
         "drr_db": round(kernels.drr_db(first, delay, rate), 4),
         "c50_db": round(kernels.clarity_db(first, delay, rate), 4),
         "direct_delay_samples": [round(float(d), 3) for d in reverb.delays],

@@ -112,6 +112,14 @@ def sabine_absorption(size_m: Any, rt60_s: float) -> float:
     return float(-np.expm1(-ism_rt60(size_m, 1 - math.exp(-1)) / rt60_s))  # RT60 scales as 1 / -log(1 - a)
 
 
+def min_rt60(size_m: Any) -> float:
+    """Shortest RT60 (s) a shoebox of ``size_m`` (3,) m allows: Sabine's formula with fully absorbing
+    walls, ``24 ln(10) / c * V / S``. A shorter requested RT60 is no physical room: image sources
+    would still give a decay, but of walls absorbing more than all the sound that reaches them."""
+    lx, ly, lz = (float(v) for v in size_m)
+    return 24 * math.log(10) / SPEED_OF_SOUND * lx * ly * lz / (2 * (lx * ly + lx * lz + ly * lz))
+
+
 def band_centres(sample_rate: int) -> np.ndarray:
     """Octave band centres (Hz) usable at ``sample_rate``: 125 * 2**b below Nyquist, at most 8 kHz."""
     return np.array([BAND_BASE_HZ * 2**b for b in range(7) if BAND_BASE_HZ * 2**b < sample_rate / 2])

@@ -319,7 +319,10 @@ def test_every_bad_file_kind_is_rejected_with_its_reason(tmp_path: Path) -> None
 
 
 def test_max_channels_lets_multichannel_files_through(tmp_path: Path) -> None:
-    frames = tone(tmp_path / "rir" / "room.wav", 0.4, channels=4)
+    frames = int(0.4 * SR)  # four channels of a RIR: noise decaying by 60 dB in 0.3 s
+    decay = np.random.default_rng(0).standard_normal((frames, 4)) * np.exp(-6.9 * np.arange(frames) / (0.3 * SR))[:, None]
+    (tmp_path / "rir").mkdir()
+    sf.write(str(tmp_path / "rir" / "room.wav"), (0.2 * decay).astype(np.float32), SR)
     assert check_audio_file(tmp_path / "rir" / "room.wav", max_channels=4) == (frames, SR, 4)
     with pytest.raises(AudioError) as info:
         check_audio_file(tmp_path / "rir" / "room.wav", max_channels=2)

@@ -118,7 +118,8 @@ def test_validate_checks_transcripts_and_enrollment(corpus, tmp_path):
 
 
 def test_talkers_share_the_microphone_count_of_catalog_rirs(corpus, tmp_path):
-    """A mono and a 2-channel RIR in one catalog: every scene's talkers get RIRs of one channel count."""
+    """A mono and a 2-channel RIR in one catalog: refused (one channel count per dataset), or with
+    ``reverb.num_channels`` every scene's talkers get RIRs of that channel count."""
     import soundfile as sf
 
     from audiosynth.catalog import Clip, write_catalog
@@ -132,10 +133,12 @@ def test_talkers_share_the_microphone_count_of_catalog_rirs(corpus, tmp_path):
     rirs = tmp_path / "rirs.jsonl"
     write_catalog([Clip(mono.id, str(corpus["rirs"].parent / mono.path), "rir", mono.duration, rate, 1),
                    Clip("stereo", str(stereo), "rir", sf.info(stereo).duration, rate, 2)], rirs)
-    out = renders({**corpus, "rirs": rirs}, n=16, talkers={"count": [2, 3]}, reverb={"probability": 1.0, "source": "catalog"})
-    channels = set()
-    for r in out:
-        channels.add(r.audio["mix"].shape[0])
-        assert all(x.shape == r.audio["mix"].shape for role, x in r.audio.items() if role != "enrollment")
-        np.testing.assert_allclose(r.audio["mix"], sum(r.audio[role] for role in r.audio if role == "noise" or role[1:].isdigit()), atol=1e-12)
-    assert channels == {1, 2}  # both kinds were drawn, never mixed within a scene
+    with pytest.raises(PreflightError, match="reverb.num_channels"):
+        renders({**corpus, "rirs": rirs}, n=16, talkers={"count": [2, 3]}, reverb={"probability": 1.0, "source": "catalog"})
+    for wanted in (1, 2):
+        out = renders({**corpus, "rirs": rirs}, n=8, talkers={"count": [2, 3]},
+                      reverb={"probability": 1.0, "source": "catalog", "num_channels": wanted})
+        for r in out:
+            assert r.audio["mix"].shape[0] == wanted
+            assert all(x.shape == r.audio["mix"].shape for role, x in r.audio.items() if role != "enrollment")
+            np.testing.assert_allclose(r.audio["mix"], sum(r.audio[role] for role in r.audio if role == "noise" or role[1:].isdigit()), atol=1e-12)
