@@ -38,6 +38,12 @@ def _check_range(value: Range) -> Range:
     return value
 
 
+def _check_long_enough(value: Range) -> Range:
+    if value[0] < MIN_DURATION_S:
+        raise ValueError(f"must be >= {MIN_DURATION_S:g} s (got [{value[0]}, {value[1]}])")
+    return value
+
+
 def _check_talker_count(value: tuple[int, int]) -> tuple[int, int]:
     if not 1 <= value[0] <= value[1] <= 8:
         raise ValueError(f"must satisfy 1 <= min <= max <= 8 (got [{value[0]}, {value[1]}])")
@@ -212,12 +218,7 @@ class SessionConfig(_Model):
 
     _ranges = field_validator("duration_s", "overlap_s", "pause_s")(_check_range)
 
-    @field_validator("duration_s")
-    @classmethod
-    def _long_enough(cls, value: Range) -> Range:
-        if value[0] < MIN_DURATION_S:
-            raise ValueError(f"must be >= {MIN_DURATION_S:g} s (got [{value[0]}, {value[1]}])")
-        return value
+    _long_enough = field_validator("duration_s")(_check_long_enough)
 
     @field_validator("overlap_s", "pause_s")
     @classmethod
@@ -279,12 +280,7 @@ class Config(_Model):
 
     _ranges = field_validator("duration_s", "snr_db", "speech_level_dbfs")(_check_range)
 
-    @field_validator("duration_s")
-    @classmethod
-    def _positive_duration(cls, value: Range) -> Range:
-        if value[0] < MIN_DURATION_S:
-            raise ValueError(f"must be >= {MIN_DURATION_S:g} s (got [{value[0]}, {value[1]}])")
-        return value
+    _long_enough = field_validator("duration_s")(_check_long_enough)
 
     @field_validator("speech_level_dbfs")
     @classmethod
