@@ -14,7 +14,8 @@ PyTorch datasets. The cases and their expectations are in ``fuzz_cases.py``; for
 
 Cases run in-process through click's CliRunner (SIGALRM timeout); a few also as real processes
 (``-subprocess`` ids), and the ones with absurd sizes only as processes under a memory limit.
-Rerun one family with e.g. ``python -m pytest -q tests/test_fuzz.py -k "config-"``.
+Rerun everything with ``python -m pytest -q -p no:cacheprovider tests/test_fuzz.py`` or one family with
+e.g. ``-k "config-"``, ``-k "manifest- or row-"``, ``-k "tar- or shards-"``, ``-k "stored or sharded or onthefly"``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from audiosynth.errors import AudiosynthError
 from conftest import make_corpus
 from fuzz_cases import ESCAPE, SUBPROCESS_TWINS, Box, Case, all_cases
 
-CASE_TIMEOUT_S = 10.0  # in-process: a case that takes longer hangs
+CASE_TIMEOUT_S = 15.0  # in-process: a case that takes longer hangs
 PROCESS_TIMEOUT_S = 40.0  # real processes (start-up included)
 PROCESS_MEMORY_BYTES = 4 << 30  # address-space limit of a real process: absurd sizes must be refused, not tried
 MAX_ERROR_CHARS = 2000  # "one line": also a bounded one
@@ -275,7 +276,8 @@ def run_case(case: Case, fx: Fixtures, tmp_path: Path, caplog: pytest.LogCapture
         os.chdir(cwd)
     changed = changes(before, snapshot(box.root, skip))
     if changed:
-        failures.append("files changed outside the output folder:\n  " + "\n  ".join(changed[:20]))
+        what = "the complete dataset given as output folder (or the sandbox) changed" if case.protect_out else "files changed outside the output folder"
+        failures.append(f"{what}:\n  " + "\n  ".join(changed[:20]))
     escaped = [name for name in set(os.listdir(tmp_path.parent)) - beside if ESCAPE in name]
     if escaped:
         failures.append(f"written beside the sandbox: {escaped}")
