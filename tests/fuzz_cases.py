@@ -754,9 +754,9 @@ def _key(key: str, value: Any) -> Callable[[Box, dict[str, Any]], None]:
 def _secret_audio(box: Box) -> Path:
     """A real audio file outside the dataset, which traversal payloads point at."""
     path = box.secret / "FUZZ_SECRET.flac"
-    if not path.exists():
+    if not path.exists():  # a copy of the row's own mixture: a reader that follows the path finds nothing wrong
         path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, tone(1.0), 16000, format="FLAC")
+        shutil.copyfile(box.fx.folder / "audio" / "00000" / AUDIO_FILE, path)
     return path
 
 
@@ -870,9 +870,11 @@ def folder_mutations() -> list[Mutation]:
         Mutation("row-split-newline", _row(_key("split", "train\nx")), (W, "split"), ("validate", "kaldi", "hf", "nemo")),
         Mutation("row-split-empty", _row(_key("split", "")), (W, "split"), ("validate", "kaldi", "hf", "nemo")),
         Mutation("row-audio-traversal", _row(_key("audio.mix", lambda box: (_secret_audio(box), "../../secret/FUZZ_SECRET.flac")[1])),
-                 (W, ("mix", "audio")), READERS + ("report",)),
-        Mutation("row-audio-absolute", _row(_key("audio.mix", lambda box: str(_secret_audio(box)))), (W, ("mix", "audio")), READERS),
-        Mutation("row-audio-symlink-out", _symlink_out, ((AUDIO_FILE, ROW_ID),), READERS),
+                 (W, ("mix", "audio"), "FUZZ_SECRET"), READERS + ("report",)),
+        Mutation("row-audio-absolute", _row(_key("audio.mix", lambda box: str(_secret_audio(box)))), (W, ("mix", "audio"), "FUZZ_SECRET"),
+                 READERS),
+        Mutation("row-audio-symlink-out", _symlink_out, ((AUDIO_FILE, ROW_ID), ("symlink", "outside", "leaves", "escapes", "FUZZ_SECRET")),
+                 READERS),
         Mutation("row-audio-nul-byte", _row(_key("audio.mix", "audio/00000/x\x00.flac")), (W, ("mix", "audio")), ALL),
         Mutation("row-audio-is-folder", _row(_key("audio.mix", "audio")), (W, ("mix", "audio")), ("validate", "stored", "hf")),
         Mutation("row-role-traversal", _row(lambda box, row: row["audio"].update({"../../../" + ESCAPE: row["audio"]["mix"]})),
@@ -1112,6 +1114,34 @@ def onthefly_cases() -> list[Case]:
         cases.append(Case(f"onthefly-some-{bad}", make(bad, "some"), "items"))
     for bad in ("garbage", "missing"):
         cases.append(Case(f"onthefly-all-{bad}", make(bad, "all"), "raises", (("speech", "bad"),)))
+
+    def equals_build(bad: str) -> Callable[[Box], Callable[[], int]]:
+        def setup(box: Box) -> Callable[[], int]:
+            from audiosynth.config import load_config
+
+            data = base_config(box)
+            data["num_examples"] = 4
+            _bad_catalog(box, "speech", bad, "some")
+            config = load_config(write_yaml(box.inp / F, data))
+
+            def run() -> int:
+                from audiosynth.build import build
+                from audiosynth.torch import OnTheFlyDataset
+
+                build(config, box.out, workers=1, progress=False)
+                rows = [json.loads(line) for line in (box.out / M).read_text().splitlines()]
+                dataset = OnTheFlyDataset(config, roles=("mix",))
+                for i, row in enumerate(rows):
+                    built, _ = sf.read(box.out / row["audio"]["mix"], dtype="float32", always_2d=True)
+                    item = dataset[i]
+                    assert item["id"] == row["id"] and np.array_equal(item["mix"].numpy(), built.T), \
+                        f"OnTheFlyDataset item {i} differs from built example {row['id']} (clips were rejected)"
+                return len(rows)
+            return run
+        return setup
+
+    for bad in ("garbage", "missing"):
+        cases.append(Case(f"onthefly-some-{bad}-equals-build", equals_build(bad), "items"))
 
     def missing_catalog(box: Box) -> Callable[[], int]:
         from audiosynth.config import load_config

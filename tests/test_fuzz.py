@@ -239,7 +239,7 @@ def check_dataset(case: Case, run: Any) -> None:
     try:
         with deadline(case.timeout_s or CASE_TIMEOUT_S):
             count = run()
-    except CaseTimeout:
+    except (CaseTimeout, AssertionError):
         raise
     except AudiosynthError as err:
         message = str(err)
