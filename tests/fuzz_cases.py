@@ -147,7 +147,7 @@ BadFile = Callable[[Box, Path], None]  # writes a bad "audio file" at the given 
 
 
 def _bad_garbage(box: Box, p: Path) -> None:
-    p.write_bytes(box.rng(str(p)).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    p.write_bytes(box.rng(p.name).integers(0, 256, 4096, dtype=np.uint8).tobytes())
 
 
 def _bad_truncated_flac(box: Box, p: Path) -> None:
@@ -1160,8 +1160,77 @@ def onthefly_cases() -> list[Case]:
     return cases
 
 
+# --------------------------------------------------------------------------- seeded random substitutions
+
+BAD_VALUES: dict[str, Any] = {"null": None, "neg": -1, "zero": 0, "huge": 1e308, "nan": NAN, "empty": "", "long": "x" * 5000,
+                              "list": [], "dict": {}, "bool": True, "traversal": "../../../" + ESCAPE, "newline": "a\nb |"}
+
+
+def _set_leaf(node: Any, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
+
+
+#: Leaves of a manifest row of the fixture dataset (row 2 is a reverberant denoising example) and of a config.
+ROW_LEAVES = ("id", "split", "duration", "sample_rate", "num_channels", "audio.mix", "audio.clean", "audio.noise", "audio.clean_direct",
+              "labels.snr_db", "labels.mix_dbfs", "labels.gain_db", "labels.speaker", "labels.text", "labels.speech_clip",
+              "labels.noise_clip", "labels.rt60_s", "scene.type", "scene.version", "scene.index", "scene.sample_rate", "scene.num_samples",
+              "scene.sources.0.role", "scene.sources.0.segment.clip_id", "scene.sources.0.segment.offset",
+              "scene.sources.0.segment.length", "scene.sources.0.level_dbfs", "scene.sources.0.rir_clip", "scene.noise.snr_db",
+              "scene.noise.segment.offset", "scene.peak_dbfs", "scene.targets", "scene.activity_db")
+CONFIG_LEAVES = ("num_examples", "sample_rate", "seed", "duration_s.0", "duration_s.1", "snr_db.0", "snr_db.1", "speech_level_dbfs.0",
+                 "min_speech_ratio", "noise_probability", "reverb.probability", "reverb.early_s", "reverb.room.rt60_s.0",
+                 "reverb.room.distance_m.1", "talkers.sir_db.0", "talkers.count.1", "session.pause_s.1", "output.peak_dbfs",
+                 "output.shard_size", "targets.early_ms", "splits.train", "require_text")
+
+
+def random_cases() -> list[Case]:
+    """Seeded random substitutions (`FUZZ_SEED`): a leaf of a manifest row or of a config replaced by a
+    bad value. Some are harmless, so the expectation is ``clean`` (CLI) / ``handled`` (datasets): never a
+    traceback, a bare exception, a hang or a write outside the output folder."""
+    rng = np.random.default_rng(FUZZ_SEED)
+    cases = []
+    row_leaves = ROW_LEAVES
+    for k in range(15):
+        leaf, bad = row_leaves[int(rng.integers(len(row_leaves)))], list(BAD_VALUES)[int(rng.integers(len(BAD_VALUES)))]
+        for target in ("validate", "kaldi", "stored"):
+            def setup(box: Box, leaf=leaf, bad=bad, target=target) -> Any:
+                ds = box.inp / "ds"
+                shutil.copytree(box.fx.folder, ds, symlinks=True)
+                _row(lambda box, row: _set_leaf(row, leaf, copy.deepcopy(BAD_VALUES[bad])))(box, ds)
+                return _stored(ds) if target == "stored" else _dataset_argv(box, ds, target)
+
+            cases.append(Case(f"random-row-{k:02d}-{leaf}={bad}-{target}", setup, "items_or_raises" if target == "stored" else "clean",
+                              (WHERE_ROW,)))
+    config_leaves = CONFIG_LEAVES
+    for k in range(20):
+        leaf, bad = config_leaves[int(rng.integers(len(config_leaves)))], list(BAD_VALUES)[int(rng.integers(len(BAD_VALUES)))]
+
+        def setup(box: Box, leaf=leaf, bad=bad) -> list[str]:
+            data = base_config(box)
+            parts = leaf.split(".")
+            node = data
+            for part in parts[:-2] if parts[-1].isdigit() else parts[:-1]:
+                node = node.setdefault(part, {})
+            if parts[-1].isdigit():  # an item of a range: start from a valid one
+                key = parts[-2]
+                node[key] = list(node.get(key, [1, 1]))
+                node[key][int(parts[-1])] = copy.deepcopy(BAD_VALUES[bad])
+            else:
+                node[parts[-1]] = copy.deepcopy(BAD_VALUES[bad])
+            return build_argv(box, write_yaml(box.inp / F, data))
+
+        cases.append(Case(f"random-config-{k:02d}-{leaf}={bad}", setup, "clean"))
+    return cases
+
+
 def all_cases() -> list[Case]:
-    cases = config_cases() + catalog_cases() + audio_cases() + dataset_cases()
+    cases = config_cases() + catalog_cases() + audio_cases() + dataset_cases() + random_cases()
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
     return cases
