@@ -26,6 +26,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import stat
 import subprocess
@@ -287,6 +288,7 @@ def run_case(case: Case, fx: Fixtures, tmp_path: Path, caplog: pytest.LogCapture
             failures.append(f"half-written files left in the output folder: {litter}")
     if failures:
         pytest.fail("\n".join(failures), pytrace=False)
+    shutil.rmtree(tmp_path, ignore_errors=True)  # ~600 sandboxes with dataset copies: keep only the failing ones
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
