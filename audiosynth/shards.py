@@ -257,7 +257,8 @@ def folder_to_shards(dataset_dir: str | os.PathLike[str], out_dir: str | os.Path
 
 def iter_tar_examples(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
     """``(row, members)`` of each example of one tar, streamed in order (row from ``<id>.json``,
-    unchecked). A link, device or unsafe member name, a missing or unreadable ``<id>.json``
+    unchecked: see `check_tar_example`). A link, device, unsafe or duplicate member name, an
+    example whose members are not consecutive, a missing or unreadable ``<id>.json`` or tar
     raise a one-line `DatasetError` naming the tar and member."""
     for _, row, members in tar_examples(path):
         yield row, members
@@ -266,6 +267,7 @@ def iter_tar_examples(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, 
 def tar_examples(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any, dict[str, bytes]]]:
     """`iter_tar_examples` with ``where`` (``TAR: member <id>.json``) first."""
     key, members = None, {}  # type: ignore[var-annotated]
+    done: set[str] = set()  # keys of the examples already yielded
 
     def example() -> tuple[str, Any, dict[str, bytes]]:
         name = f"{key}.json"
@@ -286,7 +288,11 @@ def tar_examples(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any, dict[
                 name_key = member_key(info.name)
                 if key is not None and name_key != key:
                     yield example()
+                    done.add(key)
                     members = {}
+                if info.name in members or name_key in done:
+                    why = "a second member of that name" if info.name in members else "its example's other members came earlier (not consecutive)"
+                    raise DatasetError(f"{path}: member {show(info.name)}: {why}")
                 key = name_key
                 handle = tar.extractfile(info)
                 members[info.name] = handle.read() if handle else b""
@@ -294,6 +300,28 @@ def tar_examples(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any, dict[
         raise DatasetError(f"{path}: unreadable tar ({err})") from err
     if key is not None:
         yield example()
+
+
+def check_tar_example(where: str, row: Any, members: dict[str, bytes]) -> dict[str, Any]:
+    """``row`` (an example's ``<id>.json``) if it is a safe sharded row (`audiosynth.trust.check_row`)
+    naming exactly the example's ``members``; else `DatasetError` naming ``where`` (``TAR: member <id>.json``)."""
+    check_row(row, Path("."), where, sharded=True)  # its audio and rttm: member names <id>.<...>
+    named = {*row["audio"].values(), *([row["rttm"]] if "rttm" in row else [])}
+    for name in sorted(set(members) ^ named):
+        why = "not named by the example's row" if name in members else "named by the row but not in the tar"
+        raise DatasetError(f"{where} (id {row['id']}): member {show(name)}: {why}")
+    return row
+
+
+def check_listed(where: str, row: dict[str, Any], tar: str, listed: dict[str, Any] | None, manifest: Path) -> None:
+    """Refuse a checked tar example ``row`` of tar ``tar`` that is not ``listed``, the next row of
+    ``manifest`` (its id and shard, and every field but ``shard``, must agree)."""
+    if listed is None or listed["id"] != row["id"] or Path(listed["shard"]).name != Path(tar).name:
+        found = f"{show(listed['id'])} in {show(listed['shard'])}" if listed else "no more rows"
+        raise DatasetError(f"{where} (id {row['id']}): not the next row of {manifest} (found {found})")
+    fields = sorted(k for k in {*row, *listed} - {"shard"} if row.get(k) != listed.get(k))
+    if fields:
+        raise DatasetError(f"{where} (id {row['id']}): differs from its row in {manifest} in {', '.join(fields)}")
 
 
 def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], progress: bool = False) -> int:
@@ -308,7 +336,7 @@ def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathL
     size = int(info["config"]["output"]["shard_size"])
     urls = shard_urls(src)
     with _staged(out) as stage:
-        count = _unpack(urls, stage, size, info, progress)
+        count = _unpack(src, urls, stage, size, info, progress)
         tmp = stage / ("manifest.jsonl" + TMP_SUFFIX)
         with output_errors(tmp), open(tmp, "wb") as manifest:
             for shard in range(-(-count // size)):
@@ -318,19 +346,18 @@ def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathL
     return count
 
 
-def _unpack(urls: list[str], stage: Path, size: int, info: dict[str, Any], progress: bool) -> int:
-    """Write every example of the tars ``urls`` as folder files and shard rows under ``stage``."""
+def _unpack(src: Path, urls: list[str], stage: Path, size: int, info: dict[str, Any], progress: bool) -> int:
+    """Write every example of the tars ``urls`` of dataset ``src`` as folder files and shard rows
+    under ``stage``; the examples must be the rows of ``src``'s manifest, in order."""
     (stage / "shards").mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     count = 0
     bar = tqdm(total=info.get("num_examples"), unit="ex", desc="folder", disable=not progress, dynamic_ncols=True)
+    expected = read_rows(src, sharded=True)  # the manifest: the tars must hold exactly its rows, in order
     for url in urls:
         for where, row, members in tar_examples(url):
-            check_row(row, stage, where, sharded=True)  # its audio and rttm: member names <id>.<...>
-            named = {*row["audio"].values(), *([row["rttm"]] if "rttm" in row else [])}
-            for name in sorted(set(members) ^ named):
-                why = "not named by the example's row" if name in members else "named by the row but not in the tar"
-                raise DatasetError(f"{where} (id {row['id']}): member {show(name)}: {why}")
+            check_tar_example(where, row, members)
+            check_listed(where, row, url, next(expected, None), src / "manifest.jsonl")
             row.pop("shard", None)
             bar.update()
             folder = f"audio/{shard_name(count // size)}"
@@ -345,6 +372,9 @@ def _unpack(urls: list[str], stage: Path, size: int, info: dict[str, Any], progr
             if count % size == 0:
                 write_shard_rows(stage, count // size - 1, rows)
                 rows.clear()
+    left = next(expected, None)
+    if left is not None:
+        raise DatasetError(f"{src / 'manifest.jsonl'}: row {show(left['id'])} (shard {show(left['shard'])}) is in none of the tars {', '.join(Path(u).name for u in urls)}")
     bar.close()
     if rows:
         write_shard_rows(stage, count // size, rows)

@@ -8,7 +8,6 @@ for the requested roles; `collate_pad` batches them. Needs torch (and webdataset
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
 from pathlib import Path
@@ -21,8 +20,8 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .config import Config
 from .errors import DatasetError
-from .shards import SHARDS_FORMAT, shard_urls
-from .trust import check_row, read_build_info, read_rows
+from .shards import SHARDS_FORMAT, check_tar_example, shard_urls, tar_examples
+from .trust import read_build_info, read_rows
 
 Item = dict[str, Any]
 
@@ -104,7 +103,11 @@ class ShardDataset(IterableDataset):
     Shards are split across distributed ranks, then DataLoader workers, so each example is
     seen once per epoch when there are at least ranks x workers shards. With
     ``shuffle_buffer > 0`` the shard order and the examples (through a buffer of that size)
-    are shuffled, seeded by ``(seed, epoch)``; call `set_epoch` before each epoch."""
+    are shuffled, seeded by ``(seed, epoch)``; call `set_epoch` before each epoch.
+
+    Tars are read by `audiosynth.shards.tar_examples` and every example is checked
+    (`audiosynth.shards.check_tar_example`): a link, unsafe or duplicate member, a bad row, an
+    unreadable tar or audio member raise `DatasetError` naming the tar and member."""
 
     def __init__(self, urls_or_dir: str | os.PathLike[str] | Sequence[str], roles: Sequence[str] = ("mix", "clean"),
                  shuffle_buffer: int = 0, seed: int = 0, split: str | None = None, fallback: dict[str, str] | None = None) -> None:
@@ -125,15 +128,9 @@ class ShardDataset(IterableDataset):
         """Select the shuffle of ``epoch``."""
         self.epoch = epoch
 
-    def _decode(self, sample: dict[str, Any]) -> Item | None:
-        where = f"{sample.get('__url__')}: member {sample.get('__key__')}.json"
-        if "json" not in sample:
-            raise DatasetError(f"{where}: missing")
-        try:
-            row = json.loads(sample["json"])
-        except ValueError as err:
-            raise DatasetError(f"{where}: not JSON ({err})") from err
-        check_row(row, Path("."), where, sharded=True)
+    def _decode(self, where: str, row: Any, members: dict[str, bytes]) -> Item | None:
+        """The item of one tar example (``where``: ``TAR: member <id>.json``), None when not in ``split``."""
+        check_tar_example(where, row, members)
         if self.split is not None and row["split"] != self.split:
             return None
         missing: dict[str, list[str]] = {}
@@ -141,10 +138,10 @@ class ShardDataset(IterableDataset):
         _refuse_missing(Path(where), missing, 1, self.fallback)
         item: Item = {"id": row["id"], "labels": row["labels"]}
         for role, name in audio.items():
-            ext = name[len(row["id"]) + 1 :]  # checked: the member is <id>.<ext>
-            if ext not in sample:
-                raise DatasetError(f"{where} (id {row['id']}): audio.{role}: no member {name} in the tar")
-            item[role] = decode_audio(sample[ext])
+            try:
+                item[role] = decode_audio(members[name])
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise DatasetError(f"{where} (id {row['id']}): audio.{role}: member {name} is not readable audio ({err})") from err
         return item
 
     def __iter__(self) -> Iterator[Item]:
@@ -158,11 +155,19 @@ class ShardDataset(IterableDataset):
             rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
             rng = random.Random(f"{self.seed}-{self.epoch}-{rank}-{worker.id if worker else 0}")
             stages.append(wds.shuffle(self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng))
-        pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.split_by_node, wds.split_by_worker, wds.tarfile_to_samples(), *stages)
-        for sample in pipeline:
-            item = self._decode(sample)
+        # webdataset splits and shuffles; the tars are read by audiosynth's checked reader (no link,
+        # unsafe or duplicate member, one-line errors naming the tar and member)
+        pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.split_by_node, wds.split_by_worker, _tar_samples, *stages)
+        for where, row, members in pipeline:
+            item = self._decode(where, row, members)
             if item is not None:
                 yield item
+
+
+def _tar_samples(shards: Iterator[dict[str, Any]]) -> Iterator[tuple[str, Any, dict[str, bytes]]]:
+    """Pipeline stage: the ``(where, row, members)`` of every example of each shard ``{"url": ...}``."""
+    for shard in shards:
+        yield from tar_examples(shard["url"])
 
 
 def _pick_roles(row: dict[str, Any], roles: Sequence[str], fallback: dict[str, str], missing: dict[str, list[str]]) -> dict[str, str]:

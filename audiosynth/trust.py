@@ -50,6 +50,17 @@ def show(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}...({len(text)} chars)"
 
 
+def show_name(value: Any, limit: int = 40) -> str:
+    """`show` for a path or member name: a long one keeps its start (as `show`) and its end,
+    the file name whole when it is at most ``limit`` characters."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    base = value.rsplit("/", 1)[-1] if isinstance(value, str) else ""
+    keep = min(max(limit // 2, len(repr(base))), limit, len(text) - limit)
+    return f"{text[:limit]}...({len(text)} chars)...{text[-keep:]}"
+
+
 def _refuse(where: str, field: str, value: Any, why: str) -> DatasetError:
     return DatasetError(f"{where}: {field} {show(value)}: {why}")
 
@@ -105,16 +116,16 @@ def check_path(value: Any, root: Path, where: str, field: str) -> str:
 def check_member_name(name: Any, where: str, field: str = "member") -> str:
     """A tar member name: one `NAME` (no folder part, no ``..``, not absolute)."""
     if not isinstance(name, str) or len(name) > 255 or not NAME.fullmatch(name):
-        raise _refuse(where, field, name, "not a safe tar member name (a plain file name, no '/' or '..')")
+        raise DatasetError(f"{where}: {field} {show_name(name)}: not a safe tar member name (a plain file name, no '/' or '..')")
     return name
 
 
 def check_member(info: tarfile.TarInfo, where: str) -> bool:
-    """Whether tar member ``info`` is a file to read (False: a folder, skipped); refuses links,
-    devices and unsafe names."""
+    """Whether tar member ``info`` is a file to read (False: a safely named folder, skipped);
+    refuses links, devices and unsafe names (of folders too)."""
+    check_member_name(info.name, where)
     if info.isdir():
         return False
-    check_member_name(info.name, where)
     if not info.isfile():
         raise _refuse(where, "member", info.name, "not a regular file (link or device)")
     if info.size > MAX_MEMBER_BYTES:

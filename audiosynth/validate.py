@@ -321,21 +321,36 @@ def _examples(root: Path, manifest: Path, info: dict[str, Any], report: Validati
         for row in rows:
             yield row, folder_files(root)
         return
-    from .shards import iter_tar_examples  # shards imports this module
+    from .shards import check_listed, check_tar_example, shard_urls, tar_examples  # shards imports this module
 
-    tars: dict[str, Iterator[tuple[dict[str, Any], dict[str, bytes]]]] = {}
+    listed = None
+    try:  # shards.json, what ShardDataset reads: safe names, the manifest's tars
+        listed = [Path(url).name for url in shard_urls(root)] if (root / "shards.json").exists() else None
+    except DatasetError as err:
+        report.problems.append(str(err))
+    named: list[str] = []
+    tars: dict[str, Iterator[tuple[str, Any, dict[str, bytes]]]] = {}
     for row in rows:
         if row["shard"] not in tars:
-            tars = {row["shard"]: iter_tar_examples(root / row["shard"])}  # one open tar at a time
+            tars = {row["shard"]: tar_examples(root / row["shard"])}  # one open tar at a time
+            named.append(Path(row["shard"]).name)
         try:
-            member_row, members = next(tars[row["shard"]], (None, {}))
+            where, member_row, members = next(tars[row["shard"]], (None, None, {}))
         except DatasetError as err:
             report.problems.append(f"{row['id']}: {err}")
             tars = {row["shard"]: iter([])}
             continue
         found = member_row.get("id") if isinstance(member_row, dict) else None
-        if found != row["id"]:
+        if where is None or found != row["id"]:
             report.problems.append(f"{row['id']}: not the next example of {row['shard']} (found {show(found)})")
             continue
+        try:
+            check_tar_example(where, member_row, members)
+            check_listed(where, member_row, row["shard"], row, manifest)
+        except DatasetError as err:
+            report.problems.append(f"{row['id']}: {err}")
+            continue
         yield row, members.get
+    if listed is not None and listed != list(dict.fromkeys(named)):
+        report.problems.append(f"{root / 'shards.json'}: lists tars {show(listed)}, the manifest's rows are in {show(named)}")
 

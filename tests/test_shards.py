@@ -106,3 +106,60 @@ def test_validate_reads_sharded_datasets_and_catches_a_tampered_member(folder_an
     problems = validate(copy, progress=False).problems
     assert any(p.startswith("train-000001: mix != sum of images + noise") for p in problems), problems
     assert len({p.split(":")[0] for p in problems}) == 1
+
+
+def _tar(path, members):
+    """Write a tar of ``(name, bytes)`` members."""
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("order, why", [
+    (["a.json", "a.mix.flac", "a.mix.flac"], "a second member of that name"),
+    (["a.json", "b.json", "a.mix.flac"], "not consecutive"),
+])
+def test_tar_examples_refuse_duplicate_and_scattered_members(tmp_path, order, why):
+    from audiosynth.shards import tar_examples
+
+    path = _tar(tmp_path / "x.tar", [(name, b"{}") for name in order])
+    with pytest.raises(DatasetError, match=rf"x\.tar: member 'a\.mix\.flac': .*{why}"):
+        list(tar_examples(path))
+
+
+def test_to_folder_and_validate_refuse_tars_that_are_not_the_manifest(folder_and_shards, tmp_path):
+    import shutil
+
+    from audiosynth.validate import validate
+
+    _, _, wds = folder_and_shards
+    dropped = tmp_path / "dropped"  # shards.json without the first tar: its examples would vanish
+    shutil.copytree(wds, dropped)
+    index = json.loads((dropped / "shards.json").read_text())
+    index["shards"] = index["shards"][1:]
+    (dropped / "shards.json").write_text(json.dumps(index))
+    with pytest.raises(DatasetError, match=r"shard-00001\.tar: member \S+\.json \(id \S+\): not the next row of .*manifest\.jsonl"):
+        shards_to_folder(dropped, tmp_path / "out1")
+    assert not (tmp_path / "out1").exists()
+    assert any("shards.json: lists tars" in p for p in validate(dropped, progress=False).problems)
+
+    edited = tmp_path / "edited"  # a tar's row disagrees with the manifest (what ShardDataset would read)
+    shutil.copytree(wds, edited)
+    tar_path = edited / "shards" / "shard-00000.tar"
+    with tarfile.open(tar_path) as tar:
+        members = [(info, tar.extractfile(info).read()) for info in tar.getmembers()]
+    with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            if info.name.endswith(".json") and info.name.startswith("train-000001"):
+                row = json.loads(data)
+                row["labels"]["speaker"] = "someone-else"
+                data = json.dumps(row).encode()
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(DatasetError, match=r"train-000001\.json \(id train-000001\): differs from its row in .*manifest\.jsonl in labels$"):
+        shards_to_folder(edited, tmp_path / "out2")
+    problems = validate(edited, progress=False).problems
+    assert any(p.startswith("train-000001: ") and "differs from its row" in p for p in problems), problems
