@@ -19,10 +19,11 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from .audio import read_dataset_audio
 from .config import Config
 from .errors import DatasetError
 from .shards import SHARDS_FORMAT, shard_urls
-from .trust import check_row, read_build_info, read_rows
+from .trust import check_row, dataset_file, read_build_info, read_rows
 
 Item = dict[str, Any]
 
@@ -68,8 +69,8 @@ class StoredDataset(Dataset):
             if split is not None and r["split"] != split:
                 continue
             audio = _pick_roles(r, self.roles, self.fallback, missing)
-            self.rows.append({"id": r["id"], "audio": audio, "labels": r["labels"],
-                              "frames": round(r["duration"] * r["sample_rate"]), "sample_rate": r["sample_rate"]})
+            self.rows.append({"id": r["id"], "audio": audio, "labels": r["labels"], "duration": r["duration"], "sample_rate": r["sample_rate"],
+                              "num_channels": r.get("num_channels", 1), "frames": round(r["duration"] * r["sample_rate"])})
         _refuse_missing(self.root / "manifest.jsonl", missing, len(self.rows), self.fallback)
 
     def set_epoch(self, epoch: int) -> None:
@@ -87,14 +88,13 @@ class StoredDataset(Dataset):
             length = round(self.crop_s * row["sample_rate"])
             rng = np.random.default_rng([self.seed, self.epoch, index])
             start = int(rng.integers(0, max(0, row["frames"] - length) + 1))
+        where = f"{self.root / 'manifest.jsonl'} (id {row['id']})"
         for role in self.roles:
-            with sf.SoundFile(self.root / row["audio"][role]) as handle:
-                if length is None or handle.frames != row["frames"]:
-                    item[role] = _tensor(handle.read(dtype="float32", always_2d=True))
-                    continue
-                handle.seek(start)
-                data = handle.read(min(length, handle.frames - start), dtype="float32", always_2d=True)
-            item[role] = _tensor(np.pad(data, ((0, length - data.shape[0]), (0, 0))))
+            path = dataset_file(self.root, row["audio"][role], where, f"audio.{role}")  # no FIFO, folder or loop
+            whole = length is None or role == "enrollment"  # an enrollment has its own length: returned whole
+            audio = read_dataset_audio(path, row, role, where, start=0 if whole else start, length=None if whole else length)
+            data = audio.data if whole else np.pad(audio.data, ((0, length - audio.data.shape[0]), (0, 0)))
+            item[role] = _tensor(data)
         return item
 
 

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import stat
 import tarfile
 import unicodedata
 from pathlib import Path
@@ -45,9 +46,10 @@ Row = dict[str, Any]
 
 
 def show(value: Any, limit: int = 40) -> str:
-    """``repr(value)``, cut to about ``limit`` characters (a 1 MB id must not make a 1 MB message)."""
+    """``repr(value)``, cut to about ``limit`` characters (a 1 MB id must not make a 1 MB message):
+    its head, and the tail where a path's file name is."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}...({len(text)} chars)"
+    return text if len(text) <= limit else f"{text[:limit]}...{text[-(limit // 2):]}({len(text)} chars)"
 
 
 def _refuse(where: str, field: str, value: Any, why: str) -> DatasetError:
@@ -100,6 +102,32 @@ def check_path(value: Any, root: Path, where: str, field: str) -> str:
     if not inside(root, value):
         raise _refuse(where, field, value, "resolves outside the dataset folder (a symlink leading out?)")
     return value
+
+
+def dataset_file(root: Path, rel: str, where: str, field: str) -> Path:
+    """``root/rel``, a file a checked row names (`check_path`), if it is a regular file; else
+    `DatasetError` naming ``where``, ``field`` and the file. Checked with ``stat`` before anything
+    opens it: a FIFO would block the reader forever, a device never end, a folder or a symlink
+    loop fail with a bare OS or libsndfile error."""
+    path = Path(root) / rel
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise _refuse(where, field, rel, f"missing file {path}") from None
+    except OSError as err:  # a symlink loop, no permission
+        raise _refuse(where, field, rel, f"cannot read {path} ({err.strerror or err})") from None
+    if not stat.S_ISREG(mode):
+        raise _refuse(where, field, rel, f"{path} is not a regular file (mode {stat.filemode(mode)}: a folder, FIFO or device)")
+    return path
+
+
+def read_dataset_file(root: Path, rel: str, where: str, field: str) -> bytes:
+    """The bytes of `dataset_file` ``root/rel``; an I/O error is a `DatasetError` naming it."""
+    path = dataset_file(root, rel, where, field)
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise _refuse(where, field, rel, f"cannot read {path} ({err.strerror or err})") from err
 
 
 def check_member_name(name: Any, where: str, field: str = "member") -> str:
