@@ -144,7 +144,7 @@ class ShardDataset(IterableDataset):
             ext = name[len(row["id"]) + 1 :]  # checked: the member is <id>.<ext>
             if ext not in sample:
                 raise DatasetError(f"{where} (id {row['id']}): audio.{role}: no member {name} in the tar")
-            item[role] = decode_audio(sample[ext])
+            item[role] = _tensor(read_dataset_audio(sample[ext], row, role, where).data)  # as StoredDataset's: checked against the row
         return item
 
     def __iter__(self) -> Iterator[Item]:
