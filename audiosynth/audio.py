@@ -10,11 +10,14 @@ import io
 import os
 import stat
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
-from .errors import AudioError
+from .errors import AudioError, DatasetError
 
 SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
 
@@ -118,3 +121,72 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     """Read a whole file as float64 ``(channels, N)`` and its sample rate."""
     data, rate = sf.read(path, dtype="float64", always_2d=True)
     return data.T, rate
+
+
+# --------------------------------------------------------------------------- a built dataset's audio files
+
+
+@dataclass(frozen=True)
+class StoredAudio:
+    """One role's audio file of a dataset row, read by `read_dataset_audio`."""
+
+    data: np.ndarray  # (frames read, channels)
+    sample_rate: int  # Hz, from the file's header
+    frames: int  # the whole file's, from its header
+    channels: int
+    subtype: str  # "PCM_16", "FLOAT", ...
+
+
+def audio_mismatches(row: dict[str, Any], role: str, sample_rate: int, frames: int, channels: int) -> list[str]:
+    """How a role's file (its header's rate, frames and channels) differs from what its
+    manifest row says: the row's sample rate; ``duration`` x rate frames (an enrollment:
+    ``labels.enrollment_duration``); the mix, ``num_channels`` channels (default 1)."""
+    problems = []
+    if sample_rate != row["sample_rate"]:
+        problems.append(f"{role}: sample rate {sample_rate} != {row['sample_rate']}")
+    if role == "enrollment":
+        expected = int(round(row["labels"].get("enrollment_duration", 0) * row["sample_rate"]))
+        if frames != expected:
+            problems.append(f"enrollment: {frames} frames != labels.enrollment_duration")
+    elif frames != int(round(row["duration"] * row["sample_rate"])):
+        problems.append(f"{role}: {frames} frames != duration {row['duration']} s x {row['sample_rate']} Hz")
+    if role == "mix" and channels != row.get("num_channels", 1):
+        problems.append(f"mix: {channels} channels != {row.get('num_channels', 1)}")
+    return problems
+
+
+def read_dataset_audio(source: Path | bytes, row: dict[str, Any], role: str, where: str | None = None, *, start: int = 0,
+                       length: int | None = None, dtype: str = "float32", strict: bool = True) -> StoredAudio:
+    """Read the audio file of ``role`` of a dataset ``row`` safely: the one way every reader of a
+    built dataset (validate, the torch datasets) decodes one.
+
+    ``source`` is the file (a path already checked by `audiosynth.trust.dataset_file`: a regular
+    file) or its bytes (a tar member). Reads ``length`` frames from ``start`` (all by default).
+    Raises `DatasetError` ``"<where>: audio.<role> <file>: why"`` when the file does not decode
+    (garbage, truncated, empty, text), when fewer frames than asked decode, when a float file
+    holds NaN or Inf, and (``strict``) when its rate, frames or channels differ from the row's
+    (`audio_mismatches`; without ``strict`` the caller lists those itself)."""
+    name = row["audio"].get(role, source.name if isinstance(source, Path) else "?")
+    head = f"{where}: " if where else ""
+
+    def refuse(why: str) -> DatasetError:
+        return DatasetError(f"{head}audio.{role} {name!r}: {why}")
+
+    try:
+        with sf.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else source) as handle:
+            rate, frames, channels, subtype = handle.samplerate, handle.frames, handle.channels, handle.subtype
+            problems = audio_mismatches(row, role, rate, frames, channels) if strict else []
+            if problems:
+                raise refuse("; ".join(problems))
+            want = max(0, frames - start) if length is None else max(0, min(length, frames - start))
+            handle.seek(start)
+            data = handle.read(want, dtype=dtype, always_2d=True)
+    except DatasetError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:  # soundfile's errors: one line, prefixed with the file
+        raise refuse(f"not readable audio ({' '.join(str(err).split())})") from err
+    if data.shape[0] != want:
+        raise refuse(f"truncated: decoded {data.shape[0]} of {want} frames")
+    if subtype in ("FLOAT", "DOUBLE") and not np.isfinite(data).all():
+        raise refuse("NaN or Inf samples")
+    return StoredAudio(data, rate, frames, channels, subtype)

@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterable
 from tqdm import tqdm
 
 from .errors import DatasetError
-from .trust import check_token, has_control, read_build_info, read_rows
+from .trust import check_token, dataset_file, has_control, read_build_info, read_rows
 from .validate import row_talkers, speaker_name
 from .writers import TMP_SUFFIX, output_errors, write_atomic
 
@@ -90,10 +90,19 @@ class _Context:
     absolute_paths: bool
     write_dir: Path = Path()  # where the writers write: a staging folder inside out_dir, moved into place at the end
 
+    def source(self, row: Row, field: str) -> Path:
+        """The dataset file a row's ``field`` (``audio.<role>``, ``rttm``) names, checked to be a regular file."""
+        rel = row["audio"][field[len("audio."):]] if field.startswith("audio.") else row[field]
+        return dataset_file(self.root, rel, f"{self.root / 'manifest.jsonl'} (id {row['id']})", field)
+
+    def written_path(self, path: Path) -> str:
+        """``path`` (symlinks resolved) as the export writes it: absolute or relative to ``out_dir``."""
+        real = os.path.realpath(path)  # unlike Path.resolve, never raises (a symlink loop is refused by `source`)
+        return real if self.absolute_paths else os.path.relpath(real, os.path.realpath(self.out_dir))
+
     def audio_path(self, row: Row) -> str:
         """Path of the row's audio for the role, absolute or relative to ``out_dir``."""
-        path = (self.root / row["audio"][self.role]).resolve()
-        return str(path) if self.absolute_paths else os.path.relpath(path, self.out_dir.resolve())
+        return self.written_path(self.source(row, f"audio.{self.role}"))
 
 
 @dataclass
@@ -155,9 +164,8 @@ def _nemo(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) ->
     for row in rows:
         base = {"audio_filepath": ctx.audio_path(row), "offset": 0.0, "duration": row["duration"]}
         if "activity" in row["labels"] and ctx.role == "mix":
-            rttm = (ctx.root / row["rttm"]).resolve()
             speakers = {a["speaker"] or a["role"] for a in row["labels"]["activity"]}
-            rttm_path = str(rttm) if ctx.absolute_paths else os.path.relpath(rttm, ctx.out_dir.resolve())
+            rttm_path = ctx.written_path(ctx.source(row, "rttm"))
             records.append({**base, "label": "infer", "text": "-", "num_speakers": len(speakers), "rttm_filepath": rttm_path, "uem_filepath": None})
             continue
         text = role_text(row, ctx.role)
@@ -248,7 +256,7 @@ def _hf(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) -> i
     split_dir = _mkdir(ctx.write_dir / split)
     records = []
     for row in rows:
-        source = ctx.root / row["audio"][ctx.role]  # checked: inside the dataset (trust.check_row)
+        source = ctx.source(row, f"audio.{ctx.role}")  # inside the dataset (trust.check_row), a regular file
         target = split_dir / source.name
         with output_errors(target):
             try:

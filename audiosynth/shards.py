@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from .errors import DatasetError
 from .render import Rendered
-from .trust import check_member, check_member_name, check_row, read_build_info, read_rows, show
+from .trust import check_member, check_member_name, check_row, read_build_info, read_dataset_file, read_rows, show
 from .validate import iter_manifest
 from .writers import (TMP_SUFFIX, output_errors, example_files, example_row, fsync_dir, jsonl_bytes, shard_name, shard_rows_path,
                       write_atomic, write_file, write_shard_rows)
@@ -210,13 +210,6 @@ def _staged(out: Path) -> Iterator[Path]:
         raise
 
 
-def _read_file(path: Path, where: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise DatasetError(f"{where}: cannot read {path} ({err.strerror or err})") from err
-
-
 def folder_to_shards(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], shard_size: int = 100,
                      progress: bool = False) -> dict[str, Any]:
     """Convert a complete folder dataset into tar shards of ``shard_size`` examples.
@@ -238,10 +231,10 @@ def folder_to_shards(dataset_dir: str | os.PathLike[str], out_dir: str | os.Path
                 try:
                     for row in rows:
                         where = f"{src / 'manifest.jsonl'} (id {row['id']})"
-                        members = {Path(rel).name: _read_file(src / rel, where) for rel in row["audio"].values()}
+                        members = {Path(rel).name: read_dataset_file(src, rel, where, f"audio.{role}") for role, rel in row["audio"].items()}
                         new = {**row, "audio": {role: Path(rel).name for role, rel in row["audio"].items()}}
                         if "rttm" in row:
-                            members[Path(row["rttm"]).name] = _read_file(src / row["rttm"], where)
+                            members[Path(row["rttm"]).name] = read_dataset_file(src, row["rttm"], where, "rttm")
                             new["rttm"] = Path(row["rttm"]).name
                         writer.add(new, members)
                         manifest.write(jsonl_bytes([{**new, "shard": f"shards/{tar_name(shard)}"}]))

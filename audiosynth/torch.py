@@ -18,10 +18,11 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from .audio import read_dataset_audio
 from .config import Config
 from .errors import DatasetError
 from .shards import SHARDS_FORMAT, check_tar_example, shard_urls, tar_examples
-from .trust import read_build_info, read_rows
+from .trust import dataset_file, read_build_info, read_rows
 
 Item = dict[str, Any]
 
@@ -67,8 +68,8 @@ class StoredDataset(Dataset):
             if split is not None and r["split"] != split:
                 continue
             audio = _pick_roles(r, self.roles, self.fallback, missing)
-            self.rows.append({"id": r["id"], "audio": audio, "labels": r["labels"],
-                              "frames": round(r["duration"] * r["sample_rate"]), "sample_rate": r["sample_rate"]})
+            self.rows.append({"id": r["id"], "audio": audio, "labels": r["labels"], "duration": r["duration"], "sample_rate": r["sample_rate"],
+                              "num_channels": r.get("num_channels", 1), "frames": round(r["duration"] * r["sample_rate"])})
         _refuse_missing(self.root / "manifest.jsonl", missing, len(self.rows), self.fallback)
 
     def set_epoch(self, epoch: int) -> None:
@@ -86,14 +87,13 @@ class StoredDataset(Dataset):
             length = round(self.crop_s * row["sample_rate"])
             rng = np.random.default_rng([self.seed, self.epoch, index])
             start = int(rng.integers(0, max(0, row["frames"] - length) + 1))
+        where = f"{self.root / 'manifest.jsonl'} (id {row['id']})"
         for role in self.roles:
-            with sf.SoundFile(self.root / row["audio"][role]) as handle:
-                if length is None or handle.frames != row["frames"]:
-                    item[role] = _tensor(handle.read(dtype="float32", always_2d=True))
-                    continue
-                handle.seek(start)
-                data = handle.read(min(length, handle.frames - start), dtype="float32", always_2d=True)
-            item[role] = _tensor(np.pad(data, ((0, length - data.shape[0]), (0, 0))))
+            path = dataset_file(self.root, row["audio"][role], where, f"audio.{role}")  # no FIFO, folder or loop
+            whole = length is None or role == "enrollment"  # an enrollment has its own length: returned whole
+            audio = read_dataset_audio(path, row, role, where, start=0 if whole else start, length=None if whole else length)
+            data = audio.data if whole else np.pad(audio.data, ((0, length - audio.data.shape[0]), (0, 0)))
+            item[role] = _tensor(data)
         return item
 
 
@@ -138,10 +138,7 @@ class ShardDataset(IterableDataset):
         _refuse_missing(Path(where), missing, 1, self.fallback)
         item: Item = {"id": row["id"], "labels": row["labels"]}
         for role, name in audio.items():
-            try:
-                item[role] = decode_audio(members[name])
-            except (sf.LibsndfileError, RuntimeError) as err:
-                raise DatasetError(f"{where} (id {row['id']}): audio.{role}: member {name} is not readable audio ({err})") from err
+            item[role] = _tensor(read_dataset_audio(members[name], row, role, where).data)  # as StoredDataset's: checked against the row
         return item
 
     def __iter__(self) -> Iterator[Item]:

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import stat
 import tarfile
 import unicodedata
 from pathlib import Path
@@ -45,20 +46,14 @@ Row = dict[str, Any]
 
 
 def show(value: Any, limit: int = 40) -> str:
-    """``repr(value)``, cut to about ``limit`` characters (a 1 MB id must not make a 1 MB message)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}...({len(text)} chars)"
-
-
-def show_name(value: Any, limit: int = 40) -> str:
-    """`show` for a path or member name: a long one keeps its start (as `show`) and its end,
-    the file name whole when it is at most ``limit`` characters."""
+    """``repr(value)``, cut to about ``limit`` characters (a 1 MB id must not make a 1 MB message):
+    its head, and its tail, which keeps a path's file name whole when it is at most ``limit`` long."""
     text = repr(value)
     if len(text) <= limit:
         return text
     base = value.rsplit("/", 1)[-1] if isinstance(value, str) else ""
     keep = min(max(limit // 2, len(repr(base))), limit, len(text) - limit)
-    return f"{text[:limit]}...({len(text)} chars)...{text[-keep:]}"
+    return f"{text[:limit]}...{text[-keep:]}({len(text)} chars)"
 
 
 def _refuse(where: str, field: str, value: Any, why: str) -> DatasetError:
@@ -113,10 +108,36 @@ def check_path(value: Any, root: Path, where: str, field: str) -> str:
     return value
 
 
+def dataset_file(root: Path, rel: str, where: str, field: str) -> Path:
+    """``root/rel``, a file a checked row names (`check_path`), if it is a regular file; else
+    `DatasetError` naming ``where``, ``field`` and the file. Checked with ``stat`` before anything
+    opens it: a FIFO would block the reader forever, a device never end, a folder or a symlink
+    loop fail with a bare OS or libsndfile error."""
+    path = Path(root) / rel
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise _refuse(where, field, rel, f"missing file {path}") from None
+    except OSError as err:  # a symlink loop, no permission
+        raise _refuse(where, field, rel, f"cannot read {path} ({err.strerror or err})") from None
+    if not stat.S_ISREG(mode):
+        raise _refuse(where, field, rel, f"{path} is not a regular file (mode {stat.filemode(mode)}: a folder, FIFO or device)")
+    return path
+
+
+def read_dataset_file(root: Path, rel: str, where: str, field: str) -> bytes:
+    """The bytes of `dataset_file` ``root/rel``; an I/O error is a `DatasetError` naming it."""
+    path = dataset_file(root, rel, where, field)
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise _refuse(where, field, rel, f"cannot read {path} ({err.strerror or err})") from err
+
+
 def check_member_name(name: Any, where: str, field: str = "member") -> str:
     """A tar member name: one `NAME` (no folder part, no ``..``, not absolute)."""
     if not isinstance(name, str) or len(name) > 255 or not NAME.fullmatch(name):
-        raise DatasetError(f"{where}: {field} {show_name(name)}: not a safe tar member name (a plain file name, no '/' or '..')")
+        raise DatasetError(f"{where}: {field} {show(name)}: not a safe tar member name (a plain file name, no '/' or '..')")
     return name
 
 
