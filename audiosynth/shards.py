@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from .errors import DatasetError
 from .render import Rendered
-from .trust import check_member, check_member_name, check_row, read_build_info, read_dataset_file, read_rows, show
+from .trust import check_member, check_member_name, check_row, read_complete_build, read_dataset_file, read_rows, show
 from .validate import iter_manifest
 from .writers import (TMP_SUFFIX, output_errors, example_files, example_row, fsync_dir, jsonl_bytes, shard_name, shard_rows_path,
                       write_atomic, write_file, write_shard_rows)
@@ -171,9 +171,7 @@ def _batched(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
 
 
 def _read_info(root: Path, expected: str) -> dict[str, Any]:
-    info = read_build_info(root, required=True)
-    if info.get("status") != "complete" or not (root / "manifest.jsonl").exists():
-        raise DatasetError(f"{root}: the build is not complete")
+    info = read_complete_build(root)
     if info.get("format", FOLDER_FORMAT) != expected:
         raise DatasetError(f"{root}: format {info.get('format')!r}, expected {expected!r}")
     if expected == SHARDS_FORMAT and not isinstance((info.get("config") or {}).get("output", {}).get("shard_size"), int):

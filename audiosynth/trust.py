@@ -229,36 +229,45 @@ def check_row(row: Any, root: Path, where: str, *, sharded: bool = False) -> Row
     return row
 
 
+def parse_json(text: str, where: str, what: str) -> Any:
+    """``json.loads(text)``; malformed JSON, or JSON nested too deeply for the parser (a
+    RecursionError), raises `DatasetError` ``where: <what> (...)``."""
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise DatasetError(f"{where}: {what} ({err})") from err
+    except RecursionError as err:
+        raise DatasetError(f"{where}: {what} (JSON nested too deeply)") from err
+
+
 def manifest_lines(path: Path) -> Iterator[tuple[str, Any]]:
     """``(where, parsed JSON or a DatasetError)`` per non-empty line of ``path`` (``where`` is
-    ``path:line``); a line that is not JSON (a truncated manifest) gives the error, not a traceback."""
+    ``path:line``, lines split at newlines); a line that is not UTF-8 or not JSON (a truncated
+    manifest, a nesting bomb) gives the error, not a traceback."""
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")
     except OSError as err:
         raise DatasetError(f"{path}: cannot read ({err.strerror or err})") from err
     with handle:
-        number = 0
-        while True:
-            number += 1
+        for number, raw in enumerate(handle, 1):
+            where = f"{path}:{number}"
             try:
-                line = handle.readline()
+                line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                yield f"{path}:{number}", DatasetError(f"{path}:{number}: not UTF-8 ({err.reason})")
-                return
-            if not line:
-                return
+                yield where, DatasetError(f"{where}: not UTF-8 ({err.reason} at byte {err.start})")
+                continue
             if not line.strip():
                 continue
             try:
-                yield f"{path}:{number}", json.loads(line)
-            except ValueError as err:
-                yield f"{path}:{number}", DatasetError(f"{path}:{number}: not a JSON row ({err})")
+                yield where, parse_json(line, where, "not a JSON row")
+            except DatasetError as err:
+                yield where, err
 
 
 def read_rows(root: str | os.PathLike[str], *, sharded: bool | None = None, problems: list[str] | None = None) -> Iterator[Row]:
     """The checked rows of ``root/manifest.jsonl``, streamed. A bad line raises `DatasetError`
     (``path:line (id X): field ...: why``); with ``problems`` given, its message is appended
-    there and the line skipped. ``sharded`` defaults to build.json's format."""
+    there and the line skipped; so is an empty manifest. ``sharded`` defaults to build.json's format."""
     root = Path(root)
     if sharded is None:
         sharded = read_build_info(root).get("format") == "audiosynth-webdataset"
@@ -266,7 +275,9 @@ def read_rows(root: str | os.PathLike[str], *, sharded: bool | None = None, prob
     if not manifest.is_file():
         raise DatasetError(f"{manifest}: missing (not a built dataset, or the build did not complete)")
     seen_ids: set[str] = set()
+    lines = 0
     for where, row in manifest_lines(manifest):
+        lines += 1
         try:
             if isinstance(row, DatasetError):
                 raise row
@@ -282,6 +293,11 @@ def read_rows(root: str | os.PathLike[str], *, sharded: bool | None = None, prob
             problems.append(str(err))
             continue
         yield row
+    if not lines:  # a build has at least one example: an empty manifest is a truncated one
+        empty = DatasetError(f"{manifest}: empty (no row; a built dataset has at least one example)")
+        if problems is None:
+            raise empty
+        problems.append(str(empty))
 
 
 def read_build_info(root: str | os.PathLike[str], *, required: bool = False) -> dict[str, Any]:
@@ -293,11 +309,25 @@ def read_build_info(root: str | os.PathLike[str], *, required: bool = False) -> 
             raise DatasetError(f"{path}: missing (not an audiosynth dataset)")
         return {}
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (ValueError, OSError) as err:
         raise DatasetError(f"{path}: not a readable JSON file ({err})") from err
+    info = parse_json(text, str(path), "not a readable JSON file")
     if not isinstance(info, dict):
         raise DatasetError(f"{path}: not a JSON object")
+    return info
+
+
+def read_complete_build(root: str | os.PathLike[str]) -> dict[str, Any]:
+    """``root/build.json`` of a complete build (status ``complete``, manifest.jsonl present), for
+    the readers that convert a whole dataset; else `DatasetError` naming the file at fault."""
+    info = read_build_info(root, required=True)
+    if info.get("status") != "complete":
+        raise _refuse(str(Path(root) / "build.json"), "status", info.get("status"),
+                      "not 'complete' (the build did not finish: resume it with the same command)")
+    manifest = Path(root) / "manifest.jsonl"
+    if not manifest.is_file():
+        raise DatasetError(f"{manifest}: missing (the build did not complete)")
     return info
 
 

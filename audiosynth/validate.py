@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,12 +114,24 @@ def check_against_catalog(row: dict[str, Any], speech: Catalog) -> list[str]:
 def _speech_catalog(root: Path) -> Catalog | None:
     """The speech catalogs named in build.json, when they can still be read."""
     try:
-        paths = json.loads((root / "build.json").read_text())["config"]["catalogs"]["speech"]
+        paths = read_build_info(root)["config"]["catalogs"]["speech"]
         if not all(isinstance(p, str) and Path(p).is_file() for p in paths):  # untrusted: no FIFO or device (/dev/zero)
             return None
         return Catalog.merge([read_catalog(p) for p in paths])
-    except (OSError, KeyError, ValueError, TypeError):
+    except (OSError, KeyError, ValueError, TypeError, DatasetError):
         return None
+
+
+def _number_label(row: dict[str, Any], key: str, problems: list[str]) -> float | None:
+    """Label ``key`` of ``row`` when it is a finite number; None when absent or null, or (with a
+    problem ``labels.<key> <value>: not a number`` appended) when it is anything else."""
+    value = row["labels"].get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        problems.append(f"labels.{key} {show(value)}: not a number")
+        return None
+    return float(value)
 
 
 def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> list[str]:
@@ -149,7 +161,7 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
         step = 2.0**-15 if "PCM_16" in infos["mix"].subtype else 1e-6
         if residual > step * 1.01:
             problems.append(f"mix != sum of images + noise (max residual {residual:.3g})")
-    label = row["labels"].get("snr_db")
+    label = _number_label(row, "snr_db", problems)
     if label is not None and "noise" in audio:
         speech = sum(x for role, x in audio.items() if is_image_role(role) and role != "noise")
         measured = kernels.power_ratio_db(speech, audio["noise"])

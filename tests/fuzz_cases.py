@@ -447,8 +447,10 @@ def output_folder_cases() -> list[Case]:
         Case("build-out-complete-other-seed", complete(5), "error", ("build.json", "seed"), protect_out=True),
         Case("build-out-build-json-garbage", complete(None, build_json=b"{not json"), "error", ("build.json",), protect_out=True),
         Case("build-out-build-json-list", complete(None, build_json=b"[1, 2]"), "error", ("build.json",), protect_out=True),
+        # "written by config": the wording of the shards' fingerprint check ("shards/00000.jsonl:
+        # written by config <fp>, this build is <fp>"), which names the config by its fingerprint
         Case("build-resume-deleted-build-json-other-seed", complete(5, drop=("build.json",)), "error",
-             (("fingerprint", "another config", "other config", "seed"),), protect_out=True),
+             (("fingerprint", "another config", "other config", "seed", "written by config"),), protect_out=True),
     ]
 
 

@@ -534,3 +534,18 @@ def test_build_refuses_to_resume_a_folder_whose_build_json_is_not_json(corpus, t
     with pytest.raises(DatasetError, match=r"ds/build.json: not a readable JSON file"):
         build(small_config(corpus, num_examples=2), out, workers=1, progress=False, dry_run=True)
     assert [p.name for p in out.iterdir()] == ["build.json"]
+
+
+def test_manifest_lines_name_the_line_that_is_not_utf8_or_nested_too_deeply(tmp_path):
+    from audiosynth.trust import manifest_lines
+
+    path = tmp_path / "manifest.jsonl"
+    lines = [b'{"k": %d}' % k for k in range(3000)]  # some 30 kB: the bad lines lie past the first read buffer
+    lines[2000] = b'{"id": "\xff\xfe"}'
+    lines[2500] = b"[" * 100_000 + b"]" * 100_000
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    got = list(manifest_lines(path))
+    errors = [(where, str(row)) for where, row in got if isinstance(row, DatasetError)]
+    assert [where for where, _ in errors] == [f"{path}:2001", f"{path}:2501"]
+    assert "not UTF-8" in errors[0][1] and "nested too deeply" in errors[1][1]
+    assert [row["k"] for _, row in got if not isinstance(row, DatasetError)] == [k for k in range(3000) if k not in (2000, 2500)]
