@@ -118,7 +118,7 @@ class Planner:
         speech = [c for c in catalogs.speech if self._usable_speech(c)]
         if not speech:
             names = catalogs.speech.name if len(catalogs.speech.name) <= 300 else catalogs.speech.name[:300] + "..."
-            raise PreflightError(f"catalogs.speech: no usable speech clip in the {len(catalogs.speech)} of {names or 'no catalog'}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}")
+            raise PreflightError(f"catalogs.speech: no usable speech clip among the {len(catalogs.speech)} clip(s) of {names or 'no catalog'}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}")
         self.speakers = self._assign_speakers(speech, fractions)
         speaker_split = {spk: name for name, spks in self.speakers.items() for spk in spks}
         self.speech: dict[str, tuple[Clip, ...]] = {
