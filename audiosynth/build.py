@@ -229,7 +229,11 @@ def render_example(planner: Planner, index: int, clips: Any, config: Config) -> 
                 bad.add(err.clip_id)
             rejects.append({"example": scene.id, "attempt": attempt, "clip": err.clip_id, "path": err.path,
                             "reason": err.reason, "detail": err.detail})
-    raise DatasetError(f"example {index}: all {MAX_DRAWS} draws read a bad clip ({sorted(bad)}); fix or re-catalog the corpus")
+    met = sorted({(r["clip"], r["reason"]) for r in rejects})
+    first = next(r for r in rejects if (r["clip"], r["reason"]) == met[0])
+    seen = f"{first['clip']!r} ({first['reason']}: {first['detail']})" + "".join(f", {c!r} ({why})" for c, why in met[1:8])
+    raise DatasetError(f"example {index}: all {MAX_DRAWS} draws read a bad clip or crop: {seen}"
+                       f"{f' and {len(met) - 8} more' if len(met) > 8 else ''}; fix or re-catalog the corpus")
 
 
 def build_shard(out_dir: str, shard: int, format: str = "folder") -> tuple[int, int, float]:

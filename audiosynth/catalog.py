@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import reprlib
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,21 +86,30 @@ class Clip:
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise CatalogError(f"{prefix}'{name}' must be a positive int (got {value!r})")
         duration = row["duration"]
-        if not isinstance(duration, (int, float)) or isinstance(duration, bool) or not duration > 0:
+        if not isinstance(duration, (int, float)) or isinstance(duration, bool) or not 0 < duration < math.inf:
             raise CatalogError(f"{prefix}'duration' must be a positive number of seconds (got {duration!r})")
         for name in ("id", "path"):
             if not isinstance(row[name], str) or not row[name]:
                 raise CatalogError(f"{prefix}'{name}' must be a non-empty string (got {row[name]!r})")
         if row.get("room") is not None and (not isinstance(row["room"], str) or not row["room"]):
             raise CatalogError(f"{prefix}'room' must be a non-empty string (got {row['room']!r})")
+        for name in ("text", "language", "gender", "split", "corpus"):
+            if row.get(name) is not None and not isinstance(row[name], str):
+                raise CatalogError(f"{prefix}'{name}' must be a string or null (got {type(row[name]).__name__} {_short(row[name])})")
         tags = row.get("tags", ())
-        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+        if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
             raise CatalogError(f"{prefix}'tags' must be a list of strings (got {tags!r})")
         _check_names(row, prefix)
         active = row.get("active")
         if active is not None:
             active = _active_intervals(active, float(duration), prefix)
         return cls(**{**row, "duration": float(duration), "tags": tuple(tags), "active": active})
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A bounded ``repr`` for a message (a huge or deeply nested value must not make a huge one)."""
+    text = reprlib.repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _active_intervals(value: Any, duration: float, prefix: str) -> tuple[tuple[float, float], ...]:
@@ -188,6 +199,8 @@ def iter_catalog_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[
                 yield number, json.loads(line)
             except json.JSONDecodeError as err:
                 raise CatalogError(f"{path}:{number}: invalid JSON ({err.msg})") from err
+            except RecursionError:  # json decodes nested arrays and objects recursively
+                raise CatalogError(f"{path}:{number}: invalid JSON (nested too deeply)") from None
 
 
 def read_catalog(path: str | os.PathLike[str]) -> Catalog:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import reprlib
 import stat
 from pathlib import Path
 from typing import Any, Literal
@@ -321,8 +322,13 @@ class Config(_Model):
         return config_from_dict(data)
 
 
+MAX_MESSAGE_CHARS = 1500  # a config error is one line of at most about this many characters
+
+
 def _format_errors(err: ValidationError, source: str, data: Any = None) -> str:
-    lines = []
+    """pydantic's errors as ONE line: ``source: field: message (got value)`` per distinct error,
+    joined by ``; ``, each value cut (`_show`) and the whole bounded by `MAX_MESSAGE_CHARS`."""
+    lines: list[str] = []
     for item in err.errors():
         path = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
@@ -331,16 +337,35 @@ def _format_errors(err: ValidationError, source: str, data: Any = None) -> str:
             whole = _lookup(data, loc)
             bad = item.get("input")
             kind = "NaN" if isinstance(bad, float) and bad != bad else "Inf"
-            lines.append(f"{source}: {'.'.join(map(str, loc))}: {kind} is not allowed (got {_plain(whole)})")
-            continue
-        if not path and ": " in message:  # model-level checks name their own field first
-            path, message = message.split(": ", 1)
-        if item["type"] == "extra_forbidden":
-            message = "unknown field"
-        got = item.get("input")
-        got_text = "" if isinstance(got, dict) or "got " in message or not item["loc"] else f" (got {got!r})"
-        lines.append(f"{source}: {path}: {message}{got_text}")
-    return "\n".join(lines)
+            line = f"{'.'.join(map(str, loc))}: {kind} is not allowed (got {_cut(_plain(whole))})"
+        else:
+            if not path and ": " in message:  # model-level checks name their own field first
+                path, message = message.split(": ", 1)
+            if item["type"] == "extra_forbidden":
+                message = "unknown field"
+            got = item.get("input")
+            got_text = "" if isinstance(got, dict) or "got " in message or not item["loc"] else f" (got {_show(got)})"
+            line = f"{path}: {_cut(' '.join(message.split()))}{got_text}"
+        if line not in lines:  # [inf, inf]: one line for the field, not one per element
+            lines.append(line)
+    text = f"{source}: {lines[0]}"
+    for k, line in enumerate(lines[1:], start=1):
+        if len(text) + len(line) + 2 > MAX_MESSAGE_CHARS:
+            return f"{text}; and {len(lines) - k} more error(s)"
+        text += f"; {line}"
+    return text
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    """``text`` cut to about ``limit`` characters (a 2 MB value must not make a 2 MB message)."""
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text)} chars)"
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A bounded ``repr`` of a raw config value: cheap even for an alias-expanded million-leaf list."""
+    shower = reprlib.Repr()
+    shower.maxstring, shower.maxother, shower.maxlist, shower.maxdict, shower.maxlevel = limit, limit, 10, 10, 4
+    return _cut(shower.repr(value), limit)
 
 
 def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
@@ -371,7 +396,7 @@ def config_from_dict(data: dict[str, Any], base_dir: str | os.PathLike[str] | No
     if base_dir is None:
         return config
     base = Path(base_dir)
-    resolve = lambda paths: [str((base / p).resolve()) if not Path(p).is_absolute() else p for p in paths]  # noqa: E731
+    resolve = lambda paths: [os.path.realpath(base / p) if not Path(p).is_absolute() else p for p in paths]  # noqa: E731  (never raises on a symlink loop)
     catalogs = config.catalogs.model_copy(
         update={name: resolve(getattr(config.catalogs, name)) for name in ("speech", "noise", "rirs")}
     )
@@ -392,5 +417,18 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the config ({err.strerror or err})") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        raise ConfigError(f"{path}{_yaml_problem(err)}") from err
+    except RecursionError:  # yaml composes nested collections recursively
+        raise ConfigError(f"{path}: not valid YAML (nested too deeply)") from None
     return config_from_dict(data, path.parent, str(path))
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """``: not valid YAML (problem at line L, column C)`` of a PyYAML error, on one line."""
+    mark = getattr(err, "problem_mark", None)
+    if isinstance(err, yaml.reader.ReaderError):  # a NUL or other control character
+        problem = f"unacceptable character #x{err.character:04x} at position {err.position}" if isinstance(err.character, int) else err.reason
+    else:
+        problem = getattr(err, "problem", None) or str(err)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f": not valid YAML ({_cut(' '.join(str(problem).split()))}{where})"

@@ -117,7 +117,8 @@ class Planner:
         self.excluded_rirs = 0  # catalog RIRs left out by reverb.num_channels
         speech = [c for c in catalogs.speech if self._usable_speech(c)]
         if not speech:
-            raise PreflightError(f"no usable speech clip in {len(catalogs.speech)}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}")
+            names = catalogs.speech.name if len(catalogs.speech.name) <= 300 else catalogs.speech.name[:300] + "..."
+            raise PreflightError(f"catalogs.speech: no usable speech clip among the {len(catalogs.speech)} clip(s) of {names or 'no catalog'}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}")
         self.speakers = self._assign_speakers(speech, fractions)
         speaker_split = {spk: name for name, spks in self.speakers.items() for spk in spks}
         self.speech: dict[str, tuple[Clip, ...]] = {
@@ -218,8 +219,9 @@ class Planner:
                                  "fix the catalogs or set splits.use_catalog_splits: false")
         bad = sorted({n for names in declared.values() for n in names} - set(SPLITS))
         if bad:
-            raise PreflightError(f"catalog split {bad[0]!r} is not one of {', '.join(SPLITS)}; "
-                                 "fix the catalogs or set splits.use_catalog_splits: false")
+            clip = next(c for c in speech if c.split == bad[0])
+            raise PreflightError(f"{self.catalogs.speech.name[:300]}: clip {clip.id!r}: catalog split {bad[0]!r} is not one of "
+                                 f"{', '.join(SPLITS)}; fix the catalogs or set splits.use_catalog_splits: false")
         undeclared = sorted({speaker_of(c) for c in speech} - set(declared))
         rng = np.random.default_rng([self.config.seed, 1])
         if not declared:  # no catalog split: every split must get enough speakers
@@ -501,7 +503,14 @@ def _check_all_reverberant(probability: float, channels: int, what: str) -> None
 def _check_room_ranges(cfg: RoomConfig, least_share: float = 0.1) -> None:
     """Refuse RT60 ranges that no room of the size ranges allows (`min_rt60` of the smallest
     room), or that fewer than ``least_share`` of the drawn rooms allow (`draw_room` re-draws
-    the others; the share is taken over a 9x9x9 grid of sizes)."""
+    the others; the share is taken over a 9x9x9 grid of sizes), and a distance range that no
+    room fits: two points ``wall_margin_m`` inside the largest room are at most its inner
+    diagonal apart."""
+    inner = [max(0.0, r[1] - 2 * cfg.wall_margin_m) for r in (cfg.length_m, cfg.width_m, cfg.height_m)]
+    if cfg.distance_m[0] > math.hypot(*inner):
+        raise PreflightError(f"reverb.room.distance_m: {cfg.distance_m[0]:g} m does not fit in the largest room "
+                             f"({cfg.length_m[1]:g}x{cfg.width_m[1]:g}x{cfg.height_m[1]:g} m with wall_margin_m {cfg.wall_margin_m:g}: "
+                             f"at most {math.hypot(*inner):.2f} m): lower distance_m or make the rooms larger")
     if cfg.wall_absorption is not None:
         return
     smallest = (cfg.length_m[0], cfg.width_m[0], cfg.height_m[0])

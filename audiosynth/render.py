@@ -75,6 +75,9 @@ def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples
     except AudioError as err:
         err.clip_id = clip.id
         raise
+    if audio.shape[0] != clip.num_channels:  # the file is not what its catalog row says: a bad clip
+        raise AudioError(str(clips.resolve(clip)), "wrong_channels", f"the file has {audio.shape[0]} channel(s), "
+                         f"the catalog row says {clip.num_channels}", clip.id)
     audio = kernels.resample(audio, clip.sample_rate, sample_rate)
     if segment.onset == 0 and audio.shape[1] == num_samples and audio.flags.c_contiguous:
         return audio  # fills the example already: a fresh array, no copy needed

@@ -165,3 +165,30 @@ def test_catalog_and_config_files_that_are_fifos_loops_or_not_utf8_are_one_line(
     (tmp_path / "latin1.yaml").write_bytes(b"catalogs:\n  speech: caf\xe9.jsonl\n")
     with pytest.raises(ConfigError, match=r"latin1\.yaml: not UTF-8 text"):
         load_config(tmp_path / "latin1.yaml")
+
+
+ROW = {"id": "a", "path": "a.wav", "kind": "speech", "duration": 1.0, "sample_rate": 16000, "num_channels": 1}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"duration": float("inf")}, r"c\.jsonl:1: 'duration' must be a positive number of seconds \(got inf\)"),
+    ({"text": 5}, r"c\.jsonl:1: 'text' must be a string or null \(got int 5\)"),
+    ({"gender": {"x": 1}}, r"c\.jsonl:1: 'gender' must be a string or null \(got dict \{'x': 1\}\)"),
+    ({"split": 3}, r"c\.jsonl:1: 'split' must be a string or null"),
+    ({"tags": 7}, r"c\.jsonl:1: 'tags' must be a list of strings"),
+])
+def test_catalog_rows_of_the_wrong_type_are_refused_naming_line_and_field(tmp_path, change, message):
+    from audiosynth.catalog import Clip
+    from audiosynth.errors import CatalogError
+
+    with pytest.raises(CatalogError, match=message):
+        Clip.from_dict({**ROW, **change}, "c.jsonl:1")
+
+
+def test_a_deeply_nested_catalog_row_is_one_line_naming_the_line(tmp_path):
+    from audiosynth.errors import CatalogError
+
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(ROW) + "\n" + '{"id": ' + "[" * 100000 + "]" * 100000 + "}\n")
+    with pytest.raises(CatalogError, match=r"c\.jsonl:2: invalid JSON \(nested too deeply\)"):
+        read_catalog(path)

@@ -74,3 +74,14 @@ def test_impossible_geometry_and_bad_arrays_are_refused():
         reverb(wall_absorption=[0.0, 1.2])
     with pytest.raises(ConfigError, match="device: 'cuda' needs backend: torch"):
         config_from_dict({**BASE, "device": "cuda"})
+
+
+def test_a_distance_no_room_fits_is_refused_before_early_s():
+    """distance_m beyond the inner diagonal of the largest room: refused by the pre-flight room
+    check naming distance_m (not by early_s, which a user would raise in vain)."""
+    from audiosynth.plan import _check_room_ranges
+
+    room = reverb(length_m=[3, 4], width_m=[3, 4], height_m=[2.5, 3], distance_m=[6, 7]).room
+    with pytest.raises(PreflightError, match=r"reverb\.room\.distance_m: 6 m does not fit in the largest room .*at most 4\.69 m"):
+        _check_room_ranges(room)
+    _check_room_ranges(reverb(length_m=[3, 4], width_m=[3, 4], height_m=[2.5, 3], distance_m=[4.5, 7]).room)  # 4.5 m fits
