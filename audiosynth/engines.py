@@ -16,12 +16,14 @@ filesystem, at the same paths.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import multiprocessing
 import os
-from typing import Iterator
+import time
+from typing import Iterable, Iterator
 
-from .build import _init_pool_worker, _init_worker, build_shard, run_shard_task
-from .errors import ConfigError
+from .build import _WORKER, StopFlag, _init_pool_worker, _init_worker, build_shard, run_shard_task, sigint_ignored
+from .errors import ConfigError, Interrupted
 
 ENGINES = ("pool", "dask", "ray")
 RETRIES = 2  # attempts after the first, for a failed shard task on dask / ray
@@ -29,45 +31,80 @@ ShardResult = tuple[int, int, float]  # (shard, examples, audio seconds)
 _ONE_THREAD = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")}
 
 
-def run_shards(engine: str, config_json: str, out: str, shards: list[int], workers: int, format: str = "folder",
-               address: str | None = None, catalogs_key: str = "") -> Iterator[ShardResult]:
-    """Run the shard task for each of ``shards`` on ``engine``; yields results as shards finish.
-    ``catalogs_key`` (the catalogs' fingerprints) makes reused distributed workers reload changed catalogs."""
+POLL_S = 0.1  # how often a driver waiting for shards looks at its stop flag
+
+
+def run_shards(engine: str, config_json: str, out: str, shards: Iterable[int], workers: int, format: str = "folder",
+               address: str | None = None, catalogs_key: str = "", stop: StopFlag | None = None) -> Iterator[ShardResult]:
+    """Run the shard task for each of ``shards`` (an iterable, read as work is handed out) on
+    ``engine``; yields results as shards finish. ``catalogs_key`` (the catalogs' fingerprints) makes
+    reused distributed workers reload changed catalogs. Once ``stop`` is set no shard is started;
+    the process pool's and the in-process shards stop after their example in progress (removing
+    their temporary files), Dask's and Ray's pending tasks are cancelled, and the results of the
+    shards finished meanwhile are still yielded."""
     if engine not in ENGINES:
         raise ConfigError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
     if address and engine == "pool":
         raise ConfigError("--address needs --engine dask or ray (the process pool is local)")
-    if not shards:
+    stop = stop or StopFlag()
+    shards = iter(shards)
+    first = list(itertools.islice(shards, max(2, workers)))  # no more workers than shards
+    if not first:
         return
+    shards = itertools.chain(first, shards)
     if engine == "pool":  # a fresh pool loads the catalogs itself
-        yield from _pool(config_json, out, shards, workers, format)
+        yield from _pool(config_json, out, shards, min(workers, len(first)), format, stop)
         return
     run = _dask if engine == "dask" else _ray
-    yield from run(config_json, out, shards, workers, format, address, catalogs_key)
+    yield from run(config_json, out, list(shards), workers, format, address, catalogs_key, stop)
 
 
-def _pool(config_json: str, out: str, shards: list[int], workers: int, format: str) -> Iterator[ShardResult]:
-    if workers == 1 or len(shards) == 1:
+def _pool(config_json: str, out: str, shards: Iterator[int], workers: int, format: str, stop: StopFlag) -> Iterator[ShardResult]:
+    if workers == 1:
         from threadpoolctl import threadpool_limits
 
         _init_worker(config_json)
-        with threadpool_limits(limits=1):  # as in the pool's workers: threaded BLAS sums differ in the last bit
-            for shard in shards:
-                yield build_shard(out, shard, format)
+        _WORKER["stop"] = stop
+        try:
+            with threadpool_limits(limits=1):  # as in the pool's workers: threaded BLAS sums differ in the last bit
+                for shard in shards:
+                    if stop.is_set():
+                        return
+                    try:
+                        result = build_shard(out, shard, format)
+                    except Interrupted:
+                        return
+                    yield result
+        finally:
+            _WORKER.pop("stop", None)
         return
     for var, value in _ONE_THREAD.items():  # one BLAS/FFT thread per worker process
         os.environ.setdefault(var, value)
     context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(min(workers, len(shards)), mp_context=context, initializer=_init_pool_worker,
-                                initargs=(config_json, os.getpid())) as pool:
-        futures = [pool.submit(build_shard, out, shard, format) for shard in shards]
-        try:
-            for future in cf.as_completed(futures):
-                yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    window = 2 * workers  # shards handed out at a time: memory stays bounded for any number of shards
+    with sigint_ignored():  # the workers (and multiprocessing's helper process) start with Ctrl-C ignored
+        worker_stop = context.Event()
+        pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
+                                      initargs=(config_json, os.getpid(), worker_stop))
+        pending = {pool.submit(build_shard, out, shard, format) for shard in itertools.islice(shards, window)}
+    try:
+        while pending:
+            done, pending = cf.wait(pending, timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
+            if stop.is_set():
+                worker_stop.set()
+            for future in done:
+                try:
+                    result = future.result()
+                except Interrupted:
+                    continue
+                yield result
+            if not stop.is_set():
+                pending |= {pool.submit(build_shard, out, shard, format) for shard in itertools.islice(shards, window - len(pending))}
+    finally:
+        worker_stop.set()  # on any exit (an error, the consumer gone): the running shards stop after their example
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _missing(engine: str, extra: str) -> ConfigError:
@@ -75,7 +112,7 @@ def _missing(engine: str, extra: str) -> ConfigError:
 
 
 def _dask(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None,
-          catalogs_key: str) -> Iterator[ShardResult]:
+          catalogs_key: str, stop: StopFlag) -> Iterator[ShardResult]:
     try:
         import dask
         from dask.distributed import Client, LocalCluster, as_completed
@@ -90,16 +127,23 @@ def _dask(config_json: str, out: str, shards: list[int], workers: int, format: s
     try:
         futures = [client.submit(run_shard_task, config_json, out, shard, format, catalogs_key, pure=False, retries=RETRIES,
                                  key=f"audiosynth-shard-{shard}-{os.getpid()}") for shard in shards]
-        for future in as_completed(futures):
-            yield future.result()
+        ready = as_completed(futures)
+        while not ready.is_empty() and not stop.is_set():
+            batch = ready.next_batch(block=False)
+            for future in batch:
+                yield future.result()
+            if not batch:
+                time.sleep(POLL_S)
     finally:
+        if stop.is_set():
+            client.cancel(futures)
         client.close()
         if cluster is not None:
             cluster.close()
 
 
 def _ray(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None,
-         catalogs_key: str) -> Iterator[ShardResult]:
+         catalogs_key: str, stop: StopFlag) -> Iterator[ShardResult]:
     try:
         import ray
     except ImportError as err:
@@ -111,9 +155,12 @@ def _ray(config_json: str, out: str, shards: list[int], workers: int, format: st
     try:
         task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_shard_task)
         pending = [task.remote(config_json, out, shard, format, catalogs_key) for shard in shards]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
+        while pending and not stop.is_set():
+            done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
+            for ref in done:
+                yield ray.get(ref)
     finally:
+        for ref in pending if stop.is_set() else ():
+            ray.cancel(ref)
         if started:
             ray.shutdown()
