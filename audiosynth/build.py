@@ -165,25 +165,6 @@ def sigint_stops(hard_exit: bool = True) -> Iterator[StopFlag]:
         signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
-@contextlib.contextmanager
-def sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT while the body starts processes: a child exec'd meanwhile starts with SIGINT
-    ignored (exec keeps SIG_IGN, and Python then installs no KeyboardInterrupt), so a Ctrl-C sent to the
-    process group never lands in a worker's interpreter start-up. A SIGINT meanwhile is held back
-    (blocked) and delivered to the previous handler after. A no-op outside the main thread."""
-    try:
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except (ValueError, AttributeError):  # not the main thread, or no pthread_sigmask
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-
-
 # -- worker side --------------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
 
@@ -224,8 +205,8 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _init_pool_worker(config_json: str, parent_pid: int, stop: Any = None) -> None:
-    """A pool worker ignores Ctrl-C (the terminal sends it to every process of the group): the
-    driver decides, and sets ``stop`` (an event read between examples)."""
+    """A pool worker ignores SIGINT (it runs in a session of its own, see `engines`, so a terminal's
+    Ctrl-C does not reach it anyway): the driver decides, and sets ``stop`` (an event read between examples)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     _keep_freed_memory()

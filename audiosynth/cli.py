@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import _signal  # the built-in module: importing it runs no Python code, so Ctrl-C has next to no window before the handler
 import os
-import signal
-import sys
 
 
 def _exit_at_once(signum: int, frame: object) -> None:
@@ -13,9 +12,11 @@ def _exit_at_once(signum: int, frame: object) -> None:
 
 
 if __name__ == "__main__":  # python -m audiosynth.cli: a Ctrl-C while starting up exits quietly (see `main`)
-    signal.signal(signal.SIGINT, _exit_at_once)
+    _signal.signal(_signal.SIGINT, _exit_at_once)
 
 import logging  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import click  # noqa: E402

@@ -16,13 +16,16 @@ filesystem, at the same paths.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import itertools
 import multiprocessing
+import multiprocessing.util
 import os
+import subprocess
 import time
 from typing import Iterable, Iterator
 
-from .build import _WORKER, StopFlag, _init_pool_worker, _init_worker, build_shard, run_shard_task, sigint_ignored
+from .build import _WORKER, StopFlag, _init_pool_worker, _init_worker, build_shard, run_shard_task
 from .errors import ConfigError, Interrupted
 
 ENGINES = ("pool", "dask", "ray")
@@ -32,6 +35,32 @@ _ONE_THREAD = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "
 
 
 POLL_S = 0.1  # how often a driver waiting for shards looks at its stop flag
+_LAUNCHED: list[subprocess.Popen] = []  # kept referenced: multiprocessing waits for these children itself
+
+
+@contextlib.contextmanager
+def _children_in_own_session() -> Iterator[None]:
+    """Processes that multiprocessing starts meanwhile (the pool's workers, its resource tracker) get
+    a session of their own, so the Ctrl-C of a terminal, sent to its foreground process group, never
+    reaches them, not even while their interpreter starts (where it would print a traceback and kill
+    the pool): the driver alone decides, and stops them through an event. They still die with the
+    driver (PR_SET_PDEATHSIG). Wraps ``multiprocessing.util.spawnv_passfds`` (POSIX) for the duration."""
+    original = getattr(multiprocessing.util, "spawnv_passfds", None)
+    if original is None or os.name != "posix":
+        yield
+        return
+
+    def spawn(path: str, args: list[str], passfds: Iterable[int]) -> int:
+        child = subprocess.Popen(args, executable=path, pass_fds=tuple(sorted(map(int, passfds))), start_new_session=True,
+                                 restore_signals=False)
+        _LAUNCHED.append(child)
+        return child.pid
+
+    multiprocessing.util.spawnv_passfds = spawn
+    try:
+        yield
+    finally:
+        multiprocessing.util.spawnv_passfds = original
 
 
 def run_shards(engine: str, config_json: str, out: str, shards: Iterable[int], workers: int, format: str = "folder",
@@ -82,7 +111,7 @@ def _pool(config_json: str, out: str, shards: Iterator[int], workers: int, forma
         os.environ.setdefault(var, value)
     context = multiprocessing.get_context("spawn")
     window = 2 * workers  # shards handed out at a time: memory stays bounded for any number of shards
-    with sigint_ignored():  # the workers (and multiprocessing's helper process) start with Ctrl-C ignored
+    with _children_in_own_session():
         worker_stop = context.Event()
         pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
                                       initargs=(config_json, os.getpid(), worker_stop))
