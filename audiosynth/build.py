@@ -495,15 +495,15 @@ def _build(config: Config, out_dir: str | os.PathLike[str], stop: StopFlag, *, w
     out.mkdir(parents=True, exist_ok=True)
     catalogs_used = catalog_fingerprints(config)
     num_shards = math.ceil(config.num_examples / config.output.shard_size)
-    todo, done, done_examples = todo_shards(out, config.num_examples, config.output.shard_size)
-    check_shard_fingerprints(out, done, config.fingerprint())
-    if stop.is_set():
-        raise _interrupted(len(done), num_shards)
     info = {"format": layout, "version": 1, "status": "running", "config": config.to_dict(),
             "fingerprint": config.fingerprint(), "catalogs": catalogs_used, "seed": config.seed, "num_examples": config.num_examples,
             "versions": _versions(), "label_definitions": LABEL_DEFINITIONS}
     with folder_lock(out):  # another build of this folder may be starting or finishing
         check_same_build(out, config, layout, catalogs_used)
+        todo, done, done_examples = todo_shards(out, config.num_examples, config.output.shard_size)
+        check_shard_fingerprints(out, done, config.fingerprint())  # build.json may have been deleted
+        if stop.is_set():
+            raise _interrupted(len(done), num_shards)
         write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
     start = time.perf_counter()
     bar = tqdm(total=config.num_examples, initial=done_examples, unit="ex", disable=not progress, desc="build", dynamic_ncols=True)

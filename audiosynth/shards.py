@@ -233,8 +233,10 @@ def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathL
     rows: list[dict[str, Any]] = []
     count = 0
 
+    stamp = {"fingerprint": info["fingerprint"]} if "fingerprint" in info else {}  # as a folder build's rows carry it
+
     def flush_rows(shard: int) -> None:
-        write_shard_rows(out, shard, rows)
+        write_shard_rows(out, shard, [{**row, **stamp} for row in rows])
         rows.clear()
 
     bar = tqdm(total=info.get("num_examples"), unit="ex", desc="folder", disable=not progress, dynamic_ncols=True)
@@ -258,7 +260,8 @@ def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathL
     tmp = out / ("manifest.jsonl" + TMP_SUFFIX)
     with open(tmp, "wb") as manifest:
         for shard in range(-(-count // size)):
-            manifest.write(shard_rows_path(out, shard).read_bytes())
+            with open(shard_rows_path(out, shard), encoding="utf-8") as handle:  # the rows less their fingerprint
+                manifest.write(jsonl_bytes({k: v for k, v in json.loads(line).items() if k != "fingerprint"} for line in handle))
     os.replace(tmp, out / "manifest.jsonl")
     fsync_dir(out)
     write_atomic(out / "build.json", json.dumps({**info, "format": FOLDER_FORMAT}, indent=2).encode())
