@@ -149,7 +149,7 @@ def _dask(config_json: str, out: str, shards: list[int], workers: int, format: s
         raise _missing("dask", "dask.distributed") from err
     cluster = None
     if not address:  # the workers' statistical profiler samples every thread's stack each 10 ms: costly here, not needed
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
+        with dask.config.set({"distributed.worker.profile.enabled": False}), _children_in_own_session():  # Ctrl-C: the driver stops them
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                    env=_ONE_THREAD)
     client = Client(address or cluster)
