@@ -35,6 +35,7 @@ _ONE_THREAD = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "
 
 
 POLL_S = 0.1  # how often a driver waiting for shards looks at its stop flag
+JOIN_S = 5.0  # how long an idle pool worker may take to exit once every shard has ended
 _LAUNCHED: list[subprocess.Popen] = []  # kept referenced: multiprocessing waits for these children itself
 
 
@@ -116,6 +117,7 @@ def _pool(config_json: str, out: str, shards: Iterator[int], workers: int, forma
         pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
                                       initargs=(config_json, os.getpid(), worker_stop))
         pending = {pool.submit(build_shard, out, shard, format) for shard in itertools.islice(shards, window)}
+        processes = list(pool._processes.values())  # private, but the only handle on the workers (all started by now)
     try:
         while pending:
             done, pending = cf.wait(pending, timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
@@ -126,6 +128,10 @@ def _pool(config_json: str, out: str, shards: Iterator[int], workers: int, forma
                     result = future.result()
                 except Interrupted:
                     continue
+                except cf.BrokenExecutor:
+                    if stop.is_set():  # a worker forked just as Ctrl-C came died of it (before it could ignore it)
+                        continue
+                    raise
                 yield result
             if not stop.is_set():
                 pending |= {pool.submit(build_shard, out, shard, format) for shard in itertools.islice(shards, window - len(pending))}
@@ -133,7 +139,12 @@ def _pool(config_json: str, out: str, shards: Iterator[int], workers: int, forma
         worker_stop.set()  # on any exit (an error, the consumer gone): the running shards stop after their example
         for future in pending:
             future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        cf.wait(pending)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:  # every shard has ended: a worker left waiting (when another one died) is ended
+            process.join(timeout=JOIN_S)
+            if process.is_alive():
+                process.kill()
 
 
 def _missing(engine: str, extra: str) -> ConfigError:

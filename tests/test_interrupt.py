@@ -48,26 +48,44 @@ def quick(corpus, tmp_path_factory):
 
 
 def _interrupt_at_random(path: Path, ref: dict[str, str], out: Path, workers: int, runs: int, seed: int) -> dict[str, int]:
-    """Time one whole run, then: start the build, Ctrl-C its process group after a random delay
-    within that time, repeat (each run resumes the last); a folder that completes is checked against
-    ``ref`` and started again. Every run that was signalled before its last shard was done must exit
-    130 with one line; one that exits 0 must be complete. Returns counts of what happened."""
+    """Time one whole run (start-up until the first shard, then per shard), then: start the build
+    and Ctrl-C its process group at a random moment: in its start-up (a random time within it) or
+    within a random shard of those left (once the run wrote build.json and the shards before it are
+    done, plus a random part of a shard's time); repeat (each run resumes the last); a folder that completes is checked against
+    ``ref`` and started again. Every run that was signalled before its last shard was done must exit 130 with
+    one line; one that exits 0 must be complete. Returns counts of what happened."""
     cmd = [sys.executable, "-m", "audiosynth.cli", "build", str(path), "-o", str(out), "--workers", str(workers), "--no-progress"]
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-    span_s = 0.75 * (time.perf_counter() - start)  # from the start to about the last shard (then Python exits)
-    assert dataset_digest(out) == ref
+    shards_done = lambda: len(list((out / "shards").glob(ROWS))) if (out / "shards").exists() else 0  # noqa: E731
+    total = len({Path(rel).parent for rel in ref if rel.startswith("audio/")})
+    start, first = time.perf_counter(), None
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and shards_done() < total:
+        first = first or (shards_done() and time.perf_counter())
+        time.sleep(0.005)
+    last = time.perf_counter()
+    assert proc.wait(timeout=120) == 0 and dataset_digest(out) == ref
+    startup_s = (first or last) - start
+    per_shard_s = (last - startup_s - start) / max(1, total - 1)
     shutil.rmtree(out)
     rng = random.Random(seed)
     seen = {"mid_build": 0, "after_last_shard": 0, "finished_first": 0, "completed_folders": 0, "python_starting": 0}
-    total = len({Path(rel).parent for rel in ref if rel.startswith("audio/")})
     now: dict[str, str] = {}
     while seen["mid_build"] + seen["after_last_shard"] < runs:
         before = now
+        left = total - shards_done()
+        phase = rng.randrange(max(1, left))  # 0: the start-up, k: the k-th shard left (the last one's time: the finish)
+        launched = time.time_ns()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        time.sleep(rng.uniform(0, span_s))
+        if phase == 0:
+            time.sleep(rng.uniform(0, startup_s))
+        else:  # once this run has written build.json (its shards start) and the shards before this one are done
+            while proc.poll() is None and (not (out / "build.json").exists() or (out / "build.json").stat().st_mtime_ns < launched):
+                time.sleep(0.002)
+            while proc.poll() is None and shards_done() < total - left + phase - 1:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, per_shard_s))
         if proc.poll() is None:
-            unfinished = len(list((out / "shards").glob(ROWS))) < total if (out / "shards").exists() else True
+            unfinished = shards_done() < total
             os.killpg(proc.pid, signal.SIGINT)
             twice = rng.random() < 0.25
             if twice:  # now and then a second Ctrl-C: stop at once, as kill -9 would
@@ -78,13 +96,17 @@ def _interrupt_at_random(path: Path, ref: dict[str, str], out: Path, workers: in
         else:
             unfinished, twice, case = False, False, "finished_first"
         stdout, stderr = proc.communicate(timeout=120)
-        if proc.returncode != 0 and ("Traceback" in stderr or "Fatal Python error" in stderr or not stderr) and PACKAGE not in stderr:
-            # in the interpreter's own start (site, runpy compiling the module), before any audiosynth code ran
-            assert (dataset_digest(out) if out.exists() else {}) == before
+        if ("Traceback" in stderr and PACKAGE not in stderr) or (proc.returncode != 0 and not stderr):
+            # in the interpreter's own start (site, runpy compiling the module), before any audiosynth code ran:
+            # Python stops (nothing may have changed), or site reports it and goes on (then the run must be right)
             seen["python_starting"] += 1
-            continue
-        seen[case] += 1
-        assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+            if proc.returncode != 0:
+                assert (dataset_digest(out) if out.exists() else {}) == before
+                continue
+            unfinished = False
+        else:
+            seen[case] += 1
+            assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
         if unfinished:  # (a second Ctrl-C may come while Python exits, after the handler is gone: -SIGINT)
             assert proc.returncode == 130 or twice and proc.returncode == -signal.SIGINT, (proc.returncode, stdout, stderr)
         if proc.returncode == 130 or unfinished:
