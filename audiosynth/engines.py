@@ -116,7 +116,7 @@ def _pool(config_json: str, out: str, shards: Iterator[int], workers: int, forma
         worker_stop = context.Event()
         pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
                                       initargs=(config_json, os.getpid(), worker_stop))
-        pending = {pool.submit(build_shard, out, shard, format) for shard in itertools.islice(shards, window)}
+        pending = _submit(pool, shards, window, out, format, stop)
         processes = list(pool._processes.values())  # private, but the only handle on the workers (all started by now)
     try:
         while pending:
@@ -129,12 +129,12 @@ def _pool(config_json: str, out: str, shards: Iterator[int], workers: int, forma
                 except Interrupted:
                     continue
                 except cf.BrokenExecutor:
-                    if stop.is_set():  # a worker forked just as Ctrl-C came died of it (before it could ignore it)
+                    if _stopped(stop):
                         continue
                     raise
                 yield result
             if not stop.is_set():
-                pending |= {pool.submit(build_shard, out, shard, format) for shard in itertools.islice(shards, window - len(pending))}
+                pending |= _submit(pool, shards, window - len(pending), out, format, stop)
     finally:
         worker_stop.set()  # on any exit (an error, the consumer gone): the running shards stop after their example
         for future in pending:
@@ -145,6 +145,24 @@ def _pool(config_json: str, out: str, shards: Iterator[int], workers: int, forma
             process.join(timeout=JOIN_S)
             if process.is_alive():
                 process.kill()
+
+
+def _stopped(stop: StopFlag) -> bool:
+    """Whether Ctrl-C asked to stop, once a SIGINT that came with a pool failure has been handled: a
+    worker being forked as Ctrl-C comes dies of it (it cannot ignore it yet), which is then the stop."""
+    if not stop.is_set():
+        time.sleep(POLL_S)  # the main thread: Python runs the handler meanwhile
+    return stop.is_set()
+
+
+def _submit(pool: cf.ProcessPoolExecutor, shards: Iterator[int], count: int, out: str, format: str, stop: StopFlag) -> set[cf.Future]:
+    """Submit the next ``count`` shards (none once the pool broke because of a Ctrl-C)."""
+    try:
+        return {pool.submit(build_shard, out, shard, format) for shard in itertools.islice(shards, max(0, count))}
+    except cf.BrokenExecutor:
+        if _stopped(stop):
+            return set()
+        raise
 
 
 def _missing(engine: str, extra: str) -> ConfigError:
