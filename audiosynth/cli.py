@@ -14,14 +14,14 @@ def _exit_at_once(signum: int, frame: object) -> None:
 if __name__ == "__main__":  # python -m audiosynth.cli: a Ctrl-C while starting up exits quietly (see `main`)
     _signal.signal(_signal.SIGINT, _exit_at_once)
 
-import logging  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import logging
+import signal
+import sys
+from pathlib import Path
 
-import click  # noqa: E402
+import click
 
-from .errors import AudiosynthError, Interrupted  # noqa: E402
+from .errors import AudiosynthError, Interrupted
 
 
 def _fail_cleanly(func):  # type: ignore[no-untyped-def]
