@@ -5,8 +5,7 @@ Public names are imported lazily (PEP 562) so that ``audiosynth --help`` starts 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import importlib  # already loaded by the interpreter: importing audiosynth costs nothing (typing is not needed)
 
 __version__ = "0.1.0"
 
@@ -27,7 +26,7 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, *_RENAMED]) + ["__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":  # noqa: F821 (annotations are not evaluated)
     module_name, attribute = _RENAMED.get(name) or (_EXPORTS.get(name), name)
     if module_name is None:
         raise AttributeError(f"module 'audiosynth' has no attribute {name!r}")

@@ -8,6 +8,7 @@ redoes the others, which gives the same bytes because every example depends only
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -21,7 +22,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -30,15 +31,15 @@ from tqdm import tqdm
 from . import __version__
 from .config import SPLITS, Config
 from . import kernels
-from .errors import AudioError, ConfigError, CropError, DatasetError
+from .errors import AudioError, ConfigError, CropError, DatasetError, Interrupted
 from .limits import check_early_s, check_memory
 from .plan import Catalogs, Planner, load_catalogs
 from .render import Rendered, render
 from .validate import row_speakers
 from .shards import FOLDER_FORMAT, SHARDS_FORMAT, WebDatasetShardWriter, write_shards_index
 from .trust import check_output_dir
-from .writers import (FolderShardWriter, example_files, jsonl_bytes, output_errors, shard_lock, shard_rejects_path, shard_rows_path,
-                      write_atomic, write_shard_rejects)
+from .writers import (FolderShardWriter, example_files, folder_lock, jsonl_bytes, output_errors, shard_lock, shard_rejects_path,
+                      shard_rows_path, write_atomic, write_shard_rejects)
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,48 @@ def _shortened(config: Config, seconds: float, longest_clip_s: float) -> Config:
     return Config.model_validate(data)
 
 
+# -- Ctrl-C -------------------------------------------------------------------------------
+class StopFlag:
+    """A request to stop, set by Ctrl-C (see `sigint_stops`), read between examples and shards."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+@contextlib.contextmanager
+def sigint_stops(hard_exit: bool = True) -> Iterator[StopFlag]:
+    """While the body runs, Ctrl-C (SIGINT) only sets the yielded flag, so no `KeyboardInterrupt` can
+    land inside C code's callbacks (soundfile encodes FLAC through cffi callbacks, which print and
+    swallow exceptions and leave a wrong file). With ``hard_exit`` a second Ctrl-C ends the process
+    at once (status 130), as safe as kill -9. The previous handler is restored after. Outside the main
+    thread no handler can be installed: the body runs as it is, and the flag stays unset."""
+    stop = StopFlag()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set() and hard_exit:
+            os.write(2, b"interrupted again: stopping at once; the shard in progress is redone on resume\n")
+            os._exit(130)
+        if not stop.is_set() and hard_exit:
+            os.write(2, b"interrupt: stopping after the example in progress (Ctrl-C again to stop at once)\n")
+        stop.set()
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
 # -- worker side --------------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
 
@@ -165,7 +208,7 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(config_json: str) -> None:
     config = Config.model_validate_json(config_json)
     catalogs = load_catalogs(config)
-    _WORKER.update(config=config, planner=Planner(config, catalogs), clips=catalogs.all())
+    _WORKER.update(config=config, planner=Planner(config, catalogs), clips=catalogs.all(), fingerprint=config.fingerprint())
 
 
 def _keep_freed_memory() -> None:
@@ -197,10 +240,14 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _init_pool_worker(config_json: str, parent_pid: int) -> None:
+def _init_pool_worker(config_json: str, parent_pid: int, stop: Any = None) -> None:
+    """A pool worker ignores SIGINT (it runs in a session of its own, see `engines`, so a terminal's
+    Ctrl-C does not reach it anyway): the driver decides, and sets ``stop`` (an event read between examples)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     _keep_freed_memory()
     _init_worker(config_json)
+    _WORKER["stop"] = stop
 
 
 MAX_DRAWS = 20  # draws of one example before a build gives up on it (every one used a bad clip)
@@ -239,9 +286,12 @@ def render_example(planner: Planner, index: int, clips: Any, config: Config) -> 
 def build_shard(out_dir: str, shard: int, format: str = "folder") -> tuple[int, int, float]:
     """Render and write shard ``shard`` (in a worker set up by `_init_worker`) as a folder
     shard or, with ``format="webdataset"``, a tar. Returns ``(shard, examples, audio seconds)``.
-    On any failure the shard's temporary files are removed; a later build redoes it."""
+    On any failure, and when ``_WORKER["stop"]`` is set before an example (Ctrl-C: raises
+    `Interrupted`), the shard's temporary files are removed; a later build redoes it. Its rows carry
+    the config's fingerprint."""
     config: Config = _WORKER["config"]
     planner: Planner = _WORKER["planner"]
+    stop = _WORKER.get("stop")
     size = config.output.shard_size
     with shard_lock(out_dir, shard):
         done = shard_rows_path(out_dir, shard)
@@ -253,10 +303,14 @@ def build_shard(out_dir: str, shard: int, format: str = "folder") -> tuple[int, 
         seconds, rejects = 0.0, []
         try:
             for index in range(shard * size, min(config.num_examples, (shard + 1) * size)):
+                if stop is not None and stop.is_set():
+                    raise Interrupted(f"shard {shard}: stopped by Ctrl-C before example {index}")
                 rendered, met = render_example(planner, index, _WORKER["clips"], config)
                 rejects += met
                 writer.add(rendered)
                 seconds += rendered.scene.duration
+            for row in writer.rows:
+                row["fingerprint"] = _WORKER["fingerprint"]  # which config wrote it (dropped from the manifest)
             write_shard_rejects(out_dir, shard, rejects)
             writer.commit()
         except BaseException:
@@ -339,6 +393,42 @@ def check_same_build(out: Path, config: Config, format: str = FOLDER_FORMAT, cat
                            "restore it or use a new folder")
 
 
+def done_shards(out: Path) -> set[int]:
+    """Indices of the shards whose rows file ``OUT/shards/SSSSS.jsonl`` exists: one listing of the
+    folder, never a stat per shard that could exist."""
+    try:
+        with os.scandir(out / "shards") as entries:
+            return {int(e.name[:-6]) for e in entries if e.name.endswith(".jsonl") and e.name[:-6].isascii() and e.name[:-6].isdigit()}
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+
+
+def todo_shards(out: Path, num_examples: int, shard_size: int) -> tuple[Iterator[int], list[int], int]:
+    """``(shards to do, lazily in order; done shards; examples they hold)`` of a build of
+    ``num_examples`` in shards of ``shard_size``; costs one listing of ``OUT/shards``."""
+    num_shards = math.ceil(num_examples / shard_size)
+    done = sorted(k for k in done_shards(out) if k < num_shards)
+    done_set = set(done)
+    done_examples = sum(min(shard_size, num_examples - k * shard_size) for k in done)
+    return (k for k in range(num_shards) if k not in done_set), done, done_examples
+
+
+def check_shard_fingerprints(out: Path, done: Iterable[int], fingerprint: str) -> None:
+    """Refuse done shards written by another config (their rows carry its fingerprint; rows of an
+    older audiosynth carry none and pass)."""
+    for shard in done:
+        path = shard_rows_path(out, shard)
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline()
+        try:
+            found = json.loads(line).get("fingerprint") if line.strip() else None
+        except ValueError as err:
+            raise DatasetError(f"{path}: line 1: not JSON ({err}); delete this shard's rows file to redo it") from err
+        if found is not None and found != fingerprint:
+            raise DatasetError(f"{path}: written by config {found}, this build is {fingerprint}; "
+                               "use a new folder (or delete the other build's shards)")
+
+
 def iter_shard_rows(out: Path, num_shards: int) -> Iterator[dict[str, Any]]:
     """Manifest rows of every shard in order (streamed, never all in memory)."""
     for shard in range(num_shards):
@@ -348,13 +438,18 @@ def iter_shard_rows(out: Path, num_shards: int) -> Iterator[dict[str, Any]]:
 
 
 def _finish(out: Path, config: Config, num_shards: int) -> tuple[dict[str, int], dict[str, Any], float]:
-    """Write manifest.jsonl from the shards and gather counts and per-split usage."""
+    """Write manifest.jsonl from the shards (their rows less the fingerprint, which must be this
+    config's) and gather counts and per-split usage."""
+    fingerprint = config.fingerprint()
     counts = {name: 0 for name in SPLITS}
     usage = {name: {"speakers": set(), "noise_clips": set(), "rirs": set(), "simulated_rooms": 0} for name in SPLITS}
     seconds = 0.0
     tmp = out / "manifest.jsonl.partial"
     with output_errors(tmp), open(tmp, "wb") as handle:
         for row in iter_shard_rows(out, num_shards):
+            if row.pop("fingerprint", fingerprint) != fingerprint:
+                raise DatasetError(f"{out / 'shards'}: example {row['id']} was written by another config, this build is {fingerprint}; "
+                                   "use a new folder")
             handle.write(jsonl_bytes([row]))
             split, labels, scene = row["split"], row["labels"], row["scene"]
             counts[split] += 1
@@ -375,9 +470,11 @@ def _gather_rejects(out: Path, num_shards: int) -> dict[str, int]:
     """Merge the shards' render-time rejects into ``OUT/rejects.jsonl`` (shard order); returns the
     number of distinct bad clips per reason."""
     rows = []
-    for shard in range(num_shards):
+    with os.scandir(out / "shards") as entries:  # one listing, not a stat per shard
+        present = {e.name for e in entries if e.name.endswith(".rejects.jsonl")}
+    for shard in range(num_shards) if present else ():
         path = shard_rejects_path(out, shard)
-        if path.exists():
+        if path.name in present:
             rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if rows:
         write_atomic(out / "rejects.jsonl", jsonl_bytes(rows))
@@ -400,7 +497,22 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
         format: "folder" (audio files) or "webdataset" (one tar per shard, see `audiosynth.shards`).
         engine: "pool" (local processes), "dask" or "ray" (see `audiosynth.engines`): the same bytes.
         address: the Dask scheduler or Ray cluster to use (default: a local one of ``workers``).
+
+    Ctrl-C (SIGINT, in the main thread) stops the build after the example in progress: that
+    shard's temporary files are removed and `Interrupted` is raised; a second Ctrl-C ends the
+    process at once (as kill -9 would). The caller's SIGINT handler is restored on return.
     """
+    with sigint_stops() as stop:
+        return _build(config, out_dir, stop, workers=workers, progress=progress, dry_run=dry_run, format=format, engine=engine,
+                      address=address)
+
+
+def _interrupted(done: int, num_shards: int) -> Interrupted:
+    return Interrupted(f"interrupted: {done} of {num_shards} shards done, rerun the same command to resume")
+
+
+def _build(config: Config, out_dir: str | os.PathLike[str], stop: StopFlag, *, workers: int | None, progress: bool, dry_run: bool,
+           format: str, engine: str, address: str | None) -> BuildSummary | Estimate:
     from .engines import ENGINES, run_shards
 
     if format not in ("folder", "webdataset"):
@@ -421,39 +533,46 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
     if dry_run or log.isEnabledFor(logging.INFO):  # the estimate renders a few examples: only when shown
         est = estimate(planner, catalogs.all())
         log.info("%s with %d worker(s): ~%.0f s", est.format(), workers, est.seconds / workers)
+        if stop.is_set():
+            raise _interrupted(0, math.ceil(config.num_examples / config.output.shard_size))
         if dry_run:
             return Estimate(est.num_examples, est.audio_hours, est.disk_bytes, est.seconds / workers)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     catalogs_used = catalog_fingerprints(config)
-    check_same_build(out, config, layout, catalogs_used)
+    num_shards = math.ceil(config.num_examples / config.output.shard_size)
     info = {"format": layout, "version": 1, "status": "running", "config": config.to_dict(),
             "fingerprint": config.fingerprint(), "catalogs": catalogs_used, "seed": config.seed, "num_examples": config.num_examples,
             "versions": _versions(), "label_definitions": LABEL_DEFINITIONS}
-    write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
-    num_shards = math.ceil(config.num_examples / config.output.shard_size)
-    todo = [k for k in range(num_shards) if not shard_rows_path(out, k).exists()]
-    size = config.output.shard_size
-    done_examples = config.num_examples - sum(min(size, config.num_examples - k * size) for k in todo)
+    with folder_lock(out):  # another build of this folder may be starting or finishing
+        check_same_build(out, config, layout, catalogs_used)
+        todo, done, done_examples = todo_shards(out, config.num_examples, config.output.shard_size)
+        check_shard_fingerprints(out, done, config.fingerprint())  # build.json may have been deleted
+        if stop.is_set():
+            raise _interrupted(len(done), num_shards)
+        write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
     start = time.perf_counter()
     bar = tqdm(total=config.num_examples, initial=done_examples, unit="ex", disable=not progress, desc="build", dynamic_ncols=True)
     built_seconds = 0.0
     try:
         for shard, count, seconds in run_shards(engine, config.model_dump_json(), str(out), todo, workers, format, address,
-                                                json.dumps(catalogs_used, sort_keys=True)):
+                                                json.dumps(catalogs_used, sort_keys=True), stop=stop):
             built_seconds += seconds
             bar.update(count)
             bar.set_postfix_str(f"{built_seconds / 3600:.3f} h audio")
     finally:
         bar.close()
+    if stop.is_set():
+        raise _interrupted(len(done_shards(out) & set(range(num_shards))), num_shards)
     elapsed = time.perf_counter() - start
-    counts, usage, total_seconds = _finish(out, config, num_shards)
-    rejects = _gather_rejects(out, num_shards)
-    shutil.rmtree(out / ".locks", ignore_errors=True)  # every shard is done: a late attempt finds its rows, not a lock
-    if format == "webdataset":
-        write_shards_index(out)
-    info.update(status="complete", counts=counts, audio_hours=round(total_seconds / 3600, 6), usage=usage,
-                excluded_speech=dict(planner.excluded), rejected_clips=rejects)
-    write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
+    with folder_lock(out):  # two builds finishing together: one at a time, the same result
+        counts, usage, total_seconds = _finish(out, config, num_shards)
+        rejects = _gather_rejects(out, num_shards)
+        shutil.rmtree(out / ".locks", ignore_errors=True)  # every shard is done: a late attempt finds its rows, not a lock
+        if format == "webdataset":
+            write_shards_index(out)
+        info.update(status="complete", counts=counts, audio_hours=round(total_seconds / 3600, 6), usage=usage,
+                    excluded_speech=dict(planner.excluded), rejected_clips=rejects)
+        write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
     return BuildSummary(str(out), config.num_examples, config.num_examples - done_examples, done_examples,
                         total_seconds / 3600, elapsed, counts, usage, dict(planner.excluded), rejects)

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import _signal  # the built-in module: importing it runs no Python code, so Ctrl-C has next to no window before the handler
+import os
+
+
+def _exit_at_once(signum: int, frame: object) -> None:
+    os.write(2, b"interrupted: stopped before or after the build's work (nothing half-written); rerun the same command\n")
+    os._exit(130)
+
+
+if __name__ == "__main__":  # python -m audiosynth.cli: a Ctrl-C while starting up exits quietly (see `main`)
+    _signal.signal(_signal.SIGINT, _exit_at_once)
+
 import logging
+import signal
 import sys
 from pathlib import Path
 
 import click
 
-from .errors import AudiosynthError
+from .errors import AudiosynthError, Interrupted
 
 
 def _fail_cleanly(func):  # type: ignore[no-untyped-def]
-    """Turn audiosynth's own errors into a one-line message and exit status 1."""
+    """Turn audiosynth's own errors into a one-line message and exit status 1; Ctrl-C into one
+    line and status 130."""
     import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
         try:
             return func(*args, **kwargs)
+        except Interrupted as err:
+            click.echo(str(err), err=True)
+            sys.exit(130)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         except AudiosynthError as err:
             raise click.ClickException(str(err)) from err
 
@@ -30,6 +50,8 @@ def _fail_cleanly(func):  # type: ignore[no-untyped-def]
 @click.version_option(package_name="audiosynth")
 def main(verbose: bool) -> None:
     """Synthetic, exactly labelled speech datasets: catalog corpora, build, validate."""
+    if signal.getsignal(signal.SIGINT) is _exit_at_once and click.get_current_context().invoked_subcommand != "build":
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # other commands clean up after a KeyboardInterrupt
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 

@@ -9,7 +9,8 @@ Hierarchy::
     ├── AudioError        a clip cannot be read or is unusable (unreadable, NaN, silent, ...)
     │   └── CropError     the part of a clip one example uses is unusable (a silent crop)
     ├── DatasetError      a built dataset folder is inconsistent or was built differently
-    └── OutputError       an output file cannot be written (disk full, quota, permissions)
+    ├── OutputError       an output file cannot be written (disk full, quota, permissions)
+    └── Interrupted       a build stopped by Ctrl-C (SIGINT) at an example or shard boundary
 """
 
 from __future__ import annotations
@@ -59,3 +60,8 @@ class DatasetError(AudiosynthError):
 
 class OutputError(AudiosynthError):
     """An output file cannot be written; the message names the path and what to do."""
+
+
+class Interrupted(AudiosynthError):
+    """A build was stopped by Ctrl-C (SIGINT) between examples: the shard in progress was removed,
+    every done shard is complete, and rerunning the same command resumes. The CLI exits 130."""

@@ -331,7 +331,8 @@ def shards_to_folder(shards_dir: str | os.PathLike[str], out_dir: str | os.PathL
         tmp = stage / ("manifest.jsonl" + TMP_SUFFIX)
         with output_errors(tmp), open(tmp, "wb") as manifest:
             for shard in range(-(-count // size)):
-                manifest.write(shard_rows_path(stage, shard).read_bytes())
+                with open(shard_rows_path(stage, shard), encoding="utf-8") as handle:  # the rows less their fingerprint
+                    manifest.write(jsonl_bytes({k: v for k, v in json.loads(line).items() if k != "fingerprint"} for line in handle))
         os.replace(tmp, stage / "manifest.jsonl")
         write_atomic(stage / "build.json", json.dumps({**info, "format": FOLDER_FORMAT}, indent=2).encode())
     return count
@@ -343,6 +344,7 @@ def _unpack(src: Path, urls: list[str], stage: Path, size: int, info: dict[str, 
     (stage / "shards").mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     count = 0
+    stamp = {"fingerprint": info["fingerprint"]} if "fingerprint" in info else {}  # as a folder build's rows carry it
     bar = tqdm(total=info.get("num_examples"), unit="ex", desc="folder", disable=not progress, dynamic_ncols=True)
     expected = read_rows(src, sharded=True)  # the manifest: the tars must hold exactly its rows, in order
     for url in urls:
@@ -361,12 +363,12 @@ def _unpack(src: Path, urls: list[str], stage: Path, size: int, info: dict[str, 
             rows.append(row)
             count += 1
             if count % size == 0:
-                write_shard_rows(stage, count // size - 1, rows)
+                write_shard_rows(stage, count // size - 1, [{**row, **stamp} for row in rows])
                 rows.clear()
     left = next(expected, None)
     if left is not None:
         raise DatasetError(f"{src / 'manifest.jsonl'}: row {show(left['id'])} (shard {show(left['shard'])}) is in none of the tars {', '.join(Path(u).name for u in urls)}")
     bar.close()
     if rows:
-        write_shard_rows(stage, count // size, rows)
+        write_shard_rows(stage, count // size, [{**row, **stamp} for row in rows])
     return count

@@ -344,8 +344,18 @@ def check_output_dir(out: str | os.PathLike[str]) -> None:
         raise DatasetError(f"{out}: not a folder")
     if (path / "build.json").is_file():
         read_build_info(path)  # a dataset, resumed: its build.json must at least be a JSON object
-    elif path.is_dir() and any(path.iterdir()):
+    elif path.is_dir() and any(path.iterdir()) and not _build_leftovers(path):
         raise DatasetError(f"{out}: not empty and not an audiosynth dataset (no build.json); build into a new or empty folder")
+
+
+BUILD_ENTRIES = frozenset({"audio", "shards", ".locks", "manifest.jsonl", "rejects.jsonl", "shards.json"})
+
+
+def _build_leftovers(path: Path) -> bool:
+    """Whether folder ``path`` holds only what a build writes, shards included (a build whose
+    build.json was deleted): it is resumed, and its done shards' config fingerprints checked."""
+    names = {entry.name for entry in os.scandir(path)}
+    return "shards" in names and all(name in BUILD_ENTRIES or name.endswith(".partial") for name in names)
 
 
 def check_token(value: str, where: str, field: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -76,6 +77,22 @@ Files = Callable[[str], "bytes | None"]  # a dataset file's bytes by the path a 
 def folder_files(root: Path) -> Files:
     """`Files` of a folder dataset: paths relative to ``root``."""
     return lambda rel: (root / rel).read_bytes() if (root / rel).is_file() else None
+
+
+def flac_md5_matches(data: bytes, samples: np.ndarray) -> bool:
+    """Whether FLAC file ``data``'s STREAMINFO MD5 is that of ``samples`` (float ``(channels, N)`` as
+    decoded), per the FLAC spec: MD5 of the samples as interleaved little-endian signed integers of
+    the stream's bit depth, in whole bytes. True for a non-FLAC or an MD5 of zeros ("not computed")."""
+    if data[:4] != b"fLaC" or len(data) < 42 or data[4] & 0x7F != 0:  # STREAMINFO is the first block
+        return True
+    stored = data[26:42]
+    if stored == bytes(16):
+        return True
+    bits = ((int.from_bytes(data[18:26], "big") >> 36) & 0x1F) + 1
+    width = (bits + 7) // 8
+    ints = np.round(samples.T * 2.0 ** (bits - 1)).astype("<i4", order="C")  # interleaved: frame by frame
+    pcm = ints.view(np.uint8).reshape(-1, 4)[:, :width] if width != 4 else ints.view(np.uint8)
+    return hashlib.md5(np.ascontiguousarray(pcm).tobytes()).digest() == stored
 
 
 def check_rttm(name: str, data: bytes | None, row: dict[str, Any]) -> list[str]:
@@ -153,6 +170,8 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
             continue
         audio[role], infos[role] = stored.data.T, stored
         problems.extend(audio_mismatches(row, role, stored.sample_rate, stored.frames, stored.channels))
+        if not flac_md5_matches(data, audio[role]):
+            problems.append(f"{role}: FLAC STREAMINFO MD5 does not match its samples")
     if problems or "mix" not in audio:
         return problems or ["no mix"]
     images = [x for role, x in audio.items() if is_image_role(role)]

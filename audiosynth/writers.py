@@ -106,6 +106,23 @@ def shard_lock(out_dir: str | os.PathLike[str], shard: int) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def folder_lock(out_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the folder ``out_dir`` itself (no lock file is added), so that
+    two builds of one folder start and finish one at a time. A no-op where ``fcntl`` does not exist."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _write_all(handle: Any, data: bytes) -> None:
     handle.write(data)
 
