@@ -382,7 +382,8 @@ def check_same_build(out: Path, config: Config, format: str = FOLDER_FORMAT, cat
     if previous.get("format", FOLDER_FORMAT) != format:
         raise DatasetError(f"{path}: this folder holds a {previous.get('format')!r} build, not {format!r}; use a new folder")
     old, new = _flatten(previous.get("config", {})), _flatten(config.to_dict())
-    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k) and not k.startswith("limits.")]  # limits do not change the bytes: raise one and resume
     if diff:
         raise DatasetError(f"{path}: this folder was built with another config ({'; '.join(diff[:5])}); use a new folder")
     before = previous.get("catalogs") or {}

@@ -105,6 +105,16 @@ def test_rebuild_into_same_folder_skips_and_refuses_other_config(reference, tmp_
         build(config.with_overrides(snr_db=[1, 2]), out, workers=1, progress=False)
 
 
+def test_a_raised_memory_limit_resumes_the_same_build(reference, tmp_path):
+    """``limits`` do not change the bytes: raising one to resume is not 'another config'."""
+    config, ref = reference
+    out = tmp_path / "ds"
+    build(config, out, workers=1, progress=False)
+    raised = config.model_copy(update={"limits": config.limits.model_copy(update={"max_example_memory_gb": 64.0})})
+    again = build(raised, out, workers=1, progress=False)
+    assert again.num_built == 0 and again.num_skipped == 16
+
+
 def test_killed_build_resumes_to_identical_bytes(reference, tmp_path, corpus):
     config, ref = reference
     path = tmp_path / "config.yaml"
