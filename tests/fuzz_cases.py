@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import math
 import os
 import shutil
 import struct
@@ -954,18 +953,28 @@ def _default_expect(target: str) -> str:
     return {"validate": "problems", "stored": "raises", "sharded": "raises"}.get(target, "error")
 
 
-def dataset_cases() -> list[Case]:
+def _mutation_cases(mutations: list[Mutation], sharded: bool) -> list[Case]:
+    """One case per mutation and target: a copy of the built folder (or sharded) dataset, mutated,
+    given to the target (a CLI command, or the torch dataset: ``stored`` / ``sharded``)."""
     cases = []
-    for m in folder_mutations():
+    for m in mutations:
         for target in m.targets:
-            def setup(box: Box, m=m, target=target) -> Any:
-                ds = box.inp / "ds"
-                shutil.copytree(box.fx.folder, ds, symlinks=True)
+            def setup(box: Box, m: Mutation = m, target: str = target) -> Any:
+                ds = box.inp / ("wds" if sharded else "ds")
+                shutil.copytree(box.fx.shards if sharded else box.fx.folder, ds, symlinks=True)
                 m.apply(box, ds)
-                return _stored(ds) if target == "stored" else _dataset_argv(box, ds, target)
+                if target in ("stored", "sharded"):
+                    return (_sharded if sharded else _stored)(ds)
+                return _dataset_argv(box, ds, target)
 
-            cases.append(Case(f"{m.name}-{target}", setup, m.expect.get(target, _default_expect(target)), _names(m.names, target),
+            names = m.names if sharded else _names(m.names, target)
+            cases.append(Case(f"{m.name}-{target}", setup, m.expect.get(target, _default_expect(target)), names,
                               timeout_s=30.0 if target in ("report", "lhotse") else None))
+    return cases
+
+
+def dataset_cases() -> list[Case]:
+    cases = _mutation_cases(folder_mutations(), sharded=False)
     # StoredDataset asked for a role only some rows have
     def partial_role(box: Box) -> Any:
         ds = box.inp / "ds"
@@ -1079,17 +1088,7 @@ def shard_mutations() -> list[Mutation]:
 
 
 def shard_cases() -> list[Case]:
-    cases = []
-    for m in shard_mutations():
-        for target in m.targets:
-            def setup(box: Box, m=m, target=target) -> Any:
-                ds = box.inp / "wds"
-                shutil.copytree(box.fx.shards, ds, symlinks=True)
-                m.apply(box, ds)
-                return _sharded(ds) if target == "sharded" else _dataset_argv(box, ds, target)
-
-            cases.append(Case(f"{m.name}-{target}", setup, m.expect.get(target, _default_expect(target)), m.names))
-    return cases
+    return _mutation_cases(shard_mutations(), sharded=True)
 
 
 # --------------------------------------------------------------------------- OnTheFlyDataset

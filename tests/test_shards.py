@@ -79,7 +79,6 @@ def test_folder_shards_folder_round_trip(builds, tmp_path):
 def test_validate_reads_sharded_datasets_and_catches_a_tampered_member(folder_and_shards, tmp_path):
     import io
     import shutil
-    import tarfile
 
     import numpy as np
     import soundfile as sf
@@ -91,21 +90,29 @@ def test_validate_reads_sharded_datasets_and_catches_a_tampered_member(folder_an
     assert report.ok and report.num_examples == 10
     copy = tmp_path / "wds"
     shutil.copytree(wds, copy)
-    tar_path = copy / "shards" / "shard-00000.tar"
+
+    def silenced(data: bytes) -> bytes:
+        audio, rate = sf.read(io.BytesIO(data))
+        buffer = io.BytesIO()
+        sf.write(buffer, np.zeros_like(audio), rate, format="FLAC", subtype="PCM_16")
+        return buffer.getvalue()
+
+    _rewrite_member(copy / "shards" / "shard-00000.tar", "train-000001.noise.flac", silenced)  # silence one noise image
+    problems = validate(copy, progress=False).problems
+    assert any(p.startswith("train-000001: mix != sum of images + noise") for p in problems), problems
+    assert len({p.split(":")[0] for p in problems}) == 1
+
+
+def _rewrite_member(tar_path, name, change):
+    """Rewrite the tar at ``tar_path`` with member ``name``'s bytes replaced by ``change(bytes)``."""
     with tarfile.open(tar_path) as tar:
         members = [(info, tar.extractfile(info).read()) for info in tar.getmembers()]
     with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
         for info, data in members:
-            if info.name.endswith(".noise.flac") and info.name.startswith("train-000001"):  # silence one noise image
-                audio, rate = sf.read(io.BytesIO(data))
-                buffer = io.BytesIO()
-                sf.write(buffer, np.zeros_like(audio), rate, format="FLAC", subtype="PCM_16")
-                data = buffer.getvalue()
+            if info.name == name:
+                data = change(data)
                 info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    problems = validate(copy, progress=False).problems
-    assert any(p.startswith("train-000001: mix != sum of images + noise") for p in problems), problems
-    assert len({p.split(":")[0] for p in problems}) == 1
 
 
 def _tar(path, members):
@@ -148,17 +155,13 @@ def test_to_folder_and_validate_refuse_tars_that_are_not_the_manifest(folder_and
 
     edited = tmp_path / "edited"  # a tar's row disagrees with the manifest (what ShardDataset would read)
     shutil.copytree(wds, edited)
-    tar_path = edited / "shards" / "shard-00000.tar"
-    with tarfile.open(tar_path) as tar:
-        members = [(info, tar.extractfile(info).read()) for info in tar.getmembers()]
-    with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in members:
-            if info.name.endswith(".json") and info.name.startswith("train-000001"):
-                row = json.loads(data)
-                row["labels"]["speaker"] = "someone-else"
-                data = json.dumps(row).encode()
-                info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+
+    def other_speaker(data: bytes) -> bytes:
+        row = json.loads(data)
+        row["labels"]["speaker"] = "someone-else"
+        return json.dumps(row).encode()
+
+    _rewrite_member(edited / "shards" / "shard-00000.tar", "train-000001.json", other_speaker)
     with pytest.raises(DatasetError, match=r"train-000001\.json \(id train-000001\): differs from its row in .*manifest\.jsonl in labels$"):
         shards_to_folder(edited, tmp_path / "out2")
     problems = validate(edited, progress=False).problems
