@@ -113,6 +113,9 @@ class Planner:
         self.counts = split_counts(config.num_examples, fractions)
         self.targets = tuple(name for name in ("direct", "early", "dry") if getattr(config.targets, name))
         self.max_talkers = config.session.speakers[1] if config.task == "diarization" else config.talkers.count[1]
+        if config.task == "diarization" and config.reverb.source == "catalog" and config.reverb.probability > 0:
+            raise PreflightError("reverb.source: 'catalog': diarization sessions are reverberated in simulated rooms only; "
+                                 "set reverb.source: simulated, or reverb.probability: 0")
         self.excluded: Counter[str] = Counter()
         self.excluded_rirs = 0  # catalog RIRs left out by reverb.num_channels
         speech = [c for c in catalogs.speech if self._usable_speech(c)]

@@ -81,3 +81,13 @@ def test_dry_run_estimates_session_hours(corpus, tmp_path):
     estimate = build(config, tmp_path / "dry", workers=1, progress=False, dry_run=True)
     assert 4 * 20 / 3600 <= estimate.audio_hours <= 4 * 31 / 3600  # from the sessions, not duration_s
     assert not (tmp_path / "dry").exists()
+
+
+def test_sessions_with_catalog_rirs_are_refused_not_left_dry(corpus):
+    """Sessions are reverberated in simulated rooms only: asking for catalog RIRs must not give dry sessions silently."""
+    from audiosynth.errors import PreflightError
+
+    config = small_config(corpus, task="diarization", num_examples=2, session=SESSION,
+                          reverb={"source": "catalog", "probability": 0.5}, splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    with pytest.raises(PreflightError, match=r"reverb.source: 'catalog'.*diarization.*simulated"):
+        Planner(config, load_catalogs(config))
