@@ -70,7 +70,9 @@ def _interrupt_at_random(path: Path, ref: dict[str, str], out: Path, workers: in
     rng = random.Random(seed)
     seen = {"mid_build": 0, "after_last_shard": 0, "finished_first": 0, "completed_folders": 0, "python_starting": 0}
     now: dict[str, str] = {}
-    while seen["mid_build"] + seen["after_last_shard"] < runs:
+    attempts = 0
+    while seen["mid_build"] < runs and attempts < 3 * runs:  # on a loaded machine some Ctrl-Cs land after the last shard
+        attempts += 1
         before = now
         left = total - shards_done()
         phase = rng.randrange(max(1, left))  # 0: the start-up, k: the k-th shard left (the last one's time: the finish)
@@ -134,8 +136,7 @@ def _interrupt_at_random(path: Path, ref: dict[str, str], out: Path, workers: in
 def test_ctrl_c_at_random_moments_then_resume_gives_the_same_bytes(quick, tmp_path, workers, runs):
     config, path, ref = quick
     seen = _interrupt_at_random(path, ref, tmp_path / "ds", workers, runs, seed=workers)
-    runs_made = seen["mid_build"] + seen["after_last_shard"] + seen["finished_first"] + seen["python_starting"]
-    assert seen["mid_build"] >= 0.6 * runs_made, seen  # most runs were really stopped mid-build
+    assert seen["mid_build"] >= runs, seen  # this many runs were really stopped mid-build (and resumed)
     assert not list((tmp_path / "ds").rglob(f"*{writers.TMP_SUFFIX}"))
 
 
