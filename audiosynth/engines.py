@@ -156,10 +156,11 @@ def _stopped(stop: StopFlag) -> bool:
 
 
 def _submit(pool: cf.ProcessPoolExecutor, shards: Iterator[int], count: int, out: str, format: str, stop: StopFlag) -> set[cf.Future]:
-    """Submit the next ``count`` shards (none once the pool broke because of a Ctrl-C)."""
+    """Submit the next ``count`` shards (none once the pool broke because of a Ctrl-C: as a worker
+    starts, that shows as a broken pool or, in a race with the pool's own thread, a closed pipe)."""
     try:
         return {pool.submit(build_shard, out, shard, format) for shard in itertools.islice(shards, max(0, count))}
-    except cf.BrokenExecutor:
+    except (cf.BrokenExecutor, OSError):
         if _stopped(stop):
             return set()
         raise

@@ -307,3 +307,24 @@ def test_two_builds_racing_on_one_folder_both_finish_with_the_reference_bytes(qu
         assert all("Traceback" not in err for _, err in results), results
         assert dataset_digest(out) == ref
         assert validate(out, progress=False).ok
+
+
+class _PoolBrokenByCtrlC:
+    """A process pool whose worker start meets the pipe its management thread just closed: what a
+    Ctrl-C landing while the pool spawns a worker does (the forked child dies of it, the pool breaks)."""
+
+    def submit(self, *args):
+        raise OSError("handle is closed")
+
+
+def test_a_ctrl_c_while_the_pool_starts_a_worker_stops_quietly():
+    """Once Ctrl-C asked to stop, a pool that broke while starting a worker hands out nothing more
+    (no traceback); without a Ctrl-C the same failure is not hidden."""
+    from audiosynth.build import StopFlag
+    from audiosynth.engines import _submit
+
+    stop = StopFlag()
+    stop.set()
+    assert _submit(_PoolBrokenByCtrlC(), iter([0, 1]), 2, "out", "folder", stop) == set()
+    with pytest.raises(OSError, match="handle is closed"):
+        _submit(_PoolBrokenByCtrlC(), iter([0, 1]), 2, "out", "folder", StopFlag())

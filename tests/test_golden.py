@@ -1,0 +1,91 @@
+"""Golden bytes: a build of every recipe (NumPy backend, PCM and float output) keeps the sha256 of
+every file it writes, so a refactor that changes one byte fails here; the torch backend stays
+within 1e-5 of the NumPy build.
+
+After a change of bytes on purpose, rewrite the digests (and say why in the commit):
+
+    python tests/test_golden.py --write
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiosynth.build import build
+from audiosynth.config import config_from_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+DIGESTS = Path(__file__).parent / "golden" / "digests.json"
+RECIPES = sorted(p.stem for p in (ROOT / "recipes").glob("*.py"))
+FORMATS = {"pcm": {}, "float": {"format": "wav", "subtype": "FLOAT"}}
+TORCH_RECIPES = ("denoising", "multichannel_denoising", "separation", "dereverberation")
+
+
+def recipe_config(name: str, output: str, **changes: Any):
+    """The recipe's own settings over the shipped demo corpus: 6 examples in shards of 3, seed 0."""
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    settings = json.loads(json.dumps(module.SETTINGS))
+    demo = ROOT / "data_manifests" / "demo"
+    reverb = settings.get("reverb", {})
+    rirs = [str(demo / "rirs.jsonl")] if reverb.get("probability", 0) > 0 and reverb.get("source") == "catalog" else []
+    settings["catalogs"] = {"speech": [str(demo / "speech.jsonl")], "noise": [str(demo / "noise.jsonl")], "rirs": rirs}
+    settings.update(seed=0, num_examples=6, **changes)
+    settings["output"] = {**settings.get("output", {}), "shard_size": 3, **FORMATS[output]}
+    return config_from_dict(settings)
+
+
+def _content(path: Path) -> bytes:
+    """A file's bytes; for rows, without the build fingerprint (it hashes the catalogs' absolute paths)."""
+    if path.suffix != ".jsonl":
+        return path.read_bytes()
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return json.dumps([{k: v for k, v in row.items() if k != "fingerprint"} for row in rows]).encode()
+
+
+def digest(root: Path) -> dict[str, str]:
+    """sha256 of every file of a dataset but build.json (it names the catalogs' absolute paths)."""
+    return {str(p.relative_to(root)): hashlib.sha256(_content(p)).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "build.json"}
+
+
+def built(name: str, output: str, out: Path, **changes: Any) -> Path:
+    build(recipe_config(name, output, **changes), out, workers=1, progress=False)
+    return out
+
+
+@pytest.mark.parametrize("output", sorted(FORMATS))
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_writes_the_recorded_bytes(name, output, tmp_path):
+    expected = json.loads(DIGESTS.read_text())[f"{name}/{output}"]
+    assert digest(built(name, output, tmp_path / "ds")) == expected
+
+
+@pytest.mark.parametrize("name", TORCH_RECIPES)
+def test_the_torch_backend_stays_within_1e_5_of_numpy(name, tmp_path):
+    pytest.importorskip("torch")
+    numpy_out = built(name, "float", tmp_path / "numpy")
+    torch_out = built(name, "float", tmp_path / "torch", backend="torch")
+    files = sorted(p.relative_to(numpy_out) for p in numpy_out.rglob("*.wav"))
+    assert files and files == sorted(p.relative_to(torch_out) for p in torch_out.rglob("*.wav"))
+    worst = max(float(np.max(np.abs(sf.read(numpy_out / f)[0] - sf.read(torch_out / f)[0]))) for f in files)
+    assert worst < 1e-5, worst
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        table = {f"{n}/{o}": digest(built(n, o, Path(tmp) / n / o)) for n in RECIPES for o in sorted(FORMATS)}
+    DIGESTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {sum(map(len, table.values()))} digests of {len(table)} builds to {DIGESTS}")
