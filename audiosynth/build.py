@@ -414,9 +414,10 @@ def todo_shards(out: Path, num_examples: int, shard_size: int) -> tuple[Iterator
     return (k for k in range(num_shards) if k not in done_set), done, done_examples
 
 
-def check_shard_fingerprints(out: Path, done: Iterable[int], fingerprint: str) -> None:
+def check_shard_fingerprints(out: Path, done: Iterable[int], fingerprint: str, layout: str = FOLDER_FORMAT) -> None:
     """Refuse done shards written by another config (their rows carry its fingerprint; rows of an
-    older audiosynth carry none and pass)."""
+    older audiosynth carry none and pass) or in another format (a tar shard's rows name their tar)."""
+    names = {FOLDER_FORMAT: "folder", SHARDS_FORMAT: "webdataset"}
     for shard in done:
         path = shard_rows_path(out, shard)
         with open(path, encoding="utf-8") as handle:
@@ -427,6 +428,10 @@ def check_shard_fingerprints(out: Path, done: Iterable[int], fingerprint: str) -
             raise DatasetError(f"{path}: line 1: not JSON ({err}); delete this shard's rows file to redo it") from err
         if found is not None and found != fingerprint:
             raise DatasetError(f"{path}: written by config {found}, this build is {fingerprint}; "
+                               "use a new folder (or delete the other build's shards)")
+        found_layout = SHARDS_FORMAT if line.strip() and "shard" in json.loads(line) else FOLDER_FORMAT
+        if line.strip() and found_layout != layout:
+            raise DatasetError(f"{path}: a shard of a {names[found_layout]} build, this build writes {names[layout]}; "
                                "use a new folder (or delete the other build's shards)")
 
 
@@ -548,7 +553,7 @@ def _build(config: Config, out_dir: str | os.PathLike[str], stop: StopFlag, *, w
     with folder_lock(out):  # another build of this folder may be starting or finishing
         check_same_build(out, config, layout, catalogs_used)
         todo, done, done_examples = todo_shards(out, config.num_examples, config.output.shard_size)
-        check_shard_fingerprints(out, done, config.fingerprint())  # build.json may have been deleted
+        check_shard_fingerprints(out, done, config.fingerprint(), layout)  # build.json may have been deleted
         if stop.is_set():
             raise _interrupted(len(done), num_shards)
         write_atomic(out / "build.json", json.dumps(info, indent=2).encode())

@@ -37,7 +37,8 @@ from tqdm import tqdm
 from .config import SPLITS
 from .errors import AudiosynthError, DatasetError, OutputError
 from .trust import read_build_info, read_rows
-from .validate import label_ranges, row_talkers, speaker_name
+from .catalog import Catalog
+from .validate import label_ranges, row_talkers, speaker_name, speech_catalog
 from .writers import output_errors, write_atomic
 
 Row = dict[str, Any]  # one manifest row
@@ -193,15 +194,16 @@ def _distances(row: Row) -> list[float]:
     return [math.dist(p, centre) for p in room["sources_m"]]
 
 
-def coverage_quantities(config: dict[str, Any]) -> list[Coverage]:
+def coverage_quantities(config: dict[str, Any], speech: Catalog | None = None) -> list[Coverage]:
     """The quantities that ``config`` (build.json's) randomizes, each with its configured range:
-    the labels measured on the written files (`validate.label_ranges`, with their tolerances),
+    the labels measured on the written files (`validate.label_ranges`, with their tolerances;
+    ``speech``: the speech catalogs, which tell what ratio mode's overlap targeted),
     and the drawn room geometry, read from each row's scene."""
     if not config:
         return []
     reverb = config.get("reverb") or {}
     room = reverb.get("room") or {}
-    quantities = [Coverage(r.name, r.low, r.high, r.values, tolerance=r.tolerance) for r in label_ranges(config)]
+    quantities = [Coverage(r.name, r.low, r.high, r.values, tolerance=r.tolerance) for r in label_ranges(config, speech)]
     wanted: list[tuple[str, Any, Extract]] = []
     if reverb.get("probability", 0) > 0 and reverb.get("source") == "simulated":
         if room.get("wall_absorption") is not None:
@@ -215,7 +217,7 @@ def coverage_quantities(config: dict[str, Any]) -> list[Coverage]:
 
 def scan_manifest(root: Path, config: dict[str, Any], *, keep_rows: int = 3, progress: bool = True, total: int | None = None) -> DatasetStats:
     """One streamed pass over ``root/manifest.jsonl``; keeps the first ``keep_rows`` rows only."""
-    stats = DatasetStats(coverage=coverage_quantities(config))
+    stats = DatasetStats(coverage=coverage_quantities(config, speech_catalog(root)))
     for row in tqdm(read_rows(root), desc="report", unit="ex", total=total, disable=not progress):  # checked rows
         split, labels = row["split"], row["labels"]
         stats.num_examples += 1

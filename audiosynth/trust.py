@@ -348,7 +348,7 @@ def check_output_dir(out: str | os.PathLike[str]) -> None:
         raise DatasetError(f"{out}: not empty and not an audiosynth dataset (no build.json); build into a new or empty folder")
 
 
-BUILD_ENTRIES = frozenset({"audio", "shards", ".locks", "manifest.jsonl", "rejects.jsonl", "shards.json"})
+BUILD_ENTRIES = frozenset({"audio", "shards", ".locks", "manifest.jsonl", "rejects.jsonl", "shards.json", "report"})
 
 
 def _build_leftovers(path: Path) -> bool:

@@ -128,7 +128,7 @@ def check_against_catalog(row: dict[str, Any], speech: Catalog) -> list[str]:
     return problems
 
 
-def _speech_catalog(root: Path) -> Catalog | None:
+def speech_catalog(root: Path) -> Catalog | None:
     """The speech catalogs named in build.json, when they can still be read."""
     try:
         paths = read_build_info(root)["config"]["catalogs"]["speech"]
@@ -204,6 +204,13 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
             labelled = [(a["start"], a["end"]) for a in activity if a["role"] == role]
             if len(measured) != len(labelled) or any(abs(m - l) > 0.01 for pm, pl in zip(measured, labelled) for m, l in zip(pm, pl)):
                 problems.append(f"activity of {role}: the labels differ from the activity measured on the file by more than 10 ms")
+    overlap = _number_label(row, "activity_overlap_ratio", problems)
+    if overlap is not None and activity is None and isinstance(sir, dict):  # several talkers outside a session
+        rate, threshold = row["sample_rate"], row["scene"].get("activity_db", -40.0)
+        spans = [span for role in sir for span in kernels.activity_segments(audio[role][0], rate, threshold)]
+        measured = kernels.overlap_ratio(spans)
+        if abs(measured - overlap) > 1e-3:
+            problems.append(f"activity_overlap_ratio label {overlap} but the files give {measured:.4f}")
     segments = row["labels"].get("segments")
     if segments:
         rate = row["sample_rate"]
@@ -253,11 +260,27 @@ def _duration(row: dict[str, Any]) -> list[float]:
     return [float(row["duration"])]
 
 
-def label_ranges(config: dict[str, Any]) -> list[LabelRange]:
+def _overlap_targeted(speech: Catalog | None) -> Callable[[dict[str, Any]], list[float]]:
+    """The overlap label that ratio mode met for a row: the speech overlap measured on the images
+    (``activity_overlap_ratio``) when every talker's clip has catalog activity, that of whole
+    utterances (``overlap_ratio``) when none has; nothing when some have (neither was targeted).
+    Without the speech catalogs (moved or unreadable): ``activity_overlap_ratio``."""
+    def values(row: dict[str, Any]) -> list[float]:
+        if speech is None:
+            return _labels("activity_overlap_ratio")(row)
+        clips = [speech.by_id(seg["clip"]) for seg in row_talkers(row) if seg["clip"] in speech]
+        with_activity = {c.active is not None for c in clips}
+        if len(with_activity) != 1:
+            return []
+        return _labels("activity_overlap_ratio" if with_activity.pop() else "overlap_ratio")(row)
+    return values
+
+
+def label_ranges(config: dict[str, Any], speech: Catalog | None = None) -> list[LabelRange]:
     """The configured ranges (of build.json's ``config``) that bound measured labels, each with
     its tolerance: SNR and SIR 0.1 dB (rounding of the written grid), the speech level 0.1 dB
-    (``speech_level_dbfs`` label less the common ``gain_db``), the activity overlap 0.05 (10 ms
-    frames), duration one sample, the RT60 of simulated rooms 0.05 s + 5 % of the range's top
+    (``speech_level_dbfs`` label less the common ``gain_db``), the overlap 0.05 (10 ms activity
+    frames; which overlap: see `_overlap_targeted` over the ``speech`` catalogs), duration one sample, the RT60 of simulated rooms 0.05 s + 5 % of the range's top
     (``rt60_s`` is a T20 fit of the RIR made, not the value asked for: within 0.035 s of it)."""
     if not config:
         return []
@@ -276,7 +299,7 @@ def label_ranges(config: dict[str, Any]) -> list[LabelRange]:
     if multi:
         wanted.append(("talkers.sir_db", talkers.get("sir_db"), 0.1, _sirs))
         if talkers.get("overlap") == "ratio":
-            wanted.append(("talkers.overlap_ratio", talkers.get("overlap_ratio"), 0.05, _labels("activity_overlap_ratio")))
+            wanted.append(("talkers.overlap_ratio", talkers.get("overlap_ratio"), 0.05, _overlap_targeted(speech)))
     if reverb.get("probability", 0) > 0 and reverb.get("source") == "simulated" and room.get("wall_absorption") is None and room.get("rt60_s"):
         wanted.append(("reverb.room.rt60_s", room["rt60_s"], 0.05 + 0.05 * float(room["rt60_s"][1]), _labels("rt60_s", "s1_rt60_s")))
     hints = {"talkers.overlap_ratio": "; ratio mode meets it when the speech catalogs carry activity ('active', written by audiosynth catalog)"}
@@ -305,10 +328,10 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
         info = {}
     if info.get("status") != "complete":
         report.problems.append(f"{build_info}: missing or not marked complete")
-    speech = _speech_catalog(root)
+    speech = speech_catalog(root)
     if speech is None:
         log.warning("%s: speech catalogs unreadable: transcripts and enrollments not checked", root)
-    ranges = label_ranges(info.get("config") or {})
+    ranges = label_ranges(info.get("config") or {}, speech)
     speaker_splits: dict[str, set[str]] = {}
     seen: set[str] = set()
     for row, files in tqdm(_examples(root, manifest, info, report), desc="validate", unit="ex", disable=not progress):

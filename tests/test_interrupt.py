@@ -266,6 +266,21 @@ def test_shards_of_another_config_are_refused_when_build_json_was_deleted(quick,
     assert not (out / "manifest.jsonl").exists()
 
 
+@pytest.mark.parametrize("first, then", [("folder", "webdataset"), ("webdataset", "folder")])
+def test_shards_of_another_format_are_refused_when_build_json_was_deleted(quick, tmp_path, first, then):
+    """Same config, other format: without build.json the shards' rows still tell (a tar shard's rows
+    name their tar), so a resume never mixes a folder's shards with tar shards."""
+    config, path, ref = quick
+    out = tmp_path / "ds"
+    build(config, out, workers=1, progress=False, format=first)
+    for name in ("build.json", "manifest.jsonl"):
+        (out / name).unlink()
+    (out / "shards" / "00005.jsonl").unlink()  # one shard left to do
+    with pytest.raises(DatasetError, match=rf"shards/00000.jsonl: a shard of a {first} build, this build writes {then}"):
+        build(config, out, workers=1, progress=False, format=then)
+    assert not (out / "manifest.jsonl").exists()
+
+
 def test_manifest_rows_do_not_carry_the_fingerprint(quick, tmp_path):
     config, path, ref = quick
     out = tmp_path / "ds"
@@ -328,3 +343,18 @@ def test_a_ctrl_c_while_the_pool_starts_a_worker_stops_quietly():
     assert _submit(_PoolBrokenByCtrlC(), iter([0, 1]), 2, "out", "folder", stop) == set()
     with pytest.raises(OSError, match="handle is closed"):
         _submit(_PoolBrokenByCtrlC(), iter([0, 1]), 2, "out", "folder", StopFlag())
+
+
+def test_a_build_with_its_report_resumes_when_build_json_was_deleted(quick, tmp_path):
+    """The report folder is a build's own leftover too: the build resumes (and checks the shards)."""
+    from audiosynth.report import make_report
+
+    config, path, ref = quick
+    out = tmp_path / "ds"
+    build(config, out, workers=1, progress=False)
+    make_report(out, progress=False)
+    for name in ("build.json", "manifest.jsonl"):
+        (out / name).unlink()
+    (out / "shards" / "00005.jsonl").unlink()
+    build(config, out, workers=1, progress=False)
+    assert {k: v for k, v in dataset_digest(out).items() if not k.startswith("report/")} == ref

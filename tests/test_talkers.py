@@ -1,5 +1,7 @@
 """Several talkers: separation, target speaker, multi-talker ASR labels."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,64 @@ def test_talkers_share_the_microphone_count_of_catalog_rirs(corpus, tmp_path):
             assert r.audio["mix"].shape[0] == wanted
             assert all(x.shape == r.audio["mix"].shape for role, x in r.audio.items() if role != "enrollment")
             np.testing.assert_allclose(r.audio["mix"], sum(r.audio[role] for role in r.audio if role == "noise" or role[1:].isdigit()), atol=1e-12)
+
+
+def _late_speech_corpus(root, active: bool):
+    """Six speakers whose utterances are silent for their first 60 %: the overlap of whole
+    utterances (what ratio mode meets without catalog activity) and that of speech differ."""
+    import soundfile as sf
+
+    from audiosynth.catalog import Clip, relative_audio_path, write_catalog
+    from conftest import speechlike
+
+    rng, rate, clips = np.random.default_rng(3), 16000, []
+    for s in range(6):
+        for u in range(2):
+            voice = speechlike(rng, 1.2, rate, 100 + 20 * s)
+            signal = np.concatenate([1e-4 * rng.standard_normal(int(1.8 * rate)).astype(np.float32), voice])
+            path = root / f"spk{s}_{u}.flac"
+            sf.write(path, signal, rate, subtype="PCM_16")
+            clips.append(Clip(f"spk{s}-{u}", relative_audio_path(path, root), "speech", signal.size / rate, rate, 1,
+                              speaker=f"spk{s}", active=((1.8, 3.0),) if active else None))
+    write_catalog(clips, root / "speech.jsonl")
+    return {"speech": root / "speech.jsonl"}
+
+
+@pytest.mark.parametrize("active", [False, True])
+def test_validate_checks_the_overlap_that_ratio_mode_targeted(tmp_path, active):
+    """Without catalog activity ratio mode places whole utterances (the overlap_ratio label meets the
+    target and validate checks that one); with it, the speech overlap measured on the images does."""
+    from audiosynth.build import build
+    from audiosynth.validate import validate
+
+    corpus = _late_speech_corpus(tmp_path, active)
+    config = small_config(corpus, num_examples=6, task="separation", noise_probability=0.0, duration_s=[2.0, 3.0],
+                          catalogs={"speech": str(corpus["speech"]), "noise": []}, splits={"train": 1.0, "dev": 0.0, "test": 0.0},
+                          talkers={"count": [2, 2], "overlap": "ratio", "overlap_ratio": [0.4, 0.4]})
+    build(config, tmp_path / "ds", workers=1, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]
+    targeted = "activity_overlap_ratio" if active else "overlap_ratio"
+    other = "overlap_ratio" if active else "activity_overlap_ratio"
+    assert all(abs(r["labels"][targeted] - 0.4) < 0.05 for r in rows)
+    assert any(abs(r["labels"][other] - 0.4) > 0.05 for r in rows)  # the check can tell which one was meant
+    assert validate(tmp_path / "ds", progress=False).problems == []
+
+
+def test_validate_remeasures_the_speech_overlap_on_the_files(corpus, tmp_path):
+    """activity_overlap_ratio is measured on the written images again: a row that lies about it is named."""
+    from audiosynth.build import build
+    from audiosynth.validate import validate
+
+    config = small_config(corpus, num_examples=4, task="separation", talkers={"count": [2, 2]},
+                          splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    out = tmp_path / "ds"
+    build(config, out, workers=1, progress=False)
+    assert validate(out, progress=False).problems == []
+    manifest = out / "manifest.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    true = rows[0]["labels"]["activity_overlap_ratio"]
+    rows[0]["labels"]["activity_overlap_ratio"] = round(min(1.0, true + 0.2), 4)
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    problems = validate(out, progress=False).problems
+    assert [p for p in problems if "activity_overlap_ratio" in p] == [
+        f"{rows[0]['id']}: activity_overlap_ratio label {rows[0]['labels']['activity_overlap_ratio']} but the files give {true:.4f}"]
