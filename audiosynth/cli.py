@@ -95,7 +95,7 @@ def catalog(layout: str, root: Path, output: Path, kind: str | None, workers: in
 def build(config_path: Path, out_dir: Path, num_examples: int | None, seed: int | None, workers: int | None,
           output_format: str, engine: str, address: str | None, dry_run: bool, no_progress: bool) -> None:
     """Build the dataset described by CONFIG (YAML) into OUT; resumes an unfinished build."""
-    from .build import build as run_build
+    from .build.driver import build as run_build
     from .config import load_config
 
     config = load_config(config_path).with_overrides(num_examples=num_examples, seed=seed)
@@ -117,7 +117,7 @@ def shards() -> None:
 @_fail_cleanly
 def shards_from_folder(dataset_dir: Path, out_dir: Path, shard_size: int, no_progress: bool) -> None:
     """Pack the folder dataset DIR into WebDataset shards (audio bytes copied, not re-encoded)."""
-    from .shards import folder_to_shards
+    from .dataset.webdataset import folder_to_shards
 
     index = folder_to_shards(dataset_dir, out_dir, shard_size, progress=not no_progress)
     click.echo(f"wrote {len(index['shards'])} shards, {index['num_examples']} examples -> {out_dir}")
@@ -130,7 +130,7 @@ def shards_from_folder(dataset_dir: Path, out_dir: Path, shard_size: int, no_pro
 @_fail_cleanly
 def shards_to_folder_command(shards_dir: Path, out_dir: Path, no_progress: bool) -> None:
     """Unpack the sharded dataset DIR into a folder dataset."""
-    from .shards import shards_to_folder
+    from .dataset.webdataset import shards_to_folder
 
     click.echo(f"wrote {shards_to_folder(shards_dir, out_dir, progress=not no_progress)} examples -> {out_dir}")
 
@@ -145,7 +145,7 @@ def shards_to_folder_command(shards_dir: Path, out_dir: Path, no_progress: bool)
 @_fail_cleanly
 def export(dataset_dir: Path, to: str, out_dir: Path, role: str, relative_paths: bool, no_progress: bool) -> None:
     """Export the dataset in DIR to manifests that NeMo, Lhotse, Kaldi, Hugging Face or pyannote read."""
-    from .export import export_dataset
+    from .dataset.export import export_dataset
 
     summary = export_dataset(dataset_dir, to, out_dir, role=role, absolute_paths=not relative_paths, progress=not no_progress)
     click.echo(summary.format_text())
@@ -156,7 +156,7 @@ def export(dataset_dir: Path, to: str, out_dir: Path, role: str, relative_paths:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def validate(out_dir: Path, no_progress: bool) -> None:
     """Check every file and label of the dataset in DIR; exit 1 on any problem."""
-    from .validate import validate as run_validate
+    from .dataset.validate import validate as run_validate
 
     report = run_validate(out_dir, progress=not no_progress)
     click.echo(report.format())
@@ -171,7 +171,7 @@ def validate(out_dir: Path, no_progress: bool) -> None:
 @_fail_cleanly
 def report_command(dataset_dir: Path, out_dir: Path | None, no_validate: bool, no_progress: bool) -> None:
     """Write an HTML report of the dataset in DIR (index.html and PNG plots); print its path."""
-    from .report import make_report
+    from .report.page import make_report
 
     click.echo(str(make_report(dataset_dir, out_dir, run_validate=not no_validate, progress=not no_progress)))
 

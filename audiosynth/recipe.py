@@ -18,11 +18,11 @@ import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
-from .build import BuildSummary, build
+from .build.driver import BuildSummary, build
 from .config import SPLITS, config_from_dict
+from .dataset.validate import validate
 from .errors import AudiosynthError, ConfigError
-from .plan import demo_dir
-from .validate import validate
+from .plan.planner import demo_dir
 
 REVERB_SOURCES = ("simulated", "catalog", "none")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .room import Room
+from .acoustics.room import Room
 
 SCENE_VERSION = 1
 

@@ -18,11 +18,16 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from .audio import read_dataset_audio
 from .config import Config
+from .dataset.trust import dataset_file, read_build_info, read_rows
+from .dataset.webdataset import (
+    SHARDS_FORMAT,
+    check_tar_example,
+    shard_urls,
+    tar_examples,
+)
 from .errors import DatasetError
-from .shards import SHARDS_FORMAT, check_tar_example, shard_urls, tar_examples
-from .trust import dataset_file, read_build_info, read_rows
+from .io.audio import read_dataset_audio
 
 Item = dict[str, Any]
 
@@ -209,7 +214,8 @@ class OnTheFlyDataset(Dataset):
 
     def _worker_state(self) -> tuple[int, Any, Any, Config]:
         if self._state is None or self._state[0] != os.getpid():
-            from .plan import Planner, load_catalogs
+            from .plan.planner import Planner
+            from .plan.pools import load_catalogs
 
             config = Config.model_validate_json(self.config_json)
             catalogs = load_catalogs(config)
@@ -220,7 +226,7 @@ class OnTheFlyDataset(Dataset):
         return self.num_examples
 
     def __getitem__(self, index: int) -> Item:
-        from .build import render_example
+        from .build.worker import render_example
 
         if not 0 <= index < self.num_examples:
             raise IndexError(index)

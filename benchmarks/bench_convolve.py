@@ -79,7 +79,7 @@ def convolver(method: str, torch_threads: int) -> Callable[[np.ndarray, np.ndarr
             return np.stack([np.stack([fftconvolve(dry[s, 0], h)[:length] for h in rirs[s]]) for s in range(len(rirs))])
 
         return loop
-    from audiosynth import kernels
+    from audiosynth.dsp import kernels
 
     if method.startswith("torch"):
         import torch

@@ -76,7 +76,7 @@ def main() -> None:
 
     from audiosynth.build import build
     from audiosynth.torch import OnTheFlyDataset, ShardDataset, StoredDataset
-    from audiosynth.validate import iter_manifest
+    from audiosynth.dataset.rows import iter_manifest
 
     torch.set_num_threads(1)
     config = make_config(args.num_examples, args.shard_size)

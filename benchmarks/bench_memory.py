@@ -19,11 +19,11 @@ import sys
 
 
 def _case(minutes: float, speakers: int, reverb: float) -> dict:
-    from audiosynth.build import render_example
+    from audiosynth.build.worker import render_example
     from audiosynth.config import config_from_dict
-    from audiosynth.limits import example_memory
+    from audiosynth.build.limits import example_memory
     from audiosynth.plan import Planner, demo_dir, load_catalogs
-    from audiosynth.writers import example_files
+    from audiosynth.dataset.folder import example_files
 
     demo = demo_dir()
     config = config_from_dict({

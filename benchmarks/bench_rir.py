@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from audiosynth import rir
+from audiosynth.acoustics import ism as rir
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "rir.json"

@@ -18,7 +18,7 @@ from audiosynth.errors import DatasetError
 from audiosynth.plan import load_catalogs
 from audiosynth.render import render
 from audiosynth.scene import Scene
-from audiosynth.validate import validate
+from audiosynth.dataset.validate import validate
 from conftest import small_config
 
 

@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from audiosynth import writers
+from audiosynth.io import files as io_files
 from audiosynth.build import build
 from audiosynth.catalog import read_catalog
 from audiosynth.cli import main
@@ -57,7 +57,7 @@ def _rejects(out: Path) -> dict[str, str]:
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".tmp", writers.TMP_SUFFIX)))
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".tmp", io_files.TMP_SUFFIX)))
 
 
 def test_a_file_name_that_is_not_utf8_is_rejected_with_its_reason(tmp_path):
@@ -82,7 +82,7 @@ def test_disk_full_while_cataloguing_is_one_line_naming_the_file(tmp_path, monke
     (root / "broken.wav").write_bytes(b"not audio" * 10)
     out = tmp_path / "cat" / "noise.jsonl"
     target = out if victim == "catalog" else out.with_name("noise.rejects.jsonl")
-    real = writers._write_all
+    real = io_files._write_all
 
     def full(handle, data):
         if Path(handle.name).name.startswith(target.name):
@@ -90,7 +90,7 @@ def test_disk_full_while_cataloguing_is_one_line_naming_the_file(tmp_path, monke
             raise OSError(errno.ENOSPC, "No space left on device")
         real(handle, data)
 
-    monkeypatch.setattr(writers, "_write_all", full)
+    monkeypatch.setattr(io_files, "_write_all", full)
     with pytest.raises(OutputError, match=r"no space left on the device") as failure:
         _catalog(root, out)
     assert str(target) in str(failure.value) and "\n" not in str(failure.value)

@@ -8,7 +8,7 @@ import soundfile as sf
 
 from audiosynth.build import build
 from audiosynth.plan import Planner, load_catalogs
-from audiosynth.validate import validate
+from audiosynth.dataset.validate import validate
 from conftest import small_config
 
 SESSION = {"speakers": [2, 3], "duration_s": [20, 30], "overlap_probability": 0.3}

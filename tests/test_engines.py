@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from audiosynth import writers
+from audiosynth.io import files as io_files
 from audiosynth.build import build
 from audiosynth.errors import DatasetError, OutputError
 from conftest import small_config
@@ -50,7 +50,7 @@ def test_distributed_engines_equal_the_process_pool(engine, module, reverb_confi
 def _readable_and_listed(out: Path, temporaries_allowed: bool = False) -> None:
     """Every file that a shard's rows list decodes whole (and, unless allowed, no temporary is left:
     a SIGKILL leaves them, under names no reader takes as done)."""
-    assert temporaries_allowed or not list(out.rglob(f"*{writers.TMP_SUFFIX}"))
+    assert temporaries_allowed or not list(out.rglob(f"*{io_files.TMP_SUFFIX}"))
     for rows in (out / "shards").glob("*[0-9].jsonl"):
         for row in map(json.loads, rows.read_text().splitlines()):
             for rel in row["audio"].values():
@@ -94,7 +94,7 @@ def test_disk_full_names_the_path_leaves_nothing_partial_and_resumes(corpus, tmp
     ref = tmp_path / "ref"
     build(config, ref, workers=1, progress=False)
     calls = {"n": 0}
-    real = writers._write_all
+    real = io_files._write_all
 
     def fill_up(handle, data):  # the 20th file finds the disk full half-way through
         calls["n"] += 1
@@ -103,16 +103,16 @@ def test_disk_full_names_the_path_leaves_nothing_partial_and_resumes(corpus, tmp
             raise OSError(errno.ENOSPC, "No space left on device")
         real(handle, data)
 
-    monkeypatch.setattr(writers, "_write_all", fill_up)
+    monkeypatch.setattr(io_files, "_write_all", fill_up)
     out = tmp_path / "ds"
     with pytest.raises(OutputError, match=r"no space left on the device") as failure:
         build(config, out, workers=1, progress=False)
-    assert str(out) in str(failure.value) and writers.TMP_SUFFIX in str(failure.value)
+    assert str(out) in str(failure.value) and io_files.TMP_SUFFIX in str(failure.value)
     assert not (out / "manifest.jsonl").exists()
     done = list((out / "shards").glob("*[0-9].jsonl"))
     assert 1 <= len(done) < 4
     _readable_and_listed(out)
-    monkeypatch.setattr(writers, "_write_all", real)
+    monkeypatch.setattr(io_files, "_write_all", real)
     summary = build(config, out, workers=1, progress=False)
     assert summary.num_skipped == 3 * len(done)
     assert tree_digest(out) == tree_digest(ref)
@@ -128,7 +128,7 @@ def test_disk_full_is_one_clear_line_on_the_command_line(corpus, tmp_path, monke
 
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(small_config(corpus).to_dict()))
-    monkeypatch.setattr(writers, "_write_all", full)
+    monkeypatch.setattr(io_files, "_write_all", full)
     result = CliRunner().invoke(main, ["build", str(path), "-o", str(tmp_path / "ds"), "--workers", "1", "--no-progress"])
     assert result.exit_code == 1
     assert "no space left on the device" in result.output and "Traceback" not in result.output
@@ -160,7 +160,7 @@ BREAKS = ("missing", "unreadable", "nan", "wrong_rate")
 
 
 def test_clips_that_go_bad_mid_build_are_rejected_and_redrawn(corpus, tmp_path, monkeypatch):
-    import audiosynth.engines as engines
+    import audiosynth.build.engines as engines
 
     copy = _copy_corpus(corpus, tmp_path / "corpus")
     config = small_config(copy, num_examples=16, output={"shard_size": 4}, noise_probability=1.0)
@@ -216,7 +216,8 @@ def test_a_changed_catalog_is_refused_with_the_difference(corpus, tmp_path):
 
 def test_a_reused_worker_reloads_a_changed_catalog(corpus, tmp_path):
     """A distributed worker kept between builds must not plan from a catalog that has changed."""
-    from audiosynth.build import _WORKER, catalog_fingerprints, run_shard_task
+    from audiosynth.build.worker import _WORKER, run_shard_task
+    from audiosynth.build.resume import catalog_fingerprints
 
     copy = _copy_corpus(corpus, tmp_path / "corpus")
     config = small_config(copy, num_examples=8, output={"shard_size": 4})
@@ -237,7 +238,7 @@ def test_a_reused_worker_reloads_a_changed_catalog(corpus, tmp_path):
 
 
 def test_a_passing_io_error_is_retried_not_rejected(corpus, tmp_path, monkeypatch):
-    import audiosynth.audio as audio
+    import audiosynth.io.audio as audio
 
     config = small_config(corpus, num_examples=8, output={"shard_size": 4})
     ref = tmp_path / "ref"
@@ -279,7 +280,7 @@ def test_the_command_line_build_survives_a_bad_first_clip(corpus, tmp_path):
 
 
 def test_a_late_attempt_at_a_done_shard_writes_nothing(corpus, tmp_path):
-    from audiosynth.build import _WORKER, run_shard_task
+    from audiosynth.build.worker import _WORKER, run_shard_task
 
     config = small_config(corpus, num_examples=8, output={"shard_size": 4})
     out = tmp_path / "ds"
@@ -310,5 +311,5 @@ def test_disk_full_while_writing_a_tar_shard(corpus, tmp_path, monkeypatch):
     out = tmp_path / "wds"
     with pytest.raises(OutputError, match=r"shard-00001\.tar\.partial: no space left on the device"):
         build(config, out, workers=1, progress=False, format="webdataset")
-    assert not list(out.rglob(f"*{writers.TMP_SUFFIX}"))
+    assert not list(out.rglob(f"*{io_files.TMP_SUFFIX}"))
     assert [p.name for p in (out / "shards").glob("*.tar")] == ["shard-00000.tar"]

@@ -13,7 +13,7 @@ import soundfile as sf
 
 from audiosynth.build import build
 from audiosynth.errors import DatasetError
-from audiosynth.export import FORMATS, export_dataset
+from audiosynth.dataset.export import FORMATS, export_dataset
 from conftest import small_config
 
 ONE_SPLIT = {"train": 1.0, "dev": 0.0, "test": 0.0}

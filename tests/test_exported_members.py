@@ -9,7 +9,7 @@ def test_all_exports_resolve_and_are_listed():
     for name in audiosynth.__all__:
         assert getattr(audiosynth, name) is not None, name
     importlib.import_module("audiosynth.build")  # the submodule must not shadow the exported function
-    assert audiosynth.build_dataset.__module__ == "audiosynth.build" and callable(audiosynth.build_dataset)
+    assert audiosynth.build_dataset.__module__ == "audiosynth.build.driver" and callable(audiosynth.build_dataset)
     assert audiosynth.validate_dataset.__name__ == "validate" and audiosynth.render_scene.__name__ == "render"
     assert audiosynth.Clip.__module__ == "audiosynth.catalog"
     assert {"Clip", "Config", "Scene", "Planner", "render_scene", "build_dataset", "validate_dataset", "catalog_corpus"} <= set(audiosynth.__all__)

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosynth import kernels
+from audiosynth.dsp import kernels
 from audiosynth.build import build
 from audiosynth.catalog import Clip, read_catalog, relative_audio_path, write_catalog
 from audiosynth.plan import Planner, load_catalogs
 from audiosynth.render import load_segment, render
-from audiosynth.room import simulate_room
-from audiosynth.validate import iter_manifest, validate
+from audiosynth.acoustics.room import simulate_room
+from audiosynth.dataset.rows import iter_manifest
+from audiosynth.dataset.validate import validate
 from tests.conftest import small_config, speechlike
 
 RATE = 16000
@@ -225,9 +226,9 @@ def test_catalog_active_field_round_trips_and_is_checked(tmp_path: Path) -> None
 
 
 def test_crops_of_clips_without_activity_are_drawn_as_before() -> None:
-    from audiosynth.plan import _crop_offset
+    from audiosynth.plan.clips import crop_offset
 
     clip = Clip("a", "a.wav", "noise", 10.0, RATE)
     for seed in range(20):
         expected = int(np.random.default_rng(seed).integers(0, clip.num_samples - RATE + 1))
-        assert _crop_offset(np.random.default_rng(seed), clip, RATE) == expected
+        assert crop_offset(np.random.default_rng(seed), clip, RATE) == expected

@@ -21,7 +21,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from audiosynth import writers
+from audiosynth.dataset import folder as writers
+from audiosynth.io import files as io_files
 from audiosynth.build import build
 from audiosynth.cli import main
 from audiosynth.errors import DatasetError
@@ -240,7 +241,7 @@ def test_no_line_injection_into_kaldi_or_rttm(sandbox, tmp_path, case, to):
 
 
 def test_kaldi_and_rttm_writers_refuse_whitespace_fields():
-    from audiosynth.export import _kaldi_id
+    from audiosynth.dataset.export import _kaldi_id
 
     with pytest.raises(DatasetError, match="speaker 'a b'.*whitespace"):
         writers.rttm_text("rec", [{"start": 0.0, "end": 1.0, "speaker": "a b", "role": "s1"}])
@@ -258,7 +259,7 @@ def test_a_wav_path_with_whitespace_is_refused_by_kaldi(folder_and_shards, tmp_p
     build(config.with_overrides(num_examples=2).model_copy(update={"output": config.output.model_copy(update={"format": "wav"})}),
           ds, workers=1, progress=False)
     with pytest.raises(DatasetError, match="audio path .*whitespace"):
-        from audiosynth.export import export_dataset
+        from audiosynth.dataset.export import export_dataset
         export_dataset(ds, "kaldi", tmp_path / "k")
     assert not (tmp_path / "k").exists()
 
@@ -409,7 +410,7 @@ def test_a_truncated_tar_is_one_line(sandbox, tmp_path):
 
 # -- disk full in export and report ---------------------------------------------------------
 def _full_after(monkeypatch, writes: int) -> None:  # type: ignore[no-untyped-def]
-    real, count = writers._write_all, [0]
+    real, count = io_files._write_all, [0]
 
     def full(handle, data):  # type: ignore[no-untyped-def]
         count[0] += 1
@@ -417,7 +418,7 @@ def _full_after(monkeypatch, writes: int) -> None:  # type: ignore[no-untyped-de
             raise OSError(errno.ENOSPC, "No space left on device")
         real(handle, data)
 
-    monkeypatch.setattr(writers, "_write_all", full)
+    monkeypatch.setattr(io_files, "_write_all", full)
 
 
 @pytest.mark.parametrize("to", ["kaldi", "hf"])
@@ -460,7 +461,7 @@ def test_stored_dataset_names_rows_without_a_role_and_takes_a_fallback(sandbox):
 
 # -- the name sets: real corpora pass, and the build refuses what readers would --------------
 def test_real_corpus_names_pass_and_the_demo_corpus_too():
-    from audiosynth.trust import ID, NAME
+    from audiosynth.dataset.trust import ID, NAME
 
     for name in ("1089-134686-0000", "p225_001", "noise-free-sound-0001", "1089", "p225", "train", "dev", "test",
                  "clip:demo-spk01-001", "demo-rir-0.50s", "spk@corpus=a+b"):
@@ -537,7 +538,7 @@ def test_build_refuses_to_resume_a_folder_whose_build_json_is_not_json(corpus, t
 
 
 def test_manifest_lines_name_the_line_that_is_not_utf8_or_nested_too_deeply(tmp_path):
-    from audiosynth.trust import manifest_lines
+    from audiosynth.dataset.trust import manifest_lines
 
     path = tmp_path / "manifest.jsonl"
     lines = [b'{"k": %d}' % k for k in range(3000)]  # some 30 kB: the bad lines lie past the first read buffer

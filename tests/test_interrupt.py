@@ -20,10 +20,13 @@ import numpy as np
 import pytest
 import yaml
 
-from audiosynth import audio, writers
-from audiosynth.build import build, todo_shards
+from audiosynth.io import audio
+from audiosynth.dataset import folder as writers
+from audiosynth.io import files as io_files
+from audiosynth.build import build
+from audiosynth.build.resume import todo_shards
 from audiosynth.errors import DatasetError, Interrupted
-from audiosynth.validate import flac_md5_matches, validate
+from audiosynth.dataset.validate import flac_md5_matches, validate
 from conftest import small_config
 
 ROWS = "*[0-9].jsonl"
@@ -137,7 +140,7 @@ def test_ctrl_c_at_random_moments_then_resume_gives_the_same_bytes(quick, tmp_pa
     config, path, ref = quick
     seen = _interrupt_at_random(path, ref, tmp_path / "ds", workers, runs, seed=workers)
     assert seen["mid_build"] >= runs, seen  # this many runs were really stopped mid-build (and resumed)
-    assert not list((tmp_path / "ds").rglob(f"*{writers.TMP_SUFFIX}"))
+    assert not list((tmp_path / "ds").rglob(f"*{io_files.TMP_SUFFIX}"))
 
 
 def test_encoding_under_a_storm_of_sigints_in_process_gives_the_same_bytes():
@@ -175,7 +178,7 @@ def test_encoding_under_a_storm_of_sigints_in_process_gives_the_same_bytes():
 def test_interrupted_build_in_process_raises_and_leaves_no_temporary(quick, tmp_path, monkeypatch):
     """A SIGINT while the third example renders: the build stops at the next example, removes the
     shard's temporaries, raises `Interrupted` naming the shards done, and restores the handler."""
-    from audiosynth import build as build_module
+    from audiosynth.build import worker as build_module
 
     config, path, ref = quick
     calls = []
@@ -193,7 +196,7 @@ def test_interrupted_build_in_process_raises_and_leaves_no_temporary(quick, tmp_
         build(config, tmp_path / "ds", workers=1, progress=False)
     assert signal.getsignal(signal.SIGINT) is before
     assert len(calls) == 3
-    assert not list((tmp_path / "ds").rglob(f"*{writers.TMP_SUFFIX}"))
+    assert not list((tmp_path / "ds").rglob(f"*{io_files.TMP_SUFFIX}"))
     assert [p.name for p in (tmp_path / "ds" / "shards").glob(ROWS)] == ["00000.jsonl"]
     monkeypatch.undo()
     build(config, tmp_path / "ds", workers=1, progress=False)
@@ -336,7 +339,7 @@ def test_a_ctrl_c_while_the_pool_starts_a_worker_stops_quietly():
     """Once Ctrl-C asked to stop, a pool that broke while starting a worker hands out nothing more
     (no traceback); without a Ctrl-C the same failure is not hidden."""
     from audiosynth.build import StopFlag
-    from audiosynth.engines import _submit
+    from audiosynth.build.engines import _submit
 
     stop = StopFlag()
     stop.set()

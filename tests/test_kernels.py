@@ -3,7 +3,7 @@ import pytest
 import scipy.signal
 import soxr
 
-from audiosynth import kernels
+from audiosynth.dsp import kernels
 
 
 def test_fft_convolve_matches_scipy_batched():

@@ -10,12 +10,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from audiosynth import build as build_module
-from audiosynth.build import PROBE_BUDGET_S, build, render_example
+from audiosynth.build import worker as build_module
+from audiosynth.build.estimate import PROBE_BUDGET_S
+from audiosynth.build import build
+from audiosynth.build.worker import render_example
 from audiosynth.cli import main
 from audiosynth.config import config_from_dict, load_config
 from audiosynth.errors import ConfigError, PreflightError
-from audiosynth.limits import example_memory
+from audiosynth.build.limits import example_memory
 from audiosynth.plan import Planner, load_catalogs
 from conftest import small_config
 
@@ -101,7 +103,7 @@ def test_rooms_whose_simulation_exhausts_memory_are_refused(corpus, tmp_path, re
 def test_the_memory_model_bounds_the_measured_peak(corpus):
     """The cost model is an upper bound of the measured peak of rendering and encoding, and not a
     loose one (within 4x), for a 1-minute session in a simulated room."""
-    from audiosynth.writers import example_files
+    from audiosynth.dataset.folder import example_files
 
     config = _session(corpus, 1, reverb={"probability": 1.0})
     catalogs = load_catalogs(config)
@@ -140,7 +142,7 @@ def test_the_chunked_overlap_add_is_bit_identical_and_bounded(monkeypatch):
     """Long signals are convolved a chunk of blocks at a time: the same bits as one batched call."""
     import numpy as np
 
-    from audiosynth import kernels
+    from audiosynth.dsp import kernels
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 1, 400_000))

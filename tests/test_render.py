@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from audiosynth import kernels
+from audiosynth.dsp import kernels
 from audiosynth.plan import Planner, load_catalogs
 from audiosynth.render import render
 from conftest import small_config

@@ -17,7 +17,8 @@ from audiosynth.cli import main
 from audiosynth.config import config_from_dict
 from audiosynth.errors import DatasetError
 from audiosynth.plan import demo_dir
-from audiosynth.report import Coverage, Sample, make_report
+from audiosynth.report.page import Coverage, Sample
+from audiosynth.report import make_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SECTIONS = ["Summary", "Distributions", "Coverage", "Reuse", "Split check", "Example spectrograms", "Rejects", "Validation"]

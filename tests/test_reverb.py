@@ -8,7 +8,7 @@ from audiosynth.build import build
 from audiosynth.errors import ConfigError
 from audiosynth.plan import Planner, load_catalogs
 from audiosynth.render import render
-from audiosynth.rir import SPEED_OF_SOUND
+from audiosynth.acoustics.ism import SPEED_OF_SOUND
 from conftest import small_config
 
 ARRAY = {"type": "linear", "num_mics": 4, "spacing_m": 0.1}

@@ -1,4 +1,4 @@
-"""audiosynth.rir: both simulators hit the requested RT60 and agree with each other and with geometry."""
+"""audiosynth.acoustics.ism: both simulators hit the requested RT60 and agree with each other and with geometry."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from audiosynth import rir
-from audiosynth.kernels import rt60_from_rir
+from audiosynth.acoustics import ism as rir
+from audiosynth.dsp.kernels import rt60_from_rir
 
 FS = 16000
 ROOMS = {  # size, sources (S, 3), mics (M, 3): every point >= 0.5 m from the walls
@@ -180,7 +180,7 @@ def test_invalid_arguments_are_rejected():
 
 
 def test_module_imports_without_torch():
-    code = "import sys, audiosynth.rir; assert 'torch' not in sys.modules and 'pyroomacoustics' not in sys.modules"
+    code = "import sys, audiosynth.acoustics.ism; assert 'torch' not in sys.modules and 'pyroomacoustics' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

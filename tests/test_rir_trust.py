@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosynth import kernels, rir
+from audiosynth.dsp import kernels
+from audiosynth.acoustics import ism as rir
 from audiosynth.catalog import Clip, read_catalog, write_catalog
 from audiosynth.errors import PreflightError
 from audiosynth.plan import Planner, load_catalogs
@@ -115,7 +116,7 @@ def test_build_labels_an_unmeasurable_catalog_rir_null(corpus, tmp_path):
 
 def test_validate_accepts_null_rt60_labels(corpus, tmp_path):
     from audiosynth.build import build
-    from audiosynth.validate import validate
+    from audiosynth.dataset.validate import validate
 
     rirs = write_rirs(tmp_path, {"flat": dithered_impulse() + 1e-3 * decaying_noise(0.3, 0.5)[:8000]})
     config = small_config({**corpus, "rirs": rirs}, num_examples=3, reverb={"probability": 1.0, "source": "catalog"})

@@ -3,9 +3,10 @@ import pytest
 
 from audiosynth.config import config_from_dict
 from audiosynth.errors import ConfigError, PreflightError
-from audiosynth.geometry import circular_array, linear_array, rotate_z
-from audiosynth.plan import OCTAVE_BANDS_HZ, draw_room
-from audiosynth.room import Room
+from audiosynth.acoustics.geometry import circular_array, linear_array, rotate_z
+from audiosynth.plan.rooms import OCTAVE_BANDS_HZ
+from audiosynth.plan import draw_room
+from audiosynth.acoustics.room import Room
 
 BASE = {"catalogs": {"speech": "s", "noise": "n"}}
 
@@ -79,9 +80,9 @@ def test_impossible_geometry_and_bad_arrays_are_refused():
 def test_a_distance_no_room_fits_is_refused_before_early_s():
     """distance_m beyond the inner diagonal of the largest room: refused by the pre-flight room
     check naming distance_m (not by early_s, which a user would raise in vain)."""
-    from audiosynth.plan import _check_room_ranges
+    from audiosynth.plan.rooms import check_room_ranges
 
     room = reverb(length_m=[3, 4], width_m=[3, 4], height_m=[2.5, 3], distance_m=[6, 7]).room
     with pytest.raises(PreflightError, match=r"reverb\.room\.distance_m: 6 m does not fit in the largest room .*at most 4\.69 m"):
-        _check_room_ranges(room)
-    _check_room_ranges(reverb(length_m=[3, 4], width_m=[3, 4], height_m=[2.5, 3], distance_m=[4.5, 7]).room)  # 4.5 m fits
+        check_room_ranges(room)
+    check_room_ranges(reverb(length_m=[3, 4], width_m=[3, 4], height_m=[2.5, 3], distance_m=[4.5, 7]).room)  # 4.5 m fits

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from audiosynth.build import build
 from audiosynth.errors import DatasetError
-from audiosynth.shards import folder_to_shards, shards_to_folder
+from audiosynth.dataset.webdataset import folder_to_shards, shards_to_folder
 from test_build import tree_digest
 
 wds = pytest.importorskip("webdataset")
@@ -83,7 +83,7 @@ def test_validate_reads_sharded_datasets_and_catches_a_tampered_member(folder_an
     import numpy as np
     import soundfile as sf
 
-    from audiosynth.validate import validate
+    from audiosynth.dataset.validate import validate
 
     _, _, wds = folder_and_shards
     report = validate(wds, progress=False)
@@ -130,7 +130,7 @@ def _tar(path, members):
     (["a.json", "b.json", "a.mix.flac"], "not consecutive"),
 ])
 def test_tar_examples_refuse_duplicate_and_scattered_members(tmp_path, order, why):
-    from audiosynth.shards import tar_examples
+    from audiosynth.dataset.webdataset import tar_examples
 
     path = _tar(tmp_path / "x.tar", [(name, b"{}") for name in order])
     with pytest.raises(DatasetError, match=rf"x\.tar: member 'a\.mix\.flac': .*{why}"):
@@ -140,7 +140,7 @@ def test_tar_examples_refuse_duplicate_and_scattered_members(tmp_path, order, wh
 def test_to_folder_and_validate_refuse_tars_that_are_not_the_manifest(folder_and_shards, tmp_path):
     import shutil
 
-    from audiosynth.validate import validate
+    from audiosynth.dataset.validate import validate
 
     _, _, wds = folder_and_shards
     dropped = tmp_path / "dropped"  # shards.json without the first tar: its examples would vanish

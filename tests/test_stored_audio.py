@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosynth.audio import read_dataset_audio
+from audiosynth.io.audio import read_dataset_audio
 from audiosynth.errors import DatasetError
-from audiosynth.trust import dataset_file, show
+from audiosynth.dataset.trust import dataset_file, show
 
 RATE = 16000
 ROW = {"id": "train-000001", "duration": 0.5, "sample_rate": RATE, "audio": {"mix": "a/x.mix.wav", "enrollment": "a/x.enr.wav"},

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from audiosynth import kernels
+from audiosynth.dsp import kernels
 from audiosynth.catalog import read_catalog
 from audiosynth.errors import PreflightError
 from audiosynth.plan import Planner, load_catalogs, speaker_of
@@ -103,7 +103,7 @@ def test_validate_checks_transcripts_and_enrollment(corpus, tmp_path):
     import json
 
     from audiosynth.build import build
-    from audiosynth.validate import validate
+    from audiosynth.dataset.validate import validate
 
     config = small_config(corpus, task="target_speaker", num_examples=6, talkers={"count": [2, 2], "enrollment": True},
                           splits={"train": 1.0, "dev": 0.0, "test": 0.0})
@@ -172,7 +172,7 @@ def test_validate_checks_the_overlap_that_ratio_mode_targeted(tmp_path, active):
     """Without catalog activity ratio mode places whole utterances (the overlap_ratio label meets the
     target and validate checks that one); with it, the speech overlap measured on the images does."""
     from audiosynth.build import build
-    from audiosynth.validate import validate
+    from audiosynth.dataset.validate import validate
 
     corpus = _late_speech_corpus(tmp_path, active)
     config = small_config(corpus, num_examples=6, task="separation", noise_probability=0.0, duration_s=[2.0, 3.0],
@@ -190,7 +190,7 @@ def test_validate_checks_the_overlap_that_ratio_mode_targeted(tmp_path, active):
 def test_validate_remeasures_the_speech_overlap_on_the_files(corpus, tmp_path):
     """activity_overlap_ratio is measured on the written images again: a row that lies about it is named."""
     from audiosynth.build import build
-    from audiosynth.validate import validate
+    from audiosynth.dataset.validate import validate
 
     config = small_config(corpus, num_examples=4, task="separation", talkers={"count": [2, 2]},
                           splits={"train": 1.0, "dev": 0.0, "test": 0.0})

@@ -10,7 +10,7 @@ pytest.importorskip("webdataset")
 from torch.utils.data import DataLoader  # noqa: E402
 
 from audiosynth.torch import OnTheFlyDataset, ShardDataset, StoredDataset, collate_pad  # noqa: E402
-from audiosynth.validate import iter_manifest  # noqa: E402
+from audiosynth.dataset.rows import iter_manifest  # noqa: E402
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from audiosynth.build import build  # noqa: E402
 from audiosynth.torch import OnTheFlyDataset  # noqa: E402
-from audiosynth.validate import iter_manifest  # noqa: E402
+from audiosynth.dataset.rows import iter_manifest  # noqa: E402
 from conftest import small_config  # noqa: E402
 
 

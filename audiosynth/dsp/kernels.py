@@ -6,7 +6,6 @@ Shapes are given as ``(..., L)``: any leading batch dimensions, time last.
 from __future__ import annotations
 
 import math
-
 from typing import Any
 
 import numpy as np

@@ -25,8 +25,15 @@ import subprocess
 import time
 from typing import Iterable, Iterator
 
-from .build import _WORKER, StopFlag, _init_pool_worker, _init_worker, build_shard, run_shard_task
-from .errors import ConfigError, Interrupted
+from ..errors import ConfigError, Interrupted
+from .interrupt import StopFlag
+from .worker import (
+    _WORKER,
+    _init_pool_worker,
+    _init_worker,
+    build_shard,
+    run_shard_task,
+)
 
 ENGINES = ("pool", "dask", "ray")
 RETRIES = 2  # attempts after the first, for a failed shard task on dask / ray

@@ -29,10 +29,10 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from . import kernels
-from .catalog import KINDS, Clip, relative_audio_path
-from .errors import AudioError, CatalogError
-from .writers import jsonl_bytes, write_atomic
+from ..dsp import kernels
+from ..io.files import jsonl_bytes, write_atomic
+from ..catalog import KINDS, Clip, relative_audio_path
+from ..errors import AudioError, CatalogError
 
 logger = logging.getLogger(__name__)
 

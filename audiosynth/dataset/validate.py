@@ -13,12 +13,14 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from . import kernels
-from .catalog import Catalog, read_catalog
-from .audio import audio_mismatches, read_dataset_audio
-from .errors import DatasetError
-from .scene import is_image_role
-from .trust import manifest_lines, show, read_build_info, read_rows
+from ..dsp import kernels
+from ..io.audio import audio_mismatches, read_dataset_audio
+from ..catalog import Catalog
+from ..errors import DatasetError
+from .ranges import check_label_ranges, label_ranges, speech_catalog
+from .rows import row_speakers, row_talkers
+from ..scene import is_image_role
+from .trust import read_build_info, read_rows, show
 
 SNR_TOLERANCE_DB = 0.01
 log = logging.getLogger(__name__)
@@ -38,37 +40,6 @@ class ValidationReport:
     def format(self) -> str:
         head = f"validated {self.num_examples} examples: " + ("OK" if self.ok else f"{len(self.problems)} problem(s)")
         return "\n".join([head, *(f"  {p}" for p in self.problems[:50])] + ([f"  ... {len(self.problems) - 50} more"] if len(self.problems) > 50 else []))
-
-
-def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Rows of a manifest.jsonl, read lazily, NOT checked (readers of untrusted datasets use
-    `audiosynth.trust.read_rows`); a line that is not JSON raises a one-line `DatasetError`."""
-    for _, row in manifest_lines(Path(path)):
-        if isinstance(row, DatasetError):
-            raise row
-        yield row
-
-
-def row_talkers(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """A manifest row's talker utterances (role, speaker, clip, text, start, end in s): its
-    ``segments``, or one spanning a single-talker example; ``speaker`` may be None."""
-    labels = row["labels"]
-    if labels.get("segments"):
-        return list(labels["segments"])
-    if not labels.get("speech_clip"):
-        return []
-    return [{"role": row["scene"]["sources"][0]["role"], "speaker": labels.get("speaker"), "clip": labels["speech_clip"],
-             "text": labels.get("text"), "start": 0.0, "end": row["duration"]}]
-
-
-def speaker_name(talker: dict[str, Any]) -> str:
-    """A talker's speaker; a clip with no speaker stands for its own."""
-    return talker["speaker"] or f"clip:{talker['clip']}"
-
-
-def row_speakers(row: dict[str, Any]) -> list[str]:
-    """The speakers of a manifest row."""
-    return [speaker_name(t) for t in row_talkers(row)]
 
 
 Files = Callable[[str], "bytes | None"]  # a dataset file's bytes by the path a row gives (None: missing)
@@ -126,17 +97,6 @@ def check_against_catalog(row: dict[str, Any], speech: Catalog) -> list[str]:
         if enrolled is None or enrolled.speaker != labels["target_speaker"] or enrolled.id in {t["clip"] for t in talkers}:
             problems.append("enrollment is not another utterance of the target speaker")
     return problems
-
-
-def speech_catalog(root: Path) -> Catalog | None:
-    """The speech catalogs named in build.json, when they can still be read."""
-    try:
-        paths = read_build_info(root)["config"]["catalogs"]["speech"]
-        if not all(isinstance(p, str) and Path(p).is_file() for p in paths):  # untrusted: no FIFO or device (/dev/zero)
-            return None
-        return Catalog.merge([read_catalog(p) for p in paths])
-    except (OSError, KeyError, ValueError, TypeError, DatasetError):
-        return None
 
 
 def _number_label(row: dict[str, Any], key: str, problems: list[str]) -> float | None:
@@ -220,97 +180,6 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
     return problems
 
 
-@dataclass(frozen=True)
-class LabelRange:
-    """A configured range ``[low, high]`` (config field ``name``) and the labels of a row that it
-    bounds; ``tolerance`` widens it for what the labels measure (rounding, or a fit for RT60)."""
-
-    name: str
-    low: float
-    high: float
-    tolerance: float
-    values: Callable[[dict[str, Any]], list[float]]
-    hint: str = ""  # what to do about a value outside, when there is a usual cause
-
-    def outside(self, value: float) -> bool:
-        return not self.low - self.tolerance <= value <= self.high + self.tolerance
-
-
-def _labels(*keys: str, minus: str | None = None) -> Callable[[dict[str, Any]], list[float]]:
-    """The first of ``keys`` that a row's labels hold (a number), less the label ``minus``."""
-    def values(row: dict[str, Any]) -> list[float]:
-        labels = row.get("labels") or {}
-        for key in keys:
-            value = labels.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return [float(value) - (float(labels.get(minus) or 0.0) if minus else 0.0)]
-        return []
-    return values
-
-
-def _sirs(row: dict[str, Any]) -> list[float]:
-    """Talker k > 1 against talker 1 (what talkers.sir_db draws): s1_dbfs - sk_dbfs, exact for
-    RMS over the same samples (10·log10(Σ s1² / Σ sk²))."""
-    labels = row.get("labels") or {}
-    roles = [r for r in (labels.get("sir_db") or {}) if r != "s1"] if isinstance(labels.get("sir_db"), dict) else []
-    return [labels["s1_dbfs"] - labels[f"{r}_dbfs"] for r in roles if f"{r}_dbfs" in labels and "s1_dbfs" in labels]
-
-
-def _duration(row: dict[str, Any]) -> list[float]:
-    return [float(row["duration"])]
-
-
-def _overlap_targeted(speech: Catalog | None) -> Callable[[dict[str, Any]], list[float]]:
-    """The overlap label that ratio mode met for a row: the speech overlap measured on the images
-    (``activity_overlap_ratio``) when every talker's clip has catalog activity, that of whole
-    utterances (``overlap_ratio``) when none has; nothing when some have (neither was targeted).
-    Without the speech catalogs (moved or unreadable): ``activity_overlap_ratio``."""
-    def values(row: dict[str, Any]) -> list[float]:
-        if speech is None:
-            return _labels("activity_overlap_ratio")(row)
-        clips = [speech.by_id(seg["clip"]) for seg in row_talkers(row) if seg["clip"] in speech]
-        with_activity = {c.active is not None for c in clips}
-        if len(with_activity) != 1:
-            return []
-        return _labels("activity_overlap_ratio" if with_activity.pop() else "overlap_ratio")(row)
-    return values
-
-
-def label_ranges(config: dict[str, Any], speech: Catalog | None = None) -> list[LabelRange]:
-    """The configured ranges (of build.json's ``config``) that bound measured labels, each with
-    its tolerance: SNR and SIR 0.1 dB (rounding of the written grid), the speech level 0.1 dB
-    (``speech_level_dbfs`` label less the common ``gain_db``), the overlap 0.05 (10 ms activity
-    frames; which overlap: see `_overlap_targeted` over the ``speech`` catalogs), duration one sample, the RT60 of simulated rooms 0.05 s + 5 % of the range's top
-    (``rt60_s`` is a T20 fit of the RIR made, not the value asked for: within 0.035 s of it)."""
-    if not config:
-        return []
-    task = config.get("task", "denoising")
-    talkers, reverb = config.get("talkers") or {}, config.get("reverb") or {}
-    room = reverb.get("room") or {}
-    multi = task != "diarization" and (talkers.get("count") or [1, 1])[1] > 1
-    rate = float(config.get("sample_rate") or 16000)
-    wanted: list[tuple[str, Any, float, Callable[[dict[str, Any]], list[float]]]] = []
-    if config.get("noise_probability", 1.0) > 0:
-        wanted.append(("snr_db", config.get("snr_db"), 0.1, _labels("snr_db")))
-    if task != "diarization":
-        wanted.append(("speech_level_dbfs", config.get("speech_level_dbfs"), 0.1, _labels("speech_level_dbfs", minus="gain_db")))
-        if not multi and task != "asr":  # several talkers or whole transcribed utterances set the length
-            wanted.append(("duration_s", config.get("duration_s"), 1.0 / rate, _duration))
-    if multi:
-        wanted.append(("talkers.sir_db", talkers.get("sir_db"), 0.1, _sirs))
-        if talkers.get("overlap") == "ratio":
-            wanted.append(("talkers.overlap_ratio", talkers.get("overlap_ratio"), 0.05, _overlap_targeted(speech)))
-    if reverb.get("probability", 0) > 0 and reverb.get("source") == "simulated" and room.get("wall_absorption") is None and room.get("rt60_s"):
-        wanted.append(("reverb.room.rt60_s", room["rt60_s"], 0.05 + 0.05 * float(room["rt60_s"][1]), _labels("rt60_s", "s1_rt60_s")))
-    hints = {"talkers.overlap_ratio": "; ratio mode meets it when the speech catalogs carry activity ('active', written by audiosynth catalog)"}
-    return [LabelRange(name, float(span[0]), float(span[1]), tol, values, hints.get(name, "")) for name, span, tol, values in wanted if span is not None]
-
-
-def check_label_ranges(row: dict[str, Any], ranges: list[LabelRange]) -> list[str]:
-    """One problem per label of ``row`` outside its configured range (see `label_ranges`)."""
-    return [f"{r.name} label {v:.4g} outside the configured range [{r.low:g}, {r.high:g}] (tolerance {r.tolerance:.3g}){r.hint}"
-            for r in ranges for v in r.values(row) if r.outside(v)]
-
 
 def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> ValidationReport:
     """Check every example of the dataset in ``out_dir``; also that no speaker crosses splits."""
@@ -363,7 +232,12 @@ def _examples(root: Path, manifest: Path, info: dict[str, Any], report: Validati
         for row in rows:
             yield row, folder_files(root)
         return
-    from .shards import check_listed, check_tar_example, shard_urls, tar_examples  # shards imports this module
+    from .webdataset import (  # shards imports this module
+        check_listed,
+        check_tar_example,
+        shard_urls,
+        tar_examples,
+    )
 
     listed = None
     try:  # shards.json, what ShardDataset reads: safe names, the manifest's tars

@@ -71,7 +71,7 @@ def simulate_room(room: Room, sample_rate: int, *, backend: str = "numpy", devic
     its simulator, the direct path alone (image-source order 0, same delay convention and
     scale), and each path's delay in (fractional) samples.
     """
-    from . import rir
+    from . import ism as rir
 
     absorption = np.asarray(room.absorption, dtype=float) if room.absorption else None
     geometry = (room.size_m, room.sources_m, room.mics_m, sample_rate)

@@ -29,12 +29,33 @@ from typing import Any, Iterable, Iterator
 
 from tqdm import tqdm
 
-from .errors import DatasetError
-from .render import Rendered
-from .trust import check_member, check_member_name, check_row, read_complete_build, read_dataset_file, read_rows, show
-from .validate import iter_manifest
-from .writers import (TMP_SUFFIX, output_errors, example_files, example_row, fsync_dir, jsonl_bytes, shard_name, shard_rows_path,
-                      write_atomic, write_file, write_shard_rows)
+from ..io.files import (
+    TMP_SUFFIX,
+    fsync_dir,
+    jsonl_bytes,
+    output_errors,
+    write_atomic,
+    write_file,
+)
+from ..render.mix import Rendered
+from ..errors import DatasetError
+from .folder import (
+    example_files,
+    example_row,
+    shard_name,
+    shard_rows_path,
+    write_shard_rows,
+)
+from .rows import iter_manifest
+from .trust import (
+    check_member,
+    check_member_name,
+    check_row,
+    read_complete_build,
+    read_dataset_file,
+    read_rows,
+    show,
+)
 
 FOLDER_FORMAT = "audiosynth-folder"
 SHARDS_FORMAT = "audiosynth-webdataset"

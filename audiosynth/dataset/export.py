@@ -53,10 +53,10 @@ from typing import Any, Callable, Iterable
 
 from tqdm import tqdm
 
-from .errors import DatasetError
+from ..io.files import TMP_SUFFIX, output_errors, write_atomic
+from ..errors import DatasetError
+from .rows import row_talkers, speaker_name
 from .trust import check_token, dataset_file, has_control, read_build_info, read_rows
-from .validate import row_talkers, speaker_name
-from .writers import TMP_SUFFIX, output_errors, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,13 @@ def _nemo(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) ->
 
 
 def _lhotse(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) -> int:
-    from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
+    from lhotse import (
+        CutSet,
+        Recording,
+        RecordingSet,
+        SupervisionSegment,
+        SupervisionSet,
+    )
 
     recordings, supervisions = [], []
     for row in rows:

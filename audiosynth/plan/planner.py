@@ -10,96 +10,36 @@ satisfy, and says why.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import math
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .catalog import Catalog, Clip, read_catalog
-from .config import SPLITS, ArrayConfig, Config, ReverbConfig, RoomConfig
-from .errors import PreflightError
-from .geometry import circular_array, linear_array, rotate_z
-from . import kernels
-from .kernels import resampled_length
-from .rir import min_rt60
-from .room import Room
-from .scene import Noise, Scene, Segment, Source
+from ..dsp import kernels
+from ..dsp.kernels import resampled_length
+from ..catalog import Catalog, Clip
+from .clips import active_samples, chain_onsets, choice, crop_offset
+from ..config import SPLITS, Config
+from ..errors import PreflightError
+from .pools import Catalogs, partition, speaker_of, split_counts
+from .rooms import (
+    check_all_reverberant,
+    check_room_ranges,
+    rirs_of_one_room,
+    array_layout,
+    draw_room,
+    room_of,
+)
+from ..scene import Noise, Scene, Segment, Source
 
 
 def item_rng(seed: int, index: int, attempt: int = 0) -> np.random.Generator:
     """The generator of example ``index`` (draw ``attempt``): independent of every other example.
     Attempt 0 is the example's first draw; later ones re-draw it when a clip it used is bad."""
     return np.random.default_rng([seed, 0, index] + ([attempt] if attempt else []))
-
-
-@dataclass(frozen=True)
-class Catalogs:
-    """The catalogs a build draws from, one per kind."""
-
-    speech: Catalog
-    noise: Catalog
-    rirs: Catalog = field(default_factory=lambda: Catalog([]))
-
-    def all(self) -> Catalog:
-        """Every clip in one catalog with absolute paths (what the renderer resolves ids with)."""
-        return Catalog.merge([self.speech, self.noise, self.rirs])
-
-
-def load_catalogs(config: Config) -> Catalogs:
-    """Read the config's catalog files (each clip checked against its declared kind)."""
-
-    def load(paths: Sequence[str], kind: str) -> Catalog:
-        catalog = Catalog.merge([read_catalog(p) for p in paths]) if paths else Catalog([])
-        wrong = [c for c in catalog if c.kind != kind]
-        if wrong:
-            raise PreflightError(f"catalogs.{'rirs' if kind == 'rir' else kind}: clip {wrong[0].id!r} has kind {wrong[0].kind!r}, expected {kind!r}")
-        return catalog
-
-    c = config.catalogs
-    return Catalogs(load(c.speech, "speech"), load(c.noise, "noise"), load(c.rirs, "rir"))
-
-
-def split_counts(num_examples: int, fractions: dict[str, float]) -> dict[str, int]:
-    """Examples per split: dev and test rounded, train takes the rest."""
-    counts = {name: int(round(num_examples * fractions[name])) for name in SPLITS if name != "train"}
-    counts["train"] = num_examples - sum(counts.values())
-    if counts["train"] < 0 or (fractions["train"] == 0 and counts["train"] > 0):
-        counts = {name: int(math.floor(num_examples * fractions[name])) for name in SPLITS}
-        counts[max(fractions, key=fractions.__getitem__)] += num_examples - sum(counts.values())
-    return {name: counts[name] for name in SPLITS}
-
-
-def partition(items: Sequence[str], fractions: dict[str, float], rng: np.random.Generator, what: str, minimum: int = 1) -> dict[str, tuple[str, ...]]:
-    """Shuffle ``items`` and cut them into splits by share, at least ``minimum`` per split with a share."""
-    active = [name for name in SPLITS if fractions[name] > 0]
-    if len(items) < minimum * len(active):
-        raise PreflightError(
-            f"{len(items)} {what} cannot fill {len(active)} disjoint splits ({', '.join(active)})"
-            + (f" with {minimum} each" if minimum > 1 else "") + f": add {what} or set the share of a split to 0 under 'splits'"
-        )
-    order = [items[k] for k in rng.permutation(len(items))]
-    sizes = {name: max(minimum, int(round(len(items) * fractions[name]))) for name in active}
-    while sum(sizes.values()) > len(items):
-        shrinkable = [n for n in active if sizes[n] > minimum]
-        sizes[max(shrinkable, key=lambda n: (sizes[n] - len(items) * fractions[n], sizes[n]))] -= 1
-    biggest = max(active, key=fractions.__getitem__)
-    sizes[biggest] += len(items) - sum(sizes.values())
-    out: dict[str, tuple[str, ...]] = {name: () for name in SPLITS}
-    start = 0
-    for name in active:
-        out[name] = tuple(sorted(order[start : start + sizes[name]]))
-        start += sizes[name]
-    return out
-
-
-def speaker_of(clip: Clip) -> str:
-    """A clip's speaker; a clip with no speaker is treated as a speaker of its own."""
-    return clip.speaker or f"clip:{clip.id}"
 
 
 class Planner:
@@ -147,8 +87,8 @@ class Planner:
             for clip in self.rirs[name]:
                 self.rir_rooms[name][room_of(clip)] = self.rir_rooms[name].get(room_of(clip), ()) + (clip,)
         if config.reverb.probability > 0 and config.reverb.source == "simulated":
-            _check_room_ranges(config.reverb.room)
-            _check_all_reverberant(config.reverb.probability, len(array_layout(config.reverb.room.array)), "reverb.room.array has")
+            check_room_ranges(config.reverb.room)
+            check_all_reverberant(config.reverb.probability, len(array_layout(config.reverb.room.array)), "reverb.room.array has")
         for name in SPLITS:
             if self.counts[name] == 0:
                 continue
@@ -181,7 +121,7 @@ class Planner:
             raise PreflightError(f"reverb.num_channels: no RIR in catalogs.rirs has {wanted} channels "
                                  f"(they have {', '.join(map(str, sorted(counts)))})")
         channels = wanted or (next(iter(counts)) if counts else 1)
-        _check_all_reverberant(reverb.probability, channels, "catalog RIRs have")
+        check_all_reverberant(reverb.probability, channels, "catalog RIRs have")
         kept = [c for c in rirs if wanted is None or c.num_channels == wanted]
         self.excluded_rirs = len(rirs) - len(kept)
         if self.excluded_rirs:
@@ -303,7 +243,7 @@ class Planner:
         rir_clips, room, positions = [None] * count, None, [None] * count
         if rng.random() < config.reverb.probability:
             if config.reverb.source == "catalog":
-                rir_clips = [c.id for c in _rirs_of_one_room(rng, self.rirs[split], self.rir_rooms[split], count)]
+                rir_clips = [c.id for c in rirs_of_one_room(rng, self.rirs[split], self.rir_rooms[split], count)]
             else:
                 spatial_noise = noise is not None and config.reverb.room.array.type != "single"  # arrays hear noise from a place
                 room, positions = draw_room(rng, config.reverb, count + spatial_noise), list(range(count))
@@ -320,7 +260,7 @@ class Planner:
     def _one_talker(self, rng: np.random.Generator, split: str) -> tuple[int, list[Segment]]:
         """A duration from ``duration_s`` and one utterance: whole at a random onset, or cropped."""
         config, rate = self.config, self.sample_rate
-        clip = _choice(rng, self.speech[split])
+        clip = choice(rng, self.speech[split])
         low, high = config.duration_s
         high = min(high, clip.duration / config.min_speech_ratio)
         if config.task == "asr":  # never crop a transcribed utterance
@@ -331,14 +271,14 @@ class Planner:
         if speech_out <= num_samples:  # the whole utterance, at a random onset
             return num_samples, [Segment(clip.id, 0, clip.num_samples, int(rng.integers(0, num_samples - speech_out + 1)))]
         length = int(math.ceil(num_samples * clip.sample_rate / rate))  # a random crop that fills the example
-        return num_samples, [Segment(clip.id, _crop_offset(rng, clip, length), length)]
+        return num_samples, [Segment(clip.id, crop_offset(rng, clip, length), length)]
 
     def _talkers(self, rng: np.random.Generator, split: str, count: int) -> tuple[int, list[Segment]]:
         """``count`` utterances of different speakers placed by the overlap mode."""
         speakers = self.by_speaker[split]
         names = sorted(speakers)
         chosen = [names[k] for k in rng.choice(len(names), count, replace=False)]
-        clips = [_choice(rng, speakers[name]) for name in chosen]
+        clips = [choice(rng, speakers[name]) for name in chosen]
         rate = self.sample_rate
         lengths = [resampled_length(c.num_samples, c.sample_rate, rate) for c in clips]
         mode = self.config.talkers.overlap
@@ -347,7 +287,7 @@ class Planner:
             segments = []
             for clip in clips:
                 length = min(clip.num_samples, int(math.ceil(num_samples * clip.sample_rate / rate)))
-                segments.append(Segment(clip.id, _crop_offset(rng, clip, length), length))
+                segments.append(Segment(clip.id, crop_offset(rng, clip, length), length))
             return num_samples, segments
         if mode == "max":  # the longest sets the length, the others start anywhere inside it
             num_samples = max(lengths)
@@ -356,11 +296,11 @@ class Planner:
         # the share found by bisection so that the overlap of their speech meets the drawn ratio
         # (speech: the catalog's activity intervals of each clip, else the whole utterance)
         ratio = float(rng.uniform(*self.config.talkers.overlap_ratio))
-        speech = [_active_samples(c, rate, n) for c, n in zip(clips, lengths)]
-        onsets = _chain_onsets(lengths, 0.0)
+        speech = [active_samples(c, rate, n) for c, n in zip(clips, lengths)]
+        onsets = chain_onsets(lengths, 0.0)
         low, high = 0.0, 1.0
         for _ in range(40):
-            onsets = _chain_onsets(lengths, (low + high) / 2)
+            onsets = chain_onsets(lengths, (low + high) / 2)
             measured = kernels.overlap_ratio([(o + a, o + b) for o, spans in zip(onsets, speech) for a, b in spans])
             low, high = ((low + high) / 2, high) if measured < ratio else (low, (low + high) / 2)
         num_samples = max(o + n for o, n in zip(onsets, lengths))
@@ -379,7 +319,7 @@ class Planner:
         turns: list[tuple[int, Segment]] = []
         talker, end = int(rng.integers(0, count)), 0
         while end < target:
-            clip = _choice(rng, speakers[chosen[talker]])
+            clip = choice(rng, speakers[chosen[talker]])
             length = resampled_length(clip.num_samples, clip.sample_rate, rate)
             if turns:
                 previous_length = turns[-1][1].length  # clip samples: fine as a bound at equal rates
@@ -409,14 +349,14 @@ class Planner:
         """Another whole utterance of the speaker of ``clip_id``."""
         clip = self.catalogs.speech.by_id(clip_id)
         others = [c for c in self.by_speaker[split][speaker_of(clip)] if c.id != clip_id]
-        other = _choice(rng, others)
+        other = choice(rng, others)
         return Segment(other.id, 0, other.num_samples)
 
     def _noise(self, rng: np.random.Generator, split: str, num_samples: int) -> Noise:
-        clip = _choice(rng, self.noise[split])
+        clip = choice(rng, self.noise[split])
         length = int(math.ceil(num_samples * clip.sample_rate / self.sample_rate))
         if clip.num_samples >= length:
-            segment = Segment(clip.id, _crop_offset(rng, clip, length), length)
+            segment = Segment(clip.id, crop_offset(rng, clip, length), length)
         else:
             segment = Segment(clip.id, int(rng.integers(0, clip.num_samples)), length, loop=True)
         snr_db = float(rng.uniform(*self.config.snr_db))
@@ -433,170 +373,6 @@ class Planner:
         return 0 if policy == "first" else int(rng.integers(0, clip.num_channels))
 
 
-CROP_TRIES = 16  # offsets tried for a crop of a clip with catalog activity
-CROP_ACTIVE_SHARE = 0.5  # of the crop (or of the clip's activity, when it is less) that must be active
-
-
-def _crop_offset(rng: np.random.Generator, clip: Clip, length: int) -> int:
-    """A random offset (clip samples) of a ``length``-sample crop of ``clip``. Without catalog
-    activity: uniform, one draw (as always). With it: uniform offsets are tried until the crop
-    holds at least `CROP_ACTIVE_SHARE` of its length (or of the clip's active total, when less)
-    of active audio; after `CROP_TRIES` the most active one tried is taken (the renderer still
-    refuses a silent crop)."""
-    last = clip.num_samples - length
-    if clip.active is None:
-        return int(rng.integers(0, last + 1))
-    spans = [(int(a * clip.sample_rate), int(math.ceil(b * clip.sample_rate))) for a, b in clip.active]
-    need = CROP_ACTIVE_SHARE * min(length, sum(b - a for a, b in spans))
-    best, best_active = 0, -1
-    for _ in range(CROP_TRIES):
-        offset = int(rng.integers(0, last + 1))
-        active = sum(max(0, min(b, offset + length) - max(a, offset)) for a, b in spans)
-        if active >= need and active > 0:
-            return offset
-        if active > best_active:
-            best, best_active = offset, active
-    return best
-
-
-def _active_samples(clip: Clip, rate: int, length: int) -> list[tuple[int, int]]:
-    """Where a whole utterance of ``length`` output samples is active (its catalog activity at
-    the output ``rate``), or all of it when the catalog does not say."""
-    if not clip.active:
-        return [(0, length)]
-    return [(min(length, int(round(a * rate))), min(length, int(round(b * rate)))) for a, b in clip.active]
-
-
-def _chain_onsets(lengths: list[int], share: float) -> list[int]:
-    """Onsets of utterances one after the other, each overlapping the previous by ``share`` of the shorter."""
-    onsets = [0]
-    for previous, length in zip(lengths, lengths[1:]):
-        onsets.append(onsets[-1] + previous - int(round(share * min(previous, length))))
-    return onsets
-
-
-def _choice(rng: np.random.Generator, clips: Sequence[Clip]) -> Clip:
-    return clips[int(rng.integers(0, len(clips)))]
-
-
-def room_of(clip: Clip) -> str:
-    """A RIR's room: its ``room`` field, or the RIR alone when the catalog does not say."""
-    return clip.room or f"rir:{clip.id}"
-
-
-def _rirs_of_one_room(rng: np.random.Generator, pool: Sequence[Clip], rooms: dict[str, tuple[Clip, ...]], count: int) -> list[Clip]:
-    """``count`` RIRs of one room: the first drawn from the pool, each other talker's from the
-    first's room (``rooms``: room -> its RIRs in the pool), another position (RIR) while the
-    room has one left, else any of its positions."""
-    first = _choice(rng, pool)
-    room = rooms[room_of(first)]
-    chosen = [first]
-    for _ in range(count - 1):
-        chosen.append(_choice(rng, [c for c in room if c not in chosen] or room))
-    return chosen
-
-
-def _check_all_reverberant(probability: float, channels: int, what: str) -> None:
-    """Refuse multichannel reverberation with dry examples, which would have one channel."""
-    if channels > 1 and 0 < probability < 1:
-        raise PreflightError(f"reverb.probability: {probability:g} < 1 but {what} {channels} microphones: the dry examples "
-                             "would be mono in a multichannel dataset; set reverb.probability to 1")
-
-
-def _check_room_ranges(cfg: RoomConfig, least_share: float = 0.1) -> None:
-    """Refuse RT60 ranges that no room of the size ranges allows (`min_rt60` of the smallest
-    room), or that fewer than ``least_share`` of the drawn rooms allow (`draw_room` re-draws
-    the others; the share is taken over a 9x9x9 grid of sizes), and a distance range that no
-    room fits: two points ``wall_margin_m`` inside the largest room are at most its inner
-    diagonal apart."""
-    inner = [max(0.0, r[1] - 2 * cfg.wall_margin_m) for r in (cfg.length_m, cfg.width_m, cfg.height_m)]
-    if cfg.distance_m[0] > math.hypot(*inner):
-        raise PreflightError(f"reverb.room.distance_m: {cfg.distance_m[0]:g} m does not fit in the largest room "
-                             f"({cfg.length_m[1]:g}x{cfg.width_m[1]:g}x{cfg.height_m[1]:g} m with wall_margin_m {cfg.wall_margin_m:g}: "
-                             f"at most {math.hypot(*inner):.2f} m): lower distance_m or make the rooms larger")
-    if cfg.wall_absorption is not None:
-        return
-    smallest = (cfg.length_m[0], cfg.width_m[0], cfg.height_m[0])
-    bound, (low, high) = min_rt60(smallest), cfg.rt60_s
-    if high < bound:
-        raise PreflightError(f"reverb.room.rt60_s: {high:g} s is shorter than a {'x'.join(f'{v:g}' for v in smallest)} m room "
-                             f"allows (>= {bound:.3f} s with fully absorbing walls, Sabine): raise rt60_s or make the room smaller")
-    bounds = np.array([min_rt60(size) for size in itertools.product(*(np.linspace(*r, 9) for r in (cfg.length_m, cfg.width_m, cfg.height_m)))])
-    share = float(np.mean(np.clip((high - bounds) / (high - low), 0, 1) if high > low else bounds <= high))
-    if share < least_share:
-        raise PreflightError(f"reverb.room.rt60_s: [{low:g}, {high:g}] s is possible in only {100 * share:.0f} % of the rooms that "
-                             f"length_m, width_m, height_m draw (a room needs rt60_s >= {bounds.min():.3f} to {bounds.max():.3f} s, "
-                             f"Sabine with fully absorbing walls): raise rt60_s or make the rooms smaller")
-
-
-OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000)
-
-
-def array_layout(cfg: ArrayConfig) -> np.ndarray:
-    """Microphone offsets from the array centre, ``(M, 3)`` (before rotation)."""
-    if cfg.type == "single":
-        return np.zeros((1, 3))
-    if cfg.type == "linear":
-        return linear_array(cfg.num_mics, cfg.spacing_m)
-    if cfg.type == "circular":
-        return circular_array(cfg.num_mics, cfg.radius_m)
-    return np.asarray(cfg.positions_m, dtype=float)
-
-
-def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int = 1, tries: int = 200) -> Room:
-    """A random shoebox with a (rotated) microphone array and ``num_sources`` sources, each at
-    a distance from the array centre drawn from the range, everything at least
-    ``wall_margin_m`` from every wall, and an RT60 the room's size allows (`min_rt60`)
-    (re-drawn until the constraints hold)."""
-    cfg = reverb.room
-    margin = cfg.wall_margin_m
-    local = array_layout(cfg.array)
-    for _ in range(tries):
-        size = np.array([rng.uniform(*cfg.length_m), rng.uniform(*cfg.width_m), rng.uniform(*cfg.height_m)])
-        mics = rotate_z(local, rng.uniform(0, 2 * np.pi)) if cfg.array.random_rotation else local
-        low = margin - mics.min(axis=0)
-        high = size - margin - mics.max(axis=0)
-        centre_z = rng.uniform(*cfg.mic_height_m)
-        if np.any(high[:2] < low[:2]) or not low[2] <= centre_z <= high[2]:
-            continue
-        centre = np.array([rng.uniform(low[0], high[0]), rng.uniform(low[1], high[1]), centre_z])
-        sources = [_place_source(rng, cfg, size, centre) for _ in range(num_sources)]
-        if any(s is None for s in sources):
-            continue
-        if cfg.wall_absorption is None:
-            rt60, absorption = float(rng.uniform(*cfg.rt60_s)), None
-            if rt60 < min_rt60(size):  # no such room (`min_rt60`): draw another
-                continue
-        else:
-            bands = len(OCTAVE_BANDS_HZ) if cfg.octave_bands else 1
-            rt60, absorption = None, tuple(tuple(float(a) for a in rng.uniform(*cfg.wall_absorption, size=bands)) for _ in range(6))
-        return Room(
-            tuple(float(v) for v in size), rt60, tuple(sources), tuple(tuple(float(v) for v in m) for m in centre + mics),  # type: ignore[arg-type]
-            absorption, reverb.simulator, reverb.early_s, int(rng.integers(0, 2**31)),
-        )
-    raise PreflightError(
-        f"reverb.room: no placement satisfies the ranges after {tries} draws "
-        f"(distance_m {cfg.distance_m}, wall_margin_m {cfg.wall_margin_m}, array {cfg.array.type}, rt60_s {cfg.rt60_s})"
-    )
-
-
-def _place_source(rng: np.random.Generator, cfg: RoomConfig, size: np.ndarray, centre: np.ndarray, tries: int = 50) -> tuple[float, float, float] | None:
-    """A source position at a drawn distance and height from the array centre, inside the margins."""
-    margin = cfg.wall_margin_m
-    for _ in range(tries):
-        z = float(rng.uniform(*cfg.source_height_m))
-        distance = float(rng.uniform(*cfg.distance_m))
-        horizontal = distance**2 - (z - centre[2]) ** 2
-        if horizontal <= 0 or not margin <= z <= size[2] - margin:
-            continue
-        angle = float(rng.uniform(0, 2 * np.pi))
-        x = centre[0] + math.sqrt(horizontal) * math.cos(angle)
-        y = centre[1] + math.sqrt(horizontal) * math.sin(angle)
-        if margin <= x <= size[0] - margin and margin <= y <= size[1] - margin:
-            return (float(x), float(y), z)
-    return None
-
-
 def plan(config: Config, catalogs: Catalogs, seed: int, index: int) -> Scene:
     """Scene ``index`` of the dataset given by ``config`` with ``seed`` (convenience form)."""
     return Planner(config.with_overrides(seed=seed), catalogs).scene(index)
@@ -604,4 +380,4 @@ def plan(config: Config, catalogs: Catalogs, seed: int, index: int) -> Scene:
 
 def demo_dir() -> Path:
     """The shipped demo corpus (``data_manifests/demo`` in the repository)."""
-    return Path(__file__).resolve().parent.parent / "data_manifests" / "demo"
+    return Path(__file__).resolve().parents[2] / "data_manifests" / "demo"

@@ -16,13 +16,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import kernels
-from .audio import SUBTYPE_BITS, read_segment
-from .catalog import Catalog
-from .room import simulate_room
-from .errors import AudioError, CropError
-from .scene import Noise, Scene, Segment, Source
-
+from ..acoustics.room import simulate_room
+from ..dsp import kernels
+from ..io.audio import SUBTYPE_BITS, read_segment
+from ..catalog import Catalog
+from ..errors import AudioError, CropError
+from ..scene import Noise, Scene, Segment, Source
 
 SILENT_DBFS = -90.0  # a crop whose RMS (all its samples, as read) is below this is silent
 FLOOR_MARGIN_DB = 20.0  # the written noise must lie this far above the grid's rounding noise

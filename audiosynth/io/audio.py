@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from .errors import AudioError, DatasetError
+from ..errors import AudioError, DatasetError
 
 SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
 

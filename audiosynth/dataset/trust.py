@@ -30,7 +30,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import DatasetError
+from ..errors import DatasetError
 
 #: Ids, splits, speaker names and path components: a letter or digit, then up to 127 of these.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+@=-]{0,127}")

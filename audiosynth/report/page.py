@@ -34,12 +34,13 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 from tqdm import tqdm
 
-from .config import SPLITS
-from .errors import AudiosynthError, DatasetError, OutputError
-from .trust import read_build_info, read_rows
-from .catalog import Catalog
-from .validate import label_ranges, row_talkers, speaker_name, speech_catalog
-from .writers import output_errors, write_atomic
+from ..dataset.ranges import label_ranges, speech_catalog
+from ..dataset.rows import row_talkers, speaker_name
+from ..dataset.trust import read_build_info, read_rows
+from ..io.files import output_errors, write_atomic
+from ..catalog import Catalog
+from ..config import SPLITS
+from ..errors import AudiosynthError, DatasetError, OutputError
 
 Row = dict[str, Any]  # one manifest row
 Extract = Callable[[Row], list[float]]  # a drawn quantity's values in one row
@@ -535,7 +536,7 @@ def validation_section(root: Path, info: dict[str, Any], run: bool, progress: bo
     """`audiosynth.validate.validate`'s problems, "OK", or why validation was skipped."""
     if not run:
         return _p("Validation skipped (not asked for).")
-    from .validate import validate
+    from ..dataset.validate import validate
 
     try:
         result = validate(root, progress=progress)

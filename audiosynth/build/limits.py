@@ -25,11 +25,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .config import Config
-from .errors import PreflightError
+from ..config import Config
+from ..errors import PreflightError
 
 if TYPE_CHECKING:
-    from .plan import Catalogs
+    from ..plan.pools import Catalogs
 
 DRY_FACTOR = 2.0  # bytes per float64 sample of a written signal / 8, without reverberation (measured 1.6-1.7)
 REVERB_FACTOR = 2.5  # the same with reverberation (measured 1.9-2.1)
@@ -113,8 +113,8 @@ def check_early_s(config: Config) -> None:
     """Refuse (`PreflightError`) a simulated room whose ``early_s`` is too short for the sample
     rate: `audiosynth.rir.simulate_ism` needs the image sources to cover the longest direct path,
     its fractional-delay filter (``2 * FD_HALF`` samples) and 5 ms before the tail starts."""
-    from .plan import array_layout
-    from .rir import FD_HALF
+    from ..acoustics.ism import FD_HALF
+    from ..plan.rooms import array_layout
 
     reverb = config.reverb
     if reverb.probability == 0 or reverb.source != "simulated" or reverb.simulator != "ism" or reverb.early_s is None:

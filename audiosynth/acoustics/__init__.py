@@ -1,0 +1,1 @@
+"""Acoustics: rooms to impulse responses (image sources + a decaying tail, pyroomacoustics as the reference)."""

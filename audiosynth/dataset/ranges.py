@@ -1,0 +1,115 @@
+"""What a config promises of the labels: each configured range, its tolerance and the labels it bounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..catalog import Catalog, read_catalog
+from ..errors import DatasetError
+from .rows import row_talkers
+from .trust import read_build_info
+
+
+def speech_catalog(root: Path) -> Catalog | None:
+    """The speech catalogs named in build.json, when they can still be read."""
+    try:
+        paths = read_build_info(root)["config"]["catalogs"]["speech"]
+        if not all(isinstance(p, str) and Path(p).is_file() for p in paths):  # untrusted: no FIFO or device (/dev/zero)
+            return None
+        return Catalog.merge([read_catalog(p) for p in paths])
+    except (OSError, KeyError, ValueError, TypeError, DatasetError):
+        return None
+
+
+@dataclass(frozen=True)
+class LabelRange:
+    """A configured range ``[low, high]`` (config field ``name``) and the labels of a row that it
+    bounds; ``tolerance`` widens it for what the labels measure (rounding, or a fit for RT60)."""
+
+    name: str
+    low: float
+    high: float
+    tolerance: float
+    values: Callable[[dict[str, Any]], list[float]]
+    hint: str = ""  # what to do about a value outside, when there is a usual cause
+
+    def outside(self, value: float) -> bool:
+        return not self.low - self.tolerance <= value <= self.high + self.tolerance
+
+
+def _labels(*keys: str, minus: str | None = None) -> Callable[[dict[str, Any]], list[float]]:
+    """The first of ``keys`` that a row's labels hold (a number), less the label ``minus``."""
+    def values(row: dict[str, Any]) -> list[float]:
+        labels = row.get("labels") or {}
+        for key in keys:
+            value = labels.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return [float(value) - (float(labels.get(minus) or 0.0) if minus else 0.0)]
+        return []
+    return values
+
+
+def _sirs(row: dict[str, Any]) -> list[float]:
+    """Talker k > 1 against talker 1 (what talkers.sir_db draws): s1_dbfs - sk_dbfs, exact for
+    RMS over the same samples (10·log10(Σ s1² / Σ sk²))."""
+    labels = row.get("labels") or {}
+    roles = [r for r in (labels.get("sir_db") or {}) if r != "s1"] if isinstance(labels.get("sir_db"), dict) else []
+    return [labels["s1_dbfs"] - labels[f"{r}_dbfs"] for r in roles if f"{r}_dbfs" in labels and "s1_dbfs" in labels]
+
+
+def _duration(row: dict[str, Any]) -> list[float]:
+    return [float(row["duration"])]
+
+
+def _overlap_targeted(speech: Catalog | None) -> Callable[[dict[str, Any]], list[float]]:
+    """The overlap label that ratio mode met for a row: the speech overlap measured on the images
+    (``activity_overlap_ratio``) when every talker's clip has catalog activity, that of whole
+    utterances (``overlap_ratio``) when none has; nothing when some have (neither was targeted).
+    Without the speech catalogs (moved or unreadable): ``activity_overlap_ratio``."""
+    def values(row: dict[str, Any]) -> list[float]:
+        if speech is None:
+            return _labels("activity_overlap_ratio")(row)
+        clips = [speech.by_id(seg["clip"]) for seg in row_talkers(row) if seg["clip"] in speech]
+        with_activity = {c.active is not None for c in clips}
+        if len(with_activity) != 1:
+            return []
+        return _labels("activity_overlap_ratio" if with_activity.pop() else "overlap_ratio")(row)
+    return values
+
+
+def label_ranges(config: dict[str, Any], speech: Catalog | None = None) -> list[LabelRange]:
+    """The configured ranges (of build.json's ``config``) that bound measured labels, each with
+    its tolerance: SNR and SIR 0.1 dB (rounding of the written grid), the speech level 0.1 dB
+    (``speech_level_dbfs`` label less the common ``gain_db``), the overlap 0.05 (10 ms activity
+    frames; which overlap: see `_overlap_targeted` over the ``speech`` catalogs), duration one sample, the RT60 of simulated rooms 0.05 s + 5 % of the range's top
+    (``rt60_s`` is a T20 fit of the RIR made, not the value asked for: within 0.035 s of it)."""
+    if not config:
+        return []
+    task = config.get("task", "denoising")
+    talkers, reverb = config.get("talkers") or {}, config.get("reverb") or {}
+    room = reverb.get("room") or {}
+    multi = task != "diarization" and (talkers.get("count") or [1, 1])[1] > 1
+    rate = float(config.get("sample_rate") or 16000)
+    wanted: list[tuple[str, Any, float, Callable[[dict[str, Any]], list[float]]]] = []
+    if config.get("noise_probability", 1.0) > 0:
+        wanted.append(("snr_db", config.get("snr_db"), 0.1, _labels("snr_db")))
+    if task != "diarization":
+        wanted.append(("speech_level_dbfs", config.get("speech_level_dbfs"), 0.1, _labels("speech_level_dbfs", minus="gain_db")))
+        if not multi and task != "asr":  # several talkers or whole transcribed utterances set the length
+            wanted.append(("duration_s", config.get("duration_s"), 1.0 / rate, _duration))
+    if multi:
+        wanted.append(("talkers.sir_db", talkers.get("sir_db"), 0.1, _sirs))
+        if talkers.get("overlap") == "ratio":
+            wanted.append(("talkers.overlap_ratio", talkers.get("overlap_ratio"), 0.05, _overlap_targeted(speech)))
+    if reverb.get("probability", 0) > 0 and reverb.get("source") == "simulated" and room.get("wall_absorption") is None and room.get("rt60_s"):
+        wanted.append(("reverb.room.rt60_s", room["rt60_s"], 0.05 + 0.05 * float(room["rt60_s"][1]), _labels("rt60_s", "s1_rt60_s")))
+    hints = {"talkers.overlap_ratio": "; ratio mode meets it when the speech catalogs carry activity ('active', written by audiosynth catalog)"}
+    return [LabelRange(name, float(span[0]), float(span[1]), tol, values, hints.get(name, "")) for name, span, tol, values in wanted if span is not None]
+
+
+def check_label_ranges(row: dict[str, Any], ranges: list[LabelRange]) -> list[str]:
+    """One problem per label of ``row`` outside its configured range (see `label_ranges`)."""
+    return [f"{r.name} label {v:.4g} outside the configured range [{r.low:g}, {r.high:g}] (tolerance {r.tolerance:.3g}){r.hint}"
+            for r in ranges for v in r.values(row) if r.outside(v)]

@@ -1,0 +1,1 @@
+"""Input and output of bytes: audio encode/decode, and files written atomically."""
