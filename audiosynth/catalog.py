@@ -127,7 +127,7 @@ def _active_intervals(value: Any, duration: float, prefix: str) -> tuple[tuple[f
 def _check_names(row: dict[str, Any], prefix: str) -> None:
     """A speaker name in the safe name set, no control character in an id or text: what the
     readers of a built dataset accept (`audiosynth.trust`), refused here before any build."""
-    from .dataset.trust import NAME, has_control, show
+    from .names import NAME, has_control, show
 
     speaker = row.get("speaker")
     if speaker is not None and (not isinstance(speaker, str) or not NAME.fullmatch(speaker)):

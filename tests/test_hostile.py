@@ -461,7 +461,7 @@ def test_stored_dataset_names_rows_without_a_role_and_takes_a_fallback(sandbox):
 
 # -- the name sets: real corpora pass, and the build refuses what readers would --------------
 def test_real_corpus_names_pass_and_the_demo_corpus_too():
-    from audiosynth.dataset.trust import ID, NAME
+    from audiosynth.names import ID, NAME
 
     for name in ("1089-134686-0000", "p225_001", "noise-free-sound-0001", "1089", "p225", "train", "dev", "test",
                  "clip:demo-spk01-001", "demo-rir-0.50s", "spk@corpus=a+b"):

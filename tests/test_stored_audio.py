@@ -10,7 +10,8 @@ import soundfile as sf
 
 from audiosynth.io.audio import read_dataset_audio
 from audiosynth.errors import DatasetError
-from audiosynth.dataset.trust import dataset_file, show
+from audiosynth.dataset.trust import dataset_file
+from audiosynth.names import show
 
 RATE = 16000
 ROW = {"id": "train-000001", "duration": 0.5, "sample_rate": RATE, "audio": {"mix": "a/x.mix.wav", "enrollment": "a/x.enr.wav"},

@@ -26,34 +26,16 @@ import os
 import re
 import stat
 import tarfile
-import unicodedata
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import DatasetError
+from ..names import ID, MAX_TEXT, NAME, ROLE, has_control, show
 
-#: Ids, splits, speaker names and path components: a letter or digit, then up to 127 of these.
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+@=-]{0,127}")
-#: Example ids: as `NAME` without ``.``.
-ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:+@=-]{0,127}")
-#: Audio roles (``mix``, ``clean``, ``s1_dry``, ...).
-ROLE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
-MAX_TEXT = 100_000  # characters of a transcript or clip id
 MAX_PATH = 1024  # characters of a path in a row
 MAX_DURATION_S = 1e7
 MAX_MEMBER_BYTES = 4 << 30  # a tar member is read into memory whole
 Row = dict[str, Any]
-
-
-def show(value: Any, limit: int = 40) -> str:
-    """``repr(value)``, cut to about ``limit`` characters (a 1 MB id must not make a 1 MB message):
-    its head, and its tail, which keeps a path's file name whole when it is at most ``limit`` long."""
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    base = value.rsplit("/", 1)[-1] if isinstance(value, str) else ""
-    keep = min(max(limit // 2, len(repr(base))), limit, len(text) - limit)
-    return f"{text[:limit]}...{text[-keep:]}({len(text)} chars)"
 
 
 def _refuse(where: str, field: str, value: Any, why: str) -> DatasetError:
@@ -65,11 +47,6 @@ def check_name(value: Any, where: str, field: str, pattern: re.Pattern[str] = NA
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise _refuse(where, field, value, f"not a safe name ({pattern.pattern})")
     return value
-
-
-def has_control(text: str) -> bool:
-    """Whether ``text`` holds a control character or a line/paragraph separator."""
-    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
 
 
 def check_text(value: Any, where: str, field: str, *, optional: bool = True) -> str | None:
