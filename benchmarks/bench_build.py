@@ -12,6 +12,9 @@ writes the same examples (the Planner's scenes: same clips, durations and SNRs) 
   SNR, mix, ``sf.write`` three float arrays to paths (libsndfile converts and fsyncs each).
 - ``io_floor``: only the reads and writes: the scene's speech and noise segments read as
   int16, three FLAC files of the right lengths encoded in memory and written (no fsync).
+- ``baseline`` (with ``--baseline TREE``): ``audiosynth`` imported from another checkout ``TREE``
+  (e.g. ``git worktree add /tmp/old <commit>``), so that an old and a new render path are measured
+  in the same session, interleaved.
 
 Each run is a fresh interpreter (imports done before the clock starts), so that no run inherits
 another's heap or module state. Runs are interleaved and repeated; a ratio is the median over
@@ -137,7 +140,7 @@ def run_once(method: str, config: Any, out: Path, workers: int, chunk: int) -> t
 
     os.sync()  # start with nothing dirty: no method pays for another's writes
     start = time.perf_counter()
-    if method == "audiosynth":
+    if method in ("audiosynth", "baseline"):
         seconds = build(config, out, workers=workers, progress=False).audio_hours * 3600
     else:
         out.mkdir(parents=True)
@@ -149,7 +152,8 @@ def run_in_child(method: str, args: argparse.Namespace, out: Path, workers: int)
     """`run_once` in a fresh interpreter, so that no run inherits another's heap or caches."""
     command = [sys.executable, __file__, "--child", method, str(workers), str(out), "--num-examples", str(args.num_examples),
                "--shard-size", str(args.shard_size), "--seed", str(args.seed)]
-    proc = subprocess.run(command, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(args.baseline if method == "baseline" else ROOT)}
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
     if proc.returncode:
         sys.exit(f"{method} W={workers} failed:\n{proc.stderr}")
     result = json.loads(proc.stdout)
@@ -164,7 +168,7 @@ def versions() -> dict[str, str]:
             "libsndfile": sf.__libsndfile_version__, "audiosynth": audiosynth.__version__}
 
 
-def summarize(runs: list[dict[str, Any]], workers: list[int]) -> dict[str, Any]:
+def summarize(runs: list[dict[str, Any]], workers: list[int], methods: tuple[str, ...] = METHODS) -> dict[str, Any]:
     """Median and best throughput per (workers, method), and audiosynth's ratio to each baseline:
     the median over repeats of the ratio within a repeat (runs seconds apart, so slow drifts of
     a shared machine cancel), with its range."""
@@ -173,10 +177,10 @@ def summarize(runs: list[dict[str, Any]], workers: list[int]) -> dict[str, Any]:
         rate = {(r["method"], r["repeat"]): r["audio_s_per_s"] for r in runs if r["workers"] == w}
         repeats = sorted({k[1] for k in rate})
         entry: dict[str, Any] = {}
-        for m in METHODS:
+        for m in methods:
             values = [rate[m, k] for k in repeats]
             entry[m] = {"median": statistics.median(values), "best": max(values)}
-        for m in ("plain_loop", "io_floor"):
+        for m in (m for m in methods if m != "audiosynth"):
             ratios = [rate["audiosynth", k] / rate[m, k] for k in repeats]
             entry[f"audiosynth_over_{m}"] = {"median": round(statistics.median(ratios), 3), "min": round(min(ratios), 3), "max": round(max(ratios), 3)}
         summary[str(w)] = entry
@@ -187,12 +191,15 @@ def print_table(summary: dict[str, Any]) -> None:
     """The results as a small text table, then the ratios against the goals."""
     print(f"\n{'W':>2}  {'method':<11} {'audio-s/s median':>17} {'best':>8}")
     for w, entry in summary.items():
-        for m in METHODS:
+        for m in (m for m in entry if not m.startswith("audiosynth_over_")):
             print(f"{w:>2}  {m:<11} {entry[m]['median']:>17.0f} {entry[m]['best']:>8.0f}")
     for w, entry in summary.items():
         a, b = entry["audiosynth_over_plain_loop"], entry["audiosynth_over_io_floor"]
         print(f"W={w}: audiosynth/plain_loop = {a['median']:.2f}x ({a['min']:.2f}-{a['max']:.2f}; goal >= 1.8x)   "
               f"audiosynth/io_floor = {b['median']:.0%} ({b['min']:.0%}-{b['max']:.0%}; goal >= 85%)")
+        if "audiosynth_over_baseline" in entry:
+            c = entry["audiosynth_over_baseline"]
+            print(f"W={w}: audiosynth/baseline = {c['median']:.3f}x ({c['min']:.3f}-{c['max']:.3f}; not slower: >= 1)")
 
 
 def main() -> None:
@@ -204,6 +211,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="config seed (the same examples for every method)")
     parser.add_argument("--out-dir", default=None, help="where to make the temporary output folder (removed afterwards); default: the system's")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="TREE",
+                        help="also measure audiosynth imported from this other checkout (method 'baseline')")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "W", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # one run, in a process of its own; the result goes to stdout as JSON
@@ -211,12 +220,13 @@ def main() -> None:
         seconds, wall = run_once(method, make_config(args.num_examples, args.shard_size, args.seed), Path(out), int(workers), args.shard_size)
         print(json.dumps({"audio_s": seconds, "wall_s": wall}))
         return
+    methods = METHODS + (("baseline",) if args.baseline else ())
     scratch = Path(tempfile.mkdtemp(prefix="bench_build_", dir=args.out_dir))
     runs: list[dict[str, Any]] = []
     try:
         for repeat in range(args.repeats):
             for w in args.workers:
-                for method in METHODS:
+                for method in methods:
                     out = scratch / f"{method}-w{w}-r{repeat}"
                     load = os.getloadavg()[0]  # others' work on a shared machine shows here
                     seconds, wall = run_in_child(method, args, out, w)
@@ -227,11 +237,11 @@ def main() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     assert len({round(r["audio_s"], 1) for r in runs}) == 1, "methods wrote different amounts of audio"
-    summary = summarize(runs, args.workers)
+    summary = summarize(runs, args.workers, methods)
     print_table(summary)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     result = {"date": date.today().isoformat(), "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-              "versions": versions(), "settings": {k: v for k, v in vars(args).items() if k not in ("json", "out_dir", "child")},
+              "versions": versions(), "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("json", "out_dir", "child")},
               "summary": summary, "runs": runs}
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")
