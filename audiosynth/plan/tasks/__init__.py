@@ -1,6 +1,13 @@
-"""Tasks: one piece per kind of example behind a registry (`base`), found by the config's
-``task``. The built-in ones are registered here; a new task is a `Task` subclass passed to
-`register`, plus a recipe."""
+"""Tasks: one planning piece per kind of example, behind a registry (`base`) that the config's
+``task`` names. The built-in pieces are registered here.
+
+To add a task: subclass `Task` (or `TalkerTask`, the talkers-in-noise-and-a-room draw that
+denoising, ASR, separation and target speaker share), set ``name``, implement `Task.plan` with
+the shared draws (`..clips`, `..noise`, `..rooms`) and the planner's pools, override the facts
+that differ (``needs_text``, `Task.max_talkers`, `Task.check_config`, `Task.preflight`,
+`Task.duration_bounds_length`, ...), `register` an instance, and write a recipe whose config
+sets ``task``. The planner, the config and the Scene need no edit.
+"""
 
 from .asr import ASR
 from .base import TASKS, Task, example_id, register, task_names, task_of
