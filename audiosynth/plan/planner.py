@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from ..catalog import Catalog, Clip
 from ..config import SPLITS, Config
 from ..errors import PreflightError
 from ..scene import Scene
-from .pools import Catalogs, partition, speaker_of, split_counts
+from .pools import Catalogs, assign_speakers, no_speaker_cause, partition, speaker_of, split_counts
 from .rooms import array_layout, check_all_reverberant, check_room_ranges, room_of
 from .tasks import task_of
 
@@ -50,7 +50,8 @@ class Planner:
         if not speech:
             names = catalogs.speech.name if len(catalogs.speech.name) <= 300 else catalogs.speech.name[:300] + "..."
             raise PreflightError(f"catalogs.speech: no usable speech clip among the {len(catalogs.speech)} clip(s) of {names or 'no catalog'}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}")
-        self.speakers = self._assign_speakers(speech, fractions)
+        self.speakers = assign_speakers(speech, fractions, np.random.default_rng([config.seed, 1]), config.splits.use_catalog_splits,
+                                        catalogs.speech.name, self.max_talkers)
         speaker_split = {spk: name for name, spks in self.speakers.items() for spk in spks}
         self.speech: dict[str, tuple[Clip, ...]] = {
             name: tuple(c for c in speech if speaker_split.get(speaker_of(c)) == name) for name in SPLITS
@@ -81,7 +82,7 @@ class Planner:
             if self.counts[name] == 0:
                 continue
             if not self.speech[name]:
-                raise PreflightError(f"split {name!r}: {self._no_speaker_cause(name)}")
+                raise PreflightError(f"split {name!r}: {no_speaker_cause(name, catalogs.speech, config.splits.use_catalog_splits, self.excluded)}")
             most = self.max_talkers
             if len(self.by_speaker[name]) < most:
                 raise PreflightError(
@@ -138,53 +139,6 @@ class Planner:
         if reason:
             self.excluded[reason] += 1
         return reason is None
-
-    def _assign_speakers(self, speech: list[Clip], fractions: dict[str, float]) -> dict[str, tuple[str, ...]]:
-        """Speakers per split. A speaker whose clips declare a split keeps it (refused if they declare
-        two); every other speaker is partitioned by seed (stream ``[seed, 1]``) over the shares,
-        whatever the declared ones are. ``splits.use_catalog_splits: false`` ignores the declared splits."""
-        declared = self._declared_splits(speech)
-        crossing = sorted(spk for spk, names in declared.items() if len(names) > 1)
-        if crossing:
-            raise PreflightError(f"speaker {crossing[0]!r} appears in catalog splits {sorted(declared[crossing[0]])}; "
-                                 "fix the catalogs or set splits.use_catalog_splits: false")
-        bad = sorted({n for names in declared.values() for n in names} - set(SPLITS))
-        if bad:
-            clip = next(c for c in speech if c.split == bad[0])
-            raise PreflightError(f"{self.catalogs.speech.name[:300]}: clip {clip.id!r}: catalog split {bad[0]!r} is not one of "
-                                 f"{', '.join(SPLITS)}; fix the catalogs or set splits.use_catalog_splits: false")
-        undeclared = sorted({speaker_of(c) for c in speech} - set(declared))
-        rng = np.random.default_rng([self.config.seed, 1])
-        if not declared:  # no catalog split: every split must get enough speakers
-            return partition(undeclared, fractions, rng, "speakers", self.max_talkers)
-        parts = partition(undeclared, fractions, rng, "speakers", 0) if undeclared else {name: () for name in SPLITS}
-        return {name: tuple(sorted(parts[name] + tuple(s for s, n in declared.items() if name in n))) for name in SPLITS}
-
-    def _declared_splits(self, clips: Sequence[Clip]) -> dict[str, set[str]]:
-        """Speaker -> the splits its clips declare (empty when ``splits.use_catalog_splits`` is false)."""
-        declared: dict[str, set[str]] = {}
-        if self.config.splits.use_catalog_splits:
-            for clip in clips:
-                if clip.split:
-                    declared.setdefault(speaker_of(clip), set()).add(clip.split)
-        return declared
-
-    def _no_speaker_cause(self, name: str) -> str:
-        """Why split ``name`` has no usable speaker, and what to do about it (for the pre-flight error)."""
-        declared = self._declared_splits(self.catalogs.speech)
-        remedy = (f"set splits.use_catalog_splits: false, or splits.{name}: 0 (the other shares summing to 1), "
-                  f"or add a catalog with {name} speakers or speakers without a declared split")
-        if not declared:
-            return f"none of its speakers has a usable speech clip (excluded: {dict(self.excluded)})"
-        per_split = Counter(n for names in declared.values() for n in names)
-        summary = ", ".join(f"{n}: {per_split[n]} speakers" for n in sorted(per_split))
-        if per_split[name]:
-            return (f"the catalogs declare it for {per_split[name]} speakers, none with a usable speech clip "
-                    f"(excluded: {dict(self.excluded)}); {remedy}")
-        if len(declared) == len({speaker_of(c) for c in self.catalogs.speech}):
-            return f"every speaker of the catalogs declares a split ({summary}); none is left for {name!r}: {remedy}"
-        return (f"no speaker declares it ({summary}) and the speakers without a declared split gave it none "
-                f"(excluded: {dict(self.excluded)}): {remedy}")
 
     def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int,
                group: Callable[[Clip], str] | None = None) -> dict[str, tuple[Clip, ...]]:
