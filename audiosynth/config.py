@@ -87,7 +87,7 @@ class SplitsConfig(_Model):
     use_catalog_splits: bool = Field(True, description="false: ignore the catalogs' splits, partition every speaker by seed")
 
     @model_validator(mode="after")
-    def _sums_to_one(self) -> "SplitsConfig":
+    def _sums_to_one(self) -> SplitsConfig:
         total = self.train + self.dev + self.test
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"train + dev + test must be 1 (got {total:g})")
@@ -113,7 +113,7 @@ class ArrayConfig(_Model):
     random_rotation: bool = True
 
     @model_validator(mode="after")
-    def _explicit_has_positions(self) -> "ArrayConfig":
+    def _explicit_has_positions(self) -> ArrayConfig:
         if self.type == "explicit" and not self.positions_m:
             raise ValueError("reverb.room.array.positions_m: type 'explicit' needs a list of [x, y, z] offsets")
         return self
@@ -166,7 +166,7 @@ class ReverbConfig(_Model):
     num_channels: int | None = Field(None, ge=1, description="catalog RIRs: use only those with this many channels (null: all, which must agree)")
 
     @model_validator(mode="after")
-    def _channels_of_catalog_rirs(self) -> "ReverbConfig":
+    def _channels_of_catalog_rirs(self) -> ReverbConfig:
         if self.num_channels is not None and self.source != "catalog":
             raise ValueError("num_channels chooses catalog RIRs, but source is 'simulated' (its channels are room.array's)")
         return self
@@ -250,7 +250,7 @@ class OutputConfig(_Model):
     shard_size: int = Field(100, ge=1, description="examples per shard (unit of work and resume)")
 
     @model_validator(mode="after")
-    def _flac_is_integer(self) -> "OutputConfig":
+    def _flac_is_integer(self) -> OutputConfig:
         if self.format == "flac" and self.subtype == "FLOAT":
             raise ValueError("FLAC cannot store FLOAT samples; use format: wav or subtype PCM_16/PCM_24")
         return self
@@ -312,7 +312,7 @@ class Config(_Model):
         return value
 
     @model_validator(mode="after")
-    def _sources_exist(self) -> "Config":
+    def _sources_exist(self) -> Config:
         if not self.catalogs.noise and self.noise_probability > 0:
             raise ValueError("catalogs.noise: noise_probability > 0 needs at least one noise catalog")
         _task(self.task).check_config(self)
@@ -336,7 +336,7 @@ class Config(_Model):
         data = {k: v for k, v in self.to_dict().items() if k != "limits"}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
-    def with_overrides(self, **changes: Any) -> "Config":
+    def with_overrides(self, **changes: Any) -> Config:
         """A validated copy with top-level fields changed (``None`` values are ignored)."""
         data = self.to_dict()
         data.update({k: v for k, v in changes.items() if v is not None})

@@ -14,7 +14,8 @@ another value changes the dict, and bumps `SCENE_VERSION` so that older readers 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from itertools import pairwise
+from typing import Any, TypeAlias
 
 from .acoustics.room import Room
 
@@ -22,7 +23,7 @@ SCENE_VERSION = 1
 NOISE_FIELDS = ("mono", "point")  # how noise reaches the microphones: the same everywhere, or from a point of the room
 DEFAULT_LEVEL_DEFINITION = "power"  # the level / SNR definition of every gain (all-samples power ratio)
 
-Param = Union[bool, int, float, str, None, tuple["Param", ...]]
+Param: TypeAlias = bool | int | float | str | tuple["Param", ...] | None  # an effect parameter: JSON, lists as tuples
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Segment:
         return {"clip_id": self.clip_id, "offset": self.offset, "length": self.length, "onset": self.onset, "loop": self.loop}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Segment":
+    def from_dict(cls, d: dict[str, Any]) -> Segment:
         return cls(d["clip_id"], int(d["offset"]), int(d["length"]), int(d.get("onset", 0)), bool(d.get("loop", False)))
 
 
@@ -56,7 +57,7 @@ class Waypoint:
         return {"point": self.point, "sample": self.sample}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Waypoint":
+    def from_dict(cls, d: dict[str, Any]) -> Waypoint:
         return cls(int(d["point"]), int(d.get("sample", 0)))
 
 
@@ -85,7 +86,7 @@ class Source:
 
     def __post_init__(self) -> None:
         samples = [w.sample for w in self.path]
-        if samples and (samples[0] != 0 or any(b <= a for a, b in zip(samples, samples[1:]))):
+        if samples and (samples[0] != 0 or any(b <= a for a, b in pairwise(samples))):
             raise ValueError(f"source {self.role!r}: path samples must start at 0 and increase (got {samples})")
         if self.path and self.rir_clip is not None:
             raise ValueError(f"source {self.role!r}: a catalog RIR ({self.rir_clip!r}) and a path in the room")
@@ -116,9 +117,10 @@ class Source:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Source":
+    def from_dict(cls, d: dict[str, Any]) -> Source:
         sir, position = d.get("sir_db"), d.get("position")
-        path = tuple(Waypoint.from_dict(w) for w in d["path"]) if d.get("path") else static_path(None if position is None else int(position))
+        static = static_path(None if position is None else int(position))
+        path = tuple(Waypoint.from_dict(w) for w in d["path"]) if d.get("path") else static
         return cls(d["role"], Segment.from_dict(d["segment"]), float(d["level_dbfs"]), d.get("rir_clip"), path,
                    None if sir is None else float(sir))
 
@@ -151,7 +153,7 @@ class Noise:
         return out if self.field == _implied_field(self.position) else {**out, "field": self.field}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Noise":
+    def from_dict(cls, d: dict[str, Any]) -> Noise:
         channel, position = d.get("channel"), d.get("position")
         return cls(Segment.from_dict(d["segment"]), float(d["snr_db"]), position,
                    channel if channel is None or channel == "mean" else int(channel), d.get("field") or _implied_field(position))
@@ -180,7 +182,7 @@ class EffectStep:
         return {"name": self.name, "params": {k: _plain(v) for k, v in self.params}, "roles": list(self.roles)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EffectStep":
+    def from_dict(cls, d: dict[str, Any]) -> EffectStep:
         return cls(str(d["name"]), tuple((str(k), _frozen(v)) for k, v in dict(d.get("params") or {}).items()),
                    tuple(str(r) for r in d.get("roles", ())))
 
@@ -269,7 +271,7 @@ class Scene:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Scene":
+    def from_dict(cls, d: dict[str, Any]) -> Scene:
         """Inverse of `to_dict`; refuses scenes written by a newer format version."""
         if int(d.get("version", 0)) > SCENE_VERSION:
             raise ValueError(f"scene {d.get('id')!r} has version {d['version']}, newer than {SCENE_VERSION}")

@@ -10,12 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import small_config
 
 from audiosynth.acoustics.room import Room
 from audiosynth.plan import Planner, load_catalogs
-from audiosynth.scene import (DEFAULT_LEVEL_DEFINITION, NOISE_FIELDS, EffectStep, Noise, Scene, Segment, Source, Waypoint,
-                              static_path)
-from conftest import small_config
+from audiosynth.scene import DEFAULT_LEVEL_DEFINITION, NOISE_FIELDS, EffectStep, Noise, Scene, Segment, Source, Waypoint, static_path
 
 # one or two manifest rows of a build of every recipe by main at 30ee160 (golden settings), plus
 # catalog RIRs, a dry noise-free example and a 4-microphone array (noise as a point in the room)
@@ -40,7 +39,7 @@ def test_old_manifest_rows_load_and_write_back_the_same_bytes(row):
     assert json.dumps(scene.to_dict()) == json.dumps(row["scene"])  # the same keys, in the same order
     assert scene.chain == () and scene.level_definition == DEFAULT_LEVEL_DEFINITION == "power"
     assert scene.noise is None or scene.noise.field == ("mono" if row["scene"]["noise"]["position"] is None else "point")
-    for source, old in zip(scene.sources, row["scene"]["sources"]):
+    for source, old in zip(scene.sources, row["scene"]["sources"], strict=True):
         assert not source.moving and source.position == old["position"]
         assert source.path == (() if old["position"] is None else (Waypoint(old["position"], 0),))
 
@@ -106,7 +105,7 @@ def test_inconsistent_seams_are_refused():
         Source("s1", segment, -20.0, path=(Waypoint(0), Waypoint(1, 50), Waypoint(2, 50)))
     with pytest.raises(ValueError, match="a catalog RIR"):
         Source("s1", segment, -20.0, rir_clip="rir", path=static_path(0))
-    with pytest.raises(ValueError, match="moves .* it has a path, not a position"):
+    with pytest.raises(ValueError, match=r"moves .* it has a path, not a position"):
         _ = _moving_scene().sources[0].position
     with pytest.raises(ValueError, match="effect parameter"):
         EffectStep.from_dict({"name": "eq", "params": {"bands": {"low": 1}}})

@@ -9,6 +9,8 @@ import json
 
 import numpy as np
 import pytest
+from conftest import small_config
+from test_golden import RECIPES, recipe_config
 
 from audiosynth.build import build
 from audiosynth.build.limits import longest_example_s
@@ -22,8 +24,6 @@ from audiosynth.plan.noise import draw_noise
 from audiosynth.plan.tasks import TASKS, Task, example_id, register, task_names, task_of
 from audiosynth.render import render
 from audiosynth.scene import Scene, Segment, Source
-from conftest import small_config
-from test_golden import RECIPES, recipe_config
 
 GAP_S = (0.1, 0.3)  # the toy task's silence between its two turns
 
@@ -95,7 +95,7 @@ def test_the_planner_asks_the_task_how_many_speakers_a_split_needs(corpus, inter
     five = [dataclasses.replace(c, path=str(speech.resolve(c))) for c in speech if c.speaker != "spk5"]  # 3 splits of 2 each need 6
     write_catalog(five, tmp_path / "speech.jsonl")
     config = small_config({**corpus, "speech": tmp_path / "speech.jsonl"}, task="interview")
-    with pytest.raises(PreflightError, match="5 speakers cannot fill 3 disjoint splits .* with 2 each"):
+    with pytest.raises(PreflightError, match=r"5 speakers cannot fill 3 disjoint splits .* with 2 each"):
         Planner(config, load_catalogs(config))
     assert Planner(small_config({**corpus, "speech": tmp_path / "speech.jsonl"}), load_catalogs(config)).max_talkers == 1
 
@@ -113,7 +113,8 @@ def test_a_toy_task_renders_and_builds_with_no_edit_elsewhere(corpus, interview,
     assert np.sum(audio["s1"] ** 2) > 0 and np.sum(audio["s2"] ** 2) > 0
     assert build(config, tmp_path / "ds", workers=1, progress=False).num_built == 6
     rows = [json.loads(line) for line in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]
-    assert {row["scene"]["type"] for row in rows} == {"interview"} and all(set(row["audio"]) >= {"mix", "s1", "s2", "noise"} for row in rows)
+    assert {row["scene"]["type"] for row in rows} == {"interview"}
+    assert all(set(row["audio"]) >= {"mix", "s1", "s2", "noise"} for row in rows)
     assert [Scene.from_dict(row["scene"]) for row in rows] == [planner.scene(i) for i in range(6)]
 
 
@@ -124,14 +125,14 @@ def test_the_registry_holds_the_built_in_tasks_and_refuses_clashes():
         register(type("Other", (Task,), {"name": "asr"})())
     with pytest.raises(ValueError, match="not an identifier"):
         register(type("Bad", (Task,), {"name": "../x"})())
-    with pytest.raises(ValueError, match="unknown task 'nope' \\(registered: asr, denoising"):
+    with pytest.raises(ValueError, match=r"unknown task 'nope' \(registered: asr, denoising"):
         task_of("nope")
     assert task_names() == ("asr", "denoising", "diarization", "separation", "target_speaker")
 
 
 def test_what_each_task_asks_of_clips_and_config(corpus):
     assert task_of("asr").needs_text and not task_of("denoising").needs_text
-    with pytest.raises(ConfigError, match="talkers.enrollment: task 'target_speaker' needs enrollment: true"):
+    with pytest.raises(ConfigError, match=r"talkers\.enrollment: task 'target_speaker' needs enrollment: true"):
         small_config(corpus, task="target_speaker", talkers={"count": [2, 2]})
     diarization = small_config(corpus, task="diarization", session={"speakers": [2, 3], "duration_s": [5.0, 8.0]})
     assert task_of("diarization").max_talkers(diarization) == 3

@@ -4,7 +4,7 @@ which part of it (looped when short), which channel, and its SNR."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,7 +20,7 @@ def draw_noise(rng: np.random.Generator, config: Config, pool: Sequence[Clip], n
     if not (config.noise_probability >= 1 or rng.random() < config.noise_probability):
         return None
     clip = choice(rng, pool)
-    length = int(math.ceil(num_samples * clip.sample_rate / config.sample_rate))
+    length = math.ceil(num_samples * clip.sample_rate / config.sample_rate)
     if clip.num_samples >= length:
         segment = Segment(clip.id, crop_offset(rng, clip, length), length)
     else:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -74,7 +74,7 @@ class Planner:
         self.rir_rooms: dict[str, dict[str, tuple[Clip, ...]]] = {name: {} for name in SPLITS}  # split -> room -> its RIRs
         for name in SPLITS:
             for clip in self.rirs[name]:
-                self.rir_rooms[name][room_of(clip)] = self.rir_rooms[name].get(room_of(clip), ()) + (clip,)
+                self.rir_rooms[name][room_of(clip)] = (*self.rir_rooms[name].get(room_of(clip), ()), clip)
         if config.reverb.probability > 0 and config.reverb.source == "simulated":
             check_room_ranges(config.reverb.room)
             check_all_reverberant(config.reverb.probability, len(array_layout(config.reverb.room.array)), "reverb.room.array has")
@@ -151,7 +151,7 @@ class Planner:
         unique = list(dict.fromkeys(keys))
         parts = partition(unique, fractions, np.random.default_rng([self.config.seed, stream]), what if len(unique) == len(keys) else f"rooms of {what}")
         split_of = {key: name for name, part in parts.items() for key in part}
-        return {name: tuple(sorted((c for c, key in zip(usable, keys) if split_of[key] == name), key=lambda c: c.id)) for name in SPLITS}
+        return {name: tuple(sorted((c for c, key in zip(usable, keys, strict=True) if split_of[key] == name), key=lambda c: c.id)) for name in SPLITS}
 
     # -- planning ---------------------------------------------------------------------
     def split_of(self, index: int) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -43,10 +43,10 @@ def load_catalogs(config: Config) -> Catalogs:
 
 def split_counts(num_examples: int, fractions: dict[str, float]) -> dict[str, int]:
     """Examples per split: dev and test rounded, train takes the rest."""
-    counts = {name: int(round(num_examples * fractions[name])) for name in SPLITS if name != "train"}
+    counts = {name: round(num_examples * fractions[name]) for name in SPLITS if name != "train"}
     counts["train"] = num_examples - sum(counts.values())
     if counts["train"] < 0 or (fractions["train"] == 0 and counts["train"] > 0):
-        counts = {name: int(math.floor(num_examples * fractions[name])) for name in SPLITS}
+        counts = {name: math.floor(num_examples * fractions[name]) for name in SPLITS}
         counts[max(fractions, key=fractions.__getitem__)] += num_examples - sum(counts.values())
     return {name: counts[name] for name in SPLITS}
 
@@ -60,7 +60,7 @@ def partition(items: Sequence[str], fractions: dict[str, float], rng: np.random.
             + (f" with {minimum} each" if minimum > 1 else "") + f": add {what} or set the share of a split to 0 under 'splits'"
         )
     order = [items[k] for k in rng.permutation(len(items))]
-    sizes = {name: max(minimum, int(round(len(items) * fractions[name]))) for name in active}
+    sizes = {name: max(minimum, round(len(items) * fractions[name])) for name in active}
     while sum(sizes.values()) > len(items):
         shrinkable = [n for n in active if sizes[n] > minimum]
         sizes[max(shrinkable, key=lambda n: (sizes[n] - len(items) * fractions[n], sizes[n]))] -= 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -13,10 +13,10 @@ from ..acoustics.geometry import circular_array, linear_array, rotate_z
 from ..acoustics.ism import min_rt60
 from ..acoustics.room import Point, Room
 from ..catalog import Clip
-from .clips import choice
 from ..config import ArrayConfig, ReverbConfig, RoomConfig
 from ..errors import PreflightError
 from ..scene import Noise, Waypoint, static_path
+from .clips import choice
 
 
 def room_of(clip: Clip) -> str:

@@ -42,7 +42,7 @@ class Diarization(Task):
         chosen = [names[k] for k in rng.choice(len(names), count, replace=False)]
         base = float(rng.uniform(*config.speech_level_dbfs))
         levels = [base - float(rng.uniform(0, cfg.level_spread_db)) for _ in chosen]
-        target = int(round(rng.uniform(*cfg.duration_s) * rate))
+        target = round(rng.uniform(*cfg.duration_s) * rate)
         turns: list[tuple[int, Segment]] = []
         talker, end = int(rng.integers(0, count)), 0
         while end < target:

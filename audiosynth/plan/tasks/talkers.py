@@ -58,7 +58,7 @@ class TalkerTask(Task):
             else:
                 room, paths, noise = place_in_room(rng, config.reverb, count, noise)
         sources = tuple(Source(role, seg, level, rir, path, sir)
-                        for role, seg, rir, path, sir in zip(self.roles(count), segments, rir_clips, paths, sirs))
+                        for role, seg, rir, path, sir in zip(self.roles(count), segments, rir_clips, paths, sirs, strict=True))
         targets = tuple(t for t in TARGET_KINDS if getattr(config.targets, t)) if (room or rir_clips[0]) else ()
         enrollment = self._enrollment(planner, rng, split, segments[0].clip_id) if config.talkers.enrollment else None
         return Scene(example_id(split, index), index, split, config.sample_rate, num_samples, sources, noise, room,
@@ -74,11 +74,11 @@ class TalkerTask(Task):
         if not self.crops:  # the example holds the whole utterance
             low = max(low, clip.duration)
             high = max(high, low)
-        num_samples = int(round(rng.uniform(low, high) * rate))
+        num_samples = round(rng.uniform(low, high) * rate)
         speech_out = resampled_length(clip.num_samples, clip.sample_rate, rate)
         if speech_out <= num_samples:  # the whole utterance, at a random onset
             return num_samples, [Segment(clip.id, 0, clip.num_samples, int(rng.integers(0, num_samples - speech_out + 1)))]
-        length = int(math.ceil(num_samples * clip.sample_rate / rate))  # a random crop that fills the example
+        length = math.ceil(num_samples * clip.sample_rate / rate)  # a random crop that fills the example
         return num_samples, [Segment(clip.id, crop_offset(rng, clip, length), length)]
 
     def _talkers(self, planner: Planner, rng: np.random.Generator, split: str, count: int) -> tuple[int, list[Segment]]:
@@ -94,25 +94,25 @@ class TalkerTask(Task):
             num_samples = min(lengths)
             segments = []
             for clip in clips:
-                length = min(clip.num_samples, int(math.ceil(num_samples * clip.sample_rate / rate)))
+                length = min(clip.num_samples, math.ceil(num_samples * clip.sample_rate / rate))
                 segments.append(Segment(clip.id, crop_offset(rng, clip, length), length))
             return num_samples, segments
         if mode == "max":  # the longest sets the length, the others start anywhere inside it
             num_samples = max(lengths)
-            return num_samples, [Segment(c.id, 0, c.num_samples, int(rng.integers(0, num_samples - n + 1))) for c, n in zip(clips, lengths)]
+            return num_samples, [Segment(c.id, 0, c.num_samples, int(rng.integers(0, num_samples - n + 1))) for c, n in zip(clips, lengths, strict=True)]
         # ratio: one after the other, consecutive utterances overlapping by a share of the shorter,
         # the share found by bisection so that the overlap of their speech meets the drawn ratio
         # (speech: the catalog's activity intervals of each clip, else the whole utterance)
         ratio = float(rng.uniform(*planner.config.talkers.overlap_ratio))
-        speech = [active_samples(c, rate, n) for c, n in zip(clips, lengths)]
+        speech = [active_samples(c, rate, n) for c, n in zip(clips, lengths, strict=True)]
         onsets = chain_onsets(lengths, 0.0)
         low, high = 0.0, 1.0
         for _ in range(40):
             onsets = chain_onsets(lengths, (low + high) / 2)
-            measured = kernels.overlap_ratio([(o + a, o + b) for o, spans in zip(onsets, speech) for a, b in spans])
+            measured = kernels.overlap_ratio([(o + a, o + b) for o, spans in zip(onsets, speech, strict=True) for a, b in spans])
             low, high = ((low + high) / 2, high) if measured < ratio else (low, (low + high) / 2)
-        num_samples = max(o + n for o, n in zip(onsets, lengths))
-        return num_samples, [Segment(c.id, 0, c.num_samples, o) for c, o in zip(clips, onsets)]
+        num_samples = max(o + n for o, n in zip(onsets, lengths, strict=True))
+        return num_samples, [Segment(c.id, 0, c.num_samples, o) for c, o in zip(clips, onsets, strict=True)]
 
     def _enrollment(self, planner: Planner, rng: np.random.Generator, split: str, clip_id: str) -> Segment:
         """Another whole utterance of the speaker of ``clip_id``."""
