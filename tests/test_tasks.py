@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +164,37 @@ def test_the_task_facts_agree_with_the_checks_of_a_built_dataset(name, variant):
     assert task.labels_speech_level(config) == ("speech_level_dbfs" in checked)
     assert task.labels_sir(config) == ("talkers.sir_db" in checked)
 
+
+
+CHORUS_RECIPE = '''"""A recipe with a task of its own: two talkers cropped to the shorter (a chorus)."""
+from audiosynth.plan import register
+from audiosynth.plan.tasks import TalkerTask
+from audiosynth.recipe import recipe_parser, run_recipe
+
+
+class Chorus(TalkerTask):
+    name = "chorus"
+
+
+register(Chorus())  # at module level: the build's worker processes (spawned) import this script too
+SETTINGS = {"task": "chorus", "talkers": {"count": [2, 2], "overlap": "min"}, "output": {"shard_size": 2}}
+
+if __name__ == "__main__":
+    run_recipe(recipe_parser(__doc__, SETTINGS).parse_args(), SETTINGS)
+'''
+
+
+def test_a_new_task_is_a_piece_plus_a_recipe_even_with_worker_processes(tmp_path):
+    """The recipe registers its task; spawned workers of the process pool find it too, and validate passes."""
+    script = tmp_path / "chorus.py"
+    script.write_text(CHORUS_RECIPE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script), "-o", str(tmp_path / "ds"), "--num-examples", "6", "--workers", "2"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "validated 6 examples: OK" in done.stdout + done.stderr
+    rows = [json.loads(line) for line in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and {row["scene"]["type"] for row in rows} == {"chorus"}
+    for row in rows:
+        onsets = {s["segment"]["onset"] for s in row["scene"]["sources"]}
+        assert [s["role"] for s in row["scene"]["sources"]] == ["s1", "s2"] and onsets == {0}

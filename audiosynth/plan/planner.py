@@ -33,7 +33,12 @@ def item_rng(seed: int, index: int, attempt: int = 0) -> np.random.Generator:
 
 
 class Planner:
-    """Pre-flight checks and per-split clip pools for one config; `scene(i)` plans example i."""
+    """Pre-flight checks and per-split clip pools for one config; `scene(i)` plans example i.
+
+    The pools a task draws from, per split name: ``speech`` (usable utterances), ``by_speaker``
+    (speaker -> its utterances), ``noise``, ``rirs`` (catalog RIRs) and ``rir_rooms`` (room -> its
+    RIRs); ``speakers`` lists each split's speakers.
+    """
 
     def __init__(self, config: Config, catalogs: Catalogs) -> None:
         self.config = config

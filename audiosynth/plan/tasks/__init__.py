@@ -6,7 +6,9 @@ denoising, ASR, separation and target speaker share), set ``name``, implement `T
 the shared draws (`..clips`, `..noise`, `..rooms`) and the planner's pools, override the facts
 that differ (``needs_text``, `Task.max_talkers`, `Task.check_config`, `Task.preflight`,
 `Task.duration_bounds_length`, ...), `register` an instance, and write a recipe whose config
-sets ``task``. The planner, the config and the Scene need no edit.
+sets ``task``. The planner, the config and the Scene need no edit. Register at import time (the
+recipe's top level, or a module it imports), not under ``if __name__ == "__main__"``: the
+build's worker processes are spawned, and find the task only by importing that code again.
 """
 
 from .asr import ASR
