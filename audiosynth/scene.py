@@ -174,6 +174,10 @@ class EffectStep:
     params: tuple[tuple[str, Param], ...] = ()
     roles: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:  # lists as tuples, anything but JSON refused: a step stays frozen and hashable
+        object.__setattr__(self, "params", tuple((str(k), _frozen(v)) for k, v in self.params))
+        object.__setattr__(self, "roles", tuple(str(r) for r in self.roles))
+
     def params_dict(self) -> dict[str, Param]:
         """The parameters as a dict, for the effect's ``apply``."""
         return dict(self.params)
@@ -183,12 +187,11 @@ class EffectStep:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EffectStep:
-        return cls(str(d["name"]), tuple((str(k), _frozen(v)) for k, v in dict(d.get("params") or {}).items()),
-                   tuple(str(r) for r in d.get("roles", ())))
+        return cls(str(d["name"]), tuple(dict(d.get("params") or {}).items()), tuple(d.get("roles", ())))
 
 
 def _frozen(value: Any) -> Param:
-    """A JSON value with its lists as tuples (so that a step stays hashable and frozen)."""
+    """A JSON value with its lists as tuples."""
     if isinstance(value, (list, tuple)):
         return tuple(_frozen(v) for v in value)
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -209,9 +212,9 @@ class Scene:
     source before the room). ``enrollment`` is another utterance of the first talker's
     speaker, written on its own at ``enrollment_dbfs``. In a diarization session several
     sources share a role (the turns of one talker); ``activity_db`` sets its activity labels.
-    ``chain``: effect steps applied in order after mixing (none today); ``level_definition``:
-    the name of the level / SNR definition every gain of the example uses. ``type`` is the task
-    that planned it (see `audiosynth.plan.tasks`)."""
+    ``chain``: effect steps, applied in order, each to the roles it names (none today);
+    ``level_definition``: the name of the level / SNR definition that every gain of the example
+    uses. ``type`` is the task that planned it (see `audiosynth.plan.tasks`)."""
 
     id: str
     index: int

@@ -109,5 +109,9 @@ def test_inconsistent_seams_are_refused():
         _ = _moving_scene().sources[0].position
     with pytest.raises(ValueError, match="effect parameter"):
         EffectStep.from_dict({"name": "eq", "params": {"bands": {"low": 1}}})
+    with pytest.raises(ValueError, match="effect parameter"):
+        EffectStep("eq", (("curve", object()),), ("mix",))
+    listed = EffectStep("eq", (("gains_db", [1.0, [2.0, 3]]),), ["s1"])  # lists as a planner may give them
+    assert listed.params == (("gains_db", (1.0, (2.0, 3))),) and listed.roles == ("s1",) and hash(listed) == hash(listed)
     moved = dataclasses.replace(_moving_scene().noise, field="point", position=1)
     assert Noise.from_dict(moved.to_dict()) == moved and "field" not in moved.to_dict()
