@@ -12,7 +12,7 @@ import os
 import reprlib
 import stat
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -25,6 +25,9 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .plan.tasks import Task
 
 SPLITS = ("train", "dev", "test")
 Range = tuple[float, float]
@@ -84,7 +87,7 @@ class SplitsConfig(_Model):
     use_catalog_splits: bool = Field(True, description="false: ignore the catalogs' splits, partition every speaker by seed")
 
     @model_validator(mode="after")
-    def _sums_to_one(self) -> "SplitsConfig":
+    def _sums_to_one(self) -> SplitsConfig:
         total = self.train + self.dev + self.test
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"train + dev + test must be 1 (got {total:g})")
@@ -110,7 +113,7 @@ class ArrayConfig(_Model):
     random_rotation: bool = True
 
     @model_validator(mode="after")
-    def _explicit_has_positions(self) -> "ArrayConfig":
+    def _explicit_has_positions(self) -> ArrayConfig:
         if self.type == "explicit" and not self.positions_m:
             raise ValueError("reverb.room.array.positions_m: type 'explicit' needs a list of [x, y, z] offsets")
         return self
@@ -163,7 +166,7 @@ class ReverbConfig(_Model):
     num_channels: int | None = Field(None, ge=1, description="catalog RIRs: use only those with this many channels (null: all, which must agree)")
 
     @model_validator(mode="after")
-    def _channels_of_catalog_rirs(self) -> "ReverbConfig":
+    def _channels_of_catalog_rirs(self) -> ReverbConfig:
         if self.num_channels is not None and self.source != "catalog":
             raise ValueError("num_channels chooses catalog RIRs, but source is 'simulated' (its channels are room.array's)")
         return self
@@ -247,7 +250,7 @@ class OutputConfig(_Model):
     shard_size: int = Field(100, ge=1, description="examples per shard (unit of work and resume)")
 
     @model_validator(mode="after")
-    def _flac_is_integer(self) -> "OutputConfig":
+    def _flac_is_integer(self) -> OutputConfig:
         if self.format == "flac" and self.subtype == "FLOAT":
             raise ValueError("FLAC cannot store FLOAT samples; use format: wav or subtype PCM_16/PCM_24")
         return self
@@ -260,9 +263,12 @@ class LimitsConfig(_Model):
 
 
 class Config(_Model):
-    """A denoising dataset build: catalogs, sizes and every randomized quantity as a range."""
+    """A dataset build: its task, catalogs, sizes and every randomized quantity as a range.
 
-    task: Literal["denoising", "separation", "target_speaker", "asr", "diarization"] = "denoising"
+    ``task`` names a registered task (`audiosynth.plan.tasks`: denoising, separation,
+    target_speaker, asr, diarization, and any registered since), which checks the config too."""
+
+    task: str = "denoising"
     catalogs: CatalogsConfig
     sample_rate: int = Field(16000, ge=MIN_SAMPLE_RATE, le=MAX_SAMPLE_RATE)
     seed: int = Field(0, ge=0)
@@ -290,6 +296,14 @@ class Config(_Model):
 
     _long_enough = field_validator("duration_s")(_check_long_enough)
 
+    @field_validator("task")
+    @classmethod
+    def _registered_task(cls, value: str) -> str:
+        names = _task_names()
+        if value not in names:
+            raise ValueError(f"must be a registered task: {', '.join(names)}")
+        return value
+
     @field_validator("speech_level_dbfs")
     @classmethod
     def _below_full_scale(cls, value: Range) -> Range:
@@ -298,11 +312,10 @@ class Config(_Model):
         return value
 
     @model_validator(mode="after")
-    def _sources_exist(self) -> "Config":
+    def _sources_exist(self) -> Config:
         if not self.catalogs.noise and self.noise_probability > 0:
             raise ValueError("catalogs.noise: noise_probability > 0 needs at least one noise catalog")
-        if self.task == "target_speaker" and not self.talkers.enrollment:
-            raise ValueError("talkers.enrollment: task 'target_speaker' needs enrollment: true")
+        _task(self.task).check_config(self)
         if self.reverb.probability > 0 and self.reverb.source == "catalog" and not self.catalogs.rirs:
             raise ValueError("catalogs.rirs: reverb.source is 'catalog' but no RIR catalog is given")
         array = self.reverb.room.array
@@ -315,18 +328,34 @@ class Config(_Model):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (ranges as lists)."""
-        return json.loads(self.model_dump_json())
+        data: dict[str, Any] = json.loads(self.model_dump_json())
+        return data
 
     def fingerprint(self) -> str:
         """Stable hash of everything that determines the output bytes (``limits`` does not)."""
         data = {k: v for k, v in self.to_dict().items() if k != "limits"}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
-    def with_overrides(self, **changes: Any) -> "Config":
+    def with_overrides(self, **changes: Any) -> Config:
         """A validated copy with top-level fields changed (``None`` values are ignored)."""
         data = self.to_dict()
         data.update({k: v for k, v in changes.items() if v is not None})
         return config_from_dict(data)
+
+
+def _task_names() -> tuple[str, ...]:
+    """The registered task names. The registry is the planner's (each task is a planning piece,
+    and the planner imports this module), so it is looked up when a config is validated."""
+    from .plan.tasks import task_names
+
+    return task_names()
+
+
+def _task(name: str) -> Task:
+    """The registered task ``name`` (see `_task_names`)."""
+    from .plan.tasks import task_of
+
+    return task_of(name)
 
 
 MAX_MESSAGE_CHARS = 1500  # a config error is one line of at most about this many characters
@@ -403,7 +432,10 @@ def config_from_dict(data: dict[str, Any], base_dir: str | os.PathLike[str] | No
     if base_dir is None:
         return config
     base = Path(base_dir)
-    resolve = lambda paths: [os.path.realpath(base / p) if not Path(p).is_absolute() else p for p in paths]  # noqa: E731  (never raises on a symlink loop)
+
+    def resolve(paths: list[str]) -> list[str]:  # realpath never raises on a symlink loop
+        return [os.path.realpath(base / p) if not Path(p).is_absolute() else p for p in paths]
+
     catalogs = config.catalogs.model_copy(
         update={name: resolve(getattr(config.catalogs, name)) for name in ("speech", "noise", "rirs")}
     )

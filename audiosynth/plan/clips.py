@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,7 +23,7 @@ def crop_offset(rng: np.random.Generator, clip: Clip, length: int) -> int:
     last = clip.num_samples - length
     if clip.active is None:
         return int(rng.integers(0, last + 1))
-    spans = [(int(a * clip.sample_rate), int(math.ceil(b * clip.sample_rate))) for a, b in clip.active]
+    spans = [(int(a * clip.sample_rate), math.ceil(b * clip.sample_rate)) for a, b in clip.active]
     need = CROP_ACTIVE_SHARE * min(length, sum(b - a for a, b in spans))
     best, best_active = 0, -1
     for _ in range(CROP_TRIES):
@@ -40,14 +41,14 @@ def active_samples(clip: Clip, rate: int, length: int) -> list[tuple[int, int]]:
     the output ``rate``), or all of it when the catalog does not say."""
     if not clip.active:
         return [(0, length)]
-    return [(min(length, int(round(a * rate))), min(length, int(round(b * rate)))) for a, b in clip.active]
+    return [(min(length, round(a * rate)), min(length, round(b * rate))) for a, b in clip.active]
 
 
 def chain_onsets(lengths: list[int], share: float) -> list[int]:
     """Onsets of utterances one after the other, each overlapping the previous by ``share`` of the shorter."""
     onsets = [0]
-    for previous, length in zip(lengths, lengths[1:]):
-        onsets.append(onsets[-1] + previous - int(round(share * min(previous, length))))
+    for previous, length in itertools.pairwise(lengths):
+        onsets.append(onsets[-1] + previous - round(share * min(previous, length)))
     return onsets
 
 

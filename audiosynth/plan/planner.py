@@ -4,36 +4,26 @@ Every random choice of example ``i`` comes from ``numpy.random.default_rng([seed
 never from a shared running generator, so any subset, order or number of workers gives the
 same scenes. Splits are assigned per speaker once (stream ``[seed, 1]``), so no speaker is in
 two splits. The pre-flight check in `Planner.__init__` refuses configs the catalogs cannot
-satisfy, and says why.
+satisfy, and says why. The planner holds the pools of every split; the config's task
+(`audiosynth.plan.tasks`) draws each scene from them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
-from ..dsp import kernels
-from ..dsp.kernels import resampled_length
 from ..catalog import Catalog, Clip
-from .clips import active_samples, chain_onsets, choice, crop_offset
 from ..config import SPLITS, Config
 from ..errors import PreflightError
-from .pools import Catalogs, partition, speaker_of, split_counts
-from .rooms import (
-    check_all_reverberant,
-    check_room_ranges,
-    rirs_of_one_room,
-    array_layout,
-    draw_room,
-    room_of,
-)
-from ..scene import Noise, Scene, Segment, Source
+from ..scene import Scene
+from .pools import Catalogs, assign_speakers, no_speaker_cause, partition, speaker_of, split_counts
+from .rooms import array_layout, check_all_reverberant, check_room_ranges, room_of
+from .tasks import task_of
 
 
 def item_rng(seed: int, index: int, attempt: int = 0) -> np.random.Generator:
@@ -43,7 +33,12 @@ def item_rng(seed: int, index: int, attempt: int = 0) -> np.random.Generator:
 
 
 class Planner:
-    """Pre-flight checks and per-split clip pools for one config; `scene(i)` plans example i."""
+    """Pre-flight checks and per-split clip pools for one config; `scene(i)` plans example i.
+
+    The pools a task draws from, per split name: ``speech`` (usable utterances), ``by_speaker``
+    (speaker -> its utterances), ``noise``, ``rirs`` (catalog RIRs) and ``rir_rooms`` (room -> its
+    RIRs); ``speakers`` lists each split's speakers.
+    """
 
     def __init__(self, config: Config, catalogs: Catalogs) -> None:
         self.config = config
@@ -51,18 +46,17 @@ class Planner:
         self.sample_rate = config.sample_rate
         fractions = config.splits.fractions()
         self.counts = split_counts(config.num_examples, fractions)
-        self.targets = tuple(name for name in ("direct", "early", "dry") if getattr(config.targets, name))
-        self.max_talkers = config.session.speakers[1] if config.task == "diarization" else config.talkers.count[1]
-        if config.task == "diarization" and config.reverb.source == "catalog" and config.reverb.probability > 0:
-            raise PreflightError("reverb.source: 'catalog': diarization sessions are reverberated in simulated rooms only; "
-                                 "set reverb.source: simulated, or reverb.probability: 0")
+        self.task = task_of(config.task)
+        self.max_talkers = self.task.max_talkers(config)
+        self.task.preflight(self)
         self.excluded: Counter[str] = Counter()
         self.excluded_rirs = 0  # catalog RIRs left out by reverb.num_channels
         speech = [c for c in catalogs.speech if self._usable_speech(c)]
         if not speech:
             names = catalogs.speech.name if len(catalogs.speech.name) <= 300 else catalogs.speech.name[:300] + "..."
             raise PreflightError(f"catalogs.speech: no usable speech clip among the {len(catalogs.speech)} clip(s) of {names or 'no catalog'}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}")
-        self.speakers = self._assign_speakers(speech, fractions)
+        self.speakers = assign_speakers(speech, fractions, np.random.default_rng([config.seed, 1]), config.splits.use_catalog_splits,
+                                        catalogs.speech.name, self.max_talkers)
         speaker_split = {spk: name for name, spks in self.speakers.items() for spk in spks}
         self.speech: dict[str, tuple[Clip, ...]] = {
             name: tuple(c for c in speech if speaker_split.get(speaker_of(c)) == name) for name in SPLITS
@@ -85,7 +79,7 @@ class Planner:
         self.rir_rooms: dict[str, dict[str, tuple[Clip, ...]]] = {name: {} for name in SPLITS}  # split -> room -> its RIRs
         for name in SPLITS:
             for clip in self.rirs[name]:
-                self.rir_rooms[name][room_of(clip)] = self.rir_rooms[name].get(room_of(clip), ()) + (clip,)
+                self.rir_rooms[name][room_of(clip)] = (*self.rir_rooms[name].get(room_of(clip), ()), clip)
         if config.reverb.probability > 0 and config.reverb.source == "simulated":
             check_room_ranges(config.reverb.room)
             check_all_reverberant(config.reverb.probability, len(array_layout(config.reverb.room.array)), "reverb.room.array has")
@@ -93,7 +87,7 @@ class Planner:
             if self.counts[name] == 0:
                 continue
             if not self.speech[name]:
-                raise PreflightError(f"split {name!r}: {self._no_speaker_cause(name)}")
+                raise PreflightError(f"split {name!r}: {no_speaker_cause(name, catalogs.speech, config.splits.use_catalog_splits, self.excluded)}")
             most = self.max_talkers
             if len(self.by_speaker[name]) < most:
                 raise PreflightError(
@@ -142,7 +136,7 @@ class Planner:
         min_duration = self.config.min_speech_ratio * self.config.duration_s[0]
         reason = (
             "sample_rate_below_output" if not self._reachable(clip)
-            else "no_text" if (self.config.require_text or self.config.task == "asr") and not clip.text
+            else "no_text" if (self.config.require_text or self.task.needs_text) and not clip.text
             else f"shorter_than_{min_duration:g}s" if clip.duration < min_duration
             else "too_many_channels" if clip.num_channels != 1
             else None
@@ -150,53 +144,6 @@ class Planner:
         if reason:
             self.excluded[reason] += 1
         return reason is None
-
-    def _assign_speakers(self, speech: list[Clip], fractions: dict[str, float]) -> dict[str, tuple[str, ...]]:
-        """Speakers per split. A speaker whose clips declare a split keeps it (refused if they declare
-        two); every other speaker is partitioned by seed (stream ``[seed, 1]``) over the shares,
-        whatever the declared ones are. ``splits.use_catalog_splits: false`` ignores the declared splits."""
-        declared = self._declared_splits(speech)
-        crossing = sorted(spk for spk, names in declared.items() if len(names) > 1)
-        if crossing:
-            raise PreflightError(f"speaker {crossing[0]!r} appears in catalog splits {sorted(declared[crossing[0]])}; "
-                                 "fix the catalogs or set splits.use_catalog_splits: false")
-        bad = sorted({n for names in declared.values() for n in names} - set(SPLITS))
-        if bad:
-            clip = next(c for c in speech if c.split == bad[0])
-            raise PreflightError(f"{self.catalogs.speech.name[:300]}: clip {clip.id!r}: catalog split {bad[0]!r} is not one of "
-                                 f"{', '.join(SPLITS)}; fix the catalogs or set splits.use_catalog_splits: false")
-        undeclared = sorted({speaker_of(c) for c in speech} - set(declared))
-        rng = np.random.default_rng([self.config.seed, 1])
-        if not declared:  # no catalog split: every split must get enough speakers
-            return partition(undeclared, fractions, rng, "speakers", self.max_talkers)
-        parts = partition(undeclared, fractions, rng, "speakers", 0) if undeclared else {name: () for name in SPLITS}
-        return {name: tuple(sorted(parts[name] + tuple(s for s, n in declared.items() if name in n))) for name in SPLITS}
-
-    def _declared_splits(self, clips: Sequence[Clip]) -> dict[str, set[str]]:
-        """Speaker -> the splits its clips declare (empty when ``splits.use_catalog_splits`` is false)."""
-        declared: dict[str, set[str]] = {}
-        if self.config.splits.use_catalog_splits:
-            for clip in clips:
-                if clip.split:
-                    declared.setdefault(speaker_of(clip), set()).add(clip.split)
-        return declared
-
-    def _no_speaker_cause(self, name: str) -> str:
-        """Why split ``name`` has no usable speaker, and what to do about it (for the pre-flight error)."""
-        declared = self._declared_splits(self.catalogs.speech)
-        remedy = (f"set splits.use_catalog_splits: false, or splits.{name}: 0 (the other shares summing to 1), "
-                  f"or add a catalog with {name} speakers or speakers without a declared split")
-        if not declared:
-            return f"none of its speakers has a usable speech clip (excluded: {dict(self.excluded)})"
-        per_split = Counter(n for names in declared.values() for n in names)
-        summary = ", ".join(f"{n}: {per_split[n]} speakers" for n in sorted(per_split))
-        if per_split[name]:
-            return (f"the catalogs declare it for {per_split[name]} speakers, none with a usable speech clip "
-                    f"(excluded: {dict(self.excluded)}); {remedy}")
-        if len(declared) == len({speaker_of(c) for c in self.catalogs.speech}):
-            return f"every speaker of the catalogs declares a split ({summary}); none is left for {name!r}: {remedy}"
-        return (f"no speaker declares it ({summary}) and the speakers without a declared split gave it none "
-                f"(excluded: {dict(self.excluded)}): {remedy}")
 
     def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int,
                group: Callable[[Clip], str] | None = None) -> dict[str, tuple[Clip, ...]]:
@@ -209,7 +156,7 @@ class Planner:
         unique = list(dict.fromkeys(keys))
         parts = partition(unique, fractions, np.random.default_rng([self.config.seed, stream]), what if len(unique) == len(keys) else f"rooms of {what}")
         split_of = {key: name for name, part in parts.items() for key in part}
-        return {name: tuple(sorted((c for c, key in zip(usable, keys) if split_of[key] == name), key=lambda c: c.id)) for name in SPLITS}
+        return {name: tuple(sorted((c for c, key in zip(usable, keys, strict=True) if split_of[key] == name), key=lambda c: c.id)) for name in SPLITS}
 
     # -- planning ---------------------------------------------------------------------
     def split_of(self, index: int) -> str:
@@ -224,153 +171,8 @@ class Planner:
 
     def scene(self, index: int, attempt: int = 0) -> Scene:
         """Plan example ``index``: every random choice, none left to the renderer; ``attempt`` > 0
-        re-draws it from a stream of its own (see `item_rng`)."""
-        config, rate = self.config, self.sample_rate
-        rng = item_rng(config.seed, index, attempt)
-        split = self.split_of(index)
-        if config.task == "diarization":
-            return self._session(rng, split, index)
-        low_count, high_count = config.talkers.count
-        count = low_count if low_count == high_count else int(rng.integers(low_count, high_count + 1))
-        if count == 1:
-            num_samples, segments = self._one_talker(rng, split)
-        else:
-            num_samples, segments = self._talkers(rng, split, count)
-        level = float(rng.uniform(*config.speech_level_dbfs))
-        sirs = [None] + [float(rng.uniform(*config.talkers.sir_db)) for _ in segments[1:]]
-        with_noise = config.noise_probability >= 1 or rng.random() < config.noise_probability
-        noise = self._noise(rng, split, num_samples) if with_noise else None
-        rir_clips, room, positions = [None] * count, None, [None] * count
-        if rng.random() < config.reverb.probability:
-            if config.reverb.source == "catalog":
-                rir_clips = [c.id for c in rirs_of_one_room(rng, self.rirs[split], self.rir_rooms[split], count)]
-            else:
-                spatial_noise = noise is not None and config.reverb.room.array.type != "single"  # arrays hear noise from a place
-                room, positions = draw_room(rng, config.reverb, count + spatial_noise), list(range(count))
-                if spatial_noise:
-                    noise = dataclasses.replace(noise, position=count)
-        roles = ["clean"] if config.task == "denoising" and count == 1 else [f"s{k + 1}" for k in range(count)]
-        sources = tuple(Source(role, seg, level, rir, pos, sir) for role, seg, rir, pos, sir in zip(roles, segments, rir_clips, positions, sirs))
-        targets = self.targets if (room or rir_clips[0]) else ()
-        enrollment = self._enrollment(rng, split, segments[0].clip_id) if config.talkers.enrollment else None
-        return Scene(f"{split}-{index:06d}", index, split, rate, num_samples, sources, noise, room,
-                     config.output.peak_dbfs, targets, config.targets.early_ms, enrollment, config.talkers.enrollment_dbfs,
-                     type=config.task)
-
-    def _one_talker(self, rng: np.random.Generator, split: str) -> tuple[int, list[Segment]]:
-        """A duration from ``duration_s`` and one utterance: whole at a random onset, or cropped."""
-        config, rate = self.config, self.sample_rate
-        clip = choice(rng, self.speech[split])
-        low, high = config.duration_s
-        high = min(high, clip.duration / config.min_speech_ratio)
-        if config.task == "asr":  # never crop a transcribed utterance
-            low = max(low, clip.duration)
-            high = max(high, low)
-        num_samples = int(round(rng.uniform(low, high) * rate))
-        speech_out = resampled_length(clip.num_samples, clip.sample_rate, rate)
-        if speech_out <= num_samples:  # the whole utterance, at a random onset
-            return num_samples, [Segment(clip.id, 0, clip.num_samples, int(rng.integers(0, num_samples - speech_out + 1)))]
-        length = int(math.ceil(num_samples * clip.sample_rate / rate))  # a random crop that fills the example
-        return num_samples, [Segment(clip.id, crop_offset(rng, clip, length), length)]
-
-    def _talkers(self, rng: np.random.Generator, split: str, count: int) -> tuple[int, list[Segment]]:
-        """``count`` utterances of different speakers placed by the overlap mode."""
-        speakers = self.by_speaker[split]
-        names = sorted(speakers)
-        chosen = [names[k] for k in rng.choice(len(names), count, replace=False)]
-        clips = [choice(rng, speakers[name]) for name in chosen]
-        rate = self.sample_rate
-        lengths = [resampled_length(c.num_samples, c.sample_rate, rate) for c in clips]
-        mode = self.config.talkers.overlap
-        if mode == "min":  # all cropped to the shortest: fully overlapped
-            num_samples = min(lengths)
-            segments = []
-            for clip in clips:
-                length = min(clip.num_samples, int(math.ceil(num_samples * clip.sample_rate / rate)))
-                segments.append(Segment(clip.id, crop_offset(rng, clip, length), length))
-            return num_samples, segments
-        if mode == "max":  # the longest sets the length, the others start anywhere inside it
-            num_samples = max(lengths)
-            return num_samples, [Segment(c.id, 0, c.num_samples, int(rng.integers(0, num_samples - n + 1))) for c, n in zip(clips, lengths)]
-        # ratio: one after the other, consecutive utterances overlapping by a share of the shorter,
-        # the share found by bisection so that the overlap of their speech meets the drawn ratio
-        # (speech: the catalog's activity intervals of each clip, else the whole utterance)
-        ratio = float(rng.uniform(*self.config.talkers.overlap_ratio))
-        speech = [active_samples(c, rate, n) for c, n in zip(clips, lengths)]
-        onsets = chain_onsets(lengths, 0.0)
-        low, high = 0.0, 1.0
-        for _ in range(40):
-            onsets = chain_onsets(lengths, (low + high) / 2)
-            measured = kernels.overlap_ratio([(o + a, o + b) for o, spans in zip(onsets, speech) for a, b in spans])
-            low, high = ((low + high) / 2, high) if measured < ratio else (low, (low + high) / 2)
-        num_samples = max(o + n for o, n in zip(onsets, lengths))
-        return num_samples, [Segment(c.id, 0, c.num_samples, o) for c, o in zip(clips, onsets)]
-
-    def _session(self, rng: np.random.Generator, split: str, index: int) -> Scene:
-        """A conversation: turns of a few talkers with pauses and overlaps, in noise and a room."""
-        config, cfg, rate = self.config, self.config.session, self.sample_rate
-        speakers = self.by_speaker[split]
-        names = sorted(speakers)
-        count = int(rng.integers(cfg.speakers[0], cfg.speakers[1] + 1))
-        chosen = [names[k] for k in rng.choice(len(names), count, replace=False)]
-        base = float(rng.uniform(*config.speech_level_dbfs))
-        levels = [base - float(rng.uniform(0, cfg.level_spread_db)) for _ in chosen]
-        target = int(round(rng.uniform(*cfg.duration_s) * rate))
-        turns: list[tuple[int, Segment]] = []
-        talker, end = int(rng.integers(0, count)), 0
-        while end < target:
-            clip = choice(rng, speakers[chosen[talker]])
-            length = resampled_length(clip.num_samples, clip.sample_rate, rate)
-            if turns:
-                previous_length = turns[-1][1].length  # clip samples: fine as a bound at equal rates
-                if rng.random() < cfg.overlap_probability:
-                    onset = end - min(int(rng.uniform(*cfg.overlap_s) * rate), previous_length // 2, length // 2)
-                else:
-                    onset = end + int(rng.uniform(*cfg.pause_s) * rate)
-            else:
-                onset = int(rng.uniform(*cfg.pause_s) * rate)
-            turns.append((talker, Segment(clip.id, 0, clip.num_samples, onset)))
-            end = max(end, onset + length)
-            if count > 1 and rng.random() < cfg.switch_probability:
-                talker = (talker + int(rng.integers(1, count))) % count
-        num_samples = end + int(cfg.pause_s[0] * rate)
-        noise = self._noise(rng, split, num_samples) if config.noise_probability >= 1 or rng.random() < config.noise_probability else None
-        room, positions = None, [None] * count
-        if rng.random() < config.reverb.probability and config.reverb.source == "simulated":
-            spatial_noise = noise is not None and config.reverb.room.array.type != "single"
-            room, positions = draw_room(rng, config.reverb, count + spatial_noise), list(range(count))
-            if spatial_noise:
-                noise = dataclasses.replace(noise, position=count)
-        sources = tuple(Source(f"s{k + 1}", seg, levels[k], None, positions[k]) for k, seg in turns)
-        return Scene(f"{split}-{index:06d}", index, split, rate, num_samples, sources, noise, room,
-                     config.output.peak_dbfs, (), config.targets.early_ms, activity_db=cfg.activity_db, type="diarization")
-
-    def _enrollment(self, rng: np.random.Generator, split: str, clip_id: str) -> Segment:
-        """Another whole utterance of the speaker of ``clip_id``."""
-        clip = self.catalogs.speech.by_id(clip_id)
-        others = [c for c in self.by_speaker[split][speaker_of(clip)] if c.id != clip_id]
-        other = choice(rng, others)
-        return Segment(other.id, 0, other.num_samples)
-
-    def _noise(self, rng: np.random.Generator, split: str, num_samples: int) -> Noise:
-        clip = choice(rng, self.noise[split])
-        length = int(math.ceil(num_samples * clip.sample_rate / self.sample_rate))
-        if clip.num_samples >= length:
-            segment = Segment(clip.id, crop_offset(rng, clip, length), length)
-        else:
-            segment = Segment(clip.id, int(rng.integers(0, clip.num_samples)), length, loop=True)
-        snr_db = float(rng.uniform(*self.config.snr_db))
-        return Noise(segment, snr_db, channel=self._noise_channel(rng, clip))
-
-    def _noise_channel(self, rng: np.random.Generator, clip: Clip) -> int | str | None:
-        """Which signal of a multichannel noise clip ``noise_channels`` asks for (None for a mono clip;
-        drawn after every other draw of the noise, so mono clips' scenes do not depend on the policy)."""
-        policy = self.config.noise_channels
-        if clip.num_channels == 1:
-            return None
-        if policy == "downmix":
-            return "mean"
-        return 0 if policy == "first" else int(rng.integers(0, clip.num_channels))
+        re-draws it from a stream of its own (see `item_rng`). The config's task draws it."""
+        return self.task.plan(self, item_rng(self.config.seed, index, attempt), self.split_of(index), index)
 
 
 def plan(config: Config, catalogs: Catalogs, seed: int, index: int) -> Scene:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..acoustics.geometry import circular_array, linear_array, rotate_z
 from ..acoustics.ism import min_rt60
-from ..acoustics.room import Room
+from ..acoustics.room import Point, Room
 from ..catalog import Clip
-from .clips import choice
 from ..config import ArrayConfig, ReverbConfig, RoomConfig
 from ..errors import PreflightError
+from ..scene import Noise, Waypoint, static_path
+from .clips import choice
 
 
 def room_of(clip: Clip) -> str:
@@ -109,13 +111,30 @@ def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int =
             bands = len(OCTAVE_BANDS_HZ) if cfg.octave_bands else 1
             rt60, absorption = None, tuple(tuple(float(a) for a in rng.uniform(*cfg.wall_absorption, size=bands)) for _ in range(6))
         return Room(
-            tuple(float(v) for v in size), rt60, tuple(sources), tuple(tuple(float(v) for v in m) for m in centre + mics),  # type: ignore[arg-type]
+            _point(size), rt60, tuple(s for s in sources if s is not None), tuple(_point(m) for m in centre + mics),
             absorption, reverb.simulator, reverb.early_s, int(rng.integers(0, 2**31)),
         )
     raise PreflightError(
         f"reverb.room: no placement satisfies the ranges after {tries} draws "
         f"(distance_m {cfg.distance_m}, wall_margin_m {cfg.wall_margin_m}, array {cfg.array.type}, rt60_s {cfg.rt60_s})"
     )
+
+
+def _point(xyz: np.ndarray) -> Point:
+    """A position (m) as plain floats."""
+    return (float(xyz[0]), float(xyz[1]), float(xyz[2]))
+
+
+def place_in_room(rng: np.random.Generator, reverb: ReverbConfig, count: int,
+                  noise: Noise | None) -> tuple[Room, list[tuple[Waypoint, ...]], Noise | None]:
+    """A simulated room (`draw_room`) for ``count`` static talkers, at its points ``0 .. count-1``
+    (their paths), and, where an array hears it, the noise as a point field at point ``count``
+    (one microphone hears noise the same from anywhere: it stays mono)."""
+    spatial_noise = noise is not None and reverb.room.array.type != "single"
+    room = draw_room(rng, reverb, count + spatial_noise)
+    if noise is not None and spatial_noise:
+        noise = dataclasses.replace(noise, field="point", position=count)
+    return room, [static_path(k) for k in range(count)], noise
 
 
 def _place_source(rng: np.random.Generator, cfg: RoomConfig, size: np.ndarray, centre: np.ndarray, tries: int = 50) -> tuple[float, float, float] | None:
