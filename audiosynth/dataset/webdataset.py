@@ -23,12 +23,14 @@ import json
 import os
 import shutil
 import tarfile
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from tqdm import tqdm
 
+from ..errors import DatasetError
 from ..io.files import (
     TMP_SUFFIX,
     fsync_dir,
@@ -38,7 +40,6 @@ from ..io.files import (
     write_file,
 )
 from ..render.mix import Rendered
-from ..errors import DatasetError
 from .folder import (
     example_files,
     example_row,
@@ -78,8 +79,8 @@ class TarShardWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(self.path.name + TMP_SUFFIX)
-        self._file = open(self.tmp, "wb")
-        self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT)
+        self._file = open(self.tmp, "wb")  # noqa: SIM115 - the writer's: closed by commit or abort
+        self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - likewise
         self.num_examples = 0
         self.duration = 0.0
 
@@ -98,10 +99,8 @@ class TarShardWriter:
 
     def abort(self) -> None:
         """Close and remove the temporary tar (after a failure, maybe a full disk: closing may fail too)."""
-        try:
+        with contextlib.suppress(OSError):
             self._file.close()
-        except OSError:
-            pass
         self.tmp.unlink(missing_ok=True)
 
     def commit(self) -> dict[str, Any]:
@@ -250,7 +249,8 @@ def folder_to_shards(dataset_dir: str | os.PathLike[str], out_dir: str | os.Path
                 try:
                     for row in rows:
                         where = f"{src / 'manifest.jsonl'} (id {row['id']})"
-                        members = {Path(rel).name: read_dataset_file(src, rel, where, f"audio.{role}") for role, rel in row["audio"].items()}
+                        members = {Path(rel).name: read_dataset_file(src, rel, where, f"audio.{role}")
+                                   for role, rel in row["audio"].items()}
                         new = {**row, "audio": {role: Path(rel).name for role, rel in row["audio"].items()}}
                         if "rttm" in row:
                             members[Path(row["rttm"]).name] = read_dataset_file(src, row["rttm"], where, "rttm")
@@ -303,7 +303,8 @@ def tar_examples(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any, dict[
                     done.add(key)
                     members = {}
                 if info.name in members or name_key in done:
-                    why = "a second member of that name" if info.name in members else "its example's other members came earlier (not consecutive)"
+                    why = ("a second member of that name" if info.name in members
+                           else "its example's other members came earlier (not consecutive)")
                     raise DatasetError(f"{path}: member {show(info.name)}: {why}")
                 key = name_key
                 handle = tar.extractfile(info)
@@ -388,7 +389,8 @@ def _unpack(src: Path, urls: list[str], stage: Path, size: int, info: dict[str, 
                 rows.clear()
     left = next(expected, None)
     if left is not None:
-        raise DatasetError(f"{src / 'manifest.jsonl'}: row {show(left['id'])} (shard {show(left['shard'])}) is in none of the tars {', '.join(Path(u).name for u in urls)}")
+        raise DatasetError(f"{src / 'manifest.jsonl'}: row {show(left['id'])} (shard {show(left['shard'])}) is in none of the tars "
+                           f"{', '.join(Path(u).name for u in urls)}")
     bar.close()
     if rows:
         write_shard_rows(stage, count // size, [{**row, **stamp} for row in rows])

@@ -34,13 +34,13 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 from tqdm import tqdm
 
+from ..catalog import Catalog
+from ..config import SPLITS
 from ..dataset.ranges import label_ranges, speech_catalog
 from ..dataset.rows import row_talkers, speaker_name
 from ..dataset.trust import read_build_info, read_rows
-from ..io.files import output_errors, write_atomic
-from ..catalog import Catalog
-from ..config import SPLITS
 from ..errors import AudiosynthError, DatasetError, OutputError
+from ..io.files import output_errors, write_atomic
 
 Row = dict[str, Any]  # one manifest row
 Extract = Callable[[Row], list[float]]  # a drawn quantity's values in one row
@@ -388,7 +388,7 @@ def reuse_section(stats: DatasetStats, info: dict[str, Any], out: Path) -> str:
     kinds = (("speech", "speech utterances", "speech"), ("noise", "noise clips", "noise"), ("rir", "catalog RIRs", "rirs"))
     fig = _figure(12, 2.8)
     summary, top = [], []
-    for ax, (kind, title, catalog) in zip(fig.subplots(1, 3), kinds):
+    for ax, (kind, title, catalog) in zip(fig.subplots(1, 3), kinds, strict=True):
         uses = stats.uses[kind]
         size = _catalog_size(catalogs[catalog]) if catalogs.get(catalog) else None
         summary.append([title, len(uses), "?" if size is None else size, sum(uses.values()), max(uses.values(), default=0)])
@@ -461,7 +461,7 @@ def plot_spectrograms(root: Path, row: dict[str, Any], path: Path) -> str:
         specs.append((role, freqs, 10 * np.log10(power + 1e-12), x.size / rate))
     top = max(float(s[2].max()) for s in specs)
     fig = _figure(9, 0.6 + 1.7 * len(roles))
-    for ax, (role, freqs, db, seconds) in zip(np.atleast_1d(fig.subplots(len(roles), 1)), specs):
+    for ax, (role, freqs, db, seconds) in zip(np.atleast_1d(fig.subplots(len(roles), 1)), specs, strict=True):
         image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
                           extent=(0, seconds, 0, freqs[-1] / 1000 if freqs.size else 1))
         ax.set_ylabel(f"{role}\nkHz", fontsize=9)
@@ -515,7 +515,7 @@ def rejects_section(root: Path, info: dict[str, Any], out: Path) -> str:
     if reasons:
         fig = _figure(6, 3.2)
         ax = fig.add_subplot()
-        names, counts = zip(*reasons.most_common(20))
+        names, counts = zip(*reasons.most_common(20), strict=True)
         ax.barh(list(names)[::-1], list(counts)[::-1], color="tab:red")
         ax.tick_params(axis="y", labelsize=8)
         ax.set_title("rejects per reason (the 20 most frequent)" if len(reasons) > 20 else "rejects per reason", fontsize=10)
