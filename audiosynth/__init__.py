@@ -27,7 +27,7 @@ _EXPORTS = {
     "AudiosynthError": "errors", "AudioError": "errors", "CatalogError": "errors", "ConfigError": "errors",
     "DatasetError": "errors", "PreflightError": "errors",
 }
-__all__ = [*sorted([*_EXPORTS, *_RENAMED]), "__version__"]
+__all__ = sorted([*_EXPORTS, *_RENAMED, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
