@@ -122,7 +122,7 @@ def shards() -> None:
 @_fail_cleanly
 def shards_from_folder(dataset_dir: Path, out_dir: Path, shard_size: int, no_progress: bool) -> None:
     """Pack the folder dataset DIR into WebDataset shards (audio bytes copied, not re-encoded)."""
-    from .dataset.webdataset import folder_to_shards
+    from .dataset.convert import folder_to_shards
 
     index = folder_to_shards(dataset_dir, out_dir, shard_size, progress=not no_progress)
     click.echo(f"wrote {len(index['shards'])} shards, {index['num_examples']} examples -> {out_dir}")
@@ -135,7 +135,7 @@ def shards_from_folder(dataset_dir: Path, out_dir: Path, shard_size: int, no_pro
 @_fail_cleanly
 def shards_to_folder_command(shards_dir: Path, out_dir: Path, no_progress: bool) -> None:
     """Unpack the sharded dataset DIR into a folder dataset."""
-    from .dataset.webdataset import shards_to_folder
+    from .dataset.convert import shards_to_folder
 
     click.echo(f"wrote {shards_to_folder(shards_dir, out_dir, progress=not no_progress)} examples -> {out_dir}")
 
