@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import importlib  # already loaded by the interpreter: importing audiosynth costs nothing (typing is not needed)
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; type checkers take the name as true
+if TYPE_CHECKING:
+    from typing import Any
+
 __version__ = "0.1.0"
 
 # name -> (module, attribute). Functions named like their module are exported under a longer
@@ -23,10 +27,10 @@ _EXPORTS = {
     "AudiosynthError": "errors", "AudioError": "errors", "CatalogError": "errors", "ConfigError": "errors",
     "DatasetError": "errors", "PreflightError": "errors",
 }
-__all__ = sorted([*_EXPORTS, *_RENAMED]) + ["__version__"]
+__all__ = sorted([*_EXPORTS, *_RENAMED, "__version__"])
 
 
-def __getattr__(name: str) -> "Any":  # noqa: F821 (annotations are not evaluated)
+def __getattr__(name: str) -> Any:
     module_name, attribute = _RENAMED.get(name) or (_EXPORTS.get(name), name)
     if module_name is None:
         raise AttributeError(f"module 'audiosynth' has no attribute {name!r}")

@@ -21,9 +21,11 @@ import math
 import os
 import reprlib
 import stat
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from .errors import CatalogError
 
@@ -54,7 +56,7 @@ class Clip:
     @property
     def num_samples(self) -> int:
         """Length in samples at the clip's own rate."""
-        return int(round(self.duration * self.sample_rate))
+        return round(self.duration * self.sample_rate)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON; optional fields that are unknown are left out."""
@@ -67,7 +69,7 @@ class Clip:
         return out
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any], where: str = "") -> "Clip":
+    def from_dict(cls, row: dict[str, Any], where: str = "") -> Clip:
         """Build a Clip from a catalog row; errors name ``where`` and the field."""
         prefix = f"{where}: " if where else ""
         if not isinstance(row, dict):
@@ -119,7 +121,7 @@ def _active_intervals(value: Any, duration: float, prefix: str) -> tuple[tuple[f
     if not isinstance(value, list) or not all(isinstance(a, list) and len(a) == 2 and all(map(number, a)) for a in value):
         raise CatalogError(f"{prefix}'active' must be a list of [start_s, end_s] pairs (got {str(value)[:80]})")
     ends = [0.0] + [float(x) for a in value for x in a]
-    if any(b < a for a, b in zip(ends, ends[1:])) or any(a >= b for a, b in value) or ends[-1] > duration + 0.01:
+    if any(b < a for a, b in pairwise(ends)) or any(a >= b for a, b in value) or ends[-1] > duration + 0.01:
         raise CatalogError(f"{prefix}'active' intervals must be sorted, disjoint and within the clip's {duration:g} s")
     return tuple((float(a), float(b)) for a, b in value)
 
@@ -174,14 +176,15 @@ class Catalog(Sequence[Clip]):
         path = Path(clip.path)
         return path if path.is_absolute() else (self.root / path)
 
-    def of_kind(self, kind: str) -> "Catalog":
+    def of_kind(self, kind: str) -> Catalog:
         """A catalog of only the clips of ``kind``."""
         return Catalog((c for c in self.clips if c.kind == kind), self.root, self.name)
 
     @classmethod
-    def merge(cls, catalogs: Sequence["Catalog"]) -> "Catalog":
+    def merge(cls, catalogs: Sequence[Catalog]) -> Catalog:
         """One catalog of several, with each clip's path made absolute."""
-        clips = [dataclasses.replace(c, path=os.path.realpath(cat.resolve(c))) for cat in catalogs for c in cat]  # a symlink loop stays as it is
+        # realpath: a symlink loop stays as it is
+        clips = [dataclasses.replace(c, path=os.path.realpath(cat.resolve(c))) for cat in catalogs for c in cat]
         return cls(clips, "/", ",".join(cat.name for cat in catalogs))
 
 

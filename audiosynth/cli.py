@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import _signal  # the built-in module: importing it runs no Python code, so Ctrl-C has next to no window before the handler
+import _signal  # type: ignore[import-not-found]  # built in, no stub; importing it runs no Python, so Ctrl-C has next to no window
 import os
 
 
@@ -14,23 +14,28 @@ def _exit_at_once(signum: int, frame: object) -> None:
 if __name__ == "__main__":  # python -m audiosynth.cli: a Ctrl-C while starting up exits quietly (see `main`)
     _signal.signal(_signal.SIGINT, _exit_at_once)
 
+import functools
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import click
 
 from .errors import AudiosynthError, Interrupted
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-def _fail_cleanly(func):  # type: ignore[no-untyped-def]
+
+def _fail_cleanly(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn audiosynth's own errors into a one-line message and exit status 1; Ctrl-C into one
     line and status 130."""
-    import functools
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return func(*args, **kwargs)
         except Interrupted as err:
@@ -117,7 +122,7 @@ def shards() -> None:
 @_fail_cleanly
 def shards_from_folder(dataset_dir: Path, out_dir: Path, shard_size: int, no_progress: bool) -> None:
     """Pack the folder dataset DIR into WebDataset shards (audio bytes copied, not re-encoded)."""
-    from .dataset.webdataset import folder_to_shards
+    from .dataset.convert import folder_to_shards
 
     index = folder_to_shards(dataset_dir, out_dir, shard_size, progress=not no_progress)
     click.echo(f"wrote {len(index['shards'])} shards, {index['num_examples']} examples -> {out_dir}")
@@ -130,7 +135,7 @@ def shards_from_folder(dataset_dir: Path, out_dir: Path, shard_size: int, no_pro
 @_fail_cleanly
 def shards_to_folder_command(shards_dir: Path, out_dir: Path, no_progress: bool) -> None:
     """Unpack the sharded dataset DIR into a folder dataset."""
-    from .dataset.webdataset import shards_to_folder
+    from .dataset.convert import shards_to_folder
 
     click.echo(f"wrote {shards_to_folder(shards_dir, out_dir, progress=not no_progress)} examples -> {out_dir}")
 

@@ -42,16 +42,13 @@ class AudioError(AudiosynthError):
         self.clip_id = clip_id  # the catalog clip, when the reader knows it
         super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]  # keeps every field across process pools
-        return (AudioError, (self.path, self.reason, self.detail, self.clip_id))
+    def __reduce__(self) -> tuple[type[AudioError], tuple[str, str, str, str | None]]:  # every field across process pools
+        return (type(self), (self.path, self.reason, self.detail, self.clip_id))
 
 
 class CropError(AudioError):
     """The crop of a clip that one example uses is unusable (e.g. silent), not the whole clip:
     the example is re-drawn, and the clip stays usable for its later draws."""
-
-    def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (CropError, (self.path, self.reason, self.detail, self.clip_id))
 
 
 class DatasetError(AudiosynthError):

@@ -15,8 +15,9 @@ import logging
 import math
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .build.driver import BuildSummary, build
 from .config import SPLITS, config_from_dict
@@ -58,7 +59,7 @@ def recipe_parser(description: str, settings: dict[str, Any] | None = None,
     settings = settings or {}
     demo = demo_dir()
     base = settings.get("reverb", {})
-    splits = {name: settings.get("splits", {}).get(name, default) for name, default in zip(SPLITS, (0.8, 0.1, 0.1))}
+    splits = {name: settings.get("splits", {}).get(name, default) for name, default in zip(SPLITS, (0.8, 0.1, 0.1), strict=True)}
     parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
     parser.add_argument("-o", "--out", required=True, type=Path, help="dataset folder to write (resumed if unfinished)")
     parser.add_argument("--num-examples", type=int, default=200, help="examples to build")
@@ -94,7 +95,7 @@ def parse_splits(text: str) -> dict[str, float]:
             raise ValueError(f"name each of {', '.join(SPLITS)} at most once (got {text!r})")
         values = {name: value for name, _, value in named}
     elif not any(sep for _, sep, _ in named) and len(items) == len(SPLITS):
-        values = dict(zip(SPLITS, items))
+        values = dict(zip(SPLITS, items, strict=True))
     else:
         raise ValueError(f"give train=X,dev=Y,test=Z or three numbers (got {text!r})")
     try:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import io
 import os
 import random
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -73,8 +74,9 @@ class StoredDataset(Dataset):
             if split is not None and r["split"] != split:
                 continue
             audio = _pick_roles(r, self.roles, self.fallback, missing)
-            self.rows.append({"id": r["id"], "audio": audio, "labels": r["labels"], "duration": r["duration"], "sample_rate": r["sample_rate"],
-                              "num_channels": r.get("num_channels", 1), "frames": round(r["duration"] * r["sample_rate"])})
+            self.rows.append({"id": r["id"], "audio": audio, "labels": r["labels"], "duration": r["duration"],
+                              "sample_rate": r["sample_rate"], "num_channels": r.get("num_channels", 1),
+                              "frames": round(r["duration"] * r["sample_rate"])})
         _refuse_missing(self.root / "manifest.jsonl", missing, len(self.rows), self.fallback)
 
     def set_epoch(self, epoch: int) -> None:

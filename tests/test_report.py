@@ -17,8 +17,8 @@ from audiosynth.cli import main
 from audiosynth.config import config_from_dict
 from audiosynth.errors import DatasetError
 from audiosynth.plan import demo_dir
-from audiosynth.report.page import Coverage, Sample
 from audiosynth.report import make_report
+from audiosynth.report.stats import Coverage, Sample
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SECTIONS = ["Summary", "Distributions", "Coverage", "Reuse", "Split check", "Example spectrograms", "Rejects", "Validation"]
@@ -78,7 +78,7 @@ class Page(HTMLParser):
     def table(self, table_id: str) -> list[dict[str, str]]:
         """The table's body rows as dicts keyed by its header."""
         header, *rows = self.tables[table_id]
-        return [dict(zip(header, row)) for row in rows]
+        return [dict(zip(header, row, strict=True)) for row in rows]
 
 
 def catalogs() -> dict[str, str]:
@@ -276,7 +276,7 @@ def test_cli_report_prints_the_html_path(denoising, tmp_path):
 
 
 def test_missing_manifest_is_a_dataset_error(tmp_path):
-    with pytest.raises(DatasetError, match="no manifest.jsonl"):
+    with pytest.raises(DatasetError, match=r"no manifest\.jsonl"):
         make_report(tmp_path, progress=False)
 
 

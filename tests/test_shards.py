@@ -7,16 +7,16 @@ import tarfile
 import numpy as np
 import pytest
 import soundfile as sf
+from test_build import tree_digest
 
 from audiosynth.build import build
+from audiosynth.dataset.convert import folder_to_shards, shards_to_folder
 from audiosynth.errors import DatasetError
-from audiosynth.dataset.webdataset import folder_to_shards, shards_to_folder
-from test_build import tree_digest
 
 wds = pytest.importorskip("webdataset")
 
 
-@pytest.fixture()
+@pytest.fixture
 def builds(folder_and_shards):
     """The same config built as a folder and as shards (1 worker)."""
     return folder_and_shards
@@ -57,7 +57,7 @@ def test_webdataset_reads_the_same_samples_as_the_folder_build(builds):
     samples = list(wds.WebDataset(urls, shardshuffle=False).map(_decode))
     rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
     assert [s["__key__"] for s in samples] == [r["id"] for r in rows]
-    for sample, row in zip(samples, rows):
+    for sample, row in zip(samples, rows, strict=True):
         assert sample["json"]["labels"] == row["labels"] and sample["json"]["scene"] == row["scene"]
         for role, rel in row["audio"].items():
             written, _ = sf.read(folder / rel, dtype="int16", always_2d=True)
@@ -125,7 +125,7 @@ def _tar(path, members):
     return path
 
 
-@pytest.mark.parametrize("order, why", [
+@pytest.mark.parametrize(("order", "why"), [
     (["a.json", "a.mix.flac", "a.mix.flac"], "a second member of that name"),
     (["a.json", "b.json", "a.mix.flac"], "not consecutive"),
 ])

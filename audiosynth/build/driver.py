@@ -25,6 +25,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from .. import __version__
+from ..config import SPLITS, Config
 from ..dataset.folder import (
     folder_lock,
     shard_rejects_path,
@@ -37,11 +38,10 @@ from ..dataset.webdataset import (
     write_shards_index,
 )
 from ..dsp import kernels
+from ..errors import ConfigError, DatasetError, Interrupted
 from ..io.files import jsonl_bytes, output_errors, write_atomic
 from ..plan.planner import Planner
 from ..plan.pools import Catalogs, load_catalogs
-from ..config import SPLITS, Config
-from ..errors import ConfigError, DatasetError, Interrupted
 from .estimate import Estimate, estimate
 from .interrupt import StopFlag, sigint_stops
 from .limits import check_early_s, check_memory
@@ -65,7 +65,8 @@ LABEL_DEFINITIONS = {
     "gain_db": "common gain applied to the mixture, its images and noise (and every target) to stay below output.peak_dbfs (0 when none)",
     "speech_level_dbfs": "RMS of the first talker's written image over the samples its utterance spans (the drawn level + gain_db)",
     "<target>_gain_db": "a target's own gain on top of gain_db (<= 0) so that it stays below output.peak_dbfs",
-    "activity_overlap_ratio": "speech overlap: time with two or more talkers active over time with one or more, activity measured on the written images",
+    "activity_overlap_ratio": "speech overlap: time with two or more talkers active over time with one or more, "
+                              "activity measured on the written images",
     "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB), "
               "a noise floor truncated first (Lundeby); null when it cannot be measured",
     "rt60_reason": "present when rt60_s or rt60_t30_s is null: silent, single_impulse or shallow_decay",
@@ -91,8 +92,8 @@ class BuildSummary:
     def format(self) -> str:
         rate = self.num_built / self.seconds if self.seconds > 0 else 0.0
         lines = [
-            f"built {self.num_built} examples ({self.num_skipped} already done) in {self.seconds:.1f} s "
-            f"({rate:.1f} examples/s); {self.num_examples} in all, {self.audio_hours:.3f} h -> {self.out_dir}",
+            (f"built {self.num_built} examples ({self.num_skipped} already done) in {self.seconds:.1f} s "
+             f"({rate:.1f} examples/s); {self.num_examples} in all, {self.audio_hours:.3f} h -> {self.out_dir}"),
         ]
         for name in SPLITS:
             use = self.usage.get(name, {})
@@ -128,8 +129,9 @@ def _finish(out: Path, config: Config, num_shards: int) -> tuple[dict[str, int],
     """Write manifest.jsonl from the shards (their rows less the fingerprint, which must be this
     config's) and gather counts and per-split usage."""
     fingerprint = config.fingerprint()
-    counts = {name: 0 for name in SPLITS}
-    usage = {name: {"speakers": set(), "noise_clips": set(), "rirs": set(), "simulated_rooms": 0} for name in SPLITS}
+    counts = dict.fromkeys(SPLITS, 0)
+    usage: dict[str, dict[str, Any]] = {name: {"speakers": set(), "noise_clips": set(), "rirs": set(), "simulated_rooms": 0}
+                                        for name in SPLITS}
     seconds = 0.0
     tmp = out / "manifest.jsonl.partial"
     with output_errors(tmp), open(tmp, "wb") as handle:
@@ -242,7 +244,7 @@ def _build(config: Config, out_dir: str | os.PathLike[str], stop: StopFlag, *, w
     bar = tqdm(total=config.num_examples, initial=done_examples, unit="ex", disable=not progress, desc="build", dynamic_ncols=True)
     built_seconds = 0.0
     try:
-        for shard, count, seconds in run_shards(engine, config.model_dump_json(), str(out), todo, workers, format, address,
+        for _shard, count, seconds in run_shards(engine, config.model_dump_json(), str(out), todo, workers, format, address,
                                                 json.dumps(catalogs_used, sort_keys=True), stop=stop):
             built_seconds += seconds
             bar.update(count)

@@ -23,7 +23,8 @@ import multiprocessing.util
 import os
 import subprocess
 import time
-from typing import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from ..errors import ConfigError, Interrupted
 from .interrupt import StopFlag
@@ -38,12 +39,12 @@ from .worker import (
 ENGINES = ("pool", "dask", "ray")
 RETRIES = 2  # attempts after the first, for a failed shard task on dask / ray
 ShardResult = tuple[int, int, float]  # (shard, examples, audio seconds)
-_ONE_THREAD = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")}
+_ONE_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"), "1")
 
 
 POLL_S = 0.1  # how often a driver waiting for shards looks at its stop flag
 JOIN_S = 5.0  # how long an idle pool worker may take to exit once every shard has ended
-_LAUNCHED: list[subprocess.Popen] = []  # kept referenced: multiprocessing waits for these children itself
+_LAUNCHED: list[subprocess.Popen[bytes]] = []  # kept referenced: multiprocessing waits for these children itself
 
 
 @contextlib.contextmanager
@@ -58,7 +59,7 @@ def _children_in_own_session() -> Iterator[None]:
         yield
         return
 
-    def spawn(path: str, args: list[str], passfds: Iterable[int]) -> int:
+    def spawn(path: str | bytes, args: Sequence[Any], passfds: Sequence[int]) -> int:  # typeshed's signature
         child = subprocess.Popen(args, executable=path, pass_fds=tuple(sorted(map(int, passfds))), start_new_session=True,
                                  restore_signals=False)
         _LAUNCHED.append(child)
@@ -219,7 +220,8 @@ def _ray(config_json: str, out: str, shards: list[int], workers: int, format: st
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": _ONE_THREAD}, configure_logging=False)
     try:
-        task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_shard_task)
+        shard_task: Callable[[str, str, int, str, str], ShardResult] = run_shard_task  # every argument given (ray's overloads)
+        task = ray.remote(num_cpus=1, max_retries=RETRIES)(shard_task)
         pending = [task.remote(config_json, out, shard, format, catalogs_key) for shard in shards]
         while pending and not stop.is_set():
             done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)

@@ -38,7 +38,7 @@ SPEED_OF_SOUND = 343.0  # m/s, as audiosynth.rir
 GB = 1e9
 
 
-def longest_example_s(config: Config, catalogs: "Catalogs") -> tuple[float, str]:
+def longest_example_s(config: Config, catalogs: Catalogs) -> tuple[float, str]:
     """The longest example the config allows (s) and the config field that sets it."""
     longest_clip = max((c.duration for c in catalogs.speech), default=0.0)
     if config.task == "diarization":
@@ -53,7 +53,7 @@ def longest_example_s(config: Config, catalogs: "Catalogs") -> tuple[float, str]
     return config.duration_s[1], "duration_s"
 
 
-def _signals_and_channels(config: Config, catalogs: "Catalogs") -> tuple[int, int, int]:
+def _signals_and_channels(config: Config, catalogs: Catalogs) -> tuple[int, int, int]:
     """Written signals of the largest example, its channels, and its talkers."""
     talkers = config.session.speakers[1] if config.task == "diarization" else config.talkers.count[1]
     reverb = config.reverb.probability > 0
@@ -85,7 +85,7 @@ def _images_bytes(config: Config, sources: int, mics: int) -> float:
     return images * per_image
 
 
-def example_memory(config: Config, catalogs: "Catalogs") -> tuple[float, str, float]:
+def example_memory(config: Config, catalogs: Catalogs) -> tuple[float, str, float]:
     """``(bytes, field, seconds)``: the estimated peak memory of rendering the config's largest
     example, the field that drives it, and that example's length."""
     seconds, field = longest_example_s(config, catalogs)
@@ -128,7 +128,7 @@ def check_early_s(config: Config) -> None:
                              f"({2 * FD_HALF} samples) and 5 ms, at least {need:.4f} s; raise early_s or sample_rate")
 
 
-def check_memory(config: Config, catalogs: "Catalogs") -> float:
+def check_memory(config: Config, catalogs: Catalogs) -> float:
     """Refuse (`PreflightError`) a config whose largest example needs more than
     ``limits.max_example_memory_gb`` to render; returns the estimated bytes."""
     cost, field, seconds = example_memory(config, catalogs)

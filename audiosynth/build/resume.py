@@ -7,9 +7,11 @@ import json
 import logging
 import math
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
+from ..config import Config
 from ..dataset.folder import (
     shard_rows_path,
 )
@@ -17,7 +19,6 @@ from ..dataset.webdataset import (
     FOLDER_FORMAT,
     SHARDS_FORMAT,
 )
-from ..config import Config
 from ..errors import DatasetError
 
 log = logging.getLogger(__name__)

@@ -23,16 +23,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from ..dsp import kernels
-from ..io.files import jsonl_bytes, write_atomic
 from ..catalog import KINDS, Clip, relative_audio_path
+from ..dsp import kernels
 from ..errors import AudioError, CatalogError
+from ..io.files import jsonl_bytes, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ _SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4
                  "ULAW": 1, "ALAW": 1}
 
 _Candidate = tuple[Path, Clip]  # audio file, row with path/duration/rate still to fill in
+_Activity = tuple[int, int, int, list[list[float]]]  # frames, sample rate, channels, active [start, end] intervals (s)
+_Checked = tuple[str | None, str, int, int, int, list[list[float]] | None]  # reject reason (None: fine), detail, ...
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,15 @@ class CatalogSummary:
 
 # --------------------------------------------------------------------------- checking one file
 
+@overload
+def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = ..., max_channels: int = ...,
+                     silence_dbfs: float = ..., activity: Literal[False] = ..., kind: str | None = ...) -> tuple[int, int, int]: ...
+@overload
+def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = ..., max_channels: int = ...,
+                     silence_dbfs: float = ..., activity: Literal[True], kind: str | None = ...) -> _Activity: ...
 def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = 0.1, max_channels: int = 1,
-                     silence_dbfs: float = -60.0, activity: bool = False, kind: str | None = None) -> tuple:
+                     silence_dbfs: float = -60.0, activity: bool = False,
+                     kind: str | None = None) -> tuple[int, int, int] | _Activity:
     """Open and fully scan one file in blocks; return ``(num_frames, sample_rate, num_channels)``,
     and with ``activity`` its active intervals as a fourth item (`measure_activity`).
 
@@ -147,7 +156,7 @@ def measure_activity(frame_power: np.ndarray, frames: int, rate: int) -> list[li
     """A clip's ``active`` catalog field from its mean square per 10 ms frame: active where a
     frame is within `ACTIVITY_DB` of the loudest and above `ACTIVITY_FLOOR_DBFS`, gaps under
     0.2 s bridged, at most `ACTIVITY_MAX_INTERVALS` intervals (shortest gaps bridged first)."""
-    step = max(1, int(round(ACTIVITY_FRAME_S * rate)))
+    step = max(1, round(ACTIVITY_FRAME_S * rate))
     intervals = kernels.activity_intervals(frame_power, step / rate, ACTIVITY_DB, ACTIVITY_FLOOR_DBFS, 0.2, ACTIVITY_MAX_INTERVALS)
     end = round(frames / rate, 3)
     return [[a, min(b, end)] for a, b in intervals if a < min(b, end)]
@@ -169,7 +178,7 @@ def _scan(f: sf.SoundFile, path: str, frame_power: list[np.ndarray] | None = Non
     """Frames read and peak |sample|, block by block; NaN/Inf -> ``nan``, read error -> ``truncated``.
     With ``frame_power`` (a list), the mean square of every 10 ms frame (all channels) is appended."""
     frames, peak = 0, 0.0
-    step = max(1, int(round(ACTIVITY_FRAME_S * f.samplerate)))
+    step = max(1, round(ACTIVITY_FRAME_S * f.samplerate))
     carry = np.zeros((0, f.channels), dtype=np.float32)
     try:
         for block in f.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
@@ -231,7 +240,7 @@ def _header_shortfall(f: sf.SoundFile) -> str | None:
     return f"data chunk declares {declared} bytes but the file holds {present}"
 
 
-def _check_path(path: str, **limits: Any) -> tuple[str | None, str, int, int, int, list | None]:
+def _check_path(path: str, **limits: Any) -> _Checked:
     """Pool worker: ``(None, "", frames, rate, channels, active)`` or ``(reason, detail, 0, 0, 0, None)``; never raises."""
     try:
         return (None, "", *check_audio_file(path, activity=True, **limits))
@@ -241,10 +250,10 @@ def _check_path(path: str, **limits: Any) -> tuple[str | None, str, int, int, in
         return "unreadable", f"{type(err).__name__}: {err}", 0, 0, 0, None
 
 
-def _check_all(paths: list[str], workers: int, progress: bool, limits: dict[str, Any]) -> list[tuple]:
+def _check_all(paths: list[str], workers: int, progress: bool, limits: dict[str, Any]) -> list[_Checked]:
     """`_check_path` over every path, in order, in a process pool fed in chunks."""
     check = partial(_check_path, **limits)
-    bar = {"total": len(paths), "disable": not progress, "unit": "file", "desc": "checking audio"}
+    bar: dict[str, Any] = {"total": len(paths), "disable": not progress, "unit": "file", "desc": "checking audio"}
     workers = max(1, min(workers, len(paths)))
     if workers == 1:
         return list(tqdm(map(check, paths), **bar))
@@ -356,8 +365,8 @@ def _walk_musan(root: Path, corpus: str, kind: str | None) -> list[_Candidate]:
 def _musan_fields(category: str, cols: list[str]) -> dict[str, Any]:
     """MUSAN ANNOTATIONS columns after the stem: music ``genre[,genre] Y|N artist``; speech ``m|f language``."""
     if category == "speech" and cols:
-        language = cols[1].lower() if len(cols) > 1 else None
-        return {"gender": _GENDERS.get(cols[0].lower()), "language": _LANGUAGES.get(language, language),
+        language = _LANGUAGES.get(cols[1].lower(), cols[1].lower()) if len(cols) > 1 else None
+        return {"gender": _GENDERS.get(cols[0].lower()), "language": language,
                 "tags": tuple(cols[2:])}
     if category == "music" and cols:
         vocals = {"y": ("vocals",), "n": ("no_vocals",)}.get(cols[1].lower(), cols[1:2]) if len(cols) > 1 else ()
@@ -445,7 +454,8 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
     candidates = _with_rooms(_walk(layout, root, corpus, kind, mic), root, room_from)
     if not candidates:
         raise CatalogError(f"{root}: no audio files found for layout {layout!r}; expected {expected}")
-    rejects = [{"path": _printable(os.path.abspath(audio)), "reason": "bad_name", "detail": "the path is not valid UTF-8 (a catalog is JSON text)"}
+    not_utf8 = "the path is not valid UTF-8 (a catalog is JSON text)"
+    rejects = [{"path": _printable(os.path.abspath(audio)), "reason": "bad_name", "detail": not_utf8}
                for audio, _ in candidates if not _utf8(str(audio))]
     candidates = [(audio, clip) for audio, clip in candidates if _utf8(str(audio))]
     seen: dict[str, Path] = {}
@@ -460,14 +470,14 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
     results = _check_all([str(audio) for audio, _ in candidates], workers or os.cpu_count() or 1, progress, limits)
 
     clips = []
-    for (audio, template), (reason, detail, frames, rate, channels, active) in zip(candidates, results):
+    for (audio, template), (reason, detail, frames, rate, channels, active) in zip(candidates, results, strict=True):
         if reason is not None:
             logger.debug("rejected %s: %s (%s)", audio, reason, detail)
             rejects.append({"path": os.path.abspath(audio), "reason": reason, "detail": detail})
             continue
         clips.append(dataclasses.replace(template, path=relative_audio_path(audio, output.parent),
                                          duration=frames / rate, sample_rate=rate, num_channels=channels,
-                                         active=None if template.kind == "rir" else tuple(map(tuple, active))))
+                                         active=None if template.kind == "rir" or active is None else tuple((a, b) for a, b in active)))
     clips.sort(key=lambda clip: clip.id)
     rejects.sort(key=lambda row: row["path"])
     for path in (output, rejects_path):

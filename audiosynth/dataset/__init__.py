@@ -1,2 +1,3 @@
 """The dataset on disk, written and read in one place: rows, build.json, folder and WebDataset
-shards, the checks of untrusted rows and members (`trust`), and `validate` (which nothing imports)."""
+shards and the conversion between them (`convert`), exports to other toolkits, the checks of
+untrusted rows and members (`trust`), and `validate` (which nothing here imports)."""

@@ -47,16 +47,18 @@ import os
 import shlex
 import shutil
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from tqdm import tqdm
 
-from ..io.files import TMP_SUFFIX, output_errors, write_atomic
 from ..errors import DatasetError
+from ..io.files import TMP_SUFFIX, output_errors, write_atomic
 from .rows import row_talkers, speaker_name
 from .trust import check_token, dataset_file, has_control, read_build_info, read_rows
+from .webdataset import SHARDS_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +131,10 @@ def role_text(row: Row, role: str) -> str | None:
     if not labels.get("segments"):
         return labels.get("text")
     own = [t for t in talkers(row) if t.role == role]
-    if not own or any(t.text is None for t in own):
+    texts = [t.text for t in own if t.text is not None]
+    if not own or len(texts) < len(own):
         return None
-    return " ".join(t.text for t in own)
+    return " ".join(texts)
 
 
 def _jsonl(path: Path, records: Iterable[dict[str, Any]]) -> Path:
@@ -166,7 +169,8 @@ def _nemo(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) ->
         if "activity" in row["labels"] and ctx.role == "mix":
             speakers = {a["speaker"] or a["role"] for a in row["labels"]["activity"]}
             rttm_path = ctx.written_path(ctx.source(row, "rttm"))
-            records.append({**base, "label": "infer", "text": "-", "num_speakers": len(speakers), "rttm_filepath": rttm_path, "uem_filepath": None})
+            records.append({**base, "label": "infer", "text": "-", "num_speakers": len(speakers), "rttm_filepath": rttm_path,
+                            "uem_filepath": None})
             continue
         text = role_text(row, ctx.role)
         if text is None:
@@ -192,8 +196,9 @@ def _lhotse(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) 
         rec = Recording.from_file(ctx.audio_path(row), recording_id=row["id"])
         channel: int | list[int] = 0 if rec.num_channels == 1 else list(range(rec.num_channels))
         for k, t in enumerate(talkers(row)):
-            supervisions.append(SupervisionSegment(id=f"{row['id']}-{k:03d}", recording_id=row["id"], start=t.start, duration=round(t.end - t.start, 7),
-                                                   channel=channel, text=t.text, speaker=t.speaker, custom={"role": t.role}))
+            supervisions.append(SupervisionSegment(id=f"{row['id']}-{k:03d}", recording_id=row["id"], start=t.start,
+                                                   duration=round(t.end - t.start, 7), channel=channel, text=t.text,
+                                                   speaker=t.speaker, custom={"role": t.role}))
         recordings.append(rec)
     recording_set, supervision_set = RecordingSet.from_recordings(recordings), SupervisionSet.from_segments(supervisions)
     cuts = CutSet.from_manifests(recordings=recording_set, supervisions=supervision_set)
@@ -282,7 +287,8 @@ def _hf(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) -> i
 
 
 def _rttm(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) -> int:
-    lines, uem = [], []
+    lines: list[str] = []
+    uem: list[str] = []
     for row in rows:
         labels = row["labels"]
         if "activity" in labels:
@@ -292,8 +298,8 @@ def _rttm(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) ->
         else:
             summary.skipped.append((row["id"], "rttm: no talker segments or activity (labels.segments / labels.activity)"))
             continue
-        lines.extend(f"SPEAKER {_kaldi_id(row['id'], row['id'], 'id')} 1 {s:.3f} {e - s:.3f} <NA> <NA> {_kaldi_id(spk, row['id'])} <NA> <NA>"
-                     for s, e, spk in turns)
+        lines.extend(f"SPEAKER {_kaldi_id(row['id'], row['id'], 'id')} 1 {s:.3f} {e - s:.3f} <NA> <NA> "
+                     f"{_kaldi_id(spk, row['id'])} <NA> <NA>" for s, e, spk in turns)
         uem.append(f"{row['id']} 1 0.000 {row['duration']:.3f}")
     if uem:
         summary.files.append(_lines(ctx.write_dir / f"{split}.rttm", lines))
@@ -342,7 +348,7 @@ def export_dataset(dataset_dir: str | os.PathLike[str], to: str, out_dir: str | 
     manifest = root / "manifest.jsonl"
     if not manifest.is_file():
         raise DatasetError(f"{manifest}: missing (not a built dataset, or the build did not complete)")
-    if read_build_info(root).get("format") == "audiosynth-webdataset":
+    if read_build_info(root).get("format") == SHARDS_FORMAT:
         raise DatasetError(f"{root}: a sharded dataset; convert it first (audiosynth shards to-folder)")
     writer, needed = FORMATS[to]
     out = Path(out_dir)

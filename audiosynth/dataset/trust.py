@@ -26,8 +26,9 @@ import os
 import re
 import stat
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import DatasetError
 from ..names import ID, MAX_TEXT, NAME, ROLE, has_control, show
@@ -222,7 +223,7 @@ def manifest_lines(path: Path) -> Iterator[tuple[str, Any]]:
     ``path:line``, lines split at newlines); a line that is not UTF-8 or not JSON (a truncated
     manifest, a nesting bomb) gives the error, not a traceback."""
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the `with` below; an open error is told apart from a read error
     except OSError as err:
         raise DatasetError(f"{path}: cannot read ({err.strerror or err})") from err
     with handle:

@@ -6,21 +6,23 @@ import hashlib
 import logging
 import math
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from ..dsp import kernels
-from ..io.audio import audio_mismatches, read_dataset_audio
 from ..catalog import Catalog
+from ..dsp import kernels
 from ..errors import DatasetError
+from ..io.audio import audio_mismatches, read_dataset_audio
+from ..scene import is_image_role
 from .ranges import check_label_ranges, label_ranges, speech_catalog
 from .rows import row_speakers, row_talkers
-from ..scene import is_image_role
 from .trust import read_build_info, read_rows, show
+from .webdataset import SHARDS_FORMAT, check_listed, check_tar_example, shard_urls, tar_examples
 
 SNR_TOLERANCE_DB = 0.01
 log = logging.getLogger(__name__)
@@ -39,7 +41,8 @@ class ValidationReport:
 
     def format(self) -> str:
         head = f"validated {self.num_examples} examples: " + ("OK" if self.ok else f"{len(self.problems)} problem(s)")
-        return "\n".join([head, *(f"  {p}" for p in self.problems[:50])] + ([f"  ... {len(self.problems) - 50} more"] if len(self.problems) > 50 else []))
+        more = [f"  ... {len(self.problems) - 50} more"] if len(self.problems) > 50 else []
+        return "\n".join([head, *(f"  {p}" for p in self.problems[:50]), *more])
 
 
 Files = Callable[[str], "bytes | None"]  # a dataset file's bytes by the path a row gives (None: missing)
@@ -75,7 +78,8 @@ def check_rttm(name: str, data: bytes | None, row: dict[str, Any]) -> list[str]:
     except (ValueError, IndexError, UnicodeDecodeError) as err:
         return [f"rttm: unreadable {name} ({err})"]
     labelled = [(a["start"], a["end"], a["speaker"] or a["role"]) for a in row["labels"]["activity"]]
-    if len(turns) != len(labelled) or any(abs(a[0] - b[0]) > 1e-3 or abs(a[1] - b[1]) > 2e-3 or a[2] != b[2] for a, b in zip(turns, labelled)):
+    if len(turns) != len(labelled) or any(abs(a[0] - b[0]) > 1e-3 or abs(a[1] - b[1]) > 2e-3 or a[2] != b[2]
+                                          for a, b in zip(turns, labelled, strict=True)):
         return [f"rttm: {name} does not match labels.activity"]
     return []
 
@@ -160,9 +164,10 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
         rate = row["sample_rate"]
         threshold = row["scene"].get("activity_db", -40.0)
         for role in dict.fromkeys(a["role"] for a in activity):
-            measured = [(a / rate, b / rate) for a, b in kernels.activity_segments(audio[role][0], rate, threshold)]
+            spans = [(a / rate, b / rate) for a, b in kernels.activity_segments(audio[role][0], rate, threshold)]
             labelled = [(a["start"], a["end"]) for a in activity if a["role"] == role]
-            if len(measured) != len(labelled) or any(abs(m - l) > 0.01 for pm, pl in zip(measured, labelled) for m, l in zip(pm, pl)):
+            if len(spans) != len(labelled) or any(abs(m - n) > 0.01 for pm, pl in zip(spans, labelled, strict=True)
+                                                  for m, n in zip(pm, pl, strict=True)):
                 problems.append(f"activity of {role}: the labels differ from the activity measured on the file by more than 10 ms")
     overlap = _number_label(row, "activity_overlap_ratio", problems)
     if overlap is not None and activity is None and isinstance(sir, dict):  # several talkers outside a session
@@ -226,19 +231,12 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
 def _examples(root: Path, manifest: Path, info: dict[str, Any], report: ValidationReport) -> Iterator[tuple[dict[str, Any], Files]]:
     """Each manifest row and how to read its files: from the folder, or (a WebDataset-sharded
     dataset, per ``info`` from build.json) from the members of its tar, streamed tar by tar in the manifest's order."""
-    sharded = info.get("format") == "audiosynth-webdataset"  # shards.SHARDS_FORMAT (shards imports this module)
+    sharded = info.get("format") == SHARDS_FORMAT
     rows = read_rows(root, sharded=sharded, problems=report.problems)  # a bad row is a problem line, and skipped
     if not sharded:
         for row in rows:
             yield row, folder_files(root)
         return
-    from .webdataset import (  # shards imports this module
-        check_listed,
-        check_tar_example,
-        shard_urls,
-        tar_examples,
-    )
-
     listed = None
     try:  # shards.json, what ShardDataset reads: safe names, the manifest's tars
         listed = [Path(url).name for url in shard_urls(root)] if (root / "shards.json").exists() else None
@@ -257,7 +255,7 @@ def _examples(root: Path, manifest: Path, info: dict[str, Any], report: Validati
             tars = {row["shard"]: iter([])}
             continue
         found = member_row.get("id") if isinstance(member_row, dict) else None
-        if where is None or found != row["id"]:
+        if where is None or not isinstance(member_row, dict) or found != row["id"]:
             report.problems.append(f"{row['id']}: not the next example of {row['shard']} (found {show(found)})")
             continue
         try:

@@ -145,10 +145,10 @@ def audio_mismatches(row: dict[str, Any], role: str, sample_rate: int, frames: i
     if sample_rate != row["sample_rate"]:
         problems.append(f"{role}: sample rate {sample_rate} != {row['sample_rate']}")
     if role == "enrollment":
-        expected = int(round(row["labels"].get("enrollment_duration", 0) * row["sample_rate"]))
+        expected = round(row["labels"].get("enrollment_duration", 0) * row["sample_rate"])
         if frames != expected:
             problems.append(f"enrollment: {frames} frames != labels.enrollment_duration")
-    elif frames != int(round(row["duration"] * row["sample_rate"])):
+    elif frames != round(row["duration"] * row["sample_rate"]):
         problems.append(f"{role}: {frames} frames != duration {row['duration']} s x {row['sample_rate']} Hz")
     if role == "mix" and channels != row.get("num_channels", 1):
         problems.append(f"mix: {channels} channels != {row.get('num_channels', 1)}")
