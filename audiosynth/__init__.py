@@ -15,17 +15,39 @@ __version__ = "0.1.0"
 
 # name -> (module, attribute). Functions named like their module are exported under a longer
 # name, since importing the submodule ``audiosynth.build`` would shadow a function ``build``.
-_RENAMED = {"build_dataset": ("build", "build"), "validate_dataset": ("dataset.validate", "validate"),
-            "render_scene": ("render", "render"), "plan_scene": ("plan", "plan")}
+_RENAMED = {
+    "build_dataset": ("build", "build"),
+    "validate_dataset": ("dataset.validate", "validate"),
+    "render_scene": ("render", "render"),
+    "plan_scene": ("plan", "plan"),
+}
 _EXPORTS = {
-    "Clip": "catalog", "Catalog": "catalog", "read_catalog": "catalog", "write_catalog": "catalog",
+    "Clip": "catalog",
+    "Catalog": "catalog",
+    "read_catalog": "catalog",
+    "write_catalog": "catalog",
     "catalog_corpus": "corpora",
-    "Config": "config", "config_from_dict": "config", "load_config": "config",
-    "Scene": "scene", "Segment": "scene", "Source": "scene", "Noise": "scene", "Room": "acoustics.room",
-    "Catalogs": "plan", "Planner": "plan", "load_catalogs": "plan", "demo_dir": "plan",
-    "Rendered": "render", "simulate_ism": "acoustics.ism", "simulate_pra": "acoustics.ism",
-    "AudiosynthError": "errors", "AudioError": "errors", "CatalogError": "errors", "ConfigError": "errors",
-    "DatasetError": "errors", "PreflightError": "errors",
+    "Config": "config",
+    "config_from_dict": "config",
+    "load_config": "config",
+    "Scene": "scene",
+    "Segment": "scene",
+    "Source": "scene",
+    "Noise": "scene",
+    "Room": "acoustics.room",
+    "Catalogs": "plan",
+    "Planner": "plan",
+    "load_catalogs": "plan",
+    "demo_dir": "plan",
+    "Rendered": "render",
+    "simulate_ism": "acoustics.ism",
+    "simulate_pra": "acoustics.ism",
+    "AudiosynthError": "errors",
+    "AudioError": "errors",
+    "CatalogError": "errors",
+    "ConfigError": "errors",
+    "DatasetError": "errors",
+    "PreflightError": "errors",
 }
 __all__ = sorted([*_EXPORTS, *_RENAMED, "__version__"])
 

@@ -116,8 +116,10 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _active_intervals(value: Any, duration: float, prefix: str) -> tuple[tuple[float, float], ...]:
     """A row's ``active`` field checked: sorted, disjoint ``[start, end]`` pairs within the clip."""
+
     def number(x: Any) -> bool:
         return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+
     if not isinstance(value, list) or not all(isinstance(a, list) and len(a) == 2 and all(map(number, a)) for a in value):
         raise CatalogError(f"{prefix}'active' must be a list of [start_s, end_s] pairs (got {str(value)[:80]})")
     ends = [0.0] + [float(x) for a in value for x in a]

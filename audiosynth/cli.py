@@ -70,16 +70,41 @@ def main(verbose: bool) -> None:
 @click.option("--max-channels", type=int, default=1, show_default=True, help="Reject clips with more channels.")
 @click.option("--mic", default="mic1", show_default=True, help="VCTK microphone.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Rejects JSONL (default: beside the output).")
-@click.option("--room-from", type=click.Choice(["parent", "none"]), default="parent", show_default=True,
-              help="A RIR's room: its folder below ROOT (RIRs in one folder are positions of one room), or none.")
+@click.option(
+    "--room-from",
+    type=click.Choice(["parent", "none"]),
+    default="parent",
+    show_default=True,
+    help="A RIR's room: its folder below ROOT (RIRs in one folder are positions of one room), or none.",
+)
 @_fail_cleanly
-def catalog(layout: str, root: Path, output: Path, kind: str | None, workers: int | None, min_duration: float,
-            max_channels: int, mic: str, rejects: Path | None, room_from: str) -> None:
+def catalog(
+    layout: str,
+    root: Path,
+    output: Path,
+    kind: str | None,
+    workers: int | None,
+    min_duration: float,
+    max_channels: int,
+    mic: str,
+    rejects: Path | None,
+    room_from: str,
+) -> None:
     """Catalog the corpus at ROOT (LAYOUT: librispeech, vctk, musan or folder) into a JSONL file."""
     from .corpora import catalog_corpus
 
-    summary = catalog_corpus(layout, root, output, kind=kind, workers=workers, min_duration_s=min_duration,
-                             max_channels=max_channels, rejects_path=rejects, mic=mic, room_from=room_from)
+    summary = catalog_corpus(
+        layout,
+        root,
+        output,
+        kind=kind,
+        workers=workers,
+        min_duration_s=min_duration,
+        max_channels=max_channels,
+        rejects_path=rejects,
+        mic=mic,
+        room_from=room_from,
+    )
     click.echo(summary.format())
 
 
@@ -89,23 +114,45 @@ def catalog(layout: str, root: Path, output: Path, kind: str | None, workers: in
 @click.option("--num-examples", type=int, help="Override num_examples.")
 @click.option("--seed", type=int, help="Override seed.")
 @click.option("--workers", type=int, help="Processes (default: cores).")
-@click.option("--format", "output_format", type=click.Choice(["folder", "webdataset"]), default="folder", show_default=True,
-              help="A folder of audio files, or WebDataset .tar shards.")
-@click.option("--engine", type=click.Choice(["pool", "dask", "ray"]), default="pool", show_default=True,
-              help="Who runs the shards: a local process pool, Dask distributed or Ray (same bytes).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["folder", "webdataset"]),
+    default="folder",
+    show_default=True,
+    help="A folder of audio files, or WebDataset .tar shards.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["pool", "dask", "ray"]),
+    default="pool",
+    show_default=True,
+    help="Who runs the shards: a local process pool, Dask distributed or Ray (same bytes).",
+)
 @click.option("--address", help="Dask scheduler (tcp://host:8786) or Ray cluster (host:6379) to use; default: a local one.")
 @click.option("--dry-run", is_flag=True, help="Check and estimate only; write nothing.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_fail_cleanly
-def build(config_path: Path, out_dir: Path, num_examples: int | None, seed: int | None, workers: int | None,
-          output_format: str, engine: str, address: str | None, dry_run: bool, no_progress: bool) -> None:
+def build(
+    config_path: Path,
+    out_dir: Path,
+    num_examples: int | None,
+    seed: int | None,
+    workers: int | None,
+    output_format: str,
+    engine: str,
+    address: str | None,
+    dry_run: bool,
+    no_progress: bool,
+) -> None:
     """Build the dataset described by CONFIG (YAML) into OUT; resumes an unfinished build."""
     from .build.driver import build as run_build
     from .config import load_config
 
     config = load_config(config_path).with_overrides(num_examples=num_examples, seed=seed)
-    result = run_build(config, out_dir, workers=workers, progress=not no_progress, dry_run=dry_run, format=output_format,
-                       engine=engine, address=address)
+    result = run_build(
+        config, out_dir, workers=workers, progress=not no_progress, dry_run=dry_run, format=output_format, engine=engine, address=address
+    )
     click.echo(result.format())
 
 

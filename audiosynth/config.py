@@ -136,9 +136,7 @@ class RoomConfig(_Model):
     octave_bands: bool = False
     array: ArrayConfig = Field(default_factory=ArrayConfig)
 
-    _ranges = field_validator(
-        "length_m", "width_m", "height_m", "rt60_s", "distance_m", "source_height_m", "mic_height_m"
-    )(_check_range)
+    _ranges = field_validator("length_m", "width_m", "height_m", "rt60_s", "distance_m", "source_height_m", "mic_height_m")(_check_range)
 
     @field_validator("wall_absorption")
     @classmethod
@@ -161,9 +159,13 @@ class ReverbConfig(_Model):
     probability: float = Field(0.0, ge=0, le=1)
     source: Literal["catalog", "simulated"] = "simulated"
     simulator: Literal["ism", "pyroomacoustics"] = "ism"
-    early_s: float | None = Field(0.08, gt=0, le=1.0, description="image sources up to here (s, at most 1), a diffuse tail after (null: image sources only)")
+    early_s: float | None = Field(
+        0.08, gt=0, le=1.0, description="image sources up to here (s, at most 1), a diffuse tail after (null: image sources only)"
+    )
     room: RoomConfig = Field(default_factory=RoomConfig)
-    num_channels: int | None = Field(None, ge=1, description="catalog RIRs: use only those with this many channels (null: all, which must agree)")
+    num_channels: int | None = Field(
+        None, ge=1, description="catalog RIRs: use only those with this many channels (null: all, which must agree)"
+    )
 
     @model_validator(mode="after")
     def _channels_of_catalog_rirs(self) -> ReverbConfig:
@@ -283,7 +285,8 @@ class Config(_Model):
     session: SessionConfig = Field(default_factory=SessionConfig)
     noise_probability: float = Field(1.0, ge=0, le=1, description="share of examples with background noise")
     noise_channels: Literal["reject", "downmix", "first", "random"] = Field(
-        "reject", description="a multichannel noise clip: refused, its channels' mean, channel 0, or a channel drawn per example")
+        "reject", description="a multichannel noise clip: refused, its channels' mean, channel 0, or a channel drawn per example"
+    )
     reverb: ReverbConfig = Field(default_factory=ReverbConfig)
     targets: TargetsConfig = Field(default_factory=TargetsConfig)
     backend: Literal["numpy", "torch"] = "numpy"
@@ -436,9 +439,7 @@ def config_from_dict(data: dict[str, Any], base_dir: str | os.PathLike[str] | No
     def resolve(paths: list[str]) -> list[str]:  # realpath never raises on a symlink loop
         return [os.path.realpath(base / p) if not Path(p).is_absolute() else p for p in paths]
 
-    catalogs = config.catalogs.model_copy(
-        update={name: resolve(getattr(config.catalogs, name)) for name in ("speech", "noise", "rirs")}
-    )
+    catalogs = config.catalogs.model_copy(update={name: resolve(getattr(config.catalogs, name)) for name in ("speech", "noise", "rirs")})
     return config.model_copy(update={"catalogs": catalogs})
 
 
@@ -466,7 +467,9 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     """``: not valid YAML (problem at line L, column C)`` of a PyYAML error, on one line."""
     mark = getattr(err, "problem_mark", None)
     if isinstance(err, yaml.reader.ReaderError):  # a NUL or other control character
-        problem = f"unacceptable character #x{err.character:04x} at position {err.position}" if isinstance(err.character, int) else err.reason
+        problem = (
+            f"unacceptable character #x{err.character:04x} at position {err.position}" if isinstance(err.character, int) else err.reason
+        )
     else:
         problem = getattr(err, "problem", None) or str(err)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

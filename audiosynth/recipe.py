@@ -47,8 +47,9 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return "\n\n".join(paragraphs)
 
 
-def recipe_parser(description: str, settings: dict[str, Any] | None = None,
-                  reverb: Sequence[str] = REVERB_SOURCES) -> argparse.ArgumentParser:
+def recipe_parser(
+    description: str, settings: dict[str, Any] | None = None, reverb: Sequence[str] = REVERB_SOURCES
+) -> argparse.ArgumentParser:
     """The options every recipe takes; a recipe may add its own.
 
     Args:
@@ -66,18 +67,34 @@ def recipe_parser(description: str, settings: dict[str, Any] | None = None,
     parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes")
     parser.add_argument("--speech", nargs="+", default=[str(demo / "speech.jsonl")], help="speech catalog(s)")
     parser.add_argument("--noise", nargs="+", default=[str(demo / "noise.jsonl")], help="noise catalog(s)")
-    parser.add_argument("--rirs", nargs="+", default=None,
-                        help="RIR catalog(s); implies --reverb catalog (default with --reverb catalog: the demo RIRs)")
+    parser.add_argument(
+        "--rirs", nargs="+", default=None, help="RIR catalog(s); implies --reverb catalog (default with --reverb catalog: the demo RIRs)"
+    )
     allowed = "" if tuple(reverb) == REVERB_SOURCES else f"; this recipe takes {' or '.join(reverb)}"
-    parser.add_argument("--reverb", choices=REVERB_SOURCES, default=None,
-                        help=f"reverb: simulated rooms, catalog RIRs or none{allowed} (default: {base.get('source', 'simulated')})")
-    parser.add_argument("--reverb-probability", type=float, default=None, metavar="P",
-                        help=f"share of reverberant examples (default: {base.get('probability', 0.0):g})")
-    parser.add_argument("--splits", nargs="+", default=None, metavar="SHARES",
-                        help="shares of examples per split: train=0.8,dev=0.1,test=0.1 or three numbers "
-                             f"(default: {','.join(f'{n}={v:g}' for n, v in splits.items())})")
-    parser.add_argument("--ignore-catalog-splits", action="store_true",
-                        help="partition every speaker by seed, ignoring the splits the catalogs declare")
+    parser.add_argument(
+        "--reverb",
+        choices=REVERB_SOURCES,
+        default=None,
+        help=f"reverb: simulated rooms, catalog RIRs or none{allowed} (default: {base.get('source', 'simulated')})",
+    )
+    parser.add_argument(
+        "--reverb-probability",
+        type=float,
+        default=None,
+        metavar="P",
+        help=f"share of reverberant examples (default: {base.get('probability', 0.0):g})",
+    )
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        default=None,
+        metavar="SHARES",
+        help="shares of examples per split: train=0.8,dev=0.1,test=0.1 or three numbers "
+        f"(default: {','.join(f'{n}={v:g}' for n, v in splits.items())})",
+    )
+    parser.add_argument(
+        "--ignore-catalog-splits", action="store_true", help="partition every speaker by seed, ignoring the splits the catalogs declare"
+    )
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(reverb_sources=tuple(reverb))

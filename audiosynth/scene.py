@@ -121,8 +121,9 @@ class Source:
         sir, position = d.get("sir_db"), d.get("position")
         static = static_path(None if position is None else int(position))
         path = tuple(Waypoint.from_dict(w) for w in d["path"]) if d.get("path") else static
-        return cls(d["role"], Segment.from_dict(d["segment"]), float(d["level_dbfs"]), d.get("rir_clip"), path,
-                   None if sir is None else float(sir))
+        return cls(
+            d["role"], Segment.from_dict(d["segment"]), float(d["level_dbfs"]), d.get("rir_clip"), path, None if sir is None else float(sir)
+        )
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,13 @@ class Noise:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Noise:
         channel, position = d.get("channel"), d.get("position")
-        return cls(Segment.from_dict(d["segment"]), float(d["snr_db"]), position,
-                   channel if channel is None or channel == "mean" else int(channel), d.get("field") or _implied_field(position))
+        return cls(
+            Segment.from_dict(d["segment"]),
+            float(d["snr_db"]),
+            position,
+            channel if channel is None or channel == "mean" else int(channel),
+            d.get("field") or _implied_field(position),
+        )
 
 
 def _implied_field(position: int | None) -> str:

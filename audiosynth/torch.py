@@ -58,8 +58,15 @@ class StoredDataset(Dataset):
     in its place, e.g. ``fallback={"clean_dry": "clean"}``: the reverberant image where an
     example has no dry target (the item still holds it under ``"clean_dry"``)."""
 
-    def __init__(self, dataset_dir: str | os.PathLike[str], roles: Sequence[str] = ("mix", "clean"), split: str | None = None,
-                 crop_s: float | None = None, seed: int = 0, fallback: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        dataset_dir: str | os.PathLike[str],
+        roles: Sequence[str] = ("mix", "clean"),
+        split: str | None = None,
+        crop_s: float | None = None,
+        seed: int = 0,
+        fallback: dict[str, str] | None = None,
+    ) -> None:
         self.root = Path(dataset_dir)
         if read_build_info(self.root).get("format") == SHARDS_FORMAT:
             raise DatasetError(f"{self.root}: a sharded dataset; use ShardDataset")
@@ -74,9 +81,17 @@ class StoredDataset(Dataset):
             if split is not None and r["split"] != split:
                 continue
             audio = _pick_roles(r, self.roles, self.fallback, missing)
-            self.rows.append({"id": r["id"], "audio": audio, "labels": r["labels"], "duration": r["duration"],
-                              "sample_rate": r["sample_rate"], "num_channels": r.get("num_channels", 1),
-                              "frames": round(r["duration"] * r["sample_rate"])})
+            self.rows.append(
+                {
+                    "id": r["id"],
+                    "audio": audio,
+                    "labels": r["labels"],
+                    "duration": r["duration"],
+                    "sample_rate": r["sample_rate"],
+                    "num_channels": r.get("num_channels", 1),
+                    "frames": round(r["duration"] * r["sample_rate"]),
+                }
+            )
         _refuse_missing(self.root / "manifest.jsonl", missing, len(self.rows), self.fallback)
 
     def set_epoch(self, epoch: int) -> None:
@@ -116,8 +131,15 @@ class ShardDataset(IterableDataset):
     (`audiosynth.shards.check_tar_example`): a link, unsafe or duplicate member, a bad row, an
     unreadable tar or audio member raise `DatasetError` naming the tar and member."""
 
-    def __init__(self, urls_or_dir: str | os.PathLike[str] | Sequence[str], roles: Sequence[str] = ("mix", "clean"),
-                 shuffle_buffer: int = 0, seed: int = 0, split: str | None = None, fallback: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        urls_or_dir: str | os.PathLike[str] | Sequence[str],
+        roles: Sequence[str] = ("mix", "clean"),
+        shuffle_buffer: int = 0,
+        seed: int = 0,
+        split: str | None = None,
+        fallback: dict[str, str] | None = None,
+    ) -> None:
         if isinstance(urls_or_dir, (str, os.PathLike)) and Path(urls_or_dir).is_dir():
             self.urls = shard_urls(urls_or_dir)
         elif isinstance(urls_or_dir, (str, os.PathLike)):
@@ -191,10 +213,15 @@ def _refuse_missing(where: Path, missing: dict[str, list[str]], rows: int, fallb
     """`DatasetError` naming, per role some rows lack, how many rows and the first ids."""
     if not missing:
         return
-    parts = [(f"role {role!r} (or its fallback {fallback[role]!r})" if role in fallback else f"role {role!r}")
-             + f": missing in {len(ids)} of {rows} row(s) (first: {', '.join(ids[:3])})" for role, ids in missing.items()]
-    raise DatasetError(f"{where}: {'; '.join(parts)}; ask for roles every row has, or pass "
-                       f"fallback={{{next(iter(missing))!r}: <a role they have, e.g. 'clean'>}}")
+    parts = [
+        (f"role {role!r} (or its fallback {fallback[role]!r})" if role in fallback else f"role {role!r}")
+        + f": missing in {len(ids)} of {rows} row(s) (first: {', '.join(ids[:3])})"
+        for role, ids in missing.items()
+    ]
+    raise DatasetError(
+        f"{where}: {'; '.join(parts)}; ask for roles every row has, or pass "
+        f"fallback={{{next(iter(missing))!r}: <a role they have, e.g. 'clean'>}}"
+    )
 
 
 class OnTheFlyDataset(Dataset):

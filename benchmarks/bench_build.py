@@ -36,9 +36,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -56,12 +57,17 @@ def make_config(num_examples: int, shard_size: int, seed: int) -> Any:
     """The benchmark's audiosynth config: demo corpus, 3-6 s, no reverb, FLAC PCM_16."""
     from audiosynth.config import config_from_dict
 
-    return config_from_dict({
-        "catalogs": {"speech": [str(DEMO / "speech.jsonl")], "noise": [str(DEMO / "noise.jsonl")]},
-        "seed": seed, "num_examples": num_examples, "sample_rate": 16000, "duration_s": [3.0, 6.0],
-        "reverb": {"probability": 0.0},
-        "output": {"format": "flac", "subtype": "PCM_16", "shard_size": shard_size},
-    })
+    return config_from_dict(
+        {
+            "catalogs": {"speech": [str(DEMO / "speech.jsonl")], "noise": [str(DEMO / "noise.jsonl")]},
+            "seed": seed,
+            "num_examples": num_examples,
+            "sample_rate": 16000,
+            "duration_s": [3.0, 6.0],
+            "reverb": {"probability": 0.0},
+            "output": {"format": "flac", "subtype": "PCM_16", "shard_size": shard_size},
+        }
+    )
 
 
 def plan_jobs(config: Any, out: str) -> list[Job]:
@@ -75,9 +81,21 @@ def plan_jobs(config: Any, out: str) -> list[Job]:
         scene = planner.scene(index)
         assert scene.noise is not None and not scene.noise.segment.loop, "the I/O floor reads noise segments without wrapping"
         speech, noise = scene.sources[0].segment, scene.noise.segment
-        jobs.append((out, scene.id, config.seed, scene.num_samples, scene.noise.snr_db,
-                     str(clips.resolve(clips.by_id(speech.clip_id))), speech.offset, speech.length, speech.onset,
-                     str(clips.resolve(clips.by_id(noise.clip_id))), noise.offset))
+        jobs.append(
+            (
+                out,
+                scene.id,
+                config.seed,
+                scene.num_samples,
+                scene.noise.snr_db,
+                str(clips.resolve(clips.by_id(speech.clip_id))),
+                speech.offset,
+                speech.length,
+                speech.onset,
+                str(clips.resolve(clips.by_id(noise.clip_id))),
+                noise.offset,
+            )
+        )
     return jobs
 
 
@@ -150,8 +168,20 @@ def run_once(method: str, config: Any, out: Path, workers: int, chunk: int) -> t
 
 def run_in_child(method: str, args: argparse.Namespace, out: Path, workers: int) -> tuple[float, float]:
     """`run_once` in a fresh interpreter, so that no run inherits another's heap or caches."""
-    command = [sys.executable, __file__, "--child", method, str(workers), str(out), "--num-examples", str(args.num_examples),
-               "--shard-size", str(args.shard_size), "--seed", str(args.seed)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        method,
+        str(workers),
+        str(out),
+        "--num-examples",
+        str(args.num_examples),
+        "--shard-size",
+        str(args.shard_size),
+        "--seed",
+        str(args.seed),
+    ]
     env = {**os.environ, "PYTHONPATH": str(args.baseline if method == "baseline" else ROOT)}
     proc = subprocess.run(command, capture_output=True, text=True, env=env)
     if proc.returncode:
@@ -164,8 +194,13 @@ def versions() -> dict[str, str]:
     """Versions of what the numbers depend on."""
     import audiosynth
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "soundfile": sf.__version__,
-            "libsndfile": sf.__libsndfile_version__, "audiosynth": audiosynth.__version__}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "soundfile": sf.__version__,
+        "libsndfile": sf.__libsndfile_version__,
+        "audiosynth": audiosynth.__version__,
+    }
 
 
 def summarize(runs: list[dict[str, Any]], workers: list[int], methods: tuple[str, ...] = METHODS) -> dict[str, Any]:
@@ -182,7 +217,11 @@ def summarize(runs: list[dict[str, Any]], workers: list[int], methods: tuple[str
             entry[m] = {"median": statistics.median(values), "best": max(values)}
         for m in (m for m in methods if m != "audiosynth"):
             ratios = [rate["audiosynth", k] / rate[m, k] for k in repeats]
-            entry[f"audiosynth_over_{m}"] = {"median": round(statistics.median(ratios), 3), "min": round(min(ratios), 3), "max": round(max(ratios), 3)}
+            entry[f"audiosynth_over_{m}"] = {
+                "median": round(statistics.median(ratios), 3),
+                "min": round(min(ratios), 3),
+                "max": round(max(ratios), 3),
+            }
         summary[str(w)] = entry
     return summary
 
@@ -195,8 +234,10 @@ def print_table(summary: dict[str, Any]) -> None:
             print(f"{w:>2}  {m:<11} {entry[m]['median']:>17.0f} {entry[m]['best']:>8.0f}")
     for w, entry in summary.items():
         a, b = entry["audiosynth_over_plain_loop"], entry["audiosynth_over_io_floor"]
-        print(f"W={w}: audiosynth/plain_loop = {a['median']:.2f}x ({a['min']:.2f}-{a['max']:.2f}; goal >= 1.8x)   "
-              f"audiosynth/io_floor = {b['median']:.0%} ({b['min']:.0%}-{b['max']:.0%}; goal >= 85%)")
+        print(
+            f"W={w}: audiosynth/plain_loop = {a['median']:.2f}x ({a['min']:.2f}-{a['max']:.2f}; goal >= 1.8x)   "
+            f"audiosynth/io_floor = {b['median']:.0%} ({b['min']:.0%}-{b['max']:.0%}; goal >= 85%)"
+        )
         if "audiosynth_over_baseline" in entry:
             c = entry["audiosynth_over_baseline"]
             print(f"W={w}: audiosynth/baseline = {c['median']:.3f}x ({c['min']:.3f}-{c['max']:.3f}; not slower: >= 1)")
@@ -209,15 +250,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per (workers, method); medians are reported")
     parser.add_argument("--shard-size", type=int, default=50, help="audiosynth output.shard_size (also the loops' pool chunk)")
     parser.add_argument("--seed", type=int, default=0, help="config seed (the same examples for every method)")
-    parser.add_argument("--out-dir", default=None, help="where to make the temporary output folder (removed afterwards); default: the system's")
+    parser.add_argument(
+        "--out-dir", default=None, help="where to make the temporary output folder (removed afterwards); default: the system's"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
-    parser.add_argument("--baseline", type=Path, default=None, metavar="TREE",
-                        help="also measure audiosynth imported from this other checkout (method 'baseline')")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="TREE",
+        help="also measure audiosynth imported from this other checkout (method 'baseline')",
+    )
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "W", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # one run, in a process of its own; the result goes to stdout as JSON
         method, workers, out = args.child
-        seconds, wall = run_once(method, make_config(args.num_examples, args.shard_size, args.seed), Path(out), int(workers), args.shard_size)
+        seconds, wall = run_once(
+            method, make_config(args.num_examples, args.shard_size, args.seed), Path(out), int(workers), args.shard_size
+        )
         print(json.dumps({"audio_s": seconds, "wall_s": wall}))
         return
     methods = METHODS + (("baseline",) if args.baseline else ())
@@ -231,18 +281,35 @@ def main() -> None:
                     load = os.getloadavg()[0]  # others' work on a shared machine shows here
                     seconds, wall = run_in_child(method, args, out, w)
                     shutil.rmtree(out)
-                    runs.append({"method": method, "workers": w, "repeat": repeat, "audio_s": round(seconds, 3),
-                                 "wall_s": round(wall, 4), "audio_s_per_s": round(seconds / wall, 1), "load_before": round(load, 2)})
-                    print(f"repeat {repeat} W={w} {method:<11} {seconds:8.1f} audio-s in {wall:6.2f} s = {seconds / wall:7.1f} audio-s/s", flush=True)
+                    runs.append(
+                        {
+                            "method": method,
+                            "workers": w,
+                            "repeat": repeat,
+                            "audio_s": round(seconds, 3),
+                            "wall_s": round(wall, 4),
+                            "audio_s_per_s": round(seconds / wall, 1),
+                            "load_before": round(load, 2),
+                        }
+                    )
+                    print(
+                        f"repeat {repeat} W={w} {method:<11} {seconds:8.1f} audio-s in {wall:6.2f} s = {seconds / wall:7.1f} audio-s/s",
+                        flush=True,
+                    )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     assert len({round(r["audio_s"], 1) for r in runs}) == 1, "methods wrote different amounts of audio"
     summary = summarize(runs, args.workers, methods)
     print_table(summary)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    result = {"date": date.today().isoformat(), "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-              "versions": versions(), "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("json", "out_dir", "child")},
-              "summary": summary, "runs": runs}
+    result = {
+        "date": date.today().isoformat(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "versions": versions(),
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("json", "out_dir", "child")},
+        "summary": summary,
+        "runs": runs,
+    }
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")
 

@@ -30,10 +30,11 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -114,8 +115,22 @@ def run_once(method: str, args: argparse.Namespace, check: bool) -> list[dict[st
 
 def run_in_child(method: str, args: argparse.Namespace, check: bool) -> list[dict[str, Any]]:
     """`run_once` in a fresh interpreter."""
-    command = [sys.executable, __file__, "--child", method, "--calls", str(args.calls), "--torch-threads", str(args.torch_threads),
-               "--pairs", *args.pairs, "--signal-s", *map(str, args.signal_s), "--rir-s", *map(str, args.rir_s)] + (["--check"] if check else [])
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        method,
+        "--calls",
+        str(args.calls),
+        "--torch-threads",
+        str(args.torch_threads),
+        "--pairs",
+        *args.pairs,
+        "--signal-s",
+        *map(str, args.signal_s),
+        "--rir-s",
+        *map(str, args.rir_s),
+    ] + (["--check"] if check else [])
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode:
         sys.exit(f"{method} failed:\n{proc.stderr}")
@@ -133,10 +148,17 @@ def summarize(runs: list[dict[str, Any]], methods: list[str]) -> list[dict[str, 
         entry: dict[str, Any] = {"S": s, "M": m, "L_s": length / RATE, "K_s": taps / RATE}
         for method in methods:
             times = [seconds[method, k] for k in repeats]
-            cell = {"conv_per_s": round(s * m / statistics.median(times), 2), "audio_s_per_s": round(s * m * length / RATE / statistics.median(times), 1)}
+            cell = {
+                "conv_per_s": round(s * m / statistics.median(times), 2),
+                "audio_s_per_s": round(s * m * length / RATE / statistics.median(times), 1),
+            }
             if method != "scipy_loop":
                 ratios = [seconds["scipy_loop", k] / seconds[method, k] for k in repeats]
-                cell["vs_loop"] = {"median": round(statistics.median(ratios), 2), "min": round(min(ratios), 2), "max": round(max(ratios), 2)}
+                cell["vs_loop"] = {
+                    "median": round(statistics.median(ratios), 2),
+                    "min": round(min(ratios), 2),
+                    "max": round(max(ratios), 2),
+                }
             diffs = [r["max_rel_diff"] for r in runs if r["method"] == method and tuple(r["shape"]) == shape and "max_rel_diff" in r]
             cell.update({"max_rel_diff": diffs[0]} if diffs else {})
             entry[method] = cell
@@ -148,8 +170,11 @@ def print_table(table: list[dict[str, Any]], methods: list[str], skipped: dict[s
     """Per shape and method: convolutions/s, audio-s/s and the ratio to the loop; skipped methods named."""
     print(f"\n{'S':>2} {'M':>2} {'L s':>4} {'K s':>4}  " + "".join(f"{m:<34}" for m in methods))
     for e in table:
-        cells = [f"{e[m]['conv_per_s']:.1f} conv/s {e[m]['audio_s_per_s']:.0f} a-s/s" + (f" {e[m]['vs_loop']['median']:.2f}x" if "vs_loop" in e[m] else "")
-                 for m in methods]
+        cells = [
+            f"{e[m]['conv_per_s']:.1f} conv/s {e[m]['audio_s_per_s']:.0f} a-s/s"
+            + (f" {e[m]['vs_loop']['median']:.2f}x" if "vs_loop" in e[m] else "")
+            for m in methods
+        ]
         print(f"{e['S']:>2} {e['M']:>2} {e['L_s']:>4.0f} {e['K_s']:>4.1f}  " + "".join(f"{c:<34}" for c in cells))
     for method, reason in skipped.items():
         print(f"{method}: skipped ({reason})")
@@ -180,14 +205,27 @@ def main() -> None:
             load = os.getloadavg()[0]  # others' work on a shared machine shows here
             for row in run_in_child(method, args, check=repeat == 0 and method != "scipy_loop"):
                 runs.append({"method": method, "repeat": repeat, **row, "load_before": round(load, 2)})
-            print(f"repeat {repeat} {method:<10} {sum(r['seconds'] for r in runs if r['method'] == method and r['repeat'] == repeat):7.3f} s over all shapes", flush=True)
+            print(
+                f"repeat {repeat} {method:<10} {sum(r['seconds'] for r in runs if r['method'] == method and r['repeat'] == repeat):7.3f} s over all shapes",
+                flush=True,
+            )
     table = summarize(runs, methods)
     print_table(table, methods, skipped)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    versions: dict[str, str | None] = {"python": platform.python_version(), **{n: metadata.version(n) for n in ("numpy", "scipy", "audiosynth")}}
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(),
+        **{n: metadata.version(n) for n in ("numpy", "scipy", "audiosynth")},
+    }
     versions["torch"] = metadata.version("torch") if "torch_cpu" in methods else None
-    result = {"date": date.today().isoformat(), "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "versions": versions,
-              "settings": {k: v for k, v in vars(args).items() if k not in ("json", "child", "check")}, "skipped": skipped, "table": table, "runs": runs}
+    result = {
+        "date": date.today().isoformat(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "versions": versions,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "child", "check")},
+        "skipped": skipped,
+        "table": table,
+        "runs": runs,
+    }
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")
 

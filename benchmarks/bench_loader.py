@@ -37,12 +37,17 @@ RESULTS = ROOT / "benchmarks" / "results" / "loader.json"
 def make_config(num_examples: int, shard_size: int) -> Any:
     from audiosynth.config import config_from_dict
 
-    return config_from_dict({
-        "catalogs": {"speech": [str(DEMO / "speech.jsonl")], "noise": [str(DEMO / "noise.jsonl")]},
-        "seed": 0, "num_examples": num_examples, "sample_rate": 16000, "duration_s": [3.0, 6.0],
-        "reverb": {"probability": 0.0},
-        "output": {"format": "flac", "subtype": "PCM_16", "shard_size": shard_size},
-    })
+    return config_from_dict(
+        {
+            "catalogs": {"speech": [str(DEMO / "speech.jsonl")], "noise": [str(DEMO / "noise.jsonl")]},
+            "seed": 0,
+            "num_examples": num_examples,
+            "sample_rate": 16000,
+            "duration_s": [3.0, 6.0],
+            "reverb": {"probability": 0.0},
+            "output": {"format": "flac", "subtype": "PCM_16", "shard_size": shard_size},
+        }
+    )
 
 
 def time_epochs(dataset: Any, epochs: int, workers: int, batch_size: int) -> list[float]:
@@ -75,8 +80,8 @@ def main() -> None:
     import torch
 
     from audiosynth.build import build
-    from audiosynth.torch import OnTheFlyDataset, ShardDataset, StoredDataset
     from audiosynth.dataset.rows import iter_manifest
+    from audiosynth.torch import OnTheFlyDataset, ShardDataset, StoredDataset
 
     torch.set_num_threads(1)
     config = make_config(args.num_examples, args.shard_size)
@@ -95,18 +100,39 @@ def main() -> None:
         for name, dataset in datasets.items():
             times = time_epochs(dataset, args.epochs, args.workers, args.batch_size)
             median = statistics.median(times)
-            rows.append({"dataset": name, "epoch_s": [round(t, 3) for t in times], "examples_per_s": round(args.num_examples / median, 1),
-                         "audio_s_per_s": round(audio_s / median, 1)})
-    print(f"{args.num_examples} examples ({audio_s:.0f} s of audio, roles mix+clean), {args.workers} workers, batch {args.batch_size}, "
-          f"median of {args.epochs} epochs")
+            rows.append(
+                {
+                    "dataset": name,
+                    "epoch_s": [round(t, 3) for t in times],
+                    "examples_per_s": round(args.num_examples / median, 1),
+                    "audio_s_per_s": round(audio_s / median, 1),
+                }
+            )
+    print(
+        f"{args.num_examples} examples ({audio_s:.0f} s of audio, roles mix+clean), {args.workers} workers, batch {args.batch_size}, "
+        f"median of {args.epochs} epochs"
+    )
     print(f"{'dataset':16s} {'examples/s':>11s} {'audio s/s':>10s}  epochs (s)")
     for row in rows:
         print(f"{row['dataset']:16s} {row['examples_per_s']:11.1f} {row['audio_s_per_s']:10.1f}  {row['epoch_s']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "date": date.today().isoformat(), "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                                                      "torch": torch.__version__},
-        "settings": {**vars(args), "roles": list(roles), "audio_s": round(audio_s, 3)}, "results": rows}, indent=2) + "\n")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "date": date.today().isoformat(),
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "torch": torch.__version__,
+                },
+                "settings": {**vars(args), "roles": list(roles), "audio_s": round(audio_s, 3)},
+                "results": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -51,13 +51,23 @@ def make_config(method: str, num_examples: int, shard_size: int, seed: int) -> A
     """The audiosynth config of ``method`` (``pra_loop`` plans with ``reverb``'s)."""
     from audiosynth.config import config_from_dict
 
-    return config_from_dict({
-        "catalogs": {"speech": [str(DEMO / "speech.jsonl")], "noise": [str(DEMO / "noise.jsonl")]},
-        "seed": seed, "num_examples": num_examples, "sample_rate": 16000, "duration_s": [3.0, 6.0],
-        "reverb": {"probability": 0.0 if method == "no_reverb" else 1.0, "source": "simulated", "simulator": "ism", "room": {"rt60_s": [0.2, 1.2]}},
-        "targets": {"direct": False, "early": False} if method == "reverb_3files" else {},
-        "output": {"format": "flac", "subtype": "PCM_16", "shard_size": shard_size},
-    })
+    return config_from_dict(
+        {
+            "catalogs": {"speech": [str(DEMO / "speech.jsonl")], "noise": [str(DEMO / "noise.jsonl")]},
+            "seed": seed,
+            "num_examples": num_examples,
+            "sample_rate": 16000,
+            "duration_s": [3.0, 6.0],
+            "reverb": {
+                "probability": 0.0 if method == "no_reverb" else 1.0,
+                "source": "simulated",
+                "simulator": "ism",
+                "room": {"rt60_s": [0.2, 1.2]},
+            },
+            "targets": {"direct": False, "early": False} if method == "reverb_3files" else {},
+            "output": {"format": "flac", "subtype": "PCM_16", "shard_size": shard_size},
+        }
+    )
 
 
 def pra_indices(num_examples: int, count: int) -> list[int]:
@@ -76,9 +86,21 @@ def plan_jobs(config: Any, out: str, indices: list[int]) -> list[Job]:
         scene = planner.scene(index)
         room, speech, noise = scene.room, scene.sources[0].segment, scene.noise
         assert room is not None and noise is not None and not noise.segment.loop, "the loop reads one noise segment"
-        jobs.append((out, scene.id, config.seed, scene.num_samples, noise.snr_db, str(clips.resolve(clips.by_id(speech.clip_id))),
-                     str(clips.resolve(clips.by_id(noise.segment.clip_id))), list(room.size_m), list(room.sources_m[0]),
-                     list(room.mics_m[0]), room.rt60_s))
+        jobs.append(
+            (
+                out,
+                scene.id,
+                config.seed,
+                scene.num_samples,
+                noise.snr_db,
+                str(clips.resolve(clips.by_id(speech.clip_id))),
+                str(clips.resolve(clips.by_id(noise.segment.clip_id))),
+                list(room.size_m),
+                list(room.sources_m[0]),
+                list(room.mics_m[0]),
+                room.rt60_s,
+            )
+        )
     return jobs
 
 
@@ -120,8 +142,13 @@ def pra_example(job: Job) -> tuple[float, float]:
 def rt60_check(measured: list[float], asked: list[float]) -> dict[str, Any]:
     """Fraction of measured/asked RT60 ratios within 10 %, their range, and the mean RT60 asked."""
     ratios = np.divide(measured, asked)
-    return {"within_10pct": round(float(np.mean(np.abs(ratios - 1) <= 0.1)), 4), "count": len(ratios),
-            "min_ratio": round(float(ratios.min()), 4), "max_ratio": round(float(ratios.max()), 4), "mean_asked_s": round(float(np.mean(asked)), 4)}
+    return {
+        "within_10pct": round(float(np.mean(np.abs(ratios - 1) <= 0.1)), 4),
+        "count": len(ratios),
+        "min_ratio": round(float(ratios.min()), 4),
+        "max_ratio": round(float(ratios.max()), 4),
+        "mean_asked_s": round(float(np.mean(asked)), 4),
+    }
 
 
 def run_once(method: str, args: argparse.Namespace, out: Path, workers: int) -> dict[str, Any]:
@@ -131,6 +158,7 @@ def run_once(method: str, args: argparse.Namespace, out: Path, workers: int) -> 
     config = make_config(method, args.num_examples, args.shard_size, args.seed)
     if method == "pra_loop":
         import pyroomacoustics  # noqa: F401  (before the clock, as audiosynth is)
+
         jobs = plan_jobs(config, str(out), pra_indices(args.num_examples, args.pra_examples))
         out.mkdir(parents=True)
     os.sync()  # start with nothing dirty: no method pays for another's writes
@@ -152,8 +180,22 @@ def run_once(method: str, args: argparse.Namespace, out: Path, workers: int) -> 
 
 def run_in_child(method: str, args: argparse.Namespace, out: Path, workers: int) -> dict[str, Any]:
     """`run_once` in a fresh interpreter, so that no run inherits another's heap or caches."""
-    command = [sys.executable, __file__, "--child", method, str(workers), str(out), "--num-examples", str(args.num_examples),
-               "--pra-examples", str(args.pra_examples), "--shard-size", str(args.shard_size), "--seed", str(args.seed)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        method,
+        str(workers),
+        str(out),
+        "--num-examples",
+        str(args.num_examples),
+        "--pra-examples",
+        str(args.pra_examples),
+        "--shard-size",
+        str(args.shard_size),
+        "--seed",
+        str(args.seed),
+    ]
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode:
         sys.exit(f"{method} W={workers} failed:\n{proc.stderr}")
@@ -162,8 +204,11 @@ def run_in_child(method: str, args: argparse.Namespace, out: Path, workers: int)
 
 def versions() -> dict[str, str]:
     """Versions of what the numbers depend on."""
-    return {"python": platform.python_version(), "libsndfile": sf.__libsndfile_version__,
-            **{name: metadata.version(name) for name in ("numpy", "scipy", "soundfile", "pyroomacoustics", "audiosynth")}}
+    return {
+        "python": platform.python_version(),
+        "libsndfile": sf.__libsndfile_version__,
+        **{name: metadata.version(name) for name in ("numpy", "scipy", "soundfile", "pyroomacoustics", "audiosynth")},
+    }
 
 
 def summarize(runs: list[dict[str, Any]], workers: list[int], methods: list[str]) -> dict[str, Any]:
@@ -173,12 +218,17 @@ def summarize(runs: list[dict[str, Any]], workers: list[int], methods: list[str]
     for w in workers:
         rate = {(r["method"], r["repeat"]): r["audio_s_per_s"] for r in runs if r["workers"] == w}
         repeats = sorted({k[1] for k in rate})
-        entry: dict[str, Any] = {m: {"median": statistics.median(v), "best": max(v)}
-                                 for m in methods for v in [[rate[m, k] for k in repeats]]}
+        entry: dict[str, Any] = {
+            m: {"median": statistics.median(v), "best": max(v)} for m in methods for v in [[rate[m, k] for k in repeats]]
+        }
         for a, b in RATIOS:
             if a in methods and b in methods:
                 ratios = [rate[a, k] / rate[b, k] for k in repeats]
-                entry[f"{a}_over_{b}"] = {"median": round(statistics.median(ratios), 3), "min": round(min(ratios), 3), "max": round(max(ratios), 3)}
+                entry[f"{a}_over_{b}"] = {
+                    "median": round(statistics.median(ratios), 3),
+                    "min": round(min(ratios), 3),
+                    "max": round(max(ratios), 3),
+                }
         summary[str(w)] = entry
     return summary
 
@@ -194,8 +244,10 @@ def print_table(summary: dict[str, Any], checks: dict[str, Any]) -> None:
         for (a, b), r in [(ab, entry[f"{ab[0]}_over_{ab[1]}"]) for ab in RATIOS if f"{ab[0]}_over_{ab[1]}" in entry]:
             print(f"W={w}: {a}/{b} = {r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f}; {goals[b]})")
     for m, c in checks.items():
-        print(f"{m}: RT60 within 10 % of the asked in {c['within_10pct']:.1%} of {c['count']} examples, "
-              f"measured/asked {c['min_ratio']:.3f}-{c['max_ratio']:.3f}, mean asked {c['mean_asked_s']:.3f} s")
+        print(
+            f"{m}: RT60 within 10 % of the asked in {c['within_10pct']:.1%} of {c['count']} examples, "
+            f"measured/asked {c['min_ratio']:.3f}-{c['max_ratio']:.3f}, mean asked {c['mean_asked_s']:.3f} s"
+        )
 
 
 def main() -> None:
@@ -207,7 +259,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per (workers, method); medians are reported")
     parser.add_argument("--shard-size", type=int, default=50, help="audiosynth output.shard_size")
     parser.add_argument("--seed", type=int, default=0, help="config seed (the same scenes for every method)")
-    parser.add_argument("--out-dir", default=None, help="where to make the temporary output folder (removed afterwards); default: the system's")
+    parser.add_argument(
+        "--out-dir", default=None, help="where to make the temporary output folder (removed afterwards); default: the system's"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "W", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -229,18 +283,37 @@ def main() -> None:
                     seconds, wall = result["audio_s"], result["wall_s"]
                     if result["rt60"]:
                         checks.setdefault(method, result["rt60"])  # the same RIRs in every run
-                    runs.append({"method": method, "workers": w, "repeat": repeat, "audio_s": round(seconds, 3),
-                                 "wall_s": round(wall, 4), "audio_s_per_s": round(seconds / wall, 1), "load_before": round(load, 2)})
-                    print(f"repeat {repeat} W={w} {method:<14} {seconds:8.1f} audio-s in {wall:6.2f} s = {seconds / wall:7.1f} audio-s/s", flush=True)
+                    runs.append(
+                        {
+                            "method": method,
+                            "workers": w,
+                            "repeat": repeat,
+                            "audio_s": round(seconds, 3),
+                            "wall_s": round(wall, 4),
+                            "audio_s_per_s": round(seconds / wall, 1),
+                            "load_before": round(load, 2),
+                        }
+                    )
+                    print(
+                        f"repeat {repeat} W={w} {method:<14} {seconds:8.1f} audio-s in {wall:6.2f} s = {seconds / wall:7.1f} audio-s/s",
+                        flush=True,
+                    )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     assert len({round(r["audio_s"], 1) for r in runs if r["method"] != "pra_loop"}) <= 1, "audiosynth runs wrote different amounts of audio"
     summary = summarize(runs, args.workers, [m for m in METHODS if m in args.methods])
     print_table(summary, checks)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    result = {"date": date.today().isoformat(), "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-              "versions": versions(), "settings": {k: v for k, v in vars(args).items() if k not in ("json", "out_dir", "child")},
-              "pra_loop_indices": pra_indices(args.num_examples, args.pra_examples), "summary": summary, "rt60_check": checks, "runs": runs}
+    result = {
+        "date": date.today().isoformat(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "versions": versions(),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "out_dir", "child")},
+        "pra_loop_indices": pra_indices(args.num_examples, args.pra_examples),
+        "summary": summary,
+        "rt60_check": checks,
+        "runs": runs,
+    }
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")
 

@@ -25,9 +25,10 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -78,8 +79,14 @@ def versions() -> dict[str, Any]:
     """What the numbers depend on."""
     import pyroomacoustics
 
-    info = {"python": platform.python_version(), "numpy": np.__version__, "pyroomacoustics": pyroomacoustics.__version__,
-            "machine": platform.machine(), "cpus": os.cpu_count(), "processor": platform.processor()}
+    info = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pyroomacoustics": pyroomacoustics.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor(),
+    }
     try:
         import torch
 
@@ -119,8 +126,16 @@ def main() -> None:
         reference = statistics.median(times["pra_ism", rt60]) if ("pra_ism", rt60) in times else None
         for method in runnable:
             median = statistics.median(times[method, rt60])
-            rows.append({"method": method, "rt60_s": rt60, "median_s": median, "rirs_per_s": pairs / median,
-                         "vs_pra_ism": None if reference is None else reference / median, "runs_s": times[method, rt60]})
+            rows.append(
+                {
+                    "method": method,
+                    "rt60_s": rt60,
+                    "median_s": median,
+                    "rirs_per_s": pairs / median,
+                    "vs_pra_ism": None if reference is None else reference / median,
+                    "runs_s": times[method, rt60],
+                }
+            )
     mode = "full_ism" if args.full_ism else "tail"
     print(f"\n{mode}: 6x5x3 m room, {FS} Hz, {len(SOURCES)} sources x {len(MICS)} mics, median of {args.repeats}")
     print(f"{'method':<16}{'RT60 s':>8}{'median s':>11}{'RIRs/s':>10}{'x pra_ism':>11}")
@@ -128,8 +143,16 @@ def main() -> None:
         ratio = "-" if row["vs_pra_ism"] is None else f"{row['vs_pra_ism']:.2f}"
         print(f"{row['method']:<16}{row['rt60_s']:>8.1f}{row['median_s']:>11.4f}{row['rirs_per_s']:>10.1f}{ratio:>11}")
     report = json.loads(args.json.read_text()) if args.json.exists() else {}
-    report[mode] = {"date": date.today().isoformat(), "room_m": SIZE, "sample_rate": FS, "sources": len(SOURCES),
-                    "mics": len(MICS), "repeats": args.repeats, "versions": versions(), "results": rows}
+    report[mode] = {
+        "date": date.today().isoformat(),
+        "room_m": SIZE,
+        "sample_rate": FS,
+        "sources": len(SOURCES),
+        "mics": len(MICS),
+        "repeats": args.repeats,
+        "versions": versions(),
+        "results": rows,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten {args.json}")

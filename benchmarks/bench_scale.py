@@ -41,11 +41,16 @@ METHODS = {"pool-1": ("pool", 1), "pool-2": ("pool", 2), "dask-2": ("dask", 2), 
 def make_config(num_examples: int, shard_size: int, seed: int) -> Any:
     from audiosynth.config import config_from_dict
 
-    return config_from_dict({
-        "catalogs": {"speech": [str(DEMO / "speech.jsonl")], "noise": [str(DEMO / "noise.jsonl")]},
-        "seed": seed, "num_examples": num_examples, "sample_rate": 16000, "duration_s": [3.0, 6.0],
-        "output": {"format": "flac", "subtype": "PCM_16", "shard_size": shard_size},
-    })
+    return config_from_dict(
+        {
+            "catalogs": {"speech": [str(DEMO / "speech.jsonl")], "noise": [str(DEMO / "noise.jsonl")]},
+            "seed": seed,
+            "num_examples": num_examples,
+            "sample_rate": 16000,
+            "duration_s": [3.0, 6.0],
+            "output": {"format": "flac", "subtype": "PCM_16", "shard_size": shard_size},
+        }
+    )
 
 
 def child(method: str, out: Path, num_examples: int, shard_size: int, seed: int) -> None:
@@ -65,8 +70,19 @@ def run(method: str, out: Path, num_examples: int, args: argparse.Namespace) -> 
     import psutil
 
     os.sync()
-    command = [sys.executable, __file__, "--child", method, str(out), "--num-examples", str(num_examples),
-               "--shard-size", str(args.shard_size), "--seed", str(args.seed)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        method,
+        str(out),
+        "--num-examples",
+        str(num_examples),
+        "--shard-size",
+        str(args.shard_size),
+        "--seed",
+        str(args.seed),
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     root = psutil.Process(proc.pid)
     peak_sum = peak_one = 0
@@ -118,10 +134,22 @@ def main() -> None:
                 result = run(method, out, n, args)
                 shutil.rmtree(out)
                 rate = result["audio_s"] / result["wall_s"]
-                runs.append({"name": f"{method}@{n}", "method": method, "num_examples": n, "repeat": repeat,
-                             **{k: round(v, 3) for k, v in result.items()}, "audio_s_per_s": round(rate, 1), "load_before": round(load, 2)})
-                print(f"repeat {repeat} {method:<7} N={n:<5} {result['audio_s']:8.1f} audio-s in {result['wall_s']:6.2f} s = {rate:7.1f} audio-s/s; "
-                      f"peak RSS tree {result['peak_rss_tree_mb']:6.0f} MB, largest process {result['peak_rss_process_mb']:5.0f} MB", flush=True)
+                runs.append(
+                    {
+                        "name": f"{method}@{n}",
+                        "method": method,
+                        "num_examples": n,
+                        "repeat": repeat,
+                        **{k: round(v, 3) for k, v in result.items()},
+                        "audio_s_per_s": round(rate, 1),
+                        "load_before": round(load, 2),
+                    }
+                )
+                print(
+                    f"repeat {repeat} {method:<7} N={n:<5} {result['audio_s']:8.1f} audio-s in {result['wall_s']:6.2f} s = {rate:7.1f} audio-s/s; "
+                    f"peak RSS tree {result['peak_rss_tree_mb']:6.0f} MB, largest process {result['peak_rss_process_mb']:5.0f} MB",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     summary: dict[str, Any] = {"throughput": {}, "ratios": {}}
@@ -130,9 +158,13 @@ def main() -> None:
         summary["throughput"][f"{method}@{n}"] = {
             "audio_s_per_s": statistics.median(r["audio_s_per_s"] for r in rows),
             "peak_rss_tree_mb": statistics.median(r["peak_rss_tree_mb"] for r in rows),
-            "peak_rss_process_mb": statistics.median(r["peak_rss_process_mb"] for r in rows)}
-    goals = [("pool-2", "pool-1", "audio_s_per_s", ">= 1.8"), ("dask-2", "pool-2", "audio_s_per_s", ">= 0.9"),
-             ("ray-2", "pool-2", "audio_s_per_s", "none set")]
+            "peak_rss_process_mb": statistics.median(r["peak_rss_process_mb"] for r in rows),
+        }
+    goals = [
+        ("pool-2", "pool-1", "audio_s_per_s", ">= 1.8"),
+        ("dask-2", "pool-2", "audio_s_per_s", ">= 0.9"),
+        ("ray-2", "pool-2", "audio_s_per_s", "none set"),
+    ]
     for a, b, key, goal in goals:
         if a in args.methods and b in args.methods:
             summary["ratios"][f"{a}/{b}"] = {**ratio(runs, f"{a}@{large}", f"{b}@{large}", key), "goal": goal}
@@ -141,12 +173,17 @@ def main() -> None:
     print()
     for name, value in summary["ratios"].items():
         print(f"{name:<36} {value['median']:.3f} ({value['min']:.3f}-{value['max']:.3f}; goal {value['goal']})")
-    import audiosynth
     import dask
     import numpy
 
-    versions = {"python": platform.python_version(), "numpy": numpy.__version__, "dask": dask.__version__,
-                "audiosynth": audiosynth.__version__}
+    import audiosynth
+
+    versions = {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "dask": dask.__version__,
+        "audiosynth": audiosynth.__version__,
+    }
     try:
         import ray
 
@@ -154,9 +191,20 @@ def main() -> None:
     except ImportError:
         pass
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"date": date.today().isoformat(), "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-                                     "versions": versions, "settings": {k: v for k, v in vars(args).items() if k not in ("json", "out_dir", "child")},
-                                     "summary": summary, "runs": runs}, indent=2) + "\n")
+    args.json.write_text(
+        json.dumps(
+            {
+                "date": date.today().isoformat(),
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+                "versions": versions,
+                "settings": {k: v for k, v in vars(args).items() if k not in ("json", "out_dir", "child")},
+                "summary": summary,
+                "runs": runs,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.json}")
 
 

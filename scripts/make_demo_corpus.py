@@ -14,8 +14,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyroomacoustics as pra
@@ -110,8 +110,12 @@ SENTENCES: list[str] = [
 
 # Babble talkers and sentences are disjoint from the speech set above.
 BABBLE_VOICES: list[tuple[str, int, int]] = [
-    ("en-us+m6", 170, 40), ("en-gb+m7", 160, 30), ("en-gb-x-gbclan+m8", 165, 45),
-    ("en-gb-x-rp+f1", 170, 62), ("en-us+Annie", 160, 55), ("en-029+linda", 175, 58),
+    ("en-us+m6", 170, 40),
+    ("en-gb+m7", 160, 30),
+    ("en-gb-x-gbclan+m8", 165, 45),
+    ("en-gb-x-rp+f1", 170, 62),
+    ("en-us+Annie", 160, 55),
+    ("en-029+linda", 175, 58),
 ]
 BABBLE_SENTENCES: list[str] = [
     "the meeting ran much longer than anyone had expected",
@@ -162,7 +166,7 @@ def trim_silence(x: np.ndarray, pad_s: float = 0.1, floor_db: float = -50.0) -> 
     active = np.flatnonzero(level > level.max() + floor_db)
     pad = int(pad_s * SR)
     start, stop = active[0] * hop, (active[-1] + 1) * hop
-    core = x[max(0, start - pad): stop + pad]
+    core = x[max(0, start - pad) : stop + pad]
     lead, tail = max(0, pad - start), max(0, stop + pad - len(x))
     return np.concatenate([np.zeros(lead), core, np.zeros(tail)])
 
@@ -202,10 +206,20 @@ def make_speech(out: Path) -> list[Clip]:
             unused.remove(sentence)
             count += 1
             path = out / "speech" / spk / f"{spk}_{count:03d}.flac"
-            clips.append(Clip(
-                id=f"demo-{spk}-{count:03d}", path=relative_audio_path(path, out), kind="speech",
-                duration=write_audio(path, audio), sample_rate=SR, speaker=spk,
-                text=normalize_text(sentence), language="en", gender=gender, corpus="demo"))
+            clips.append(
+                Clip(
+                    id=f"demo-{spk}-{count:03d}",
+                    path=relative_audio_path(path, out),
+                    kind="speech",
+                    duration=write_audio(path, audio),
+                    sample_rate=SR,
+                    speaker=spk,
+                    text=normalize_text(sentence),
+                    language="en",
+                    gender=gender,
+                    corpus="demo",
+                )
+            )
         if count < UTTERANCES_PER_SPEAKER:
             raise RuntimeError(f"{spk}: only {count} sentences fit {MIN_SPEECH_S}-{MAX_SPEECH_S} s")
         LOG.info("speech: %s (%s, %s) done, %d utterances", spk, voice, gender, count)
@@ -258,7 +272,7 @@ def impulsive(rng: np.random.Generator, n: int) -> np.ndarray:
             burst = sosfilt(low, rng.standard_normal(len(t))) * np.exp(-t / 0.12)
             thump = np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.08)
             event = (burst / np.max(np.abs(burst)) + thump) * rng.uniform(0.7, 1.0)
-        x[start: start + len(event)] += event
+        x[start : start + len(event)] += event
     return x
 
 
@@ -298,8 +312,17 @@ def make_noise(out: Path) -> list[Clip]:
     for index, (name, render, tags) in enumerate(NOISES):
         audio = peak_normalize(render(np.random.default_rng([SEED, index]), n))
         path = out / "noise" / f"{name}.flac"
-        clips.append(Clip(id=f"demo-noise-{name}", path=relative_audio_path(path, out), kind="noise",
-                          duration=write_audio(path, audio), sample_rate=SR, tags=tuple(tags), corpus="demo"))
+        clips.append(
+            Clip(
+                id=f"demo-noise-{name}",
+                path=relative_audio_path(path, out),
+                kind="noise",
+                duration=write_audio(path, audio),
+                sample_rate=SR,
+                tags=tuple(tags),
+                corpus="demo",
+            )
+        )
         LOG.info("noise: %s done", name)
     return clips
 
@@ -322,7 +345,7 @@ def simulate_rir(rt60: float, dims: list[float], src: list[float], mic: list[flo
     room.add_microphone(mic)
     room.compute_rir()
     h = np.asarray(room.rir[0][0], dtype=np.float64)
-    h = h[max(0, int(np.argmax(np.abs(h))) - SR // 1000):]
+    h = h[max(0, int(np.argmax(np.abs(h))) - SR // 1000) :]
     edc = np.cumsum(h[::-1] ** 2)[::-1]
     below = np.flatnonzero(edc <= edc[0] * 1e-6)
     h = h[: below[0] if below.size else len(h)]
@@ -345,11 +368,18 @@ def make_rirs(out: Path) -> list[Clip]:
         h = calibrated_rir(rt60, dims, src, mic)
         path = out / "rirs" / f"room_{rt60:.2f}s.wav"
         room = "x".join(f"{d:g}" for d in dims)
-        clips.append(Clip(id=f"demo-rir-{rt60:.2f}s", path=relative_audio_path(path, out), kind="rir",
-                          duration=write_audio(path, h), sample_rate=SR,
-                          tags=("simulated", "shoebox", f"room={room}m"), corpus="demo"))
-        LOG.info("rir: target %.2f s, room %s m, measured T20 RT60 %.3f s, %d samples",
-                 rt60, room, schroeder_rt60(h), len(h))
+        clips.append(
+            Clip(
+                id=f"demo-rir-{rt60:.2f}s",
+                path=relative_audio_path(path, out),
+                kind="rir",
+                duration=write_audio(path, h),
+                sample_rate=SR,
+                tags=("simulated", "shoebox", f"room={room}m"),
+                corpus="demo",
+            )
+        )
+        LOG.info("rir: target %.2f s, room %s m, measured T20 RT60 %.3f s, %d samples", rt60, room, schroeder_rt60(h), len(h))
     return clips
 
 
@@ -363,8 +393,12 @@ def clean_output(out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, wipe stale output and write audio plus the three catalogs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "data_manifests" / "demo",
-                        help="output folder (default: data_manifests/demo in the repository)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO_ROOT / "data_manifests" / "demo",
+        help="output folder (default: data_manifests/demo in the repository)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("espeak-ng") is None:
         parser.error("espeak-ng is not on PATH (Debian/Ubuntu: apt-get install espeak-ng)")

@@ -33,8 +33,19 @@ def make_corpus(root: Path, speakers: int = 6, per_speaker: int = 3, rate: int =
             path = root / "speech" / f"spk{s}" / f"spk{s}_{u}.flac"
             path.parent.mkdir(parents=True, exist_ok=True)
             sf.write(path, speechlike(rng, seconds, rate, 100 + 20 * s), rate, subtype="PCM_16")
-            speech.append(Clip(f"spk{s}-{u}", relative_audio_path(path, root), "speech", sf.info(path).duration, rate, 1,
-                               speaker=f"spk{s}", text=f"UTTERANCE {u} OF SPEAKER {s}", gender="female" if s % 2 else "male"))
+            speech.append(
+                Clip(
+                    f"spk{s}-{u}",
+                    relative_audio_path(path, root),
+                    "speech",
+                    sf.info(path).duration,
+                    rate,
+                    1,
+                    speaker=f"spk{s}",
+                    text=f"UTTERANCE {u} OF SPEAKER {s}",
+                    gender="female" if s % 2 else "male",
+                )
+            )
     for k, seconds in enumerate([3.0, 8.0]):
         path = root / "noise" / f"noise{k}.flac"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,9 +22,10 @@ import shutil
 import struct
 import tarfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -108,9 +109,15 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 def wav_header(rate: int, channels: int, bits: int, data_bytes: int, fmt: int = 1) -> bytes:
     """A canonical 44-byte RIFF/WAVE header with whatever fields we like (lies included)."""
     block = channels * bits // 8
-    return (b"RIFF" + struct.pack("<I", (36 + data_bytes) & 0xFFFFFFFF) + b"WAVE" + b"fmt "
-            + struct.pack("<IHHIIHH", 16, fmt, channels, rate, rate * block, block, bits)
-            + b"data" + struct.pack("<I", data_bytes & 0xFFFFFFFF))
+    return (
+        b"RIFF"
+        + struct.pack("<I", (36 + data_bytes) & 0xFFFFFFFF)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, fmt, channels, rate, rate * block, block, bits)
+        + b"data"
+        + struct.pack("<I", data_bytes & 0xFFFFFFFF)
+    )
 
 
 def tone(seconds: float, rate: int = 16000, channels: int = 1, seed: int = 0) -> np.ndarray:
@@ -257,8 +264,9 @@ def build_argv(box: Box, config: Path, *extra: str, dry_run: bool = True) -> lis
     return ["build", str(config), "-o", str(box.out), "--workers", "1", "--no-progress", *(["--dry-run"] if dry_run else []), *extra]
 
 
-def config_case(name: str, changes: dict[str, Any], names: Names, expect: str = "error", subprocess: bool = False,
-                extra: tuple[str, ...] = ()) -> Case:
+def config_case(
+    name: str, changes: dict[str, Any], names: Names, expect: str = "error", subprocess: bool = False, extra: tuple[str, ...] = ()
+) -> Case:
     def setup(box: Box) -> list[str]:
         data = base_config(box)
         for dotted, value in changes.items():
@@ -268,8 +276,9 @@ def config_case(name: str, changes: dict[str, Any], names: Names, expect: str = 
     return Case(f"config-{name}", setup, expect, names, subprocess=subprocess)
 
 
-def raw_config_case(name: str, content: bytes | Callable[[Box], bytes], names: Names, expect: str = "error",
-                    subprocess: bool = False) -> Case:
+def raw_config_case(
+    name: str, content: bytes | Callable[[Box], bytes], names: Names, expect: str = "error", subprocess: bool = False
+) -> Case:
     def setup(box: Box) -> list[str]:
         base_config(box)
         path = box.inp / "fuzz.yaml"
@@ -296,29 +305,53 @@ F = "fuzz.yaml"
 def config_cases() -> list[Case]:
     c: list[Case] = []
     typed = [  # (id, dotted field, bad value)
-        ("num-examples-string", "num_examples", "ten"), ("num-examples-zero", "num_examples", 0),
-        ("num-examples-negative", "num_examples", -3), ("num-examples-float", "num_examples", 1.5),
-        ("num-examples-list", "num_examples", [1]), ("num-examples-null", "num_examples", None),
-        ("sample-rate-string", "sample_rate", "16k"), ("sample-rate-zero", "sample_rate", 0),
-        ("sample-rate-negative", "sample_rate", -16000), ("sample-rate-float", "sample_rate", 16000.5),
-        ("seed-negative", "seed", -1), ("seed-string", "seed", "abc"), ("seed-float", "seed", 1.5),
-        ("duration-string", "duration_s", "3"), ("duration-one-value", "duration_s", [1.0]),
-        ("duration-three-values", "duration_s", [1.0, 2.0, 3.0]), ("duration-inverted", "duration_s", [2.0, 1.0]),
-        ("duration-zero", "duration_s", [0.0, 1.0]), ("duration-negative", "duration_s", [-1.0, 1.0]),
-        ("duration-nan", "duration_s", [NAN, 1.0]), ("duration-inf", "duration_s", [1.0, INF]),
-        ("nan-snr", "snr_db", [NAN, 5.0]), ("snr-inverted", "snr_db", [20.0, 5.0]), ("snr-inf", "snr_db", [INF, INF]),
-        ("snr-minus-inf", "snr_db", [-INF, 0.0]), ("snr-string-item", "snr_db", ["a", 5]), ("snr-scalar", "snr_db", 5),
+        ("num-examples-string", "num_examples", "ten"),
+        ("num-examples-zero", "num_examples", 0),
+        ("num-examples-negative", "num_examples", -3),
+        ("num-examples-float", "num_examples", 1.5),
+        ("num-examples-list", "num_examples", [1]),
+        ("num-examples-null", "num_examples", None),
+        ("sample-rate-string", "sample_rate", "16k"),
+        ("sample-rate-zero", "sample_rate", 0),
+        ("sample-rate-negative", "sample_rate", -16000),
+        ("sample-rate-float", "sample_rate", 16000.5),
+        ("seed-negative", "seed", -1),
+        ("seed-string", "seed", "abc"),
+        ("seed-float", "seed", 1.5),
+        ("duration-string", "duration_s", "3"),
+        ("duration-one-value", "duration_s", [1.0]),
+        ("duration-three-values", "duration_s", [1.0, 2.0, 3.0]),
+        ("duration-inverted", "duration_s", [2.0, 1.0]),
+        ("duration-zero", "duration_s", [0.0, 1.0]),
+        ("duration-negative", "duration_s", [-1.0, 1.0]),
+        ("duration-nan", "duration_s", [NAN, 1.0]),
+        ("duration-inf", "duration_s", [1.0, INF]),
+        ("nan-snr", "snr_db", [NAN, 5.0]),
+        ("snr-inverted", "snr_db", [20.0, 5.0]),
+        ("snr-inf", "snr_db", [INF, INF]),
+        ("snr-minus-inf", "snr_db", [-INF, 0.0]),
+        ("snr-string-item", "snr_db", ["a", 5]),
+        ("snr-scalar", "snr_db", 5),
         ("snr-mapping", "snr_db", {"min": 0, "max": 5}),
-        ("level-above-full-scale", "speech_level_dbfs", [-10.0, 10.0]), ("level-nan", "speech_level_dbfs", [NAN, -10.0]),
-        ("min-speech-ratio-zero", "min_speech_ratio", 0), ("min-speech-ratio-two", "min_speech_ratio", 2),
+        ("level-above-full-scale", "speech_level_dbfs", [-10.0, 10.0]),
+        ("level-nan", "speech_level_dbfs", [NAN, -10.0]),
+        ("min-speech-ratio-zero", "min_speech_ratio", 0),
+        ("min-speech-ratio-two", "min_speech_ratio", 2),
         ("min-speech-ratio-nan", "min_speech_ratio", NAN),
-        ("noise-probability-two", "noise_probability", 2), ("noise-probability-negative", "noise_probability", -1),
-        ("noise-probability-nan", "noise_probability", NAN), ("noise-probability-string", "noise_probability", "yes"),
-        ("reverb-probability-high", "reverb.probability", 1.5), ("reverb-probability-nan", "reverb.probability", NAN),
-        ("reverb-source-bogus", "reverb.source", "bogus"), ("reverb-simulator-bogus", "reverb.simulator", "bogus"),
-        ("early-s-negative", "reverb.early_s", -1), ("early-s-zero", "reverb.early_s", 0),
-        ("rt60-inverted", "reverb.room.rt60_s", [1.0, 0.2]), ("rt60-zero", "reverb.room.rt60_s", [0.0, 1.0]),
-        ("rt60-nan", "reverb.room.rt60_s", [NAN, 1.0]), ("wall-margin-zero", "reverb.room.wall_margin_m", 0),
+        ("noise-probability-two", "noise_probability", 2),
+        ("noise-probability-negative", "noise_probability", -1),
+        ("noise-probability-nan", "noise_probability", NAN),
+        ("noise-probability-string", "noise_probability", "yes"),
+        ("reverb-probability-high", "reverb.probability", 1.5),
+        ("reverb-probability-nan", "reverb.probability", NAN),
+        ("reverb-source-bogus", "reverb.source", "bogus"),
+        ("reverb-simulator-bogus", "reverb.simulator", "bogus"),
+        ("early-s-negative", "reverb.early_s", -1),
+        ("early-s-zero", "reverb.early_s", 0),
+        ("rt60-inverted", "reverb.room.rt60_s", [1.0, 0.2]),
+        ("rt60-zero", "reverb.room.rt60_s", [0.0, 1.0]),
+        ("rt60-nan", "reverb.room.rt60_s", [NAN, 1.0]),
+        ("wall-margin-zero", "reverb.room.wall_margin_m", 0),
         ("wall-absorption-bounds", "reverb.room.wall_absorption", [0.0, 1.0]),
         ("wall-absorption-inverted", "reverb.room.wall_absorption", [0.9, 0.1]),
         ("array-explicit-no-positions", "reverb.room.array", {"type": "explicit"}),
@@ -326,18 +359,30 @@ def config_cases() -> list[Case]:
         ("array-negative-spacing", "reverb.room.array", {"type": "linear", "spacing_m": -1}),
         ("array-type-bogus", "reverb.room.array", {"type": "sphere"}),
         ("array-positions-garbage", "reverb.room.array", {"type": "explicit", "positions_m": [[1, 2]]}),
-        ("early-ms-zero", "targets.early_ms", 0), ("targets-direct-string", "targets.direct", "sometimes"),
-        ("talkers-count-zero", "talkers.count", [0, 1]), ("talkers-count-nine", "talkers.count", [9, 9]),
-        ("talkers-count-inverted", "talkers.count", [3, 2]), ("overlap-ratio-high", "talkers.overlap_ratio", [0.6, 0.7]),
-        ("overlap-mode-bogus", "talkers.overlap", "bogus"), ("sir-nan", "talkers.sir_db", [NAN, 0.0]),
-        ("task-bogus", "task", "bogus"), ("session-speakers-zero", "session.speakers", [0, 2]),
-        ("session-activity-zero", "session.activity_db", 0), ("session-overlap-inverted", "session.overlap_s", [2.0, 1.0]),
-        ("shard-size-zero", "output.shard_size", 0), ("output-format-mp3", "output.format", "mp3"),
-        ("flac-float", "output.subtype", "FLOAT"), ("peak-above-zero", "output.peak_dbfs", 5),
-        ("peak-nan", "output.peak_dbfs", NAN), ("splits-sum", "splits", {"train": 0.5, "dev": 0.1, "test": 0.1}),
-        ("splits-negative", "splits.train", -1.0), ("splits-nan", "splits.train", NAN),
-        ("backend-bogus", "backend", "jax"), ("cuda-without-torch", "device", "cuda"),
-        ("unknown-top-level-key", "snr", [0, 5]), ("unknown-nested-key", "reverb.room.colour", "blue"),
+        ("early-ms-zero", "targets.early_ms", 0),
+        ("targets-direct-string", "targets.direct", "sometimes"),
+        ("talkers-count-zero", "talkers.count", [0, 1]),
+        ("talkers-count-nine", "talkers.count", [9, 9]),
+        ("talkers-count-inverted", "talkers.count", [3, 2]),
+        ("overlap-ratio-high", "talkers.overlap_ratio", [0.6, 0.7]),
+        ("overlap-mode-bogus", "talkers.overlap", "bogus"),
+        ("sir-nan", "talkers.sir_db", [NAN, 0.0]),
+        ("task-bogus", "task", "bogus"),
+        ("session-speakers-zero", "session.speakers", [0, 2]),
+        ("session-activity-zero", "session.activity_db", 0),
+        ("session-overlap-inverted", "session.overlap_s", [2.0, 1.0]),
+        ("shard-size-zero", "output.shard_size", 0),
+        ("output-format-mp3", "output.format", "mp3"),
+        ("flac-float", "output.subtype", "FLOAT"),
+        ("peak-above-zero", "output.peak_dbfs", 5),
+        ("peak-nan", "output.peak_dbfs", NAN),
+        ("splits-sum", "splits", {"train": 0.5, "dev": 0.1, "test": 0.1}),
+        ("splits-negative", "splits.train", -1.0),
+        ("splits-nan", "splits.train", NAN),
+        ("backend-bogus", "backend", "jax"),
+        ("cuda-without-torch", "device", "cuda"),
+        ("unknown-top-level-key", "snr", [0, 5]),
+        ("unknown-nested-key", "reverb.room.colour", "blue"),
         ("misspelled-key", "num_example", 2),
     ]
     for name, dotted, value in typed:
@@ -353,13 +398,20 @@ def config_cases() -> list[Case]:
         config_case("catalogs-speech-int", {"catalogs.speech": 123}, (F, "speech")),
         config_case("catalogs-speech-missing-file", {"catalogs.speech": "nope.jsonl"}, ("nope.jsonl",)),
         config_case("catalogs-noise-empty-with-noise", {"catalogs.noise": []}, (F, "noise")),
-        config_case("catalogs-rirs-missing-with-reverb", {"catalogs.rirs": [], "reverb": {"probability": 1.0, "source": "catalog"}},
-                    (F, "rirs")),
+        config_case(
+            "catalogs-rirs-missing-with-reverb", {"catalogs.rirs": [], "reverb": {"probability": 1.0, "source": "catalog"}}, (F, "rirs")
+        ),
         config_case("catalogs-speech-is-noise-catalog", {"catalogs.speech": "noise.jsonl"}, ("speech", "noise")),
     ]
-    for name, make in (("directory", lambda p: p.mkdir()), ("fifo", make_fifo), ("symlink-loop", make_loop),
-                       ("garbage", lambda p: p.write_bytes(bytes(range(256)) * 8)), ("empty", lambda p: p.write_bytes(b"")),
-                       ("non-utf8", lambda p: p.write_bytes(b'{"id": "\xff\xfe"}\n'))):
+    for name, make in (
+        ("directory", lambda p: p.mkdir()),
+        ("fifo", make_fifo),
+        ("symlink-loop", make_loop),
+        ("garbage", lambda p: p.write_bytes(bytes(range(256)) * 8)),
+        ("empty", lambda p: p.write_bytes(b"")),
+        ("non-utf8", lambda p: p.write_bytes(b'{"id": "\xff\xfe"}\n')),
+    ):
+
         def setup(box: Box, make=make, name=name) -> list[str]:
             data = base_config(box)
             make(box.inp / f"odd-{name}.jsonl")
@@ -380,8 +432,9 @@ def config_cases() -> list[Case]:
         raw_config_case("nul-byte", lambda box: _base_yaml(box).encode() + b"\nseed: 1\x00\n", (F,)),
         raw_config_case("python-tag", lambda box: _base_yaml(box).encode() + b"\nx: !!python/object/apply:os.system ['true']\n", (F,)),
         raw_config_case("deep-nested-list", lambda box: _base_yaml(box).encode() + b"\nx: " + b"[" * 20000 + b"]" * 20000 + b"\n", (F,)),
-        raw_config_case("deep-nested-mapping", lambda box: _base_yaml(box).encode() + b"\nx: " + b"{a: " * 20000 + b"1" + b"}" * 20000 + b"\n",
-                        (F,)),
+        raw_config_case(
+            "deep-nested-mapping", lambda box: _base_yaml(box).encode() + b"\nx: " + b"{a: " * 20000 + b"1" + b"}" * 20000 + b"\n", (F,)
+        ),
         raw_config_case("alias-bomb", _alias_bomb, (F,), subprocess=True),
         raw_config_case("huge-string-value", lambda box: _base_yaml(box).encode() + b"\nx: " + b"y" * 2_000_000 + b"\n", (F, "x")),
         raw_config_case("bom-prefixed", lambda box: b"\xef\xbb\xbf" + _base_yaml(box).encode(), (F,), expect="clean"),
@@ -400,20 +453,46 @@ def config_cases() -> list[Case]:
         config_case("duration-huge", {"duration_s": [1e6, 1e6]}, (("duration_s", "shorter_than"),), subprocess=True),
         config_case("duration-tiny", {"duration_s": [1e-6, 1e-6]}, ("duration_s",), expect="clean", subprocess=True),
         config_case("early-s-huge", {"reverb": {"probability": 1.0, "early_s": 1000}}, ("early_s",), subprocess=True),
-        config_case("rt60-huge", {"reverb": {"probability": 1.0, "room": {"rt60_s": [50.0, 50.0]}}}, ("rt60_s",), expect="clean",
-                    subprocess=True),
-        config_case("room-tiny", {"reverb": {"probability": 1.0, "room": {"length_m": [0.1, 0.1], "width_m": [0.1, 0.1]}}},
-                    ("room",), subprocess=True),
-        config_case("room-distance-impossible", {"reverb": {"probability": 1.0, "room": {"distance_m": [100.0, 100.0]}}},
-                    ("distance_m",), subprocess=True),
-        config_case("room-source-above-ceiling", {"reverb": {"probability": 1.0, "room": {"source_height_m": [10.0, 10.0]}}},
-                    (("source_height_m", "reverb.room"),), subprocess=True),
-        config_case("array-thousand-mics", {"reverb": {"probability": 1.0, "room": {"array": {"type": "linear", "num_mics": 1000}}},
-                                            "output.format": "wav"}, ("num_mics",), subprocess=True),
-        config_case("session-pause-huge", {"task": "diarization", "session": {"speakers": [2, 2], "pause_s": [1e5, 1e5], "duration_s": [10.0, 20.0]}},
-                    ("pause_s",), subprocess=True),
-        config_case("session-ten-hours", {"task": "diarization", "session": {"speakers": [2, 2], "duration_s": [36000.0, 36000.0]}},
-                    ("duration_s",), expect="clean", subprocess=True),
+        config_case(
+            "rt60-huge", {"reverb": {"probability": 1.0, "room": {"rt60_s": [50.0, 50.0]}}}, ("rt60_s",), expect="clean", subprocess=True
+        ),
+        config_case(
+            "room-tiny",
+            {"reverb": {"probability": 1.0, "room": {"length_m": [0.1, 0.1], "width_m": [0.1, 0.1]}}},
+            ("room",),
+            subprocess=True,
+        ),
+        config_case(
+            "room-distance-impossible",
+            {"reverb": {"probability": 1.0, "room": {"distance_m": [100.0, 100.0]}}},
+            ("distance_m",),
+            subprocess=True,
+        ),
+        config_case(
+            "room-source-above-ceiling",
+            {"reverb": {"probability": 1.0, "room": {"source_height_m": [10.0, 10.0]}}},
+            (("source_height_m", "reverb.room"),),
+            subprocess=True,
+        ),
+        config_case(
+            "array-thousand-mics",
+            {"reverb": {"probability": 1.0, "room": {"array": {"type": "linear", "num_mics": 1000}}}, "output.format": "wav"},
+            ("num_mics",),
+            subprocess=True,
+        ),
+        config_case(
+            "session-pause-huge",
+            {"task": "diarization", "session": {"speakers": [2, 2], "pause_s": [1e5, 1e5], "duration_s": [10.0, 20.0]}},
+            ("pause_s",),
+            subprocess=True,
+        ),
+        config_case(
+            "session-ten-hours",
+            {"task": "diarization", "session": {"speakers": [2, 2], "duration_s": [36000.0, 36000.0]}},
+            ("duration_s",),
+            expect="clean",
+            subprocess=True,
+        ),
         config_case("num-examples-huge", {"num_examples": 10**12}, ("num_examples",), expect="clean", subprocess=True),
         config_case("shard-size-huge", {"output.shard_size": 10**15}, ("shard_size",), expect="clean", subprocess=True),
     ]
@@ -448,8 +527,13 @@ def output_folder_cases() -> list[Case]:
         Case("build-out-build-json-list", complete(None, build_json=b"[1, 2]"), "error", ("build.json",), protect_out=True),
         # "written by config": the wording of the shards' fingerprint check ("shards/00000.jsonl:
         # written by config <fp>, this build is <fp>"), which names the config by its fingerprint
-        Case("build-resume-deleted-build-json-other-seed", complete(5, drop=("build.json",)), "error",
-             (("fingerprint", "another config", "other config", "seed", "written by config"),), protect_out=True),
+        Case(
+            "build-resume-deleted-build-json-other-seed",
+            complete(5, drop=("build.json",)),
+            "error",
+            (("fingerprint", "another config", "other config", "seed", "written by config"),),
+            protect_out=True,
+        ),
     ]
 
 
@@ -458,8 +542,9 @@ def output_folder_cases() -> list[Case]:
 S = "speech.jsonl"
 
 
-def catalog_text_case(name: str, edit: Callable[[Box, list[str]], list[str] | bytes], names: Names, expect: str = "error",
-                      subprocess: bool = False) -> Case:
+def catalog_text_case(
+    name: str, edit: Callable[[Box, list[str]], list[str] | bytes], names: Names, expect: str = "error", subprocess: bool = False
+) -> Case:
     """A build (dry run) over a speech catalog whose JSONL lines ``edit`` rewrote."""
 
     def setup(box: Box) -> list[str]:
@@ -477,6 +562,7 @@ def _set_line(n: int, text: str | Callable[[str], str]) -> Callable[[Box, list[s
     def edit(box: Box, lines: list[str]) -> list[str]:
         lines[n - 1] = text(lines[n - 1]) if callable(text) else text
         return lines
+
     return edit
 
 
@@ -486,6 +572,7 @@ def _row_edit(n: int, change: Callable[[dict[str, Any]], None]) -> Callable[[Box
         change(row)
         lines[n - 1] = json.dumps(row)
         return lines
+
     return edit
 
 
@@ -495,6 +582,7 @@ def _setter(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
             row.pop(key)
         else:
             row[key] = value
+
     return change
 
 
@@ -522,32 +610,74 @@ def catalog_cases() -> list[Case]:
         catalog_text_case("num-channels-huge", _row_edit(1, _setter("num_channels", 1000)), (S, "num_channels"), expect="clean"),
     ]
     # a nan duration must be written as the bare NaN token Python's json accepts
-    c.append(catalog_text_case("duration-nan", _set_line(1, lambda l: json.dumps({**json.loads(l), "duration": NAN})), (S, ":1", "duration")))
-    c.append(catalog_text_case("duration-inf", _set_line(1, lambda l: json.dumps({**json.loads(l), "duration": INF})), (S, ":1", "duration")))
+    c.append(
+        catalog_text_case("duration-nan", _set_line(1, lambda l: json.dumps({**json.loads(l), "duration": NAN})), (S, ":1", "duration"))
+    )
+    c.append(
+        catalog_text_case("duration-inf", _set_line(1, lambda l: json.dumps({**json.loads(l), "duration": INF})), (S, ":1", "duration"))
+    )
     for key in ("id", "path", "kind", "duration", "sample_rate", "num_channels"):
         c.append(catalog_text_case(f"missing-{key.replace('_', '-')}", _row_edit(1, _setter(key, DELETE)), (S, ":1", key)))
-    wrong = [("id-int", "id", 5), ("id-empty", "id", ""), ("path-int", "path", 5), ("path-empty", "path", ""),
-             ("path-list", "path", ["a.flac"]), ("kind-music", "kind", "music"), ("duration-string", "duration", "1.5"),
-             ("duration-negative", "duration", -1.0), ("duration-zero", "duration", 0), ("duration-bool", "duration", True),
-             ("sample-rate-zero", "sample_rate", 0), ("sample-rate-float", "sample_rate", 16000.5),
-             ("sample-rate-string", "sample_rate", "16000"), ("sample-rate-bool", "sample_rate", True),
-             ("num-channels-zero", "num_channels", 0), ("tags-string", "tags", "a,b"), ("tags-ints", "tags", [1, 2]),
-             ("speaker-int", "speaker", 7), ("speaker-list", "speaker", ["spk0"]), ("text-int", "text", 5),
-             ("gender-dict", "gender", {"x": 1}), ("split-bogus", "split", "validation"), ("split-int", "split", 3),
-             ("unknown-field", "colour", "blue")]
+    wrong = [
+        ("id-int", "id", 5),
+        ("id-empty", "id", ""),
+        ("path-int", "path", 5),
+        ("path-empty", "path", ""),
+        ("path-list", "path", ["a.flac"]),
+        ("kind-music", "kind", "music"),
+        ("duration-string", "duration", "1.5"),
+        ("duration-negative", "duration", -1.0),
+        ("duration-zero", "duration", 0),
+        ("duration-bool", "duration", True),
+        ("sample-rate-zero", "sample_rate", 0),
+        ("sample-rate-float", "sample_rate", 16000.5),
+        ("sample-rate-string", "sample_rate", "16000"),
+        ("sample-rate-bool", "sample_rate", True),
+        ("num-channels-zero", "num_channels", 0),
+        ("tags-string", "tags", "a,b"),
+        ("tags-ints", "tags", [1, 2]),
+        ("speaker-int", "speaker", 7),
+        ("speaker-list", "speaker", ["spk0"]),
+        ("text-int", "text", 5),
+        ("gender-dict", "gender", {"x": 1}),
+        ("split-bogus", "split", "validation"),
+        ("split-int", "split", 3),
+        ("unknown-field", "colour", "blue"),
+    ]
     for name, key, value in wrong:
         # a split that is a string but not train/dev/test is a valid row (use_catalog_splits: false ignores it):
         # the pre-flight refusal names the catalog and the clip's id instead of the line
         where = (":1", "spk0-0") if name == "split-bogus" else ":1"
         c.append(catalog_text_case(name, _row_edit(1, _setter(key, value)), (S, where, key)))
-    c.append(catalog_text_case("duplicate-id-across-catalogs", lambda box, lines: [lines[0].replace('"spk0-0"', '"noise0"')] + lines[1:],
-                               ("noise0",), expect="clean"))
+    c.append(
+        catalog_text_case(
+            "duplicate-id-across-catalogs",
+            lambda box, lines: [lines[0].replace('"spk0-0"', '"noise0"')] + lines[1:],
+            ("noise0",),
+            expect="clean",
+        )
+    )
     c += render_time_catalog_cases()
     return c
 
 
-RENDER_BAD = ("missing", "directory", "fifo", "symlink-loop", "dangling-symlink", "dev-zero", "text", "zero-bytes", "garbage",
-              "truncated-flac", "nan", "silent", "wrong-rate", "stereo", "huge-claimed-length")
+RENDER_BAD = (
+    "missing",
+    "directory",
+    "fifo",
+    "symlink-loop",
+    "dangling-symlink",
+    "dev-zero",
+    "text",
+    "zero-bytes",
+    "garbage",
+    "truncated-flac",
+    "nan",
+    "silent",
+    "wrong-rate",
+    "stereo",
+    "huge-claimed-length",
+)
 
 
 def _bad_catalog(box: Box, kind: str, bad: str, how_many: str) -> list[str]:
@@ -579,10 +709,12 @@ def render_time_catalog_cases() -> list[Case]:
             assert rejects.is_file(), f"no rejects.jsonl, and none of the bad clips {sorted(bad)} drawn (the case must draw one)"
             rows = [json.loads(line) for line in rejects.read_text().splitlines() if line.strip()]
             assert bad & {r.get("clip") for r in rows}, f"rejects.jsonl does not name any of the bad clips {sorted(bad)}: {rows}"
+
         return check
 
     for kind, bads in (("speech", RENDER_BAD), ("noise", ("fifo", "garbage", "nan", "silent", "wrong-rate", "missing"))):
         for bad in bads:
+
             def some(box: Box, kind=kind, bad=bad) -> list[str]:
                 data = base_config(box)
                 data["num_examples"] = 4
@@ -591,6 +723,7 @@ def render_time_catalog_cases() -> list[Case]:
 
             cases.append(Case(f"catalog-{kind}-some-{bad}", some, "reject", check=check_rejected(kind)))
     for bad in ("missing", "fifo", "garbage", "nan", "symlink-loop", "silent"):
+
         def every(box: Box, bad=bad) -> list[str]:
             data = base_config(box)
             box.state["bad_ids"] = _bad_catalog(box, "speech", bad, "all")
@@ -598,8 +731,12 @@ def render_time_catalog_cases() -> list[Case]:
 
         cases.append(Case(f"catalog-speech-all-{bad}", every, "error", (("spk0-0", "speech"),)))
     # RIRs that cannot be used: a reject with its reason, or a one-line refusal naming the clip
-    for name, make in (("rir-all-zeros", lambda: np.zeros(8000, np.float32)), ("rir-single-impulse", lambda: np.eye(1, 8000)[0]),
-                       ("rir-nan", lambda: np.full(8000, np.nan))):
+    for name, make in (
+        ("rir-all-zeros", lambda: np.zeros(8000, np.float32)),
+        ("rir-single-impulse", lambda: np.eye(1, 8000)[0]),
+        ("rir-nan", lambda: np.full(8000, np.nan)),
+    ):
+
         def rir(box: Box, make=make, name=name) -> list[str]:
             data = base_config(box)
             data["reverb"] = {"probability": 1.0, "source": "catalog"}
@@ -618,9 +755,15 @@ def render_time_catalog_cases() -> list[Case]:
 # --------------------------------------------------------------------------- audio files for `catalog`
 
 
-def corpus_case(name: str, make: Callable[[Box, Path], None], expect: str = "reject", names: Names = (),
-                layout: tuple[str, ...] = ("folder",), check: Callable[[Box, Any], None] | None = None,
-                subprocess: bool = False) -> Case:
+def corpus_case(
+    name: str,
+    make: Callable[[Box, Path], None],
+    expect: str = "reject",
+    names: Names = (),
+    layout: tuple[str, ...] = ("folder",),
+    check: Callable[[Box, Any], None] | None = None,
+    subprocess: bool = False,
+) -> Case:
     """``catalog folder CORPUS --kind speech`` over two good files plus what ``make`` adds."""
 
     def setup(box: Box) -> list[str]:
@@ -631,8 +774,7 @@ def corpus_case(name: str, make: Callable[[Box, Path], None], expect: str = "rej
         make(box, corpus)
         return ["catalog", *layout, str(corpus), "--kind", "speech", "-o", str(box.out / "speech.jsonl"), "--workers", "1"]
 
-    return Case(f"audio-{name}", setup, expect, names, check=check or (_one_reject if expect == "reject" else None),
-                subprocess=subprocess)
+    return Case(f"audio-{name}", setup, expect, names, check=check or (_one_reject if expect == "reject" else None), subprocess=subprocess)
 
 
 def _catalog_rows(box: Box) -> list[dict[str, Any]]:
@@ -655,6 +797,7 @@ def _bad_in_corpus(kind: str, filename: str) -> Callable[[Box, Path], None]:
     def make(box: Box, corpus: Path) -> None:
         box.state["bad_name"] = filename
         bad_audio(box, kind, corpus / "spk" / filename)
+
     return make
 
 
@@ -666,8 +809,12 @@ def audio_cases() -> list[Case]:
     for ext in ("flac", "ogg", "mp3", "aiff"):
         c.append(corpus_case(f"garbage-{ext}", _bad_in_corpus("garbage", f"bad.{ext}")))
     c.append(corpus_case("wav-named-flac", _bad_in_corpus("nan", "bad-nan.flac")))
-    c.append(corpus_case("ogg-header-garbage", lambda box, corpus: (box.state.update(bad_name="bad.ogg"),
-                                                                     (corpus / "spk" / "bad.ogg").write_bytes(b"OggS" + b"\x00" * 500))))
+    c.append(
+        corpus_case(
+            "ogg-header-garbage",
+            lambda box, corpus: (box.state.update(bad_name="bad.ogg"), (corpus / "spk" / "bad.ogg").write_bytes(b"OggS" + b"\x00" * 500)),
+        )
+    )
 
     def dir_loop(box: Box, corpus: Path) -> None:
         os.symlink("..", corpus / "spk" / "loop")
@@ -692,8 +839,11 @@ def audio_cases() -> list[Case]:
         sf.write(corpus / "spk" / "good0.flac", tone(1.0)[:, 0], 16000)
 
     c.append(corpus_case("same-id-two-extensions", same_id, expect="error", names=("good0",)))
-    c.append(corpus_case("librispeech-layout-of-a-flat-folder", lambda box, corpus: None, expect="error", names=("corpus",),
-                         layout=("librispeech",)))
+    c.append(
+        corpus_case(
+            "librispeech-layout-of-a-flat-folder", lambda box, corpus: None, expect="error", names=("corpus",), layout=("librispeech",)
+        )
+    )
     return c
 
 
@@ -703,7 +853,7 @@ M = "manifest.jsonl"
 ROW = 2  # the corrupted row's line number in manifest.jsonl
 ROW_ID = "train-000001"
 AUDIO_FILE = f"{ROW_ID}.mix.flac"
-WHERE_ROW: "tuple[str, ...]" = (f"{M}:{ROW}", f"{M} line {ROW}", f"{M}, line {ROW}", ROW_ID)
+WHERE_ROW: tuple[str, ...] = (f"{M}:{ROW}", f"{M} line {ROW}", f"{M}, line {ROW}", ROW_ID)
 
 
 @dataclass(frozen=True)
@@ -730,6 +880,7 @@ def _line(n: int, new: bytes) -> Callable[[Box, Path], None]:
         lines = _manifest_lines(ds)
         lines[n - 1] = new
         _write_lines(ds, lines)
+
     return apply
 
 
@@ -740,6 +891,7 @@ def _row(change: Callable[[Box, dict[str, Any]], None], n: int = ROW) -> Callabl
         change(box, row)
         lines[n - 1] = json.dumps(row, ensure_ascii=False).encode()
         _write_lines(ds, lines)
+
     return apply
 
 
@@ -752,6 +904,7 @@ def _key(key: str, value: Any) -> Callable[[Box, dict[str, Any]], None]:
             node.pop(parts[-1])
         else:
             node[parts[-1]] = value(box) if callable(value) else value
+
     return change
 
 
@@ -773,6 +926,7 @@ def _replace_audio(kind: str) -> Callable[[Box, Path], None]:
         path = _audio_file(box, ds)
         replace_path(path)
         bad_audio(box, kind, path)
+
     return apply
 
 
@@ -783,6 +937,7 @@ def _rewrite_audio(make: Callable[[np.ndarray, int], tuple[np.ndarray, int]], fm
         data, rate = make(data, rate)
         path.unlink()
         sf.write(path, data, rate, format=fmt, subtype=subtype)
+
     return apply
 
 
@@ -812,6 +967,7 @@ def _build_json(content: bytes | Callable[[dict[str, Any]], Any]) -> Callable[[B
             path.write_text(json.dumps(info if new is None else new))
         else:
             path.write_bytes(content)
+
     return apply
 
 
@@ -833,11 +989,19 @@ def folder_mutations() -> list[Mutation]:
     B = "build.json"
     W = WHERE_ROW
     return [
-        Mutation("manifest-truncated", lambda box, ds: (ds / M).write_bytes((ds / M).read_bytes()[:-40]), (M, (f"{M}:4", f"{M} line 4", "line 4")),
-                 READERS + ("report", "lhotse")),
+        Mutation(
+            "manifest-truncated",
+            lambda box, ds: (ds / M).write_bytes((ds / M).read_bytes()[:-40]),
+            (M, (f"{M}:4", f"{M} line 4", "line 4")),
+            READERS + ("report", "lhotse"),
+        ),
         Mutation("manifest-empty", lambda box, ds: (ds / M).write_bytes(b""), (M,), ALL),
-        Mutation("manifest-garbage-line", lambda box, ds: _write_lines(ds, _manifest_lines(ds)[:2] + [b"}{ not json"] + _manifest_lines(ds)[2:]),
-                 (M, (f"{M}:3", f"{M} line 3", "line 3")), ALL + ("report",)),
+        Mutation(
+            "manifest-garbage-line",
+            lambda box, ds: _write_lines(ds, _manifest_lines(ds)[:2] + [b"}{ not json"] + _manifest_lines(ds)[2:]),
+            (M, (f"{M}:3", f"{M} line 3", "line 3")),
+            ALL + ("report",),
+        ),
         Mutation("manifest-non-utf8", _line(ROW, b'{"id": "\xff\xfe"}'), (M, (f"{M}:{ROW}", f"line {ROW}")), ALL),
         Mutation("manifest-row-is-array", _line(ROW, b"[1, 2]"), (M, (f"{M}:{ROW}", f"line {ROW}")), ALL),
         Mutation("manifest-row-is-null", _line(ROW, b"null"), (M, (f"{M}:{ROW}", f"line {ROW}")), ALL),
@@ -866,47 +1030,111 @@ def folder_mutations() -> list[Mutation]:
         Mutation("row-id-pipe", _row(_key("id", "x | touch " + ESCAPE)), (M, (f":{ROW}", f"line {ROW}", "x | touch"), "id"), ALL),
         Mutation("row-id-traversal", _row(_key("id", "../../../" + ESCAPE)), (M, (f":{ROW}", f"line {ROW}", ESCAPE), "id"), ALL),
         Mutation("row-id-absurdly-long", _row(_key("id", "i" * 100_000)), (M, (f":{ROW}", f"line {ROW}"), "id"), ALL),
-        Mutation("row-id-duplicate", lambda box, ds: _write_lines(ds, _manifest_lines(ds)[:2] + [_manifest_lines(ds)[1]] + _manifest_lines(ds)[2:]),
-                 (ROW_ID,), ("validate", "from-folder", "kaldi", "hf"),
-                 expect={"kaldi": "clean", "hf": "clean"}),
+        Mutation(
+            "row-id-duplicate",
+            lambda box, ds: _write_lines(ds, _manifest_lines(ds)[:2] + [_manifest_lines(ds)[1]] + _manifest_lines(ds)[2:]),
+            (ROW_ID,),
+            ("validate", "from-folder", "kaldi", "hf"),
+            expect={"kaldi": "clean", "hf": "clean"},
+        ),
         Mutation("row-split-traversal", _row(_key("split", "../../../" + ESCAPE)), (W, "split"), READERS + ("report",)),
         Mutation("row-split-absolute", _row(_key("split", lambda box: str(box.root / ESCAPE))), (W, "split"), READERS),
         Mutation("row-split-newline", _row(_key("split", "train\nx")), (W, "split"), ("validate", "kaldi", "hf", "nemo")),
         Mutation("row-split-empty", _row(_key("split", "")), (W, "split"), ("validate", "kaldi", "hf", "nemo")),
-        Mutation("row-audio-traversal", _row(_key("audio.mix", lambda box: (_secret_audio(box), "../../secret/FUZZ_SECRET.flac")[1])),
-                 (W, ("mix", "audio"), "FUZZ_SECRET"), READERS + ("report",)),
-        Mutation("row-audio-absolute", _row(_key("audio.mix", lambda box: str(_secret_audio(box)))), (W, ("mix", "audio"), "FUZZ_SECRET"),
-                 READERS),
-        Mutation("row-audio-symlink-out", _symlink_out, ((AUDIO_FILE, ROW_ID), ("symlink", "outside", "leaves", "escapes", "FUZZ_SECRET")),
-                 READERS),
+        Mutation(
+            "row-audio-traversal",
+            _row(_key("audio.mix", lambda box: (_secret_audio(box), "../../secret/FUZZ_SECRET.flac")[1])),
+            (W, ("mix", "audio"), "FUZZ_SECRET"),
+            READERS + ("report",),
+        ),
+        Mutation(
+            "row-audio-absolute",
+            _row(_key("audio.mix", lambda box: str(_secret_audio(box)))),
+            (W, ("mix", "audio"), "FUZZ_SECRET"),
+            READERS,
+        ),
+        Mutation(
+            "row-audio-symlink-out",
+            _symlink_out,
+            ((AUDIO_FILE, ROW_ID), ("symlink", "outside", "leaves", "escapes", "FUZZ_SECRET")),
+            READERS,
+        ),
         Mutation("row-audio-nul-byte", _row(_key("audio.mix", "audio/00000/x\x00.flac")), (W, ("mix", "audio")), ALL),
         Mutation("row-audio-is-folder", _row(_key("audio.mix", "audio")), (W, ("mix", "audio")), ("validate", "stored", "hf")),
-        Mutation("row-role-traversal", _row(lambda box, row: row["audio"].update({"../../../" + ESCAPE: row["audio"]["mix"]})),
-                 (W, ("role", ESCAPE)), ("validate", "from-folder", "stored", "hf")),
+        Mutation(
+            "row-role-traversal",
+            _row(lambda box, row: row["audio"].update({"../../../" + ESCAPE: row["audio"]["mix"]})),
+            (W, ("role", ESCAPE)),
+            ("validate", "from-folder", "stored", "hf"),
+        ),
         Mutation("row-speaker-newline", _row(_key("labels.speaker", "spk0\nspk9 evil")), (W, "speaker"), ("validate", "kaldi")),
         Mutation("row-speaker-int", _row(_key("labels.speaker", 7)), (W, "speaker"), ("validate", "kaldi")),
         Mutation("row-text-newline", _row(_key("labels.text", "HELLO\nspk9-x INJECTED LINE")), (W, "text"), ("validate", "kaldi")),
-        Mutation("row-snr-string", _row(_key("labels.snr_db", "high")), (W, "snr_db"), ("validate", "stored", "hf"),
-                 expect={"stored": "items", "hf": "clean"}),
-        Mutation("build-json-garbage", _build_json(b"{not json"), (B,), ("validate", "from-folder", "stored", "report"),
-                 ),
+        Mutation(
+            "row-snr-string",
+            _row(_key("labels.snr_db", "high")),
+            (W, "snr_db"),
+            ("validate", "stored", "hf"),
+            expect={"stored": "items", "hf": "clean"},
+        ),
+        Mutation(
+            "build-json-garbage",
+            _build_json(b"{not json"),
+            (B,),
+            ("validate", "from-folder", "stored", "report"),
+        ),
         Mutation("build-json-list", _build_json(b"[1, 2]"), (B,), ("validate", "from-folder", "stored")),
         Mutation("build-json-missing", _delete(B), (B,), ("validate", "from-folder", "stored"), expect={"stored": "items"}),
-        Mutation("build-json-running", _build_json(lambda info: info.update(status="running")), (B, ("complete", "status")),
-                 ("validate", "from-folder")),
+        Mutation(
+            "build-json-running",
+            _build_json(lambda info: info.update(status="running")),
+            (B, ("complete", "status")),
+            ("validate", "from-folder"),
+        ),
         Mutation("build-json-non-utf8", _build_json(b'{"status": "\xff"}'), (B,), ("validate", "from-folder", "stored")),
         # the audio files
-        Mutation("audio-truncated", _truncate, ((AUDIO_FILE, ROW_ID),), AUDIO_READERS, expect={"hf": "clean", "from-folder": "clean", "kaldi": "clean"}),
+        Mutation(
+            "audio-truncated",
+            _truncate,
+            ((AUDIO_FILE, ROW_ID),),
+            AUDIO_READERS,
+            expect={"hf": "clean", "from-folder": "clean", "kaldi": "clean"},
+        ),
         Mutation("audio-missing", _delete(f"audio/00000/{AUDIO_FILE}"), ((AUDIO_FILE, ROW_ID),), AUDIO_READERS, expect={"kaldi": "clean"}),
         Mutation("audio-is-folder", _replace_audio("directory"), ((AUDIO_FILE, ROW_ID),), AUDIO_READERS, expect={"kaldi": "clean"}),
         Mutation("audio-is-fifo", _replace_audio("fifo"), ((AUDIO_FILE, ROW_ID),), AUDIO_READERS, expect={"kaldi": "clean"}),
         Mutation("audio-symlink-loop", _replace_audio("symlink-loop"), ((AUDIO_FILE, ROW_ID),), AUDIO_READERS, expect={"kaldi": "clean"}),
-        *[Mutation(f"audio-{k}", _replace_audio(k), ((AUDIO_FILE, ROW_ID),), AUDIO_READERS,
-                   expect={"hf": "clean", "from-folder": "clean", "kaldi": "clean"}) for k in ("garbage", "zero-bytes", "text")],
-        Mutation("audio-nan-float-wav", _rewrite_audio(_nan_audio, "WAV", "FLOAT"), ((AUDIO_FILE, ROW_ID), ("NaN", "nan")), ("validate", "stored")),
-        Mutation("audio-wrong-rate", _rewrite_audio(lambda d, r: (d, 8000)), ((AUDIO_FILE, ROW_ID), ("rate", "8000")), ("validate", "stored")),
-        Mutation("audio-wrong-length", _rewrite_audio(lambda d, r: (d[: len(d) // 2], r)), ((AUDIO_FILE, ROW_ID), "frames"), ("validate", "stored")),
-        Mutation("audio-stereo", _rewrite_audio(lambda d, r: (np.repeat(d, 2, axis=1), r)), ((AUDIO_FILE, ROW_ID), "channels"), ("validate", "stored")),
+        *[
+            Mutation(
+                f"audio-{k}",
+                _replace_audio(k),
+                ((AUDIO_FILE, ROW_ID),),
+                AUDIO_READERS,
+                expect={"hf": "clean", "from-folder": "clean", "kaldi": "clean"},
+            )
+            for k in ("garbage", "zero-bytes", "text")
+        ],
+        Mutation(
+            "audio-nan-float-wav",
+            _rewrite_audio(_nan_audio, "WAV", "FLOAT"),
+            ((AUDIO_FILE, ROW_ID), ("NaN", "nan")),
+            ("validate", "stored"),
+        ),
+        Mutation(
+            "audio-wrong-rate", _rewrite_audio(lambda d, r: (d, 8000)), ((AUDIO_FILE, ROW_ID), ("rate", "8000")), ("validate", "stored")
+        ),
+        Mutation(
+            "audio-wrong-length",
+            _rewrite_audio(lambda d, r: (d[: len(d) // 2], r)),
+            ((AUDIO_FILE, ROW_ID), "frames"),
+            ("validate", "stored"),
+        ),
+        Mutation(
+            "audio-stereo",
+            _rewrite_audio(lambda d, r: (np.repeat(d, 2, axis=1), r)),
+            ((AUDIO_FILE, ROW_ID), "channels"),
+            ("validate", "stored"),
+        ),
     ]
 
 
@@ -931,6 +1159,7 @@ def _stored(ds: Path, roles: tuple[str, ...] = ("mix", "clean")) -> Callable[[],
 
         dataset = StoredDataset(ds, roles=roles)
         return sum(1 for i in range(len(dataset)) if dataset[i] is not None)
+
     return run
 
 
@@ -939,6 +1168,7 @@ def _sharded(ds: Path) -> Callable[[], int]:
         from audiosynth.torch import ShardDataset
 
         return sum(1 for _ in ShardDataset(ds, roles=("mix", "clean")))
+
     return run
 
 
@@ -959,6 +1189,7 @@ def _mutation_cases(mutations: list[Mutation], sharded: bool) -> list[Case]:
     cases = []
     for m in mutations:
         for target in m.targets:
+
             def setup(box: Box, m: Mutation = m, target: str = target) -> Any:
                 ds = box.inp / ("wds" if sharded else "ds")
                 shutil.copytree(box.fx.shards if sharded else box.fx.folder, ds, symlinks=True)
@@ -968,13 +1199,21 @@ def _mutation_cases(mutations: list[Mutation], sharded: bool) -> list[Case]:
                 return _dataset_argv(box, ds, target)
 
             names = m.names if sharded else _names(m.names, target)
-            cases.append(Case(f"{m.name}-{target}", setup, m.expect.get(target, _default_expect(target)), names,
-                              timeout_s=30.0 if target in ("report", "lhotse") else None))
+            cases.append(
+                Case(
+                    f"{m.name}-{target}",
+                    setup,
+                    m.expect.get(target, _default_expect(target)),
+                    names,
+                    timeout_s=30.0 if target in ("report", "lhotse") else None,
+                )
+            )
     return cases
 
 
 def dataset_cases() -> list[Case]:
     cases = _mutation_cases(folder_mutations(), sharded=False)
+
     # StoredDataset asked for a role only some rows have
     def partial_role(box: Box) -> Any:
         ds = box.inp / "ds"
@@ -1003,6 +1242,7 @@ def _rewrite_tar(edit: Callable[[Box, list[tuple[tarfile.TarInfo, bytes | None]]
                     info.size = len(data)
                 tar.addfile(info, io.BytesIO(data) if data is not None else None)
         path.write_bytes(buf.getvalue())
+
     return apply
 
 
@@ -1011,12 +1251,14 @@ def _rename_member(new: Callable[[Box], str], suffix: str = ".mix.flac"):
         for info, _ in members:
             if info.name == f"{ROW_ID}{suffix}":
                 info.name = new(box)
+
     return edit
 
 
 def _add_member(make: Callable[[Box], tarfile.TarInfo], data: bytes | None = None):
     def edit(box: Box, members: list) -> None:
         members.insert(0, (make(box), data))
+
     return edit
 
 
@@ -1025,6 +1267,7 @@ def _link_member(kind: bytes, name: str, target: str) -> Callable[[Box], tarfile
         info = tarfile.TarInfo(name)
         info.type, info.linkname = kind, target
         return info
+
     return make
 
 
@@ -1033,6 +1276,7 @@ def _member_data(name: str, data: Callable[[bytes], bytes]):
         for k, (info, old) in enumerate(members):
             if info.name == name:
                 members[k] = (info, data(old))
+
     return edit
 
 
@@ -1050,39 +1294,99 @@ def shard_mutations() -> list[Mutation]:
     T = "shard-00000.tar"
     TARGETS = ("to-folder", "validate", "sharded")
     return [
-        Mutation("tar-member-traversal", _rewrite_tar(_rename_member(lambda box: f"../../../../../{ESCAPE}.mix.flac")), (T, ESCAPE), TARGETS),
-        Mutation("tar-member-absolute", _rewrite_tar(_rename_member(lambda box: str(box.root / f"{ESCAPE}.mix.flac"))), (T, ESCAPE), TARGETS),
-        Mutation("tar-json-member-traversal", _rewrite_tar(_rename_member(lambda box: f"../../../../../{ESCAPE}.json", ".json")),
-                 (T, ESCAPE), TARGETS),
-        Mutation("tar-member-symlink-out", _rewrite_tar(_add_member(_link_member(tarfile.SYMTYPE, f"{ROW_ID}.evil.flac", "/etc/passwd"))),
-                 (T, f"{ROW_ID}.evil.flac"), TARGETS),
-        Mutation("tar-member-hardlink-out", _rewrite_tar(_add_member(_link_member(tarfile.LNKTYPE, f"{ROW_ID}.evil.flac", "/etc/passwd"))),
-                 (T, f"{ROW_ID}.evil.flac"), TARGETS),
-        Mutation("tar-member-dir-traversal", _rewrite_tar(_add_member(_link_member(tarfile.DIRTYPE, f"../../../../../{ESCAPE}", ""))),
-                 (T, ESCAPE), TARGETS),
+        Mutation(
+            "tar-member-traversal", _rewrite_tar(_rename_member(lambda box: f"../../../../../{ESCAPE}.mix.flac")), (T, ESCAPE), TARGETS
+        ),
+        Mutation(
+            "tar-member-absolute", _rewrite_tar(_rename_member(lambda box: str(box.root / f"{ESCAPE}.mix.flac"))), (T, ESCAPE), TARGETS
+        ),
+        Mutation(
+            "tar-json-member-traversal",
+            _rewrite_tar(_rename_member(lambda box: f"../../../../../{ESCAPE}.json", ".json")),
+            (T, ESCAPE),
+            TARGETS,
+        ),
+        Mutation(
+            "tar-member-symlink-out",
+            _rewrite_tar(_add_member(_link_member(tarfile.SYMTYPE, f"{ROW_ID}.evil.flac", "/etc/passwd"))),
+            (T, f"{ROW_ID}.evil.flac"),
+            TARGETS,
+        ),
+        Mutation(
+            "tar-member-hardlink-out",
+            _rewrite_tar(_add_member(_link_member(tarfile.LNKTYPE, f"{ROW_ID}.evil.flac", "/etc/passwd"))),
+            (T, f"{ROW_ID}.evil.flac"),
+            TARGETS,
+        ),
+        Mutation(
+            "tar-member-dir-traversal",
+            _rewrite_tar(_add_member(_link_member(tarfile.DIRTYPE, f"../../../../../{ESCAPE}", ""))),
+            (T, ESCAPE),
+            TARGETS,
+        ),
         Mutation("tar-member-newline-name", _rewrite_tar(_rename_member(lambda box: f"{ROW_ID}\n.mix.flac")), (T,), TARGETS),
         Mutation("tar-member-duplicate", _rewrite_tar(lambda box, members: members.insert(2, members[1])), (T,), ("to-folder", "validate")),
         Mutation("tar-truncated", lambda box, ds: (ds / "shards" / T).write_bytes((ds / "shards" / T).read_bytes()[:3000]), (T,), TARGETS),
-        Mutation("tar-garbage", lambda box, ds: (ds / "shards" / T).write_bytes(box.rng("tar").integers(0, 256, 20000, dtype=np.uint8).tobytes()),
-                 (T,), TARGETS),
+        Mutation(
+            "tar-garbage",
+            lambda box, ds: (ds / "shards" / T).write_bytes(box.rng("tar").integers(0, 256, 20000, dtype=np.uint8).tobytes()),
+            (T,),
+            TARGETS,
+        ),
         Mutation("tar-missing", _delete(f"shards/{T}"), (T,), TARGETS),
         Mutation("tar-claimed-size-huge", _claimed_size, (T,), TARGETS),
-        Mutation("tar-json-member-garbage", _rewrite_tar(_member_data(f"{ROW_ID}.json", lambda old: b"{not json")),
-                 (T, f"{ROW_ID}.json"), TARGETS),
-        Mutation("tar-json-member-no-audio", _rewrite_tar(_member_data(f"{ROW_ID}.json", lambda old: json.dumps(
-            {k: v for k, v in json.loads(old).items() if k != "audio"}).encode())), (T, (ROW_ID, "audio")), TARGETS),
-        Mutation("tar-json-member-removed", _rewrite_tar(lambda box, members: members.__setitem__(
-            slice(None), [m for m in members if m[0].name != f"{ROW_ID}.json"])), (T, ROW_ID), TARGETS),
-        Mutation("tar-audio-member-garbage", _rewrite_tar(_member_data(f"{ROW_ID}.mix.flac", lambda old: b"garbage" * 100)),
-                 (f"{ROW_ID}.mix.flac",), TARGETS, expect={"to-folder": "clean"}),
+        Mutation(
+            "tar-json-member-garbage",
+            _rewrite_tar(_member_data(f"{ROW_ID}.json", lambda old: b"{not json")),
+            (T, f"{ROW_ID}.json"),
+            TARGETS,
+        ),
+        Mutation(
+            "tar-json-member-no-audio",
+            _rewrite_tar(
+                _member_data(f"{ROW_ID}.json", lambda old: json.dumps({k: v for k, v in json.loads(old).items() if k != "audio"}).encode())
+            ),
+            (T, (ROW_ID, "audio")),
+            TARGETS,
+        ),
+        Mutation(
+            "tar-json-member-removed",
+            _rewrite_tar(lambda box, members: members.__setitem__(slice(None), [m for m in members if m[0].name != f"{ROW_ID}.json"])),
+            (T, ROW_ID),
+            TARGETS,
+        ),
+        Mutation(
+            "tar-audio-member-garbage",
+            _rewrite_tar(_member_data(f"{ROW_ID}.mix.flac", lambda old: b"garbage" * 100)),
+            (f"{ROW_ID}.mix.flac",),
+            TARGETS,
+            expect={"to-folder": "clean"},
+        ),
         Mutation("shards-json-garbage", lambda box, ds: (ds / "shards.json").write_bytes(b"{not json"), ("shards.json",), TARGETS),
-        Mutation("shards-json-name-traversal", lambda box, ds: (ds / "shards.json").write_text(json.dumps(
-            {"format": "audiosynth-webdataset", "num_examples": 4, "shards": [{"name": "../../../secret/x.tar", "num_examples": 4, "duration": 1}]})),
-            ("shards.json", "x.tar"), TARGETS),
+        Mutation(
+            "shards-json-name-traversal",
+            lambda box, ds: (ds / "shards.json").write_text(
+                json.dumps(
+                    {
+                        "format": "audiosynth-webdataset",
+                        "num_examples": 4,
+                        "shards": [{"name": "../../../secret/x.tar", "num_examples": 4, "duration": 1}],
+                    }
+                )
+            ),
+            ("shards.json", "x.tar"),
+            TARGETS,
+        ),
         Mutation("shards-build-json-garbage", _build_json(b"{not json"), ("build.json",), ("to-folder", "validate")),
-        Mutation("shards-build-json-shard-size-string", _build_json(lambda info: info["config"]["output"].update(shard_size="x")),
-                 ("build.json", "shard_size"), ("to-folder",)),
-        Mutation("shards-manifest-truncated", lambda box, ds: (ds / M).write_bytes((ds / M).read_bytes()[:-40]), (M,), ("to-folder", "validate")),
+        Mutation(
+            "shards-build-json-shard-size-string",
+            _build_json(lambda info: info["config"]["output"].update(shard_size="x")),
+            ("build.json", "shard_size"),
+            ("to-folder",),
+        ),
+        Mutation(
+            "shards-manifest-truncated", lambda box, ds: (ds / M).write_bytes((ds / M).read_bytes()[:-40]), (M,), ("to-folder", "validate")
+        ),
         Mutation("shards-manifest-row-without-shard", _row(_key("shard", DELETE)), (WHERE_ROW, "shard"), ("validate",)),
     ]
 
@@ -1111,7 +1415,9 @@ def onthefly_cases() -> list[Case]:
 
                 dataset = OnTheFlyDataset(config)
                 return sum(1 for i in range(len(dataset)) if dataset[i] is not None)
+
             return run
+
         return setup
 
     for bad in ("garbage", "missing", "fifo", "nan", "truncated-flac"):
@@ -1138,10 +1444,13 @@ def onthefly_cases() -> list[Case]:
                 for i, row in enumerate(rows):
                     built, _ = sf.read(box.out / row["audio"]["mix"], dtype="float32", always_2d=True)
                     item = dataset[i]
-                    assert item["id"] == row["id"] and np.array_equal(item["mix"].numpy(), built.T), \
+                    assert item["id"] == row["id"] and np.array_equal(item["mix"].numpy(), built.T), (
                         f"OnTheFlyDataset item {i} differs from built example {row['id']} (clips were rejected)"
+                    )
                 return len(rows)
+
             return run
+
         return setup
 
     for bad in ("garbage", "missing"):
@@ -1158,6 +1467,7 @@ def onthefly_cases() -> list[Case]:
             from audiosynth.torch import OnTheFlyDataset
 
             return len([OnTheFlyDataset(config)[0]])
+
         return run
 
     cases.append(Case("onthefly-catalog-deleted", missing_catalog, "raises", (S,)))
@@ -1166,8 +1476,20 @@ def onthefly_cases() -> list[Case]:
 
 # --------------------------------------------------------------------------- seeded random substitutions
 
-BAD_VALUES: dict[str, Any] = {"null": None, "neg": -1, "zero": 0, "huge": 1e308, "nan": NAN, "empty": "", "long": "x" * 5000,
-                              "list": [], "dict": {}, "bool": True, "traversal": "../../../" + ESCAPE, "newline": "a\nb |"}
+BAD_VALUES: dict[str, Any] = {
+    "null": None,
+    "neg": -1,
+    "zero": 0,
+    "huge": 1e308,
+    "nan": NAN,
+    "empty": "",
+    "long": "x" * 5000,
+    "list": [],
+    "dict": {},
+    "bool": True,
+    "traversal": "../../../" + ESCAPE,
+    "newline": "a\nb |",
+}
 
 
 def _set_leaf(node: Any, dotted: str, value: Any) -> None:
@@ -1181,16 +1503,65 @@ def _set_leaf(node: Any, dotted: str, value: Any) -> None:
 
 
 #: Leaves of a manifest row of the fixture dataset (row 2 is a reverberant denoising example) and of a config.
-ROW_LEAVES = ("id", "split", "duration", "sample_rate", "num_channels", "audio.mix", "audio.clean", "audio.noise", "audio.clean_direct",
-              "labels.snr_db", "labels.mix_dbfs", "labels.gain_db", "labels.speaker", "labels.text", "labels.speech_clip",
-              "labels.noise_clip", "labels.rt60_s", "scene.type", "scene.version", "scene.index", "scene.sample_rate", "scene.num_samples",
-              "scene.sources.0.role", "scene.sources.0.segment.clip_id", "scene.sources.0.segment.offset",
-              "scene.sources.0.segment.length", "scene.sources.0.level_dbfs", "scene.sources.0.rir_clip", "scene.noise.snr_db",
-              "scene.noise.segment.offset", "scene.peak_dbfs", "scene.targets", "scene.activity_db")
-CONFIG_LEAVES = ("num_examples", "sample_rate", "seed", "duration_s.0", "duration_s.1", "snr_db.0", "snr_db.1", "speech_level_dbfs.0",
-                 "min_speech_ratio", "noise_probability", "reverb.probability", "reverb.early_s", "reverb.room.rt60_s.0",
-                 "reverb.room.distance_m.1", "talkers.sir_db.0", "talkers.count.1", "session.pause_s.1", "output.peak_dbfs",
-                 "output.shard_size", "targets.early_ms", "splits.train", "require_text")
+ROW_LEAVES = (
+    "id",
+    "split",
+    "duration",
+    "sample_rate",
+    "num_channels",
+    "audio.mix",
+    "audio.clean",
+    "audio.noise",
+    "audio.clean_direct",
+    "labels.snr_db",
+    "labels.mix_dbfs",
+    "labels.gain_db",
+    "labels.speaker",
+    "labels.text",
+    "labels.speech_clip",
+    "labels.noise_clip",
+    "labels.rt60_s",
+    "scene.type",
+    "scene.version",
+    "scene.index",
+    "scene.sample_rate",
+    "scene.num_samples",
+    "scene.sources.0.role",
+    "scene.sources.0.segment.clip_id",
+    "scene.sources.0.segment.offset",
+    "scene.sources.0.segment.length",
+    "scene.sources.0.level_dbfs",
+    "scene.sources.0.rir_clip",
+    "scene.noise.snr_db",
+    "scene.noise.segment.offset",
+    "scene.peak_dbfs",
+    "scene.targets",
+    "scene.activity_db",
+)
+CONFIG_LEAVES = (
+    "num_examples",
+    "sample_rate",
+    "seed",
+    "duration_s.0",
+    "duration_s.1",
+    "snr_db.0",
+    "snr_db.1",
+    "speech_level_dbfs.0",
+    "min_speech_ratio",
+    "noise_probability",
+    "reverb.probability",
+    "reverb.early_s",
+    "reverb.room.rt60_s.0",
+    "reverb.room.distance_m.1",
+    "talkers.sir_db.0",
+    "talkers.count.1",
+    "session.pause_s.1",
+    "output.peak_dbfs",
+    "output.shard_size",
+    "targets.early_ms",
+    "splits.train",
+    "require_text",
+)
 
 
 def random_cases() -> list[Case]:
@@ -1203,14 +1574,16 @@ def random_cases() -> list[Case]:
     for k in range(15):
         leaf, bad = row_leaves[int(rng.integers(len(row_leaves)))], list(BAD_VALUES)[int(rng.integers(len(BAD_VALUES)))]
         for target in ("validate", "kaldi", "stored"):
+
             def setup(box: Box, leaf=leaf, bad=bad, target=target) -> Any:
                 ds = box.inp / "ds"
                 shutil.copytree(box.fx.folder, ds, symlinks=True)
                 _row(lambda box, row: _set_leaf(row, leaf, copy.deepcopy(BAD_VALUES[bad])))(box, ds)
                 return _stored(ds) if target == "stored" else _dataset_argv(box, ds, target)
 
-            cases.append(Case(f"random-row-{k:02d}-{leaf}={bad}-{target}", setup, "items_or_raises" if target == "stored" else "clean",
-                              (WHERE_ROW,)))
+            cases.append(
+                Case(f"random-row-{k:02d}-{leaf}={bad}-{target}", setup, "items_or_raises" if target == "stored" else "clean", (WHERE_ROW,))
+            )
     config_leaves = CONFIG_LEAVES
     for k in range(20):
         leaf, bad = config_leaves[int(rng.integers(len(config_leaves)))], list(BAD_VALUES)[int(rng.integers(len(BAD_VALUES)))]

@@ -35,8 +35,13 @@ def module_file(name: str) -> Path:
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
     """``code`` in a fresh interpreter with the package this test imported first on the path."""
     env_path = str(PACKAGE_DIR.parent)
-    return subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {env_path!r})\n{code}"],
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {env_path!r})\n{code}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 # -- __all__ -----------------------------------------------------------------------------------
@@ -89,9 +94,11 @@ def test_renamed_functions_are_not_shadowed_by_their_submodules():
 
 
 def test_import_is_lazy_and_star_import_gives_all():
-    code = ("import json, sys\nimport audiosynth\nloaded = sorted(m for m in sys.modules if m.startswith('audiosynth.'))\n"
-            "namespace = {}\nexec('from audiosynth import *', namespace)\n"
-            "print(json.dumps([loaded, sorted(k for k in namespace if k != '__builtins__')]))")
+    code = (
+        "import json, sys\nimport audiosynth\nloaded = sorted(m for m in sys.modules if m.startswith('audiosynth.'))\n"
+        "namespace = {}\nexec('from audiosynth import *', namespace)\n"
+        "print(json.dumps([loaded, sorted(k for k in namespace if k != '__builtins__')]))"
+    )
     result = run_python(code)
     assert result.returncode == 0, result.stderr
     loaded, star = json.loads(result.stdout)
@@ -100,8 +107,10 @@ def test_import_is_lazy_and_star_import_gives_all():
 
 
 def test_cli_help_does_not_import_the_heavy_stack():
-    result = run_python("import sys; from audiosynth.cli import main\n"
-                        "print(sorted(m for m in ('scipy', 'soxr', 'pyroomacoustics', 'torch') if m in sys.modules))")
+    result = run_python(
+        "import sys; from audiosynth.cli import main\n"
+        "print(sorted(m for m in ('scipy', 'soxr', 'pyroomacoustics', 'torch') if m in sys.modules))"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -245,9 +254,11 @@ def test_dsp_imports_nothing_of_the_project():
     for module in (m for m in graph if m == "audiosynth.dsp" or m.startswith("audiosynth.dsp.")):
         outside = {m for m in graph[module] if not (m == "audiosynth.dsp" or m.startswith("audiosynth.dsp."))}
         assert not outside, f"{module} imports {sorted(outside)}"
-    code = ("import importlib, json, pkgutil, sys\nimport audiosynth.dsp\n"
-            "for m in pkgutil.walk_packages(audiosynth.dsp.__path__, 'audiosynth.dsp.'):\n    importlib.import_module(m.name)\n"
-            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('audiosynth'))))")
+    code = (
+        "import importlib, json, pkgutil, sys\nimport audiosynth.dsp\n"
+        "for m in pkgutil.walk_packages(audiosynth.dsp.__path__, 'audiosynth.dsp.'):\n    importlib.import_module(m.name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('audiosynth'))))"
+    )
     result = run_python(code)
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout)

@@ -11,15 +11,15 @@ import pytest
 import soundfile as sf
 import yaml
 from click.testing import CliRunner
+from conftest import small_config
 
 from audiosynth.build import build
 from audiosynth.cli import main
+from audiosynth.dataset.validate import validate
 from audiosynth.errors import DatasetError
 from audiosynth.plan import load_catalogs
 from audiosynth.render import render
 from audiosynth.scene import Scene
-from audiosynth.dataset.validate import validate
-from conftest import small_config
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -166,8 +166,12 @@ def test_float_wav_build_repeats_byte_for_byte(corpus, tmp_path):
 
 
 def test_simulated_rooms_in_float_give_the_same_bytes_for_any_worker_count(corpus, tmp_path):
-    config = small_config(corpus, num_examples=24, reverb={"probability": 1.0, "room": {"rt60_s": [0.2, 1.2]}},
-                          output={"format": "wav", "subtype": "FLOAT", "shard_size": 6})
+    config = small_config(
+        corpus,
+        num_examples=24,
+        reverb={"probability": 1.0, "room": {"rt60_s": [0.2, 1.2]}},
+        output={"format": "wav", "subtype": "FLOAT", "shard_size": 6},
+    )
     build(config, tmp_path / "one", workers=1, progress=False)
     build(config, tmp_path / "two", workers=2, progress=False)
     assert tree_digest(tmp_path / "one") == tree_digest(tmp_path / "two")

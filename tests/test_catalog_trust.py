@@ -16,20 +16,21 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
+from conftest import small_config
 
-from audiosynth.io import files as io_files
 from audiosynth.build import build
 from audiosynth.catalog import read_catalog
 from audiosynth.cli import main
 from audiosynth.corpora import catalog_corpus
 from audiosynth.errors import OutputError
+from audiosynth.io import files as io_files
 from audiosynth.plan import load_catalogs
-from conftest import small_config
 
 
 @contextlib.contextmanager
 def deadline(seconds: int):
     """Fail (instead of hanging the suite) when the body runs longer than ``seconds``."""
+
     def expire(signum, frame):
         raise TimeoutError(f"still running after {seconds} s: it hangs")
 
@@ -70,8 +71,9 @@ def test_a_file_name_that_is_not_utf8_is_rejected_with_its_reason(tmp_path):
     assert [row["id"] for row in map(json.loads, out.read_text(encoding="utf-8").splitlines())] == ["good"]
     assert _rejects(out) == {"bad\\xff.wav": "bad_name"}
     assert _leftovers(out.parent) == []
-    result = CliRunner().invoke(main, ["catalog", "folder", str(root), "-o", str(tmp_path / "cli.jsonl"), "--kind", "noise",
-                                       "--workers", "1"])
+    result = CliRunner().invoke(
+        main, ["catalog", "folder", str(root), "-o", str(tmp_path / "cli.jsonl"), "--kind", "noise", "--workers", "1"]
+    )
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
 
 
@@ -127,7 +129,9 @@ def test_a_fifo_or_a_symlink_loop_named_in_a_catalog_row_is_rejected_at_build_ti
     copy = _copy(corpus, tmp_path / "corpus")
     config = small_config(copy, num_examples=8, output={"shard_size": 4})
     build(config, tmp_path / "ref", workers=1, progress=False)
-    used = list(dict.fromkeys(json.loads(line)["labels"]["speech_clip"] for line in (tmp_path / "ref/manifest.jsonl").read_text().splitlines()))
+    used = list(
+        dict.fromkeys(json.loads(line)["labels"]["speech_clip"] for line in (tmp_path / "ref/manifest.jsonl").read_text().splitlines())
+    )
     paths = {json.loads(line)["id"]: json.loads(line)["path"] for line in copy["speech"].read_text().splitlines()}
     fifo, loop = (copy["speech"].parent / paths[clip] for clip in used[:2])
     fifo.unlink()
@@ -170,13 +174,16 @@ def test_catalog_and_config_files_that_are_fifos_loops_or_not_utf8_are_one_line(
 ROW = {"id": "a", "path": "a.wav", "kind": "speech", "duration": 1.0, "sample_rate": 16000, "num_channels": 1}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"duration": float("inf")}, r"c\.jsonl:1: 'duration' must be a positive number of seconds \(got inf\)"),
-    ({"text": 5}, r"c\.jsonl:1: 'text' must be a string or null \(got int 5\)"),
-    ({"gender": {"x": 1}}, r"c\.jsonl:1: 'gender' must be a string or null \(got dict \{'x': 1\}\)"),
-    ({"split": 3}, r"c\.jsonl:1: 'split' must be a string or null"),
-    ({"tags": 7}, r"c\.jsonl:1: 'tags' must be a list of strings"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"duration": float("inf")}, r"c\.jsonl:1: 'duration' must be a positive number of seconds \(got inf\)"),
+        ({"text": 5}, r"c\.jsonl:1: 'text' must be a string or null \(got int 5\)"),
+        ({"gender": {"x": 1}}, r"c\.jsonl:1: 'gender' must be a string or null \(got dict \{'x': 1\}\)"),
+        ({"split": 3}, r"c\.jsonl:1: 'split' must be a string or null"),
+        ({"tags": 7}, r"c\.jsonl:1: 'tags' must be a list of strings"),
+    ],
+)
 def test_catalog_rows_of_the_wrong_type_are_refused_naming_line_and_field(tmp_path, change, message):
     from audiosynth.catalog import Clip
     from audiosynth.errors import CatalogError

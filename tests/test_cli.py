@@ -7,9 +7,9 @@ import numpy as np
 import soundfile as sf
 import yaml
 from click.testing import CliRunner
+from conftest import speechlike
 
 from audiosynth.cli import main
-from conftest import speechlike
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,8 +35,12 @@ def test_catalog_rejects_bad_files_and_the_build_still_completes(tmp_path: Path)
     assert rejects == {"garbage.wav": "not_audio", "silent.wav": "silent", "nan.wav": "nan", "empty.flac": "empty"}
     result = runner.invoke(main, ["catalog", "folder", str(tmp_path / "noise"), "--kind", "noise", "-o", str(tmp_path / "noise.jsonl")])
     assert result.exit_code == 0, result.output
-    config = {"catalogs": {"speech": "speech.jsonl", "noise": "noise.jsonl"}, "num_examples": 10, "duration_s": [1.0, 2.0],
-              "splits": {"train": 0.5, "dev": 0.25, "test": 0.25}}
+    config = {
+        "catalogs": {"speech": "speech.jsonl", "noise": "noise.jsonl"},
+        "num_examples": 10,
+        "duration_s": [1.0, 2.0],
+        "splits": {"train": 0.5, "dev": 0.25, "test": 0.25},
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     result = runner.invoke(main, ["build", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "ds"), "--workers", "1", "--no-progress"])
     assert result.exit_code == 0, result.output
@@ -53,8 +57,11 @@ def test_denoising_recipe_runs_on_the_demo_corpus(tmp_path: Path):
     script = REPO / "recipes" / "denoising.py"
     assert "--num-examples" in subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, check=True).stdout
     out = tmp_path / "ds"
-    result = subprocess.run([sys.executable, script, "-o", out, "--num-examples", "12", "--seed", "3", "--workers", "1", "--no-progress"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, script, "-o", out, "--num-examples", "12", "--seed", "3", "--workers", "1", "--no-progress"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "validated 12 examples: OK" in result.stdout
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
@@ -66,8 +73,11 @@ def test_denoising_recipe_runs_on_the_demo_corpus(tmp_path: Path):
 def test_reverberant_recipes_write_aligned_targets(tmp_path: Path):
     for name, mics in (("dereverberation", 1), ("multichannel_denoising", 4)):
         out = tmp_path / name
-        result = subprocess.run([sys.executable, REPO / "recipes" / f"{name}.py", "-o", out, "--num-examples", "6", "--workers", "1", "--no-progress"],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, REPO / "recipes" / f"{name}.py", "-o", out, "--num-examples", "6", "--workers", "1", "--no-progress"],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stderr
         assert "validated 6 examples: OK" in result.stdout
         for row in map(json.loads, (out / "manifest.jsonl").read_text().splitlines()):
@@ -83,8 +93,11 @@ def test_talker_recipes(tmp_path: Path):
     runs = {"separation": ["--talkers", "2", "--overlap", "min"], "target_speaker": [], "asr": ["--talkers", "2"]}
     for name, extra in runs.items():
         out = tmp_path / name
-        result = subprocess.run([sys.executable, REPO / "recipes" / f"{name}.py", "-o", out, "--num-examples", "8", "--workers", "1", "--no-progress", *extra],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, REPO / "recipes" / f"{name}.py", "-o", out, "--num-examples", "8", "--workers", "1", "--no-progress", *extra],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stderr
         assert "validated 8 examples: OK" in result.stdout
         rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
@@ -97,8 +110,9 @@ def test_talker_recipes(tmp_path: Path):
 
 
 def test_single_talker_asr_never_crops(corpus, tmp_path: Path):
-    from audiosynth.plan import Planner, load_catalogs
     from conftest import small_config
+
+    from audiosynth.plan import Planner, load_catalogs
 
     config = small_config(corpus, task="asr", num_examples=20, duration_s=[0.5, 1.0], min_speech_ratio=0.2)
     planner = Planner(config, load_catalogs(config))
@@ -111,8 +125,27 @@ def test_single_talker_asr_never_crops(corpus, tmp_path: Path):
 
 def test_diarization_recipe(tmp_path: Path):
     out = tmp_path / "diar"
-    result = subprocess.run([sys.executable, REPO / "recipes" / "diarization.py", "-o", out, "--num-examples", "2", "--minutes", "0.3", "0.4",
-                             "--speakers", "2", "3", "--workers", "1", "--no-progress"], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            REPO / "recipes" / "diarization.py",
+            "-o",
+            out,
+            "--num-examples",
+            "2",
+            "--minutes",
+            "0.3",
+            "0.4",
+            "--speakers",
+            "2",
+            "3",
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "validated 2 examples: OK" in result.stdout
     for row in map(json.loads, (out / "manifest.jsonl").read_text().splitlines()):
@@ -121,8 +154,9 @@ def test_diarization_recipe(tmp_path: Path):
 
 
 def test_export_command(corpus, tmp_path: Path):
-    from audiosynth.build import build
     from conftest import small_config
+
+    from audiosynth.build import build
 
     build(small_config(corpus, num_examples=6), tmp_path / "ds", workers=1, progress=False)
     runner = CliRunner()
@@ -141,7 +175,9 @@ def test_webdataset_build_and_shard_commands(corpus, tmp_path: Path):
 
     config.write_text(yaml.safe_dump(small_config(corpus, num_examples=8).to_dict()))
     runner = CliRunner()
-    result = runner.invoke(main, ["build", str(config), "-o", str(tmp_path / "wds"), "--format", "webdataset", "--workers", "1", "--no-progress"])
+    result = runner.invoke(
+        main, ["build", str(config), "-o", str(tmp_path / "wds"), "--format", "webdataset", "--workers", "1", "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "wds" / "shards").glob("shard-*.tar"))) == 2
     result = runner.invoke(main, ["validate", str(tmp_path / "wds"), "--no-progress"])

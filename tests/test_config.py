@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from audiosynth.config import load_config, config_from_dict
+from audiosynth.config import config_from_dict, load_config
 from audiosynth.errors import ConfigError
 
 BASE = {"catalogs": {"speech": "s.jsonl", "noise": "n.jsonl"}}
@@ -59,21 +59,25 @@ def test_overrides_are_validated_and_fingerprinted():
 def test_several_errors_are_one_bounded_line(tmp_path: Path):
     """Several fields wrong, Inf in both ends of a range, a 1 MB value: one line, each error once, values cut."""
     with pytest.raises(ConfigError) as err:
-        config_from_dict({**BASE, "seed": -1, "snr_db": [float("inf")] * 2, "x": "y" * 1_000_000, "num_examples": "z" * 10_000},
-                         source="x.yaml")
+        config_from_dict(
+            {**BASE, "seed": -1, "snr_db": [float("inf")] * 2, "x": "y" * 1_000_000, "num_examples": "z" * 10_000}, source="x.yaml"
+        )
     text = str(err.value)
     assert "\n" not in text and len(text) < 2000, text[:300]
     assert text.startswith("x.yaml: ") and text.count("snr_db: Inf is not allowed") == 1
     assert all(name in text for name in ("seed:", "x: unknown field", "num_examples:")), text
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"snr_db: [1, 2\n", r"c\.yaml: not valid YAML \(expected ',' or '\]', but got '<stream end>' at line 2, column 1\)$"),
-    (b"reverb:\n\tprobability: 1\n", r"c\.yaml: not valid YAML \(found character '\\t' that cannot start any token at line 2"),
-    (b"seed: 1\x00\n", r"c\.yaml: not valid YAML \(unacceptable character #x0000 at position 7\)$"),
-    (b"x: !!python/object/apply:os.system ['true']\n", r"c\.yaml: not valid YAML \(could not determine a constructor .* at line 1"),
-    (b"x: " + b"[" * 20000 + b"]" * 20000 + b"\n", r"c\.yaml: not valid YAML \(nested too deeply\)$"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"snr_db: [1, 2\n", r"c\.yaml: not valid YAML \(expected ',' or '\]', but got '<stream end>' at line 2, column 1\)$"),
+        (b"reverb:\n\tprobability: 1\n", r"c\.yaml: not valid YAML \(found character '\\t' that cannot start any token at line 2"),
+        (b"seed: 1\x00\n", r"c\.yaml: not valid YAML \(unacceptable character #x0000 at position 7\)$"),
+        (b"x: !!python/object/apply:os.system ['true']\n", r"c\.yaml: not valid YAML \(could not determine a constructor .* at line 1"),
+        (b"x: " + b"[" * 20000 + b"]" * 20000 + b"\n", r"c\.yaml: not valid YAML \(nested too deeply\)$"),
+    ],
+)
 def test_yaml_errors_are_one_line(tmp_path: Path, content: bytes, message: str):
     path = tmp_path / "c.yaml"
     path.write_bytes(content)

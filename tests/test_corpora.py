@@ -18,8 +18,16 @@ from audiosynth.errors import AudioError, CatalogError
 SR = 16000
 
 
-def tone(path: Path, seconds: float = 0.4, *, freq: float = 440.0, amp: float = 0.5, channels: int = 1,
-         subtype: str | None = None, rate: int = SR) -> int:
+def tone(
+    path: Path,
+    seconds: float = 0.4,
+    *,
+    freq: float = 440.0,
+    amp: float = 0.5,
+    channels: int = 1,
+    subtype: str | None = None,
+    rate: int = SR,
+) -> int:
     """Write a sine file (creating folders); returns its frame count."""
     n = int(round(seconds * rate))
     x = amp * np.sin(2 * np.pi * freq * np.arange(n) / rate)
@@ -39,6 +47,7 @@ def read_rejects(summary: CatalogSummary) -> dict[str, tuple[str, str]]:
 
 
 # --------------------------------------------------------------------------- LibriSpeech
+
 
 def make_librispeech_subset(subset: Path, speakers: dict[str, list[str]]) -> dict[str, int]:
     """speaker -> chapters; two utterances per chapter, the second chapter's last one without transcript."""
@@ -78,10 +87,20 @@ def test_librispeech_rows_speaker_text_gender_paths(tmp_path: Path) -> None:
     rows = rows_by_id(out)
     assert list(rows) == sorted(frames)  # sorted by id
     first = rows["19-198-0000"]
-    assert first == {"id": "19-198-0000", "path": "corpus/19/198/19-198-0000.flac", "kind": "speech",
-                     "duration": 0.3, "sample_rate": SR, "num_channels": 1, "speaker": "19",
-                     "text": "WORDS OF 19 CHAPTER 198 NUMBER 0", "language": "en", "gender": "female",
-                     "corpus": "librispeech", "active": [[0.0, 0.3]]}  # a tone: active throughout
+    assert first == {
+        "id": "19-198-0000",
+        "path": "corpus/19/198/19-198-0000.flac",
+        "kind": "speech",
+        "duration": 0.3,
+        "sample_rate": SR,
+        "num_channels": 1,
+        "speaker": "19",
+        "text": "WORDS OF 19 CHAPTER 198 NUMBER 0",
+        "language": "en",
+        "gender": "female",
+        "corpus": "librispeech",
+        "active": [[0.0, 0.3]],
+    }  # a tone: active throughout
     assert rows["26-496-0000"]["gender"] == "male"
     assert rows["26-496-0000"]["speaker"] == "26"
     assert rows["26-496-0000"]["text"] == "WORDS OF 26 CHAPTER 496 NUMBER 0"
@@ -104,9 +123,13 @@ def test_librispeech_subsets_set_splits(tmp_path: Path) -> None:
     assert summary.num_clips == 6
     rows = rows_by_id(out)
     assert {i: (r["split"], r["gender"], r["speaker"]) for i, r in rows.items()} == {
-        "19-198-0000": ("train", "female", "19"), "19-198-0001": ("train", "female", "19"),
-        "26-495-0000": ("dev", "male", "26"), "26-495-0001": ("dev", "male", "26"),
-        "103-1240-0000": ("test", "female", "103"), "103-1240-0001": ("test", "female", "103")}
+        "19-198-0000": ("train", "female", "19"),
+        "19-198-0001": ("train", "female", "19"),
+        "26-495-0000": ("dev", "male", "26"),
+        "26-495-0001": ("dev", "male", "26"),
+        "103-1240-0000": ("test", "female", "103"),
+        "103-1240-0001": ("test", "female", "103"),
+    }
     assert rows["26-495-0000"]["path"] == "LibriSpeech/dev-clean/26/495/26-495-0000.flac"
 
     # A single subset as ROOT: split from its name, genders from ../SPEAKERS.TXT.
@@ -118,6 +141,7 @@ def test_librispeech_subsets_set_splits(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- VCTK
 
+
 def make_vctk(root: Path) -> None:
     for spk in ("p225", "p226"):
         for n in ("001", "002"):
@@ -128,9 +152,9 @@ def make_vctk(root: Path) -> None:
                 txt.parent.mkdir(parents=True, exist_ok=True)
                 txt.write_text(f"Please call {spk} number {n}.\n", encoding="utf-8")
     (root / "speaker-info.txt").write_text(
-        "ID  AGE  GENDER  ACCENTS  REGION COMMENTS \n"
-        "225  23  F    English    Southern  England\n"
-        "p226  22  M    English    Surrey\n", encoding="utf-8")
+        "ID  AGE  GENDER  ACCENTS  REGION COMMENTS \n225  23  F    English    Southern  England\np226  22  M    English    Surrey\n",
+        encoding="utf-8",
+    )
 
 
 def test_vctk_mic1_by_default_with_text_gender_accent(tmp_path: Path) -> None:
@@ -144,7 +168,11 @@ def test_vctk_mic1_by_default_with_text_gender_accent(tmp_path: Path) -> None:
     row = rows["p225_001_mic1"]
     assert row["path"] == "VCTK/wav48_silence_trimmed/p225/p225_001_mic1.flac"
     assert (row["text"], row["speaker"], row["gender"], row["tags"]) == (
-        "Please call p225 number 001.", "p225", "female", ["accent:English"])
+        "Please call p225 number 001.",
+        "p225",
+        "female",
+        ["accent:English"],
+    )
     assert (row["sample_rate"], row["duration"], row["kind"], row["language"]) == (48000, 0.3, "speech", "en")
     assert rows["p226_001_mic1"]["gender"] == "male"
     assert "text" not in rows["p226_002_mic1"]
@@ -161,12 +189,14 @@ def test_vctk_mic1_by_default_with_text_gender_accent(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- MUSAN
 
+
 def test_musan_kinds_tags_gender_language(tmp_path: Path) -> None:
     root = tmp_path / "musan"
     tone(root / "music/fma/music-fma-0000.wav")
     tone(root / "music/fma/music-fma-0001.wav")
     (root / "music/fma/ANNOTATIONS").write_text(
-        "music-fma-0000 pop,electronica Y Quiet_Music_for_Tiny_Robots\nmusic-fma-0001 classical N Bach\n")
+        "music-fma-0000 pop,electronica Y Quiet_Music_for_Tiny_Robots\nmusic-fma-0001 classical N Bach\n"
+    )
     tone(root / "music/rfm/music-rfm-0000.wav")  # no ANNOTATIONS: folder names only
     tone(root / "noise/free-sound/noise-free-sound-0000.wav")
     (root / "noise/free-sound/ANNOTATIONS").write_text("noise-free-sound-0000\n")
@@ -179,10 +209,14 @@ def test_musan_kinds_tags_gender_language(tmp_path: Path) -> None:
     rows = rows_by_id(out)
     assert summary.num_clips == 6
     assert {i: r["kind"] for i, r in rows.items()} == {
-        "music-fma-0000": "noise", "music-fma-0001": "noise", "music-rfm-0000": "noise",
-        "noise-free-sound-0000": "noise", "speech-librivox-0000": "speech", "speech-librivox-0001": "speech"}
-    assert rows["music-fma-0000"]["tags"] == ["music", "fma", "pop", "electronica", "vocals",
-                                              "artist:Quiet_Music_for_Tiny_Robots"]
+        "music-fma-0000": "noise",
+        "music-fma-0001": "noise",
+        "music-rfm-0000": "noise",
+        "noise-free-sound-0000": "noise",
+        "speech-librivox-0000": "speech",
+        "speech-librivox-0001": "speech",
+    }
+    assert rows["music-fma-0000"]["tags"] == ["music", "fma", "pop", "electronica", "vocals", "artist:Quiet_Music_for_Tiny_Robots"]
     assert rows["music-fma-0001"]["tags"] == ["music", "fma", "classical", "no_vocals", "artist:Bach"]
     assert rows["music-rfm-0000"]["tags"] == ["music", "rfm"]
     assert rows["noise-free-sound-0000"]["tags"] == ["noise", "free-sound"]
@@ -194,6 +228,7 @@ def test_musan_kinds_tags_gender_language(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- folder
+
 
 def test_folder_layout_kind_transcripts_absolute_paths(tmp_path: Path) -> None:
     root = tmp_path / "my_noises"
@@ -253,9 +288,12 @@ EXPECTED_REJECTS = {
 
 def make_bad_tree(root: Path) -> dict[str, int]:
     """Good files (name -> frames) among one file of every bad kind."""
-    good = {"good1.wav": tone(root / "good1.wav", 0.3), "good2.flac": tone(root / "good2.flac", 0.5),
-            "quiet.wav": tone(root / "quiet.wav", 0.4, amp=0.003),  # -50 dBFS: quiet but not silent
-            "sub/good3.wav": tone(root / "sub" / "good3.wav", 0.45, subtype="FLOAT")}
+    good = {
+        "good1.wav": tone(root / "good1.wav", 0.3),
+        "good2.flac": tone(root / "good2.flac", 0.5),
+        "quiet.wav": tone(root / "quiet.wav", 0.4, amp=0.003),  # -50 dBFS: quiet but not silent
+        "sub/good3.wav": tone(root / "sub" / "good3.wav", 0.45, subtype="FLOAT"),
+    }
     (root / "garbage.wav").write_bytes(b"\x13\x37" + np.random.default_rng(0).bytes(3000))
     (root / "text.flac").write_text("this is a text file, not a FLAC\n" * 20)
     (root / "empty.wav").write_bytes(b"")
@@ -296,8 +334,10 @@ def test_every_bad_file_kind_is_rejected_with_its_reason(tmp_path: Path) -> None
     assert rejects["short.wav"][1] == "0.050 s < 0.1 s"
     assert rejects["empty.wav"][1] == "0 bytes"
     assert rejects["zeros.wav"][1] == "peak -inf dBFS < -60 dBFS"
-    assert all(Path(row_path).is_absolute() for row_path in
-               (json.loads(line)["path"] for line in Path(summary.rejects_path).read_text().splitlines()))
+    assert all(
+        Path(row_path).is_absolute()
+        for row_path in (json.loads(line)["path"] for line in Path(summary.rejects_path).read_text().splitlines())
+    )
 
     expected_counts: dict[str, int] = {}
     for reason in EXPECTED_REJECTS.values():
@@ -327,8 +367,7 @@ def test_max_channels_lets_multichannel_files_through(tmp_path: Path) -> None:
     with pytest.raises(AudioError) as info:
         check_audio_file(tmp_path / "rir" / "room.wav", max_channels=2)
     assert info.value.reason == "too_many_channels"
-    summary = catalog_corpus("folder", tmp_path / "rir", tmp_path / "rir.jsonl", kind="rir", max_channels=4,
-                             workers=1, progress=False)
+    summary = catalog_corpus("folder", tmp_path / "rir", tmp_path / "rir.jsonl", kind="rir", max_channels=4, workers=1, progress=False)
     assert summary.num_clips == 1
     assert rows_by_id(tmp_path / "rir.jsonl")["room"]["num_channels"] == 4
 
@@ -365,14 +404,14 @@ def test_workers_one_and_two_write_identical_bytes(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- bad layouts
 
+
 @pytest.mark.parametrize("layout", corpora.LAYOUTS)
 def test_empty_root_raises_catalog_error_naming_root(tmp_path: Path, layout: str) -> None:
     root = tmp_path / "empty_root"
     root.mkdir()
     (root / "README.txt").write_text("no audio here\n")
     with pytest.raises(CatalogError) as info:
-        catalog_corpus(layout, root, tmp_path / "c.jsonl", kind="noise" if layout == "folder" else None,
-                       workers=1, progress=False)
+        catalog_corpus(layout, root, tmp_path / "c.jsonl", kind="noise" if layout == "folder" else None, workers=1, progress=False)
     assert str(root) in str(info.value) and "no audio files found" in str(info.value)
     assert not (tmp_path / "c.jsonl").exists()
 

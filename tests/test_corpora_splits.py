@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import speechlike
 
 from audiosynth.catalog import Clip, read_catalog, relative_audio_path, write_catalog
 from audiosynth.config import config_from_dict
@@ -17,8 +18,6 @@ from audiosynth.corpora import catalog_corpus
 from audiosynth.errors import AudioError, ConfigError, PreflightError
 from audiosynth.plan import Planner, load_catalogs, partition, speaker_of
 from audiosynth.render import render
-
-from conftest import speechlike
 
 RATE = 16000
 
@@ -32,15 +31,31 @@ def _speakers(root: Path, name: str, speakers: range, split: str | None, per_spe
             path = root / name / f"spk{s}_{u}.flac"
             path.parent.mkdir(parents=True, exist_ok=True)
             sf.write(path, speechlike(rng, 2.0, RATE, 100 + 10 * s), RATE, subtype="PCM_16")
-            clips.append(Clip(f"{name}-{s}-{u}", relative_audio_path(path, root), "speech", sf.info(path).duration, RATE, 1,
-                              speaker=f"{name}{s}", text="A TEXT", split=split, corpus=name))
+            clips.append(
+                Clip(
+                    f"{name}-{s}-{u}",
+                    relative_audio_path(path, root),
+                    "speech",
+                    sf.info(path).duration,
+                    RATE,
+                    1,
+                    speaker=f"{name}{s}",
+                    text="A TEXT",
+                    split=split,
+                    corpus=name,
+                )
+            )
     write_catalog(clips, root / f"{name}.jsonl")
     return root / f"{name}.jsonl"
 
 
 def _config(speech: list[Path], noise: Path, **changes: object):
-    data = {"catalogs": {"speech": [str(p) for p in speech], "noise": str(noise)}, "num_examples": 10,
-            "duration_s": [1.0, 2.0], "output": {"shard_size": 5}}
+    data = {
+        "catalogs": {"speech": [str(p) for p in speech], "noise": str(noise)},
+        "num_examples": 10,
+        "duration_s": [1.0, 2.0],
+        "output": {"shard_size": 5},
+    }
     data.update(changes)
     return config_from_dict(data)
 
@@ -65,6 +80,7 @@ def _planner(config) -> Planner:
 
 
 # -- catalog splits -------------------------------------------------------------------------
+
 
 def test_speakers_without_declared_split_are_partitioned_beside_declared_ones(corpora: dict[str, Path]) -> None:
     planner = _planner(_config([corpora["libri_train"], corpora["libri_dev"], corpora["vctk"]], corpora["noise"]))
@@ -104,8 +120,11 @@ def test_no_declared_split_keeps_the_seeded_partition_of_every_speaker(corpora: 
 
 def test_a_dev_only_corpus_names_the_cause_and_the_remedy(corpora: dict[str, Path]) -> None:
     config = _config([corpora["libri_dev"]], corpora["noise"])
-    with pytest.raises(PreflightError, match=r"split 'train'.*every speaker of the catalogs declares a split \(dev: 3 speakers\)"
-                       r".*splits\.use_catalog_splits: false.*splits\.train: 0") as err:
+    with pytest.raises(
+        PreflightError,
+        match=r"split 'train'.*every speaker of the catalogs declares a split \(dev: 3 speakers\)"
+        r".*splits\.use_catalog_splits: false.*splits\.train: 0",
+    ) as err:
         _planner(config)
     assert "\n" not in str(err.value)
 
@@ -136,6 +155,7 @@ def test_a_speaker_declared_in_two_splits_is_refused_with_the_remedy(corpora: di
 
 
 # -- multichannel noise ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def stereo_noise(tmp_path_factory: pytest.TempPathFactory, corpora: dict[str, Path]) -> Path:
@@ -228,8 +248,15 @@ def test_mono_noise_scenes_are_unchanged_by_the_channel_policy(corpora: dict[str
 
 def test_multichannel_noise_with_an_array_is_one_point_source(corpora: dict[str, Path], stereo_noise: Path) -> None:
     reverb = {"probability": 1.0, "room": {"rt60_s": [0.2, 0.3], "array": {"type": "linear", "num_mics": 2}}}
-    planner = _planner(_config([corpora["vctk"]], stereo_noise, noise_channels="first", reverb=reverb,
-                               output={"format": "wav", "subtype": "FLOAT", "shard_size": 5}))
+    planner = _planner(
+        _config(
+            [corpora["vctk"]],
+            stereo_noise,
+            noise_channels="first",
+            reverb=reverb,
+            output={"format": "wav", "subtype": "FLOAT", "shard_size": 5},
+        )
+    )
     scene = planner.scene(0)
     assert scene.noise.channel == 0 and scene.noise.position == 1  # placed in the room like a mono noise
     rendered = render(scene, planner.catalogs.all(), "FLOAT")

@@ -20,8 +20,7 @@ TEXT_RE = re.compile(r"^[A-Z']+( [A-Z']+)*$")
 @pytest.fixture(scope="module")
 def catalogs() -> dict[str, Catalog]:
     """The three shipped catalogs, keyed by kind."""
-    return {kind: read_catalog(DEMO / f"{name}.jsonl")
-            for kind, name in (("speech", "speech"), ("noise", "noise"), ("rir", "rirs"))}
+    return {kind: read_catalog(DEMO / f"{name}.jsonl") for kind, name in (("speech", "speech"), ("noise", "noise"), ("rir", "rirs"))}
 
 
 def load(catalog: Catalog, clip: Clip) -> np.ndarray:

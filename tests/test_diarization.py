@@ -5,19 +5,25 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import small_config
 
 from audiosynth.build import build
-from audiosynth.plan import Planner, load_catalogs
 from audiosynth.dataset.validate import validate
-from conftest import small_config
+from audiosynth.plan import Planner, load_catalogs
 
 SESSION = {"speakers": [2, 3], "duration_s": [20, 30], "overlap_probability": 0.3}
 
 
 @pytest.fixture(scope="module")
 def session_dataset(corpus, tmp_path_factory):
-    config = small_config(corpus, task="diarization", num_examples=4, session=SESSION, reverb={"probability": 0.5},
-                          splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    config = small_config(
+        corpus,
+        task="diarization",
+        num_examples=4,
+        session=SESSION,
+        reverb={"probability": 0.5},
+        splits={"train": 1.0, "dev": 0.0, "test": 0.0},
+    )
     out = tmp_path_factory.mktemp("diar") / "ds"
     build(config, out, workers=1, progress=False)
     return config, out, [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
@@ -76,8 +82,13 @@ def test_validate_checks_rttm_and_activity(session_dataset, tmp_path):
 
 
 def test_dry_run_estimates_session_hours(corpus, tmp_path):
-    config = small_config(corpus, task="diarization", num_examples=4, session={"speakers": [2, 2], "duration_s": [20, 25]},
-                          splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    config = small_config(
+        corpus,
+        task="diarization",
+        num_examples=4,
+        session={"speakers": [2, 2], "duration_s": [20, 25]},
+        splits={"train": 1.0, "dev": 0.0, "test": 0.0},
+    )
     estimate = build(config, tmp_path / "dry", workers=1, progress=False, dry_run=True)
     assert 4 * 20 / 3600 <= estimate.audio_hours <= 4 * 31 / 3600  # from the sessions, not duration_s
     assert not (tmp_path / "dry").exists()
@@ -87,7 +98,13 @@ def test_sessions_with_catalog_rirs_are_refused_not_left_dry(corpus):
     """Sessions are reverberated in simulated rooms only: asking for catalog RIRs must not give dry sessions silently."""
     from audiosynth.errors import PreflightError
 
-    config = small_config(corpus, task="diarization", num_examples=2, session=SESSION,
-                          reverb={"source": "catalog", "probability": 0.5}, splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    config = small_config(
+        corpus,
+        task="diarization",
+        num_examples=2,
+        session=SESSION,
+        reverb={"source": "catalog", "probability": 0.5},
+        splits={"train": 1.0, "dev": 0.0, "test": 0.0},
+    )
     with pytest.raises(PreflightError, match=r"reverb.source: 'catalog'.*diarization.*simulated"):
         Planner(config, load_catalogs(config))

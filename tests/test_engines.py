@@ -15,19 +15,23 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-
-from audiosynth.io import files as io_files
-from audiosynth.build import build
-from audiosynth.errors import DatasetError, OutputError
 from conftest import small_config
 from test_build import tree_digest
+
+from audiosynth.build import build
+from audiosynth.errors import DatasetError, OutputError
+from audiosynth.io import files as io_files
 
 
 @pytest.fixture(scope="module")
 def reverb_config(corpus):
     """Simulated rooms in float WAV: the output most sensitive to any difference in arithmetic."""
-    return small_config(corpus, num_examples=12, reverb={"probability": 0.5, "source": "simulated"},
-                        output={"shard_size": 3, "format": "wav", "subtype": "FLOAT"})
+    return small_config(
+        corpus,
+        num_examples=12,
+        reverb={"probability": 0.5, "source": "simulated"},
+        output={"shard_size": 3, "format": "wav", "subtype": "FLOAT"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -186,11 +190,12 @@ def test_clips_that_go_bad_mid_build_are_rejected_and_redrawn(corpus, tmp_path, 
     assert len(rows) == 16
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
     assert {r["clip"]: r["reason"] for r in rejects} == dict(zip(victims, BREAKS))
-    assert summary.rejected_clips == dict(sorted({how: 1 for how in BREAKS}.items()))
+    assert summary.rejected_clips == dict(sorted(dict.fromkeys(BREAKS, 1).items()))
     assert json.loads((out / "build.json").read_text())["rejected_clips"] == summary.rejected_clips
     assert not {row["labels"]["speech_clip"] for row in rows[4:]} & set(victims)
-    assert [row["labels"]["speech_clip"] for row in rows[:4]] == [row["labels"]["speech_clip"] for row in
-                                                                   map(json.loads, (ref / "manifest.jsonl").read_text().splitlines())][:4]
+    assert [row["labels"]["speech_clip"] for row in rows[:4]] == [
+        row["labels"]["speech_clip"] for row in map(json.loads, (ref / "manifest.jsonl").read_text().splitlines())
+    ][:4]
     redrawn = {r["example"] for r in rejects}
     for row in rows[4:]:  # examples that met no bad clip are the same as before; the others were re-drawn
         before = next(r for r in later if r["id"] == row["id"])
@@ -216,13 +221,18 @@ def test_a_changed_catalog_is_refused_with_the_difference(corpus, tmp_path):
 
 def test_a_reused_worker_reloads_a_changed_catalog(corpus, tmp_path):
     """A distributed worker kept between builds must not plan from a catalog that has changed."""
-    from audiosynth.build.worker import _WORKER, run_shard_task
     from audiosynth.build.resume import catalog_fingerprints
+    from audiosynth.build.worker import _WORKER, run_shard_task
 
     copy = _copy_corpus(corpus, tmp_path / "corpus")
     config = small_config(copy, num_examples=8, output={"shard_size": 4})
-    task = lambda out: run_shard_task(config.model_dump_json(), str(out), 0, "folder",  # noqa: E731
-                                      json.dumps(catalog_fingerprints(config), sort_keys=True))
+    task = lambda out: run_shard_task(
+        config.model_dump_json(),
+        str(out),
+        0,
+        "folder",
+        json.dumps(catalog_fingerprints(config), sort_keys=True),
+    )
     try:
         task(tmp_path / "before")
         used = {json.loads(line)["labels"]["speech_clip"] for line in (tmp_path / "before/shards/00000.jsonl").read_text().splitlines()}

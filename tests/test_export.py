@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import small_config
 
 from audiosynth.build import build
-from audiosynth.errors import DatasetError
 from audiosynth.dataset.export import FORMATS, export_dataset
-from conftest import small_config
+from audiosynth.errors import DatasetError
 
 ONE_SPLIT = {"train": 1.0, "dev": 0.0, "test": 0.0}
 
@@ -36,7 +36,9 @@ def datasets_built(corpus, tmp_path_factory):
     configs = {
         "single": small_config(corpus, num_examples=6, duration_s=[3.5, 4.0], reverb={"probability": 0.5, "source": "catalog"}),
         "sep": small_config(corpus, num_examples=4, task="separation", talkers={"count": [2, 2]}, splits=ONE_SPLIT),
-        "diar": small_config(corpus, num_examples=2, task="diarization", session={"speakers": [2, 2], "duration_s": [20, 25]}, splits=ONE_SPLIT),
+        "diar": small_config(
+            corpus, num_examples=2, task="diarization", session={"speakers": [2, 2], "duration_s": [20, 25]}, splits=ONE_SPLIT
+        ),
     }
     for name, config in configs.items():
         build(config, root / name, workers=1, progress=False)
@@ -49,7 +51,11 @@ def test_nemo_asr_manifest(datasets_built, tmp_path):
     assert all(r["labels"]["text"] for r in rows)
     summary = export_dataset(ds, "nemo", tmp_path / "nemo")
     assert summary.counts == {"train": 4, "dev": 1, "test": 1} and not summary.skipped
-    lines = [json.loads(line) for split in ("train", "dev", "test") for line in (tmp_path / "nemo" / f"{split}_manifest.json").read_text().splitlines()]
+    lines = [
+        json.loads(line)
+        for split in ("train", "dev", "test")
+        for line in (tmp_path / "nemo" / f"{split}_manifest.json").read_text().splitlines()
+    ]
     by_id = {r["id"]: r for r in rows}
     assert len(lines) == len(rows)
     for line in lines:
@@ -146,7 +152,9 @@ def test_kaldi_data_dir_loads_with_lhotse(datasets_built, tmp_path, name):
         got = sorted((s.recording_id, s.speaker, s.text, round(s.start, 3), round(s.end, 3)) for s in supervisions)
         want = []
         for row in (r for r in rows.values() if r["split"] == split):
-            segs = row["labels"].get("segments") or [{"speaker": row["labels"]["speaker"], "text": row["labels"]["text"], "start": 0.0, "end": row["duration"]}]
+            segs = row["labels"].get("segments") or [
+                {"speaker": row["labels"]["speaker"], "text": row["labels"]["text"], "start": 0.0, "end": row["duration"]}
+            ]
             want += [(row["id"], s["speaker"], s["text"], round(s["start"], 3), round(s["end"], 3)) for s in segs]
         assert got == sorted(want)
 
@@ -159,8 +167,11 @@ def test_hf_audiofolder_loads_offline(datasets_built, tmp_path, monkeypatch):
     summary = export_dataset(ds, "hf", tmp_path / "hf")
     loaded = datasets.load_dataset("audiofolder", data_dir=str(tmp_path / "hf"), cache_dir=str(tmp_path / "cache"))
     loaded = loaded.cast_column("audio", datasets.Audio(decode=False))  # datasets 3 decodes with librosa: read with soundfile
-    assert {split: len(loaded[split]) for split in loaded} == {"train": 4, "validation": 1, "test": 1} == {
-        {"dev": "validation"}.get(s, s): n for s, n in summary.counts.items()}
+    assert (
+        {split: len(loaded[split]) for split in loaded}
+        == {"train": 4, "validation": 1, "test": 1}
+        == {{"dev": "validation"}.get(s, s): n for s, n in summary.counts.items()}
+    )
     rows = {r["id"]: r for r in rows_of(ds)}
     for split in loaded:
         for item in loaded[split]:
@@ -197,9 +208,13 @@ def test_rttm_loads_with_pyannote(datasets_built, tmp_path):
     rows = rows_of(ds)
     assert sorted(annotations) == sorted(uems) == sorted(r["id"] for r in rows)
     for row in rows:
-        got = sorted((round(seg.start, 3), round(seg.end, 3), label) for seg, _, label in annotations[row["id"]].itertracks(yield_label=True))
+        got = sorted(
+            (round(seg.start, 3), round(seg.end, 3), label) for seg, _, label in annotations[row["id"]].itertracks(yield_label=True)
+        )
         want = sorted((round(a["start"], 3), round(a["end"], 3), a["speaker"]) for a in row["labels"]["activity"])
-        assert len(got) == len(want) and all(abs(g[0] - w[0]) < 1.5e-3 and abs(g[1] - w[1]) < 1.5e-3 and g[2] == w[2] for g, w in zip(got, want))
+        assert len(got) == len(want) and all(
+            abs(g[0] - w[0]) < 1.5e-3 and abs(g[1] - w[1]) < 1.5e-3 and g[2] == w[2] for g, w in zip(got, want)
+        )
         assert abs(uems[row["id"]].extent().end - row["duration"]) < 1e-3
     # separation: from the talker segments
     ds = datasets_built["sep"]

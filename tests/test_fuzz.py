@@ -31,17 +31,18 @@ import signal
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import make_corpus
+from fuzz_cases import ESCAPE, SUBPROCESS_TWINS, Box, Case, all_cases
 
 from audiosynth.cli import main
 from audiosynth.errors import AudiosynthError
-from conftest import make_corpus
-from fuzz_cases import ESCAPE, SUBPROCESS_TWINS, Box, Case, all_cases
 
 CASE_TIMEOUT_S = 15.0  # in-process: a case that takes longer hangs
 PROCESS_TIMEOUT_S = 40.0  # real processes (start-up included)
@@ -78,9 +79,15 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> Fixtures:
     for kind, path in paths.items():
         catalog = read_catalog(path)
         rows[kind] = [{**clip.to_dict(), "path": str(catalog.resolve(clip))} for clip in catalog]
-    config = {"catalogs": {k: str(v) for k, v in paths.items()}, "num_examples": 4, "duration_s": [2.8, 3.2], "snr_db": [0.0, 10.0],
-              "splits": {"train": 1.0, "dev": 0.0, "test": 0.0}, "reverb": {"probability": 0.5, "source": "catalog"},
-              "output": {"shard_size": 2}}
+    config = {
+        "catalogs": {k: str(v) for k, v in paths.items()},
+        "num_examples": 4,
+        "duration_s": [2.8, 3.2],
+        "snr_db": [0.0, 10.0],
+        "splits": {"train": 1.0, "dev": 0.0, "test": 0.0},
+        "reverb": {"probability": 0.5, "source": "catalog"},
+        "output": {"shard_size": 2},
+    }
     build(config_from_dict(config), root / "folder", workers=1, progress=False)
     build(config_from_dict(config), root / "shards", workers=1, progress=False, format="webdataset")
     manifest = [json.loads(line) for line in (root / "folder" / "manifest.jsonl").read_text().splitlines()]
@@ -131,8 +138,16 @@ def _limit_memory() -> None:
 
 def run_process(argv: list[str], box: Box) -> Outcome:
     try:
-        done = subprocess.run([sys.executable, "-m", "audiosynth.cli", *argv], cwd=box.cwd, capture_output=True, text=True,
-                              errors="replace", timeout=PROCESS_TIMEOUT_S, preexec_fn=_limit_memory, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [sys.executable, "-m", "audiosynth.cli", *argv],
+            cwd=box.cwd,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=PROCESS_TIMEOUT_S,
+            preexec_fn=_limit_memory,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"hang: the process ran past {PROCESS_TIMEOUT_S:g} s (killed)")
     lines = [line for line in (done.stdout + done.stderr).splitlines() if not LOG_LINE.match(line)]
@@ -168,8 +183,9 @@ def snapshot(root: Path, skip: Path | None) -> Snapshot:
 
 def changes(before: Snapshot, after: Snapshot) -> list[str]:
     keys = sorted(set(before) | set(after))
-    return [f"{'created' if k not in before else 'removed' if k not in after else 'changed'} {k}"
-            for k in keys if before.get(k) != after.get(k)]
+    return [
+        f"{'created' if k not in before else 'removed' if k not in after else 'changed'} {k}" for k in keys if before.get(k) != after.get(k)
+    ]
 
 
 def has_names(text: str, names: tuple) -> list[str]:
@@ -185,7 +201,9 @@ def has_names(text: str, names: tuple) -> list[str]:
 def error_line(outcome: Outcome, names: tuple) -> str:
     """Assert the output is exactly one bounded ``Error:`` line naming ``names``; return it."""
     lines = [line for line in outcome.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), f"expected one 'Error: ...' line, got {len(lines)} line(s):\n{_short(outcome.output)}"
+    assert len(lines) == 1 and lines[0].startswith("Error: "), (
+        f"expected one 'Error: ...' line, got {len(lines)} line(s):\n{_short(outcome.output)}"
+    )
     line = lines[0]
     assert len(line) <= MAX_ERROR_CHARS, f"the error line is {len(line)} characters long: {_short(line)}"
     missing = has_names(line, names)
@@ -198,11 +216,12 @@ def _short(text: str, limit: int = 1500) -> str:
 
 
 def check_cli(case: Case, box: Box, outcome: Outcome, log_text: str) -> None:
-    assert outcome.exception is None, (f"unhandled {type(outcome.exception).__name__} (a traceback for a user): "
-                                       f"{_short(str(outcome.exception), 600)}")
+    assert outcome.exception is None, (
+        f"unhandled {type(outcome.exception).__name__} (a traceback for a user): {_short(str(outcome.exception), 600)}"
+    )
     printed = outcome.output + log_text
     if "Traceback" in printed:
-        last = [line for line in printed[printed.index("Traceback"):].splitlines() if line.strip() and not line.startswith(" ")]
+        last = [line for line in printed[printed.index("Traceback") :].splitlines() if line.strip() and not line.startswith(" ")]
         pytest.fail(f"a traceback was printed, ending: {_short(last[-1] if last else printed, 600)}")
     code = outcome.exit_code
     if case.expect == "error":
@@ -216,7 +235,9 @@ def check_cli(case: Case, box: Box, outcome: Outcome, log_text: str) -> None:
             missing = has_names(outcome.output, case.names)
             assert not missing, f"the report does not name {', '.join(missing)}:\n{_short(outcome.output)}"
     elif case.expect in ("reject", "ok"):
-        assert code == 0, f"exit status {code}, expected 0 ({'the bad input rejected, the rest done' if case.expect == 'reject' else 'valid input'}):\n{_short(outcome.output)}"
+        assert code == 0, (
+            f"exit status {code}, expected 0 ({'the bad input rejected, the rest done' if case.expect == 'reject' else 'valid input'}):\n{_short(outcome.output)}"
+        )
     elif case.expect == "clean":
         assert code in (0, 1), f"exit status {code}:\n{_short(outcome.output)}"
         if code == 1 and not outcome.output.startswith("validated "):  # validate's report lists its problems
@@ -250,9 +271,12 @@ def check_dataset(case: Case, run: Any) -> None:
         assert not missing, f"{type(err).__name__} does not name {', '.join(missing)}: {_short(message)}"
         return
     except Exception as err:  # noqa: BLE001 - what the case is about
-        pytest.fail(f"bare {type(err).__module__}.{type(err).__name__} instead of an AudiosynthError naming the file/row: "
-                    f"{_short(str(err), 600)}")
-    assert case.expect in ("items", "items_or_raises"), f"no error: {count} items read from a bad dataset (expected an AudiosynthError naming {case.names})"
+        pytest.fail(
+            f"bare {type(err).__module__}.{type(err).__name__} instead of an AudiosynthError naming the file/row: {_short(str(err), 600)}"
+        )
+    assert case.expect in ("items", "items_or_raises"), (
+        f"no error: {count} items read from a bad dataset (expected an AudiosynthError naming {case.names})"
+    )
 
 
 def run_case(case: Case, fx: Fixtures, tmp_path: Path, caplog: pytest.LogCaptureFixture, as_process: bool) -> None:
@@ -277,7 +301,11 @@ def run_case(case: Case, fx: Fixtures, tmp_path: Path, caplog: pytest.LogCapture
         os.chdir(cwd)
     changed = changes(before, snapshot(box.root, skip))
     if changed:
-        what = "the complete dataset given as output folder (or the sandbox) changed" if case.protect_out else "files changed outside the output folder"
+        what = (
+            "the complete dataset given as output folder (or the sandbox) changed"
+            if case.protect_out
+            else "files changed outside the output folder"
+        )
         failures.append(f"{what}:\n  " + "\n  ".join(changed[:20]))
     escaped = [name for name in set(os.listdir(tmp_path.parent)) - beside if ESCAPE in name]
     if escaped:
@@ -303,8 +331,17 @@ def test_fuzz_as_a_process(case_id: str, fx: Fixtures, tmp_path: Path, caplog: p
 
 def test_the_fuzz_is_big_and_covers_every_family() -> None:
     assert len(CASES) + len(SUBPROCESS_TWINS) >= 200
-    families = {"config-": 60, "catalog-": 40, "audio-": 15, "manifest-": 20, "row-": 60, "build-json-": 5, "tar-": 20, "shards-": 4,
-                "onthefly-": 3}
+    families = {
+        "config-": 60,
+        "catalog-": 40,
+        "audio-": 15,
+        "manifest-": 20,
+        "row-": 60,
+        "build-json-": 5,
+        "tar-": 20,
+        "shards-": 4,
+        "onthefly-": 3,
+    }
     for prefix, least in families.items():
         assert sum(c.id.startswith(prefix) for c in CASES) >= least, prefix
     for target in ("-validate", "-report", "-nemo", "-kaldi", "-hf", "-lhotse", "-from-folder", "-to-folder", "-stored", "-sharded"):

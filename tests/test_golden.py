@@ -55,8 +55,11 @@ def _content(path: Path) -> bytes:
 
 def digest(root: Path) -> dict[str, str]:
     """sha256 of every file of a dataset but build.json (it names the catalogs' absolute paths)."""
-    return {str(p.relative_to(root)): hashlib.sha256(_content(p)).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "build.json"}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(_content(p)).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "build.json"
+    }
 
 
 def built(name: str, output: str, out: Path, **changes: Any) -> Path:

@@ -20,17 +20,17 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import small_config
 
-from audiosynth.dataset import folder as writers
-from audiosynth.io import files as io_files
 from audiosynth.build import build
 from audiosynth.cli import main
+from audiosynth.dataset import folder as writers
 from audiosynth.errors import DatasetError
-from conftest import small_config
+from audiosynth.io import files as io_files
 
 
 # -- sandbox ----------------------------------------------------------------------------------
-@pytest.fixture()
+@pytest.fixture
 def sandbox(folder_and_shards, tmp_path):
     """``tmp_path/a/b/c`` holding copies of the built folder (``ds``) and sharded (``wds``)
     datasets and a file outside them (``secret.txt``); ``..`` paths stay inside ``tmp_path``."""
@@ -144,8 +144,12 @@ def test_shards_to_folder_tar_slip_in_a_real_subprocess(sandbox, tmp_path):
     rewrite_tar(sandbox / "wds" / "shards" / "shard-00001.tar", [file_member("../../../slip.flac")])
     out = sandbox / "out"
     before = snapshot(tmp_path, out)
-    proc = subprocess.run([sys.executable, "-m", "audiosynth.cli", "shards", "to-folder", str(sandbox / "wds"), "-o", str(out),
-                           "--no-progress"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "audiosynth.cli", "shards", "to-folder", str(sandbox / "wds"), "-o", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "shard-00001.tar" in proc.stderr and "../../../slip.flac" in proc.stderr
@@ -169,8 +173,14 @@ def test_shards_from_folder_refuses_hostile_rows(sandbox, tmp_path, field):
     edit_first_row(ds, change)
     out = sandbox / "out"
     line = refused(["shards", "from-folder", str(ds), "-o", str(out), "--no-progress"], tmp_path, out, "manifest.jsonl:1")
-    assert {"audio_dotdot": "audio.mix", "audio_absolute": "audio.mix", "audio_symlink_out": "outside", "rttm": "rttm",
-            "role": "audio role", "id_slash": "id"}[field] in line
+    assert {
+        "audio_dotdot": "audio.mix",
+        "audio_absolute": "audio.mix",
+        "audio_symlink_out": "outside",
+        "rttm": "rttm",
+        "role": "audio role",
+        "id_slash": "id",
+    }[field] in line
 
 
 # -- export: traversal in every path-bearing field --------------------------------------------
@@ -185,8 +195,17 @@ HOSTILE_ROWS = {
     "rttm_dotdot": lambda r, box: r.update(rttm="../../x.rttm"),
     "shard_dotdot": lambda r, box: r.update(shard="../../x.tar"),
 }
-FIELDS = {"split_dotdot": "split", "split_absolute": "split", "id_dotdot": "id", "role_dotdot": "audio role", "audio_dotdot": "audio.mix",
-          "audio_absolute": "audio.mix", "audio_symlink_out": "audio.mix", "rttm_dotdot": "rttm", "shard_dotdot": "shard"}
+FIELDS = {
+    "split_dotdot": "split",
+    "split_absolute": "split",
+    "id_dotdot": "id",
+    "role_dotdot": "audio role",
+    "audio_dotdot": "audio.mix",
+    "audio_absolute": "audio.mix",
+    "audio_symlink_out": "audio.mix",
+    "rttm_dotdot": "rttm",
+    "shard_dotdot": "shard",
+}
 
 
 @pytest.mark.parametrize("to", ["nemo", "kaldi", "hf"])
@@ -209,8 +228,13 @@ def test_a_hostile_row_anywhere_means_nothing_is_written(sandbox, tmp_path):
     out = sandbox / "out"
     out.mkdir()
     (out / "older.txt").write_text("kept")  # an export folder may hold older files: kept as they are
-    line = refused(["export", str(ds), "--to", "kaldi", "-o", str(out / "kaldi"), "--no-progress"], tmp_path, out / "kaldi",
-                   f"manifest.jsonl:{len(all_rows)}", "split")
+    line = refused(
+        ["export", str(ds), "--to", "kaldi", "-o", str(out / "kaldi"), "--no-progress"],
+        tmp_path,
+        out / "kaldi",
+        f"manifest.jsonl:{len(all_rows)}",
+        "split",
+    )
     assert (out / "older.txt").read_text() == "kept" and "../../x" in line
 
 
@@ -221,8 +245,12 @@ INJECT = {
     "speaker_newline": (lambda r: r["labels"].update(speaker="spk0\nSPEAKER x"), "labels.speaker"),
     "speaker_space": (lambda r: r["labels"].update(speaker="spk 0"), "labels.speaker"),
     "text_newline": (lambda r: r["labels"].update(text="HELLO\nspk0-x EVIL"), "labels.text"),
-    "segment_speaker": (lambda r: r["labels"].update(segments=[{"role": "clean", "speaker": "a b\nc", "clip": "c", "text": None,
-                                                                 "start": 0.0, "end": 1.0}]), "labels.segments[0].speaker"),
+    "segment_speaker": (
+        lambda r: r["labels"].update(
+            segments=[{"role": "clean", "speaker": "a b\nc", "clip": "c", "text": None, "start": 0.0, "end": 1.0}]
+        ),
+        "labels.segments[0].speaker",
+    ),
 }
 
 
@@ -256,10 +284,15 @@ def test_a_wav_path_with_whitespace_is_refused_by_kaldi(folder_and_shards, tmp_p
     """Plain WAV entries of wav.scp are not quoted: a space in the dataset's path would split the line."""
     config, _, _ = folder_and_shards
     ds = tmp_path / "with space"
-    build(config.with_overrides(num_examples=2).model_copy(update={"output": config.output.model_copy(update={"format": "wav"})}),
-          ds, workers=1, progress=False)
+    build(
+        config.with_overrides(num_examples=2).model_copy(update={"output": config.output.model_copy(update={"format": "wav"})}),
+        ds,
+        workers=1,
+        progress=False,
+    )
     with pytest.raises(DatasetError, match="audio path .*whitespace"):
         from audiosynth.dataset.export import export_dataset
+
         export_dataset(ds, "kaldi", tmp_path / "k")
     assert not (tmp_path / "k").exists()
 
@@ -270,8 +303,12 @@ def test_a_one_megabyte_id_is_refused_in_one_short_line(sandbox, tmp_path, comma
     ds = sandbox / "ds"
     edit_first_row(ds, lambda r: r.update(id="a" * 1_000_000))
     out = sandbox / "out"
-    args = {"export": ["export", str(ds), "--to", "nemo", "-o", str(out)], "from-folder": ["shards", "from-folder", str(ds), "-o", str(out)],
-            "validate": ["validate", str(ds)], "report": ["report", str(ds), "-o", str(out), "--no-validate"]}[command] + ["--no-progress"]
+    args = {
+        "export": ["export", str(ds), "--to", "nemo", "-o", str(out)],
+        "from-folder": ["shards", "from-folder", str(ds), "-o", str(out)],
+        "validate": ["validate", str(ds)],
+        "report": ["report", str(ds), "-o", str(out), "--no-validate"],
+    }[command] + ["--no-progress"]
     if command == "validate":
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1 and "Traceback" not in result.output and len(result.output) < 2000
@@ -380,15 +417,19 @@ def _break(ds: Path, how: str) -> str:
 
 
 # to-folder reads the tars' rows (see the tar tests), not the manifest: only its build.json here
-@pytest.mark.parametrize("command,how", [(c, h) for c in ("export", "report", "from-folder") for h in BROKEN]
-                         + [("to-folder", "build_json_not_json")])
+@pytest.mark.parametrize(
+    "command,how", [(c, h) for c in ("export", "report", "from-folder") for h in BROKEN] + [("to-folder", "build_json_not_json")]
+)
 def test_broken_datasets_give_one_line(sandbox, tmp_path, how, command):
     ds = sandbox / ("wds" if command == "to-folder" else "ds")
     named = _break(ds, how)
     out = sandbox / "out"
-    args = {"export": ["export", str(ds), "--to", "nemo", "-o", str(out)], "report": ["report", str(ds), "-o", str(out), "--no-validate"],
-            "from-folder": ["shards", "from-folder", str(ds), "-o", str(out)],
-            "to-folder": ["shards", "to-folder", str(ds), "-o", str(out)]}[command] + ["--no-progress"]
+    args = {
+        "export": ["export", str(ds), "--to", "nemo", "-o", str(out)],
+        "report": ["report", str(ds), "-o", str(out), "--no-validate"],
+        "from-folder": ["shards", "from-folder", str(ds), "-o", str(out)],
+        "to-folder": ["shards", "to-folder", str(ds), "-o", str(out)],
+    }[command] + ["--no-progress"]
     refused(args, tmp_path, out, named)
 
 
@@ -463,8 +504,19 @@ def test_stored_dataset_names_rows_without_a_role_and_takes_a_fallback(sandbox):
 def test_real_corpus_names_pass_and_the_demo_corpus_too():
     from audiosynth.names import ID, NAME
 
-    for name in ("1089-134686-0000", "p225_001", "noise-free-sound-0001", "1089", "p225", "train", "dev", "test",
-                 "clip:demo-spk01-001", "demo-rir-0.50s", "spk@corpus=a+b"):
+    for name in (
+        "1089-134686-0000",
+        "p225_001",
+        "noise-free-sound-0001",
+        "1089",
+        "p225",
+        "train",
+        "dev",
+        "test",
+        "clip:demo-spk01-001",
+        "demo-rir-0.50s",
+        "spk@corpus=a+b",
+    ):
         assert NAME.fullmatch(name), name
     assert ID.fullmatch("train-000000") and not ID.fullmatch("a.b")  # an example id ends a tar member's key
     for bad in ("..", ".hidden", "a b", "a/b", "a\nb", "", "a" * 129, "x |", "é"):
@@ -522,8 +574,12 @@ def test_a_build_json_naming_a_device_as_catalog_is_not_read(sandbox):
     info = json.loads((ds / "build.json").read_text())
     info["config"]["catalogs"] = {"speech": ["/dev/zero"], "noise": ["/dev/zero"], "rirs": ["/dev/zero"]}
     (ds / "build.json").write_text(json.dumps(info))
-    proc = subprocess.run([sys.executable, "-m", "audiosynth.cli", "report", str(ds), "-o", str(sandbox / "r"), "--no-progress"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "audiosynth.cli", "report", str(ds), "-o", str(sandbox / "r"), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "transcripts and enrollments not checked" in proc.stderr
 

@@ -2,15 +2,15 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from conftest import small_config
 
 from audiosynth.catalog import read_catalog, write_catalog
 from audiosynth.errors import PreflightError
 from audiosynth.plan import Planner, load_catalogs, plan, speaker_of, split_counts
 from audiosynth.scene import Scene
-from conftest import small_config
 
 
-@pytest.fixture()
+@pytest.fixture
 def planner(corpus):
     config = small_config(corpus, num_examples=40, reverb={"probability": 0.5})
     return Planner(config, load_catalogs(config))
@@ -36,8 +36,14 @@ def test_scene_round_trips_through_dict(planner):
 
 
 def test_splits_never_share_a_speaker(planner):
-    speakers = {name: {speaker_of(planner.catalogs.speech.by_id(s.sources[0].segment.clip_id))
-                       for s in map(planner.scene, range(40)) if s.split == name} for name in ("train", "dev", "test")}
+    speakers = {
+        name: {
+            speaker_of(planner.catalogs.speech.by_id(s.sources[0].segment.clip_id))
+            for s in map(planner.scene, range(40))
+            if s.split == name
+        }
+        for name in ("train", "dev", "test")
+    }
     assert speakers["train"] and speakers["dev"] and speakers["test"]
     assert not (speakers["train"] & speakers["dev"] or speakers["train"] & speakers["test"] or speakers["dev"] & speakers["test"])
     counts = split_counts(40, planner.config.splits.fractions())

@@ -13,24 +13,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import speechlike
 
 from audiosynth.catalog import Clip, relative_audio_path, write_catalog
 from audiosynth.errors import ConfigError
 from audiosynth.plan import demo_dir
 from audiosynth.recipe import parse_splits, recipe_parser, recipe_settings
 
-from conftest import speechlike
-
 REPO = Path(__file__).resolve().parent.parent
 RECIPES = sorted((REPO / "recipes").glob("*.py"))
-SETTINGS = {"task": "denoising", "reverb": {"probability": 0.5, "source": "simulated", "room": {"rt60_s": [0.2, 0.8]}},
-            "splits": {"train": 0.8, "dev": 0.1, "test": 0.1}}
+SETTINGS = {
+    "task": "denoising",
+    "reverb": {"probability": 0.5, "source": "simulated", "room": {"rt60_s": [0.2, 0.8]}},
+    "splits": {"train": 0.8, "dev": 0.1, "test": 0.1},
+}
 
 
 def _run(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "80", "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, str(REPO / "recipes" / script), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(REPO / "recipes" / script), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO
+    )
 
 
 def _first_paragraph(script: Path) -> str:
@@ -108,29 +111,59 @@ def dev_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for u in range(2):
             path = root / f"spk{s}_{u}.flac"
             sf.write(path, speechlike(rng, 3.5, 16000, 100 + 20 * s), 16000, subtype="PCM_16")
-            clips.append(Clip(f"ld-{s}-{u}", relative_audio_path(path, root), "speech", sf.info(path).duration, 16000, 1,
-                              speaker=f"ld{s}", text="SOME WORDS", split="dev", corpus="librispeech"))
+            clips.append(
+                Clip(
+                    f"ld-{s}-{u}",
+                    relative_audio_path(path, root),
+                    "speech",
+                    sf.info(path).duration,
+                    16000,
+                    1,
+                    speaker=f"ld{s}",
+                    text="SOME WORDS",
+                    split="dev",
+                    corpus="librispeech",
+                )
+            )
     write_catalog(clips, root / "dev.jsonl")
     return root / "dev.jsonl"
 
 
 def test_a_preflight_refusal_prints_one_line(dev_only: Path, tmp_path: Path) -> None:
-    result = _run("denoising.py", "-o", str(tmp_path / "out"), "--num-examples", "4", "--speech", str(dev_only),
-                  "--workers", "1", "--no-progress")
+    result = _run(
+        "denoising.py", "-o", str(tmp_path / "out"), "--num-examples", "4", "--speech", str(dev_only), "--workers", "1", "--no-progress"
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "use_catalog_splits: false" in lines[0], result.stderr
     result = _run("dereverberation.py", "-o", str(tmp_path / "out"), "--reverb", "none")
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
-        "error: --reverb: this recipe needs reverb in every example; choose simulated or catalog"]
+        "error: --reverb: this recipe needs reverb in every example; choose simulated or catalog"
+    ]
 
 
 def test_recipe_builds_with_catalog_rirs_and_ignored_catalog_splits(dev_only: Path, tmp_path: Path) -> None:
     rirs = str(demo_dir() / "rirs.jsonl")
-    result = _run("denoising.py", "-o", str(tmp_path / "out"), "--num-examples", "6", "--speech", str(dev_only), "--rirs", rirs,
-                  "--reverb-probability", "1", "--ignore-catalog-splits", "--splits", "train=0.5,dev=0.5", "--workers", "1",
-                  "--no-progress")
+    result = _run(
+        "denoising.py",
+        "-o",
+        str(tmp_path / "out"),
+        "--num-examples",
+        "6",
+        "--speech",
+        str(dev_only),
+        "--rirs",
+        rirs,
+        "--reverb-probability",
+        "1",
+        "--ignore-catalog-splits",
+        "--splits",
+        "train=0.5,dev=0.5",
+        "--workers",
+        "1",
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
     assert {r["split"] for r in rows} == {"train", "dev"}

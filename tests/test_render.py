@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
+from conftest import small_config
 
 from audiosynth.dsp import kernels
 from audiosynth.plan import Planner, load_catalogs
 from audiosynth.render import render
-from conftest import small_config
 
 
 def rendered_examples(corpus, n=24, subtype="PCM_16", **changes):

@@ -103,8 +103,17 @@ def check_images(report: Path, page: Page) -> None:
 def denoising(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 20-example denoising build, half reverberant in simulated rooms, and its report."""
     root = tmp_path_factory.mktemp("report") / "den"
-    config = config_from_dict({"catalogs": catalogs(), "num_examples": 20, "seed": 5, "duration_s": [1.5, 3.0], "snr_db": [0.0, 20.0],
-                               "reverb": {"probability": 0.5, "source": "simulated"}, "output": {"shard_size": 10}})
+    config = config_from_dict(
+        {
+            "catalogs": catalogs(),
+            "num_examples": 20,
+            "seed": 5,
+            "duration_s": [1.5, 3.0],
+            "snr_db": [0.0, 20.0],
+            "reverb": {"probability": 0.5, "source": "simulated"},
+            "output": {"shard_size": 10},
+        }
+    )
     build(config, root, workers=1, progress=False)
     return root, make_report(root, progress=False, num_examples_shown=2)
 
@@ -113,11 +122,18 @@ def denoising(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def separation(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 16-example 2-talker separation build (catalog RIRs, disjoint noises and RIRs) and its report."""
     root = tmp_path_factory.mktemp("report") / "sep"
-    config = config_from_dict({"task": "separation", "catalogs": catalogs(), "num_examples": 16, "seed": 2,
-                               "talkers": {"count": [2, 2], "overlap": "ratio", "overlap_ratio": [0.1, 0.4]},
-                               "reverb": {"probability": 0.5, "source": "catalog"},
-                               "splits": {"train": 0.5, "dev": 0.25, "test": 0.25, "disjoint_noise": True, "disjoint_rirs": True},
-                               "output": {"shard_size": 8}})
+    config = config_from_dict(
+        {
+            "task": "separation",
+            "catalogs": catalogs(),
+            "num_examples": 16,
+            "seed": 2,
+            "talkers": {"count": [2, 2], "overlap": "ratio", "overlap_ratio": [0.1, 0.4]},
+            "reverb": {"probability": 0.5, "source": "catalog"},
+            "splits": {"train": 0.5, "dev": 0.25, "test": 0.25, "disjoint_noise": True, "disjoint_rirs": True},
+            "output": {"shard_size": 8},
+        }
+    )
     build(config, root, workers=1, progress=False)
     return root, make_report(root, root / "html", progress=False, num_examples_shown=1)
 

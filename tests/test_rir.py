@@ -22,7 +22,7 @@ ROOMS = {  # size, sources (S, 3), mics (M, 3): every point >= 0.5 m from the wa
 RT60S = (0.2, 0.4, 0.6, 0.8, 1.0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def simulated(simulator: str, room: str, rt60: float) -> np.ndarray:
     """RIRs (S, M, K) of a test room, cached across tests: 'ism' (default early ISM + tail),
     'pra' (pyroomacoustics ISM) or 'hybrid' (pyroomacoustics ISM + ray tracing)."""
@@ -131,8 +131,10 @@ def test_per_band_absorption_shortens_high_band_decay():
     assert rir.ism_rt60(size, BANDED[:, 5]) < rir.ism_rt60(size, BANDED[:, 2])
 
 
-@pytest.mark.parametrize("kwargs", [dict(rt60_s=0.7), dict(absorption=BANDED), dict(absorption=BANDED[:, 3], max_order=8),
-                                    dict(rt60_s=0.3, early_s=None, length_s=0.1)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(rt60_s=0.7), dict(absorption=BANDED), dict(absorption=BANDED[:, 3], max_order=8), dict(rt60_s=0.3, early_s=None, length_s=0.1)],
+)
 def test_numpy_and_torch_cpu_agree(kwargs):
     torch = pytest.importorskip("torch")
     size, sources, mics = ROOMS["4x3.5x2.7"]

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import small_config
 
-from audiosynth.dsp import kernels
 from audiosynth.acoustics import ism as rir
 from audiosynth.catalog import Clip, read_catalog, write_catalog
+from audiosynth.dsp import kernels
 from audiosynth.errors import PreflightError
 from audiosynth.plan import Planner, load_catalogs
 from audiosynth.render import render
-from conftest import small_config
 
 FS = 16000
 
@@ -44,6 +44,7 @@ def plain_schroeder_t20(h: np.ndarray) -> float:
 
 # ---- Lundeby truncation --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("floor_db, seconds", [(-50.0, 3.0), (-55.0, 2.0), (-60.0, 3.0)])
 def test_noise_floor_is_truncated_before_the_schroeder_fit(floor_db, seconds):
     h = decaying_noise(0.5, seconds, floor_db)
@@ -63,6 +64,7 @@ def test_clean_rirs_keep_their_label():
 
 # ---- unmeasurable decays --------------------------------------------------------------------------
 
+
 def single_impulse(length: int = 8000) -> np.ndarray:
     h = np.zeros(length)
     h[40] = 0.9
@@ -74,8 +76,9 @@ def dithered_impulse(length: int = 8000) -> np.ndarray:
     return single_impulse(length) + 10 ** (-70 / 20) * np.random.default_rng(1).standard_normal(length)
 
 
-@pytest.mark.parametrize("make, reason", [(lambda: np.zeros(8000), "silent"), (single_impulse, "single_impulse"),
-                                          (dithered_impulse, "shallow_decay")])
+@pytest.mark.parametrize(
+    "make, reason", [(lambda: np.zeros(8000), "silent"), (single_impulse, "single_impulse"), (dithered_impulse, "shallow_decay")]
+)
 def test_unmeasurable_decays_give_none_and_a_reason(make, reason):
     values, why = kernels.measure_rt60(make(), FS, (20.0, 30.0))
     assert values == [None, None] and why == reason
@@ -162,6 +165,7 @@ def test_catalog_refuses_degenerate_rirs(tmp_path):
 
 # ---- impossible rooms -----------------------------------------------------------------------------
 
+
 def test_sabine_bound_of_a_room():
     volume, surface = 10 * 8 * 4, 2 * (10 * 8 + 10 * 4 + 8 * 4)
     assert rir.min_rt60((10, 8, 4)) == pytest.approx(24 * np.log(10) / rir.SPEED_OF_SOUND * volume / surface)
@@ -185,8 +189,11 @@ def test_preflight_refuses_an_rt60_range_few_rooms_allow(corpus):
 def test_disjoint_rir_splits_keep_each_room_in_one_split(corpus, tmp_path):
     shapes = {f"{room}/p{k}": decaying_noise(0.3 + 0.1 * k, 0.5, seed=k + 10 * j) for j, room in enumerate("ABCDEF") for k in range(2)}
     rirs = write_rirs(tmp_path, shapes, {name: name.split("/")[0] for name in shapes})
-    config = small_config({**corpus, "rirs": rirs}, reverb={"probability": 1.0, "source": "catalog"},
-                          splits={"train": 0.6, "dev": 0.2, "test": 0.2, "disjoint_rirs": True})
+    config = small_config(
+        {**corpus, "rirs": rirs},
+        reverb={"probability": 1.0, "source": "catalog"},
+        splits={"train": 0.6, "dev": 0.2, "test": 0.2, "disjoint_rirs": True},
+    )
     planner = Planner(config, load_catalogs(config))
     rooms = {name: {c.room for c in planner.rirs[name]} for name in ("train", "dev", "test")}
     assert all(rooms.values()) and not (rooms["train"] & rooms["dev"] or rooms["train"] & rooms["test"] or rooms["dev"] & rooms["test"])
@@ -203,6 +210,7 @@ def test_drawn_rooms_respect_their_own_bound(corpus):
 
 # ---- room identity -----------------------------------------------------------------------------------
 
+
 def test_catalog_rows_without_room_still_load_and_rows_with_it_round_trip(tmp_path):
     path = tmp_path / "c.jsonl"
     path.write_text(json.dumps({"id": "a", "path": "a.wav", "kind": "rir", "duration": 1.0, "sample_rate": FS, "num_channels": 1}) + "\n")
@@ -217,8 +225,14 @@ def test_all_talkers_of_a_scene_share_one_room(corpus, tmp_path):
     rooms = {name: name.split("/")[0] for name in shapes}
     rooms.pop("C/p1"), rooms.pop("C/p2")  # C/p0 has a room of its own; C/p1, C/p2 have none
     rirs = write_rirs(tmp_path, shapes, rooms)
-    config = small_config({**corpus, "rirs": rirs}, num_examples=40, task="separation", talkers={"count": [2, 3]},
-                          splits={"train": 1.0, "dev": 0.0, "test": 0.0}, reverb={"probability": 1.0, "source": "catalog"})
+    config = small_config(
+        {**corpus, "rirs": rirs},
+        num_examples=40,
+        task="separation",
+        talkers={"count": [2, 3]},
+        splits={"train": 1.0, "dev": 0.0, "test": 0.0},
+        reverb={"probability": 1.0, "source": "catalog"},
+    )
     planner = Planner(config, load_catalogs(config))
     room_of = {c.id: c.room or c.id for c in planner.catalogs.rirs}
     shared = 0
@@ -248,6 +262,7 @@ def test_cataloguer_takes_the_room_from_the_parent_folder(tmp_path):
 
 # ---- one channel count per dataset ----------------------------------------------------------------
 
+
 def mixed_channel_rirs(tmp_path: Path) -> Path:
     mono = decaying_noise(0.4, 0.5) * 0.1
     mono[20] = 1.0
@@ -256,7 +271,9 @@ def mixed_channel_rirs(tmp_path: Path) -> Path:
 
 def test_mixed_channel_rir_catalog_is_refused(corpus, tmp_path):
     config = small_config({**corpus, "rirs": mixed_channel_rirs(tmp_path)}, reverb={"probability": 1.0, "source": "catalog"})
-    with pytest.raises(PreflightError, match=r"^catalogs\.rirs: .*1 channel \(2 RIRs\) and 2 channels \(1 RIR\).*reverb\.num_channels") as err:
+    with pytest.raises(
+        PreflightError, match=r"^catalogs\.rirs: .*1 channel \(2 RIRs\) and 2 channels \(1 RIR\).*reverb\.num_channels"
+    ) as err:
         Planner(config, load_catalogs(config))
     assert "\n" not in str(err.value)
 
@@ -268,8 +285,9 @@ def test_channel_policy_gives_one_channel_count_that_collate_pad_batches(corpus,
 
     rirs = mixed_channel_rirs(tmp_path)
     for channels in (1, 2):
-        config = small_config({**corpus, "rirs": rirs}, num_examples=6,
-                              reverb={"probability": 1.0, "source": "catalog", "num_channels": channels})
+        config = small_config(
+            {**corpus, "rirs": rirs}, num_examples=6, reverb={"probability": 1.0, "source": "catalog", "num_channels": channels}
+        )
         out = tmp_path / f"built{channels}"
         build(config, out, workers=1, progress=False)
         rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
+from audiosynth.acoustics.geometry import circular_array, linear_array, rotate_z
+from audiosynth.acoustics.room import Room
 from audiosynth.config import config_from_dict
 from audiosynth.errors import ConfigError, PreflightError
-from audiosynth.acoustics.geometry import circular_array, linear_array, rotate_z
-from audiosynth.plan.rooms import OCTAVE_BANDS_HZ
 from audiosynth.plan import draw_room
-from audiosynth.acoustics.room import Room
+from audiosynth.plan.rooms import OCTAVE_BANDS_HZ
 
 BASE = {"catalogs": {"speech": "s", "noise": "n"}}
 
@@ -26,9 +26,15 @@ def test_layouts():
     np.testing.assert_allclose(np.abs(rotated[:, 1]), np.abs(lin[:, 0]))
 
 
-@pytest.mark.parametrize("array", [{"type": "single"}, {"type": "linear", "num_mics": 4, "spacing_m": 0.08},
-                                   {"type": "circular", "num_mics": 6, "radius_m": 0.1},
-                                   {"type": "explicit", "positions_m": [[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0.05]]}])
+@pytest.mark.parametrize(
+    "array",
+    [
+        {"type": "single"},
+        {"type": "linear", "num_mics": 4, "spacing_m": 0.08},
+        {"type": "circular", "num_mics": 6, "radius_m": 0.1},
+        {"type": "explicit", "positions_m": [[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0.05]]},
+    ],
+)
 def test_rooms_respect_constraints(array):
     cfg = reverb(array=array, distance_m=[1.0, 2.0], wall_margin_m=0.4)
     for i in range(50):
@@ -42,6 +48,7 @@ def test_rooms_respect_constraints(array):
             assert np.all((d >= 1.0 - 1e-9) & (d <= 2.0 + 1e-9))
         pairwise = np.linalg.norm(mics[:, None] - mics[None], axis=-1)
         from audiosynth.plan import array_layout
+
         local = array_layout(cfg.room.array)
         np.testing.assert_allclose(pairwise, np.linalg.norm(local[:, None] - local[None], axis=-1), atol=1e-9)
         assert 0.2 <= room.rt60_s <= 1.0 and room.absorption is None
@@ -50,7 +57,9 @@ def test_rooms_respect_constraints(array):
 
 def test_rotation_is_random_and_can_be_disabled():
     cfg = reverb(array={"type": "linear", "num_mics": 2, "spacing_m": 0.1})
-    axes = {round(float(np.arctan2(*np.subtract(*draw_room(np.random.default_rng(i), cfg).mics_m)[:2][::-1])) % np.pi, 2) for i in range(20)}
+    axes = {
+        round(float(np.arctan2(*np.subtract(*draw_room(np.random.default_rng(i), cfg).mics_m)[:2][::-1])) % np.pi, 2) for i in range(20)
+    }
     assert len(axes) > 10
     fixed = reverb(array={"type": "linear", "num_mics": 2, "spacing_m": 0.1, "random_rotation": False})
     for i in range(10):

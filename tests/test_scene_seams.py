@@ -26,11 +26,24 @@ def _moving_scene() -> Scene:
     room = Room((5.0, 4.0, 3.0), 0.4, ((1.0, 1.0, 1.5), (2.0, 1.0, 1.5), (3.0, 1.5, 1.5), (4.0, 3.0, 1.2)), ((2.5, 2.0, 1.0),))
     walker = Source("s1", Segment("a", 0, 16000), -25.0, path=(Waypoint(0), Waypoint(1, 8000), Waypoint(2, 15000)))
     still = Source("s2", Segment("b", 10, 12000, onset=2000), -30.0, path=static_path(3), sir_db=2.5)
-    chain = (EffectStep("mic_response", (("gains_db", (0.5, -1.25, 3.0)), ("preset", "phone")), ("s1", "s2", "noise")),
-             EffectStep("clipping", (("threshold", 0.8), ("soft", True), ("none", None)), ("mix",)))
+    chain = (
+        EffectStep("mic_response", (("gains_db", (0.5, -1.25, 3.0)), ("preset", "phone")), ("s1", "s2", "noise")),
+        EffectStep("clipping", (("threshold", 0.8), ("soft", True), ("none", None)), ("mix",)),
+    )
     noise = Noise(Segment("n", 5, 16000, loop=True), 12.5, channel="mean")
-    return Scene("train-000003", 3, "train", 16000, 16000, (walker, still), noise, room, chain=chain,
-                 level_definition="p56_active", type="separation")
+    return Scene(
+        "train-000003",
+        3,
+        "train",
+        16000,
+        16000,
+        (walker, still),
+        noise,
+        room,
+        chain=chain,
+        level_definition="p56_active",
+        type="separation",
+    )
 
 
 @pytest.mark.parametrize("row", OLD_ROWS, ids=[f"{r['recipe']}-{r['scene']['id']}" for r in OLD_ROWS])
@@ -57,8 +70,11 @@ def test_seams_away_from_their_defaults_round_trip_through_json():
     data = json.loads(json.dumps(scene.to_dict()))
     assert Scene.from_dict(data) == scene
     assert hash(Scene.from_dict(data)) == hash(scene)  # frozen all the way down (params as tuples)
-    assert data["chain"][0] == {"name": "mic_response", "params": {"gains_db": [0.5, -1.25, 3.0], "preset": "phone"},
-                                "roles": ["s1", "s2", "noise"]}
+    assert data["chain"][0] == {
+        "name": "mic_response",
+        "params": {"gains_db": [0.5, -1.25, 3.0], "preset": "phone"},
+        "roles": ["s1", "s2", "noise"],
+    }
     assert data["level_definition"] == "p56_active"
     assert data["sources"][0]["path"] == [{"point": 0, "sample": 0}, {"point": 1, "sample": 8000}, {"point": 2, "sample": 15000}]
     assert "position" not in data["sources"][0] and data["sources"][1]["position"] == 3 and "path" not in data["sources"][1]
@@ -81,8 +97,9 @@ def test_a_dict_with_the_seams_spelled_out_loads_as_the_default():
 def test_planned_scenes_use_the_seams_as_today(corpus):
     """An array hears the noise from a point of the room (``point``); one microphone hears it ``mono``."""
     for array, field in (({"type": "linear", "num_mics": 3}, "point"), ({"type": "single"}, "mono")):
-        config = small_config(corpus, num_examples=6, reverb={"probability": 1.0, "room": {"array": array}},
-                              splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+        config = small_config(
+            corpus, num_examples=6, reverb={"probability": 1.0, "room": {"array": array}}, splits={"train": 1.0, "dev": 0.0, "test": 0.0}
+        )
         planner = Planner(config, load_catalogs(config))
         for scene in map(planner.scene, range(6)):
             assert scene.noise.field == field and (scene.noise.position == 1) == (field == "point")

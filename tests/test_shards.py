@@ -125,10 +125,13 @@ def _tar(path, members):
     return path
 
 
-@pytest.mark.parametrize(("order", "why"), [
-    (["a.json", "a.mix.flac", "a.mix.flac"], "a second member of that name"),
-    (["a.json", "b.json", "a.mix.flac"], "not consecutive"),
-])
+@pytest.mark.parametrize(
+    ("order", "why"),
+    [
+        (["a.json", "a.mix.flac", "a.mix.flac"], "a second member of that name"),
+        (["a.json", "b.json", "a.mix.flac"], "not consecutive"),
+    ],
+)
 def test_tar_examples_refuse_duplicate_and_scattered_members(tmp_path, order, why):
     from audiosynth.dataset.webdataset import tar_examples
 

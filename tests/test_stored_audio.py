@@ -8,14 +8,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosynth.io.audio import read_dataset_audio
-from audiosynth.errors import DatasetError
 from audiosynth.dataset.trust import dataset_file
+from audiosynth.errors import DatasetError
+from audiosynth.io.audio import read_dataset_audio
 from audiosynth.names import show
 
 RATE = 16000
-ROW = {"id": "train-000001", "duration": 0.5, "sample_rate": RATE, "audio": {"mix": "a/x.mix.wav", "enrollment": "a/x.enr.wav"},
-       "labels": {"enrollment_duration": 0.25}}
+ROW = {
+    "id": "train-000001",
+    "duration": 0.5,
+    "sample_rate": RATE,
+    "audio": {"mix": "a/x.mix.wav", "enrollment": "a/x.enr.wav"},
+    "labels": {"enrollment_duration": 0.25},
+}
 
 
 def _wav(samples: np.ndarray, rate: int = RATE, subtype: str = "PCM_16", fmt: str = "WAV") -> bytes:
@@ -32,15 +37,21 @@ def test_a_good_file_is_read_whole_or_as_a_window() -> None:
     assert window.data.shape == (1000, 1) and np.array_equal(window.data[:, 0], x[7000:])  # the caller pads past the end
 
 
-@pytest.mark.parametrize("data, why", [
-    (_wav(np.full(8000, np.nan, np.float32), subtype="FLOAT"), "NaN or Inf"),
-    (_wav(np.zeros(8000, np.float32), rate=8000), "sample rate 8000 != 16000"),
-    (_wav(np.zeros(4000, np.float32)), "4000 frames != duration"),
-    (_wav(np.zeros((8000, 2), np.float32)), "2 channels != 1"),
-    (_wav(np.sin(np.arange(8000) / 3.0) / 2, fmt="FLAC")[:3000], "(truncated: decoded|not readable audio)"),  # its header says 8000 frames
-    (b"not audio at all" * 40, "not readable audio"),
-    (b"", "not readable audio"),
-])
+@pytest.mark.parametrize(
+    "data, why",
+    [
+        (_wav(np.full(8000, np.nan, np.float32), subtype="FLOAT"), "NaN or Inf"),
+        (_wav(np.zeros(8000, np.float32), rate=8000), "sample rate 8000 != 16000"),
+        (_wav(np.zeros(4000, np.float32)), "4000 frames != duration"),
+        (_wav(np.zeros((8000, 2), np.float32)), "2 channels != 1"),
+        (
+            _wav(np.sin(np.arange(8000) / 3.0) / 2, fmt="FLAC")[:3000],
+            "(truncated: decoded|not readable audio)",
+        ),  # its header says 8000 frames
+        (b"not audio at all" * 40, "not readable audio"),
+        (b"", "not readable audio"),
+    ],
+)
 def test_a_bad_file_is_one_line_naming_row_file_and_why(data: bytes, why: str) -> None:
     with pytest.raises(DatasetError, match=r"^manifest.jsonl \(id train-000001\): audio.mix 'a/x.mix.wav': .*" + why) as err:
         read_dataset_audio(data, ROW, "mix", "manifest.jsonl (id train-000001)")
@@ -53,8 +64,15 @@ def test_an_enrollment_has_its_own_length() -> None:
         read_dataset_audio(_wav(np.zeros(8000, np.float32)), ROW, "enrollment")
 
 
-@pytest.mark.parametrize("kind, why", [("missing", "missing file"), ("folder", "not a regular file"), ("fifo", "not a regular file"),
-                                       ("loop", "cannot read .*symbolic links")])
+@pytest.mark.parametrize(
+    "kind, why",
+    [
+        ("missing", "missing file"),
+        ("folder", "not a regular file"),
+        ("fifo", "not a regular file"),
+        ("loop", "cannot read .*symbolic links"),
+    ],
+)
 def test_dataset_file_refuses_what_is_not_a_regular_file_without_opening_it(tmp_path, kind: str, why: str) -> None:
     path = tmp_path / "a" / "x.mix.wav"
     path.parent.mkdir()

@@ -4,13 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import small_config
 
-from audiosynth.dsp import kernels
 from audiosynth.catalog import read_catalog
+from audiosynth.dsp import kernels
 from audiosynth.errors import PreflightError
 from audiosynth.plan import Planner, load_catalogs, speaker_of
 from audiosynth.render import render
-from conftest import small_config
 
 
 def renders(corpus, n=10, task="separation", **changes):
@@ -83,7 +83,9 @@ def test_enrollment_is_the_target_speaker_and_not_in_the_mixture(corpus):
 
 
 def test_no_speaker_in_two_splits(corpus):
-    config = small_config(corpus, num_examples=30, task="separation", talkers={"count": [2, 2]}, splits={"train": 0.4, "dev": 0.3, "test": 0.3})
+    config = small_config(
+        corpus, num_examples=30, task="separation", talkers={"count": [2, 2]}, splits={"train": 0.4, "dev": 0.3, "test": 0.3}
+    )
     planner = Planner(config, load_catalogs(config))
     seen: dict[str, set[str]] = {}
     for i in range(30):
@@ -105,8 +107,13 @@ def test_validate_checks_transcripts_and_enrollment(corpus, tmp_path):
     from audiosynth.build import build
     from audiosynth.dataset.validate import validate
 
-    config = small_config(corpus, task="target_speaker", num_examples=6, talkers={"count": [2, 2], "enrollment": True},
-                          splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    config = small_config(
+        corpus,
+        task="target_speaker",
+        num_examples=6,
+        talkers={"count": [2, 2], "enrollment": True},
+        splits={"train": 1.0, "dev": 0.0, "test": 0.0},
+    )
     out = tmp_path / "ds"
     build(config, out, workers=1, progress=False)
     assert validate(out, progress=False).ok
@@ -133,26 +140,37 @@ def test_talkers_share_the_microphone_count_of_catalog_rirs(corpus, tmp_path):
     sf.write(stereo, np.stack([decay, np.roll(decay, 3)], 1).astype(np.float32), rate, subtype="FLOAT")
     mono = read_catalog(corpus["rirs"]).clips[0]
     rirs = tmp_path / "rirs.jsonl"
-    write_catalog([Clip(mono.id, str(corpus["rirs"].parent / mono.path), "rir", mono.duration, rate, 1),
-                   Clip("stereo", str(stereo), "rir", sf.info(stereo).duration, rate, 2)], rirs)
+    write_catalog(
+        [
+            Clip(mono.id, str(corpus["rirs"].parent / mono.path), "rir", mono.duration, rate, 1),
+            Clip("stereo", str(stereo), "rir", sf.info(stereo).duration, rate, 2),
+        ],
+        rirs,
+    )
     with pytest.raises(PreflightError, match="reverb.num_channels"):
         renders({**corpus, "rirs": rirs}, n=16, talkers={"count": [2, 3]}, reverb={"probability": 1.0, "source": "catalog"})
     for wanted in (1, 2):
-        out = renders({**corpus, "rirs": rirs}, n=8, talkers={"count": [2, 3]},
-                      reverb={"probability": 1.0, "source": "catalog", "num_channels": wanted})
+        out = renders(
+            {**corpus, "rirs": rirs},
+            n=8,
+            talkers={"count": [2, 3]},
+            reverb={"probability": 1.0, "source": "catalog", "num_channels": wanted},
+        )
         for r in out:
             assert r.audio["mix"].shape[0] == wanted
             assert all(x.shape == r.audio["mix"].shape for role, x in r.audio.items() if role != "enrollment")
-            np.testing.assert_allclose(r.audio["mix"], sum(r.audio[role] for role in r.audio if role == "noise" or role[1:].isdigit()), atol=1e-12)
+            np.testing.assert_allclose(
+                r.audio["mix"], sum(r.audio[role] for role in r.audio if role == "noise" or role[1:].isdigit()), atol=1e-12
+            )
 
 
 def _late_speech_corpus(root, active: bool):
     """Six speakers whose utterances are silent for their first 60 %: the overlap of whole
     utterances (what ratio mode meets without catalog activity) and that of speech differ."""
     import soundfile as sf
+    from conftest import speechlike
 
     from audiosynth.catalog import Clip, relative_audio_path, write_catalog
-    from conftest import speechlike
 
     rng, rate, clips = np.random.default_rng(3), 16000, []
     for s in range(6):
@@ -161,8 +179,18 @@ def _late_speech_corpus(root, active: bool):
             signal = np.concatenate([1e-4 * rng.standard_normal(int(1.8 * rate)).astype(np.float32), voice])
             path = root / f"spk{s}_{u}.flac"
             sf.write(path, signal, rate, subtype="PCM_16")
-            clips.append(Clip(f"spk{s}-{u}", relative_audio_path(path, root), "speech", signal.size / rate, rate, 1,
-                              speaker=f"spk{s}", active=((1.8, 3.0),) if active else None))
+            clips.append(
+                Clip(
+                    f"spk{s}-{u}",
+                    relative_audio_path(path, root),
+                    "speech",
+                    signal.size / rate,
+                    rate,
+                    1,
+                    speaker=f"spk{s}",
+                    active=((1.8, 3.0),) if active else None,
+                )
+            )
     write_catalog(clips, root / "speech.jsonl")
     return {"speech": root / "speech.jsonl"}
 
@@ -175,9 +203,16 @@ def test_validate_checks_the_overlap_that_ratio_mode_targeted(tmp_path, active):
     from audiosynth.dataset.validate import validate
 
     corpus = _late_speech_corpus(tmp_path, active)
-    config = small_config(corpus, num_examples=6, task="separation", noise_probability=0.0, duration_s=[2.0, 3.0],
-                          catalogs={"speech": str(corpus["speech"]), "noise": []}, splits={"train": 1.0, "dev": 0.0, "test": 0.0},
-                          talkers={"count": [2, 2], "overlap": "ratio", "overlap_ratio": [0.4, 0.4]})
+    config = small_config(
+        corpus,
+        num_examples=6,
+        task="separation",
+        noise_probability=0.0,
+        duration_s=[2.0, 3.0],
+        catalogs={"speech": str(corpus["speech"]), "noise": []},
+        splits={"train": 1.0, "dev": 0.0, "test": 0.0},
+        talkers={"count": [2, 2], "overlap": "ratio", "overlap_ratio": [0.4, 0.4]},
+    )
     build(config, tmp_path / "ds", workers=1, progress=False)
     rows = [json.loads(line) for line in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]
     targeted = "activity_overlap_ratio" if active else "overlap_ratio"
@@ -192,8 +227,9 @@ def test_validate_remeasures_the_speech_overlap_on_the_files(corpus, tmp_path):
     from audiosynth.build import build
     from audiosynth.dataset.validate import validate
 
-    config = small_config(corpus, num_examples=4, task="separation", talkers={"count": [2, 2]},
-                          splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    config = small_config(
+        corpus, num_examples=4, task="separation", talkers={"count": [2, 2]}, splits={"train": 1.0, "dev": 0.0, "test": 0.0}
+    )
     out = tmp_path / "ds"
     build(config, out, workers=1, progress=False)
     assert validate(out, progress=False).problems == []
@@ -204,4 +240,5 @@ def test_validate_remeasures_the_speech_overlap_on_the_files(corpus, tmp_path):
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     problems = validate(out, progress=False).problems
     assert [p for p in problems if "activity_overlap_ratio" in p] == [
-        f"{rows[0]['id']}: activity_overlap_ratio label {rows[0]['labels']['activity_overlap_ratio']} but the files give {true:.4f}"]
+        f"{rows[0]['id']}: activity_overlap_ratio label {rows[0]['labels']['activity_overlap_ratio']} but the files give {true:.4f}"
+    ]

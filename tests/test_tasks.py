@@ -52,14 +52,15 @@ class Interview(Task):
         level = float(rng.uniform(*config.speech_level_dbfs))
         noise = draw_noise(rng, config, planner.noise[split], num_samples)
         sources = tuple(Source(f"s{k + 1}", segment, level) for k, segment in enumerate(segments))
-        return Scene(example_id(split, index), index, split, rate, num_samples, sources, noise,
-                     peak_dbfs=config.output.peak_dbfs, type=self.name)
+        return Scene(
+            example_id(split, index), index, split, rate, num_samples, sources, noise, peak_dbfs=config.output.peak_dbfs, type=self.name
+        )
 
     def duration_bounds_length(self, config):
         return False
 
 
-@pytest.fixture()
+@pytest.fixture
 def interview():
     """The toy task, registered for one test only."""
     task = register(Interview())
@@ -143,8 +144,11 @@ def test_what_each_task_asks_of_clips_and_config(corpus):
     assert task_of("separation").max_talkers(small_config(corpus, task="separation", talkers={"count": [2, 4]})) == 4
 
 
-VARIANTS = {"": {}, "+3talkers": {"talkers": {"count": [1, 3], "overlap": "ratio"}},
-            "+2talkers_max": {"talkers": {"count": [2, 2], "overlap": "max"}}}
+VARIANTS = {
+    "": {},
+    "+3talkers": {"talkers": {"count": [1, 3], "overlap": "ratio"}},
+    "+2talkers_max": {"talkers": {"count": [2, 2], "overlap": "max"}},
+}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -163,7 +167,6 @@ def test_the_task_facts_agree_with_the_checks_of_a_built_dataset(name, variant):
     assert task.duration_bounds_length(config) == ("duration_s" in checked)
     assert task.labels_speech_level(config) == ("speech_level_dbfs" in checked)
     assert task.labels_sir(config) == ("talkers.sir_db" in checked)
-
 
 
 CHORUS_RECIPE = '''"""A recipe with a task of its own: two talkers cropped to the shorter (a chorus)."""
@@ -189,8 +192,13 @@ def test_a_new_task_is_a_piece_plus_a_recipe_even_with_worker_processes(tmp_path
     script = tmp_path / "chorus.py"
     script.write_text(CHORUS_RECIPE)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, str(script), "-o", str(tmp_path / "ds"), "--num-examples", "6", "--workers", "2"],
-                          capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), "-o", str(tmp_path / "ds"), "--num-examples", "6", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "validated 6 examples: OK" in done.stdout + done.stderr
     rows = [json.loads(line) for line in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]

@@ -9,11 +9,11 @@ pytest.importorskip("webdataset")
 
 from torch.utils.data import DataLoader  # noqa: E402
 
-from audiosynth.torch import OnTheFlyDataset, ShardDataset, StoredDataset, collate_pad  # noqa: E402
 from audiosynth.dataset.rows import iter_manifest  # noqa: E402
+from audiosynth.torch import OnTheFlyDataset, ShardDataset, StoredDataset, collate_pad  # noqa: E402
 
 
-@pytest.fixture()
+@pytest.fixture
 def built(folder_and_shards):
     return folder_and_shards
 
@@ -57,7 +57,10 @@ def test_items_equal_the_written_files(built):
             expected = torch.from_numpy(written.T.copy())
             assert torch.equal(item[role], expected), (i, role)
             assert torch.equal(stored[i][role], expected) and torch.equal(from_shards[row["id"]][role], expected)
-            assert item[role].dtype == torch.float32 and item[role].shape == (row["num_channels"], round(row["duration"] * row["sample_rate"]))
+            assert item[role].dtype == torch.float32 and item[role].shape == (
+                row["num_channels"],
+                round(row["duration"] * row["sample_rate"]),
+            )
 
 
 def test_crops_have_the_length_and_follow_the_epoch(built):
@@ -76,7 +79,7 @@ def test_crops_have_the_length_and_follow_the_epoch(built):
     start = next(s for s in range(len(mix) - 8000 + 1) if np.array_equal(mix[s : s + 8000].T, item["mix"].numpy()))
     assert np.array_equal(whole[start : start + 8000].T, item["clean"].numpy())
     long = StoredDataset(folder, roles=("mix",), crop_s=10.0)[0]["mix"]  # longer than any example: zero-padded
-    assert long.shape == (1, 160000) and torch.all(long[:, len(mix):] == 0)
+    assert long.shape == (1, 160000) and torch.all(long[:, len(mix) :] == 0)
 
 
 def test_collate_pad_pads_and_reports_lengths():

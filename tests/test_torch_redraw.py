@@ -8,10 +8,11 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from audiosynth.build import build  # noqa: E402
-from audiosynth.torch import OnTheFlyDataset  # noqa: E402
-from audiosynth.dataset.rows import iter_manifest  # noqa: E402
 from conftest import small_config  # noqa: E402
+
+from audiosynth.build import build  # noqa: E402
+from audiosynth.dataset.rows import iter_manifest  # noqa: E402
+from audiosynth.torch import OnTheFlyDataset  # noqa: E402
 
 
 def test_items_equal_the_built_examples_when_clips_are_bad(corpus, tmp_path):

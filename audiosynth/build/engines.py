@@ -60,8 +60,9 @@ def _children_in_own_session() -> Iterator[None]:
         return
 
     def spawn(path: str | bytes, args: Sequence[Any], passfds: Sequence[int]) -> int:  # typeshed's signature
-        child = subprocess.Popen(args, executable=path, pass_fds=tuple(sorted(map(int, passfds))), start_new_session=True,
-                                 restore_signals=False)
+        child = subprocess.Popen(
+            args, executable=path, pass_fds=tuple(sorted(map(int, passfds))), start_new_session=True, restore_signals=False
+        )
         _LAUNCHED.append(child)
         return child.pid
 
@@ -72,8 +73,17 @@ def _children_in_own_session() -> Iterator[None]:
         multiprocessing.util.spawnv_passfds = original
 
 
-def run_shards(engine: str, config_json: str, out: str, shards: Iterable[int], workers: int, format: str = "folder",
-               address: str | None = None, catalogs_key: str = "", stop: StopFlag | None = None) -> Iterator[ShardResult]:
+def run_shards(
+    engine: str,
+    config_json: str,
+    out: str,
+    shards: Iterable[int],
+    workers: int,
+    format: str = "folder",
+    address: str | None = None,
+    catalogs_key: str = "",
+    stop: StopFlag | None = None,
+) -> Iterator[ShardResult]:
     """Run the shard task for each of ``shards`` (an iterable, read as work is handed out) on
     ``engine``; yields results as shards finish. ``catalogs_key`` (the catalogs' fingerprints) makes
     reused distributed workers reload changed catalogs. Once ``stop`` is set no shard is started;
@@ -122,8 +132,9 @@ def _pool(config_json: str, out: str, shards: Iterator[int], workers: int, forma
     window = 2 * workers  # shards handed out at a time: memory stays bounded for any number of shards
     with _children_in_own_session():
         worker_stop = context.Event()
-        pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
-                                      initargs=(config_json, os.getpid(), worker_stop))
+        pool = cf.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_pool_worker, initargs=(config_json, os.getpid(), worker_stop)
+        )
         pending = _submit(pool, shards, window, out, format, stop)
         processes = list(pool._processes.values())  # private, but the only handle on the workers (all started by now)
     try:
@@ -178,8 +189,9 @@ def _missing(engine: str, extra: str) -> ConfigError:
     return ConfigError(f"engine: {engine!r} needs {extra}: pip install 'audiosynth[{engine}]'")
 
 
-def _dask(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None,
-          catalogs_key: str, stop: StopFlag) -> Iterator[ShardResult]:
+def _dask(
+    config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None, catalogs_key: str, stop: StopFlag
+) -> Iterator[ShardResult]:
     try:
         import dask
         from dask.distributed import Client, LocalCluster, as_completed
@@ -188,12 +200,23 @@ def _dask(config_json: str, out: str, shards: list[int], workers: int, format: s
     cluster = None
     if not address:  # the workers' statistical profiler samples every thread's stack each 10 ms: costly here, not needed
         with dask.config.set({"distributed.worker.profile.enabled": False}), _children_in_own_session():  # Ctrl-C: the driver stops them
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   env=_ONE_THREAD)
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, env=_ONE_THREAD)
     client = Client(address or cluster)
     try:
-        futures = [client.submit(run_shard_task, config_json, out, shard, format, catalogs_key, pure=False, retries=RETRIES,
-                                 key=f"audiosynth-shard-{shard}-{os.getpid()}") for shard in shards]
+        futures = [
+            client.submit(
+                run_shard_task,
+                config_json,
+                out,
+                shard,
+                format,
+                catalogs_key,
+                pure=False,
+                retries=RETRIES,
+                key=f"audiosynth-shard-{shard}-{os.getpid()}",
+            )
+            for shard in shards
+        ]
         ready = as_completed(futures)
         while not ready.is_empty() and not stop.is_set():
             batch = ready.next_batch(block=False)
@@ -209,16 +232,23 @@ def _dask(config_json: str, out: str, shards: list[int], workers: int, format: s
             cluster.close()
 
 
-def _ray(config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None,
-         catalogs_key: str, stop: StopFlag) -> Iterator[ShardResult]:
+def _ray(
+    config_json: str, out: str, shards: list[int], workers: int, format: str, address: str | None, catalogs_key: str, stop: StopFlag
+) -> Iterator[ShardResult]:
     try:
         import ray
     except ImportError as err:
         raise _missing("ray", "ray") from err
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": _ONE_THREAD}, configure_logging=False)
+        ray.init(
+            address=address,
+            num_cpus=None if address else workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": _ONE_THREAD},
+            configure_logging=False,
+        )
     try:
         shard_task: Callable[[str, str, int, str, str], ShardResult] = run_shard_task  # every argument given (ray's overloads)
         task = ray.remote(num_cpus=1, max_retries=RETRIES)(shard_task)

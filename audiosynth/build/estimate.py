@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from ..config import Config
 from ..dataset.folder import (
     example_files,
 )
 from ..plan.planner import Planner
-from ..config import Config
 from .worker import render_example
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,12 @@ def estimate(planner: Planner, clips_catalog: Any, num_probe: int = 3) -> Estima
         probe_seconds += rendered.scene.duration if planner.config is config else planned_s
     elapsed = time.perf_counter() - start
     total_seconds = config.num_examples * probe_seconds / len(probe)
-    return Estimate(config.num_examples, total_seconds / 3600, probe_bytes / rendered_seconds * total_seconds,
-                    elapsed / rendered_seconds * total_seconds)
+    return Estimate(
+        config.num_examples,
+        total_seconds / 3600,
+        probe_bytes / rendered_seconds * total_seconds,
+        elapsed / rendered_seconds * total_seconds,
+    )
 
 
 def _shortened(config: Config, seconds: float, longest_clip_s: float) -> Config:

@@ -103,8 +103,11 @@ def example_memory(config: Config, catalogs: Catalogs) -> tuple[float, str, floa
         rir_cost = sources * channels * bands * rir_samples * 8.0 * 4
         images = _images_bytes(config, sources, channels)
         if rir_cost + images > cost:
-            field = ("reverb.early_s" if config.reverb.simulator == "ism" and config.reverb.early_s is not None and images > rir_cost
-                     else "reverb.room.rt60_s")
+            field = (
+                "reverb.early_s"
+                if config.reverb.simulator == "ism" and config.reverb.early_s is not None and images > rir_cost
+                else "reverb.room.rt60_s"
+            )
         cost += rir_cost + images + REVERB_OVERHEAD
     return cost, field, seconds
 
@@ -123,9 +126,11 @@ def check_early_s(config: Config) -> None:
     direct = (reverb.room.distance_m[1] + spread) / SPEED_OF_SOUND
     need = direct + (2 * FD_HALF + 2) / config.sample_rate + 0.005
     if reverb.early_s < need:
-        raise PreflightError(f"reverb.early_s: {reverb.early_s:g} s is too short at sample_rate {config.sample_rate} Hz: the image "
-                             f"sources must cover the longest direct path ({direct:.4f} s), the fractional-delay filter "
-                             f"({2 * FD_HALF} samples) and 5 ms, at least {need:.4f} s; raise early_s or sample_rate")
+        raise PreflightError(
+            f"reverb.early_s: {reverb.early_s:g} s is too short at sample_rate {config.sample_rate} Hz: the image "
+            f"sources must cover the longest direct path ({direct:.4f} s), the fractional-delay filter "
+            f"({2 * FD_HALF} samples) and 5 ms, at least {need:.4f} s; raise early_s or sample_rate"
+        )
 
 
 def check_memory(config: Config, catalogs: Catalogs) -> float:
@@ -134,9 +139,11 @@ def check_memory(config: Config, catalogs: Catalogs) -> float:
     cost, field, seconds = example_memory(config, catalogs)
     limit = config.limits.max_example_memory_gb
     if cost > limit * GB:
-        what = {"reverb.early_s": f"reverb.early_s {config.reverb.early_s:g} s of image sources ({config.reverb.simulator})",
-                "reverb.room.rt60_s": f"RT60 up to {config.reverb.room.rt60_s[1]:g} s ({config.reverb.simulator})"}.get(
-                    field, f"up to {seconds:.0f} s at {config.sample_rate} Hz")
-        raise PreflightError(f"{field}: {what} needs ~{cost / GB:.3g} GB per example to render "
-                             f"(limit {limit:g} GB: limits.max_example_memory_gb)")
+        what = {
+            "reverb.early_s": f"reverb.early_s {config.reverb.early_s:g} s of image sources ({config.reverb.simulator})",
+            "reverb.room.rt60_s": f"RT60 up to {config.reverb.room.rt60_s[1]:g} s ({config.reverb.simulator})",
+        }.get(field, f"up to {seconds:.0f} s at {config.sample_rate} Hz")
+        raise PreflightError(
+            f"{field}: {what} needs ~{cost / GB:.3g} GB per example to render (limit {limit:g} GB: limits.max_example_memory_gb)"
+        )
     return cost

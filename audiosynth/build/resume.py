@@ -55,16 +55,23 @@ def check_same_build(out: Path, config: Config, format: str = FOLDER_FORMAT, cat
     if previous.get("format", FOLDER_FORMAT) != format:
         raise DatasetError(f"{path}: this folder holds a {previous.get('format')!r} build, not {format!r}; use a new folder")
     old, new = _flatten(previous.get("config", {})), _flatten(config.to_dict())
-    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k) and not k.startswith("limits.")]  # limits do not change the bytes: raise one and resume
+    diff = [
+        f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k) and not k.startswith("limits.")
+    ]  # limits do not change the bytes: raise one and resume
     if diff:
         raise DatasetError(f"{path}: this folder was built with another config ({'; '.join(diff[:5])}); use a new folder")
     before = previous.get("catalogs") or {}
-    changed = [f"{name}: {before[name]['clips']} clips -> {now['clips']}, sha256 {before[name]['sha256'][:12]} -> {now['sha256'][:12]}"
-               for name, now in (catalogs or {}).items() if name in before and before[name] != now]
+    changed = [
+        f"{name}: {before[name]['clips']} clips -> {now['clips']}, sha256 {before[name]['sha256'][:12]} -> {now['sha256'][:12]}"
+        for name, now in (catalogs or {}).items()
+        if name in before and before[name] != now
+    ]
     if changed:
-        raise DatasetError(f"{path}: a catalog changed since this folder was started ({'; '.join(changed)}); "
-                           "restore it or use a new folder")
+        raise DatasetError(
+            f"{path}: a catalog changed since this folder was started ({'; '.join(changed)}); restore it or use a new folder"
+        )
 
 
 def done_shards(out: Path) -> set[int]:
@@ -100,12 +107,15 @@ def check_shard_fingerprints(out: Path, done: Iterable[int], fingerprint: str, l
         except ValueError as err:
             raise DatasetError(f"{path}: line 1: not JSON ({err}); delete this shard's rows file to redo it") from err
         if found is not None and found != fingerprint:
-            raise DatasetError(f"{path}: written by config {found}, this build is {fingerprint}; "
-                               "use a new folder (or delete the other build's shards)")
+            raise DatasetError(
+                f"{path}: written by config {found}, this build is {fingerprint}; use a new folder (or delete the other build's shards)"
+            )
         found_layout = SHARDS_FORMAT if line.strip() and "shard" in json.loads(line) else FOLDER_FORMAT
         if line.strip() and found_layout != layout:
-            raise DatasetError(f"{path}: a shard of a {names[found_layout]} build, this build writes {names[layout]}; "
-                               "use a new folder (or delete the other build's shards)")
+            raise DatasetError(
+                f"{path}: a shard of a {names[found_layout]} build, this build writes {names[layout]}; "
+                "use a new folder (or delete the other build's shards)"
+            )
 
 
 def iter_shard_rows(out: Path, num_shards: int) -> Iterator[dict[str, Any]]:

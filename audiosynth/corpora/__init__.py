@@ -37,30 +37,70 @@ from ..io.files import jsonl_bytes, write_atomic
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("librispeech", "vctk", "musan", "folder")
-REJECT_REASONS = ("unreadable", "not_audio", "truncated", "empty", "nan", "silent", "too_short", "too_many_channels",
-                  "not_a_file", "bad_name", "single_impulse", "shallow_decay")
+REJECT_REASONS = (
+    "unreadable",
+    "not_audio",
+    "truncated",
+    "empty",
+    "nan",
+    "silent",
+    "too_short",
+    "too_many_channels",
+    "not_a_file",
+    "bad_name",
+    "single_impulse",
+    "shallow_decay",
+)
 ROOM_FROM = ("parent", "none")
 RIR_CHECK_S = 30.0  # a RIR's decay is measured on its first this many seconds
-AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
-                              ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist"})
+AUDIO_EXTENSIONS = frozenset(
+    {
+        ".wav",
+        ".wave",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".au",
+        ".snd",
+        ".caf",
+        ".w64",
+        ".rf64",
+        ".sph",
+        ".nist",
+    }
+)
 BLOCK_FRAMES = 65536
 
 _EXPECTED = {
-    "librispeech": "ROOT/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac, or the same below subsets "
-                   "such as ROOT/dev-clean/",
+    "librispeech": "ROOT/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac, or the same below subsets such as ROOT/dev-clean/",
     "vctk": "ROOT/wav48_silence_trimmed/<speaker>/<speaker>_<nnn>_{mic}.flac (or ROOT/wav48/<speaker>/*.wav)",
     "musan": "ROOT/{music,noise,speech}/<source>/*.wav",
     "folder": "audio files (" + ", ".join(sorted(AUDIO_EXTENSIONS)) + ") anywhere below ROOT",
 }
 _GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male"}
-_LANGUAGES = {"english": "en", "french": "fr", "german": "de", "spanish": "es", "italian": "it", "dutch": "nl",
-              "portuguese": "pt", "russian": "ru", "chinese": "zh", "japanese": "ja", "polish": "pl"}
+_LANGUAGES = {
+    "english": "en",
+    "french": "fr",
+    "german": "de",
+    "spanish": "es",
+    "italian": "it",
+    "dutch": "nl",
+    "portuguese": "pt",
+    "russian": "ru",
+    "chinese": "zh",
+    "japanese": "ja",
+    "polish": "pl",
+}
 _SUBSET = re.compile(r"^(train|dev|test)(?:[-_].*)?$")
 _MUSAN_KINDS = {"music": "noise", "noise": "noise", "speech": "speech"}
 # libsndfile's log line for a data chunk longer than the file: "data : 16000 (should be 7978)".
 _DECLARED_DATA = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
-_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
-                 "ULAW": 1, "ALAW": 1}
+_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8, "ULAW": 1, "ALAW": 1}
 
 _Candidate = tuple[Path, Clip]  # audio file, row with path/duration/rate still to fill in
 _Activity = tuple[int, int, int, list[list[float]]]  # frames, sample rate, channels, active [start, end] intervals (s)
@@ -82,24 +122,47 @@ class CatalogSummary:
 
     def format(self) -> str:
         """A short human summary (several lines)."""
-        lines = [f"{self.layout} corpus at {self.root}",
-                 f"  catalogued {self.num_clips} clips ({self.total_duration_s / 3600:.2f} h) -> {self.output}",
-                 f"  rejected {self.num_rejected} files -> {self.rejects_path}"]
+        lines = [
+            f"{self.layout} corpus at {self.root}",
+            f"  catalogued {self.num_clips} clips ({self.total_duration_s / 3600:.2f} h) -> {self.output}",
+            f"  rejected {self.num_rejected} files -> {self.rejects_path}",
+        ]
         lines += [f"    {reason}: {count}" for reason, count in sorted(self.rejects_by_reason.items())]
         return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- checking one file
 
+
 @overload
-def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = ..., max_channels: int = ...,
-                     silence_dbfs: float = ..., activity: Literal[False] = ..., kind: str | None = ...) -> tuple[int, int, int]: ...
+def check_audio_file(
+    path: str | os.PathLike[str],
+    *,
+    min_duration_s: float = ...,
+    max_channels: int = ...,
+    silence_dbfs: float = ...,
+    activity: Literal[False] = ...,
+    kind: str | None = ...,
+) -> tuple[int, int, int]: ...
 @overload
-def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = ..., max_channels: int = ...,
-                     silence_dbfs: float = ..., activity: Literal[True], kind: str | None = ...) -> _Activity: ...
-def check_audio_file(path: str | os.PathLike[str], *, min_duration_s: float = 0.1, max_channels: int = 1,
-                     silence_dbfs: float = -60.0, activity: bool = False,
-                     kind: str | None = None) -> tuple[int, int, int] | _Activity:
+def check_audio_file(
+    path: str | os.PathLike[str],
+    *,
+    min_duration_s: float = ...,
+    max_channels: int = ...,
+    silence_dbfs: float = ...,
+    activity: Literal[True],
+    kind: str | None = ...,
+) -> _Activity: ...
+def check_audio_file(
+    path: str | os.PathLike[str],
+    *,
+    min_duration_s: float = 0.1,
+    max_channels: int = 1,
+    silence_dbfs: float = -60.0,
+    activity: bool = False,
+    kind: str | None = None,
+) -> tuple[int, int, int] | _Activity:
     """Open and fully scan one file in blocks; return ``(num_frames, sample_rate, num_channels)``,
     and with ``activity`` its active intervals as a fourth item (`measure_activity`).
 
@@ -169,8 +232,11 @@ def _check_decay(path: str, rate: int, frames: int) -> None:
     for channel, rir in enumerate(audio.T, start=1):
         reason = kernels.measure_rt60(rir, rate, (20.0,))[1]
         if reason is not None:
-            detail = {"silent": "all samples are zero", "single_impulse": "all its energy is in one sample: no decay",
-                      "shallow_decay": "it decays too little above its noise floor to measure T20"}[reason]
+            detail = {
+                "silent": "all samples are zero",
+                "single_impulse": "all its energy is in one sample: no decay",
+                "shallow_decay": "it decays too little above its noise floor to measure T20",
+            }[reason]
             raise AudioError(path, reason, f"channel {channel}: {detail}")
 
 
@@ -222,9 +288,11 @@ def _open_error(path: str, err: Exception) -> AudioError:
 
 def _known_audio_header(head: bytes) -> bool:
     """Whether the first bytes are the signature of an audio format libsndfile knows."""
-    return ((head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:12] == b"WAVE")
-            or (head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"))
-            or head.startswith((b"fLaC", b"OggS", b"ID3", b".snd", b"caff", b"NIST_1A", b"riff")))
+    return (
+        (head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:12] == b"WAVE")
+        or (head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"))
+        or head.startswith((b"fLaC", b"OggS", b"ID3", b".snd", b"caff", b"NIST_1A", b"riff"))
+    )
 
 
 def _header_shortfall(f: sf.SoundFile) -> str | None:
@@ -264,6 +332,7 @@ def _check_all(paths: list[str], workers: int, progress: bool, limits: dict[str,
 
 # --------------------------------------------------------------------------- layouts -> candidates
 
+
 def _candidate(audio: Path, **fields: Any) -> _Candidate:
     return audio, Clip(path="", duration=0.0, sample_rate=0, **fields)
 
@@ -274,8 +343,7 @@ def _subdirs(folder: Path) -> list[Path]:
 
 def _audio_files(folder: Path) -> list[Path]:
     """Audio files directly in ``folder`` by name; broken links are kept (they become rejects)."""
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and not p.is_dir())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and not p.is_dir())
 
 
 def _read_text(path: Path) -> str | None:
@@ -303,10 +371,19 @@ def _walk_librispeech(root: Path, corpus: str, kind: str) -> list[_Candidate]:
             for chapter in _subdirs(speaker):
                 texts = _read_table(chapter / f"{speaker.name}-{chapter.name}.trans.txt")
                 for audio in _audio_files(chapter):
-                    out.append(_candidate(
-                        audio, id=audio.stem, kind=kind, speaker=speaker.name, language="en",
-                        text=" ".join(texts.get(audio.stem, ())) or None,
-                        gender=genders.get(speaker.name), split=match.group(1) if match else None, corpus=corpus))
+                    out.append(
+                        _candidate(
+                            audio,
+                            id=audio.stem,
+                            kind=kind,
+                            speaker=speaker.name,
+                            language="en",
+                            text=" ".join(texts.get(audio.stem, ())) or None,
+                            gender=genders.get(speaker.name),
+                            split=match.group(1) if match else None,
+                            corpus=corpus,
+                        )
+                    )
     return out
 
 
@@ -341,10 +418,19 @@ def _walk_vctk(root: Path, corpus: str, kind: str, mic: str) -> list[_Candidate]
             if not audio.stem.endswith(suffix):
                 continue
             utt = audio.stem[: len(audio.stem) - len(suffix)]
-            out.append(_candidate(
-                audio, id=audio.stem, kind=kind, speaker=speaker.name, language="en", gender=gender,
-                text=_read_text(root / "txt" / speaker.name / f"{utt}.txt"),
-                tags=(f"accent:{accent}",) if accent else (), corpus=corpus))
+            out.append(
+                _candidate(
+                    audio,
+                    id=audio.stem,
+                    kind=kind,
+                    speaker=speaker.name,
+                    language="en",
+                    gender=gender,
+                    text=_read_text(root / "txt" / speaker.name / f"{utt}.txt"),
+                    tags=(f"accent:{accent}",) if accent else (),
+                    corpus=corpus,
+                )
+            )
     return out
 
 
@@ -357,8 +443,16 @@ def _walk_musan(root: Path, corpus: str, kind: str | None) -> list[_Candidate]:
             notes = _read_table(source / "ANNOTATIONS")
             for audio in _audio_files(source):
                 fields = _musan_fields(category, notes.get(audio.stem, []))
-                out.append(_candidate(audio, id=audio.stem, kind=kind or default_kind, corpus=corpus,
-                                      tags=(category, source.name, *fields.pop("tags")), **fields))
+                out.append(
+                    _candidate(
+                        audio,
+                        id=audio.stem,
+                        kind=kind or default_kind,
+                        corpus=corpus,
+                        tags=(category, source.name, *fields.pop("tags")),
+                        **fields,
+                    )
+                )
     return out
 
 
@@ -366,8 +460,7 @@ def _musan_fields(category: str, cols: list[str]) -> dict[str, Any]:
     """MUSAN ANNOTATIONS columns after the stem: music ``genre[,genre] Y|N artist``; speech ``m|f language``."""
     if category == "speech" and cols:
         language = _LANGUAGES.get(cols[1].lower(), cols[1].lower()) if len(cols) > 1 else None
-        return {"gender": _GENDERS.get(cols[0].lower()), "language": language,
-                "tags": tuple(cols[2:])}
+        return {"gender": _GENDERS.get(cols[0].lower()), "language": language, "tags": tuple(cols[2:])}
     if category == "music" and cols:
         vocals = {"y": ("vocals",), "n": ("no_vocals",)}.get(cols[1].lower(), cols[1:2]) if len(cols) > 1 else ()
         artist = tuple(f"artist:{a}" for a in cols[2:3])
@@ -424,11 +517,23 @@ def _walk(layout: str, root: Path, corpus: str, kind: str | None, mic: str) -> l
 
 # --------------------------------------------------------------------------- writing
 
-def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                   kind: str | None = None, workers: int | None = None, min_duration_s: float = 0.1,
-                   max_channels: int = 1, rejects_path: str | os.PathLike[str] | None = None, mic: str = "mic1",
-                   progress: bool = True, corpus: str | None = None,
-                   silence_dbfs: float = -60.0, room_from: str = "parent") -> CatalogSummary:
+
+def catalog_corpus(
+    layout: str,
+    root: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    kind: str | None = None,
+    workers: int | None = None,
+    min_duration_s: float = 0.1,
+    max_channels: int = 1,
+    rejects_path: str | os.PathLike[str] | None = None,
+    mic: str = "mic1",
+    progress: bool = True,
+    corpus: str | None = None,
+    silence_dbfs: float = -60.0,
+    room_from: str = "parent",
+) -> CatalogSummary:
     """Catalogue the corpus at ``root`` (laid out as ``layout``) into the JSONL ``output``.
 
     Every file is opened and scanned; unusable ones go to ``rejects_path`` (default
@@ -455,8 +560,11 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
     if not candidates:
         raise CatalogError(f"{root}: no audio files found for layout {layout!r}; expected {expected}")
     not_utf8 = "the path is not valid UTF-8 (a catalog is JSON text)"
-    rejects = [{"path": _printable(os.path.abspath(audio)), "reason": "bad_name", "detail": not_utf8}
-               for audio, _ in candidates if not _utf8(str(audio))]
+    rejects = [
+        {"path": _printable(os.path.abspath(audio)), "reason": "bad_name", "detail": not_utf8}
+        for audio, _ in candidates
+        if not _utf8(str(audio))
+    ]
     candidates = [(audio, clip) for audio, clip in candidates if _utf8(str(audio))]
     seen: dict[str, Path] = {}
     for audio, clip in candidates:
@@ -465,8 +573,12 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
         seen[clip.id] = audio
     logger.info("%s: checking %d audio files (%s layout)", root, len(candidates), layout)
 
-    limits = {"min_duration_s": min_duration_s, "max_channels": max_channels, "silence_dbfs": silence_dbfs,
-              **({"kind": "rir"} if kind == "rir" else {})}
+    limits = {
+        "min_duration_s": min_duration_s,
+        "max_channels": max_channels,
+        "silence_dbfs": silence_dbfs,
+        **({"kind": "rir"} if kind == "rir" else {}),
+    }
     results = _check_all([str(audio) for audio, _ in candidates], workers or os.cpu_count() or 1, progress, limits)
 
     clips = []
@@ -475,9 +587,16 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
             logger.debug("rejected %s: %s (%s)", audio, reason, detail)
             rejects.append({"path": os.path.abspath(audio), "reason": reason, "detail": detail})
             continue
-        clips.append(dataclasses.replace(template, path=relative_audio_path(audio, output.parent),
-                                         duration=frames / rate, sample_rate=rate, num_channels=channels,
-                                         active=None if template.kind == "rir" or active is None else tuple((a, b) for a, b in active)))
+        clips.append(
+            dataclasses.replace(
+                template,
+                path=relative_audio_path(audio, output.parent),
+                duration=frames / rate,
+                sample_rate=rate,
+                num_channels=channels,
+                active=None if template.kind == "rir" or active is None else tuple((a, b) for a, b in active),
+            )
+        )
     clips.sort(key=lambda clip: clip.id)
     rejects.sort(key=lambda row: row["path"])
     for path in (output, rejects_path):
@@ -489,13 +608,25 @@ def catalog_corpus(layout: str, root: str | os.PathLike[str], output: str | os.P
     by_reason: dict[str, int] = {}
     for row in rejects:
         by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + 1
-    summary = CatalogSummary(layout=layout, root=str(root), output=str(output), rejects_path=str(rejects_path),
-                             num_clips=len(clips), num_rejected=len(rejects),
-                             total_duration_s=sum(clip.duration for clip in clips),
-                             rejects_by_reason=dict(sorted(by_reason.items())))
+    summary = CatalogSummary(
+        layout=layout,
+        root=str(root),
+        output=str(output),
+        rejects_path=str(rejects_path),
+        num_clips=len(clips),
+        num_rejected=len(rejects),
+        total_duration_s=sum(clip.duration for clip in clips),
+        rejects_by_reason=dict(sorted(by_reason.items())),
+    )
     if rejects:
-        logger.warning("%s: rejected %d of %d files (%s); see %s", root, len(rejects), len(candidates),
-                       ", ".join(f"{r}: {n}" for r, n in summary.rejects_by_reason.items()), rejects_path)
+        logger.warning(
+            "%s: rejected %d of %d files (%s); see %s",
+            root,
+            len(rejects),
+            len(candidates),
+            ", ".join(f"{r}: {n}" for r, n in summary.rejects_by_reason.items()),
+            rejects_path,
+        )
     logger.info("%s: catalogued %d clips (%.2f h) -> %s", root, len(clips), summary.total_duration_s / 3600, output)
     return summary
 

@@ -81,8 +81,9 @@ def _staged(out: Path) -> Iterator[Path]:
         raise
 
 
-def folder_to_shards(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], shard_size: int = 100,
-                     progress: bool = False) -> dict[str, Any]:
+def folder_to_shards(
+    dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], shard_size: int = 100, progress: bool = False
+) -> dict[str, Any]:
     """Convert a complete folder dataset into tar shards of ``shard_size`` examples.
 
     Audio bytes are copied, not re-encoded. Every row is checked (`audiosynth.trust.check_row`)
@@ -95,15 +96,22 @@ def folder_to_shards(dataset_dir: str | os.PathLike[str], out_dir: str | os.Path
         (stage / "shards").mkdir()
         tmp = stage / "manifest.jsonl"
         with output_errors(tmp), open(tmp, "wb") as manifest:
-            rows_in = tqdm(read_rows(src, sharded=False), total=info.get("num_examples"), unit="ex", desc="shards",
-                           disable=not progress, dynamic_ncols=True)
+            rows_in = tqdm(
+                read_rows(src, sharded=False),
+                total=info.get("num_examples"),
+                unit="ex",
+                desc="shards",
+                disable=not progress,
+                dynamic_ncols=True,
+            )
             for shard, rows in enumerate(_batched(rows_in, shard_size)):
                 writer = TarShardWriter(stage / "shards" / tar_name(shard))
                 try:
                     for row in rows:
                         where = f"{src / 'manifest.jsonl'} (id {row['id']})"
-                        members = {Path(rel).name: read_dataset_file(src, rel, where, f"audio.{role}")
-                                   for role, rel in row["audio"].items()}
+                        members = {
+                            Path(rel).name: read_dataset_file(src, rel, where, f"audio.{role}") for role, rel in row["audio"].items()
+                        }
                         new = {**row, "audio": {role: Path(rel).name for role, rel in row["audio"].items()}}
                         if "rttm" in row:
                             members[Path(row["rttm"]).name] = read_dataset_file(src, row["rttm"], where, "rttm")
@@ -172,8 +180,10 @@ def _unpack(src: Path, urls: list[str], stage: Path, size: int, info: dict[str, 
                 rows.clear()
     left = next(expected, None)
     if left is not None:
-        raise DatasetError(f"{src / 'manifest.jsonl'}: row {show(left['id'])} (shard {show(left['shard'])}) is in none of the tars "
-                           f"{', '.join(Path(u).name for u in urls)}")
+        raise DatasetError(
+            f"{src / 'manifest.jsonl'}: row {show(left['id'])} (shard {show(left['shard'])}) is in none of the tars "
+            f"{', '.join(Path(u).name for u in urls)}"
+        )
     bar.close()
     if rows:
         write_shard_rows(stage, count // size, [{**row, **stamp} for row in rows])

@@ -94,7 +94,7 @@ class _Context:
 
     def source(self, row: Row, field: str) -> Path:
         """The dataset file a row's ``field`` (``audio.<role>``, ``rttm``) names, checked to be a regular file."""
-        rel = row["audio"][field[len("audio."):]] if field.startswith("audio.") else row[field]
+        rel = row["audio"][field[len("audio.") :]] if field.startswith("audio.") else row[field]
         return dataset_file(self.root, rel, f"{self.root / 'manifest.jsonl'} (id {row['id']})", field)
 
     def written_path(self, path: Path) -> str:
@@ -169,8 +169,9 @@ def _nemo(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) ->
         if "activity" in row["labels"] and ctx.role == "mix":
             speakers = {a["speaker"] or a["role"] for a in row["labels"]["activity"]}
             rttm_path = ctx.written_path(ctx.source(row, "rttm"))
-            records.append({**base, "label": "infer", "text": "-", "num_speakers": len(speakers), "rttm_filepath": rttm_path,
-                            "uem_filepath": None})
+            records.append(
+                {**base, "label": "infer", "text": "-", "num_speakers": len(speakers), "rttm_filepath": rttm_path, "uem_filepath": None}
+            )
             continue
         text = role_text(row, ctx.role)
         if text is None:
@@ -196,9 +197,18 @@ def _lhotse(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) 
         rec = Recording.from_file(ctx.audio_path(row), recording_id=row["id"])
         channel: int | list[int] = 0 if rec.num_channels == 1 else list(range(rec.num_channels))
         for k, t in enumerate(talkers(row)):
-            supervisions.append(SupervisionSegment(id=f"{row['id']}-{k:03d}", recording_id=row["id"], start=t.start,
-                                                   duration=round(t.end - t.start, 7), channel=channel, text=t.text,
-                                                   speaker=t.speaker, custom={"role": t.role}))
+            supervisions.append(
+                SupervisionSegment(
+                    id=f"{row['id']}-{k:03d}",
+                    recording_id=row["id"],
+                    start=t.start,
+                    duration=round(t.end - t.start, 7),
+                    channel=channel,
+                    text=t.text,
+                    speaker=t.speaker,
+                    custom={"role": t.role},
+                )
+            )
         recordings.append(rec)
     recording_set, supervision_set = RecordingSet.from_recordings(recordings), SupervisionSet.from_segments(supervisions)
     cuts = CutSet.from_manifests(recordings=recording_set, supervisions=supervision_set)
@@ -248,8 +258,13 @@ def _kaldi(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) -
             if t.text is not None:
                 texts.append(f"{utt} {t.text}")
     data_dir = ctx.write_dir / _kaldi_id(split, "?", "split")
-    files = {"wav.scp": sorted(wav_scp), "segments": sorted(segments), "utt2spk": sorted(utt2spk), "reco2dur": sorted(reco2dur),
-             "spk2utt": [f"{s} {' '.join(sorted(u))}" for s, u in sorted(spk2utt.items())]}
+    files = {
+        "wav.scp": sorted(wav_scp),
+        "segments": sorted(segments),
+        "utt2spk": sorted(utt2spk),
+        "reco2dur": sorted(reco2dur),
+        "spk2utt": [f"{s} {' '.join(sorted(u))}" for s, u in sorted(spk2utt.items())],
+    }
     if texts:
         files["text"] = sorted(texts)
     if written:
@@ -280,8 +295,17 @@ def _hf(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) -> i
                 raise
         summary.files.append(target)
         labels = {k: _hf_value(v) for k, v in row["labels"].items()}
-        records.append({"file_name": target.name, "id": row["id"], "duration": row["duration"], "sample_rate": row["sample_rate"],
-                        "num_channels": row.get("num_channels", 1), **labels, "text": role_text(row, ctx.role)})
+        records.append(
+            {
+                "file_name": target.name,
+                "id": row["id"],
+                "duration": row["duration"],
+                "sample_rate": row["sample_rate"],
+                "num_channels": row.get("num_channels", 1),
+                **labels,
+                "text": role_text(row, ctx.role),
+            }
+        )
     summary.files.append(_jsonl(split_dir / "metadata.jsonl", records))
     return len(records)
 
@@ -298,8 +322,10 @@ def _rttm(ctx: _Context, rows: list[Row], split: str, summary: ExportSummary) ->
         else:
             summary.skipped.append((row["id"], "rttm: no talker segments or activity (labels.segments / labels.activity)"))
             continue
-        lines.extend(f"SPEAKER {_kaldi_id(row['id'], row['id'], 'id')} 1 {s:.3f} {e - s:.3f} <NA> <NA> "
-                     f"{_kaldi_id(spk, row['id'])} <NA> <NA>" for s, e, spk in turns)
+        lines.extend(
+            f"SPEAKER {_kaldi_id(row['id'], row['id'], 'id')} 1 {s:.3f} {e - s:.3f} <NA> <NA> {_kaldi_id(spk, row['id'])} <NA> <NA>"
+            for s, e, spk in turns
+        )
         uem.append(f"{row['id']} 1 0.000 {row['duration']:.3f}")
     if uem:
         summary.files.append(_lines(ctx.write_dir / f"{split}.rttm", lines))
@@ -330,8 +356,15 @@ FORMATS: dict[str, tuple[Writer, str]] = {
 }
 
 
-def export_dataset(dataset_dir: str | os.PathLike[str], to: str, out_dir: str | os.PathLike[str], *, role: str = "mix",
-                   absolute_paths: bool = True, progress: bool = False) -> ExportSummary:
+def export_dataset(
+    dataset_dir: str | os.PathLike[str],
+    to: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    role: str = "mix",
+    absolute_paths: bool = True,
+    progress: bool = False,
+) -> ExportSummary:
     """Write the dataset in ``dataset_dir`` as format ``to`` (a key of :data:`FORMATS`) under
     ``out_dir``, with the audio of ``role`` (``mix`` by default; ``clean``, ``s1``, ...).
 

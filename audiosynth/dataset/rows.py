@@ -28,8 +28,16 @@ def row_talkers(row: dict[str, Any]) -> list[dict[str, Any]]:
         return list(labels["segments"])
     if not labels.get("speech_clip"):
         return []
-    return [{"role": row["scene"]["sources"][0]["role"], "speaker": labels.get("speaker"), "clip": labels["speech_clip"],
-             "text": labels.get("text"), "start": 0.0, "end": row["duration"]}]
+    return [
+        {
+            "role": row["scene"]["sources"][0]["role"],
+            "speaker": labels.get("speaker"),
+            "clip": labels["speech_clip"],
+            "text": labels.get("text"),
+            "start": 0.0,
+            "end": row["duration"],
+        }
+    ]
 
 
 def speaker_name(talker: dict[str, Any]) -> str:

@@ -301,8 +301,12 @@ def read_complete_build(root: str | os.PathLike[str]) -> dict[str, Any]:
     the readers that convert a whole dataset; else `DatasetError` naming the file at fault."""
     info = read_build_info(root, required=True)
     if info.get("status") != "complete":
-        raise _refuse(str(Path(root) / "build.json"), "status", info.get("status"),
-                      "not 'complete' (the build did not finish: resume it with the same command)")
+        raise _refuse(
+            str(Path(root) / "build.json"),
+            "status",
+            info.get("status"),
+            "not 'complete' (the build did not finish: resume it with the same command)",
+        )
     manifest = Path(root) / "manifest.jsonl"
     if not manifest.is_file():
         raise DatasetError(f"{manifest}: missing (the build did not complete)")

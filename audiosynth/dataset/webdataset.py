@@ -211,8 +211,11 @@ def tar_examples(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any, dict[
                     done.add(key)
                     members = {}
                 if info.name in members or name_key in done:
-                    why = ("a second member of that name" if info.name in members
-                           else "its example's other members came earlier (not consecutive)")
+                    why = (
+                        "a second member of that name"
+                        if info.name in members
+                        else "its example's other members came earlier (not consecutive)"
+                    )
                     raise DatasetError(f"{path}: member {show(info.name)}: {why}")
                 key = name_key
                 handle = tar.extractfile(info)

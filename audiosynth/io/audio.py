@@ -31,8 +31,9 @@ RETRY_DELAYS_S = (0.1, 0.5)  # a missing file or an I/O failure is tried again a
 _SYSTEM_ERROR = 2  # libsndfile's SF_ERR_SYSTEM: the OS failed it (I/O), not the file's content
 
 
-def read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, *, loop: bool = False,
-                 sample_rate: int | None = None) -> np.ndarray:
+def read_segment(
+    path: str | os.PathLike[str], offset: int, num_frames: int, *, loop: bool = False, sample_rate: int | None = None
+) -> np.ndarray:
     """Read ``num_frames`` frames from ``offset`` (samples at the file's rate).
 
     Only the segment is decoded. With ``loop`` the file is read circularly (for noise
@@ -155,8 +156,17 @@ def audio_mismatches(row: dict[str, Any], role: str, sample_rate: int, frames: i
     return problems
 
 
-def read_dataset_audio(source: Path | bytes, row: dict[str, Any], role: str, where: str | None = None, *, start: int = 0,
-                       length: int | None = None, dtype: str = "float32", strict: bool = True) -> StoredAudio:
+def read_dataset_audio(
+    source: Path | bytes,
+    row: dict[str, Any],
+    role: str,
+    where: str | None = None,
+    *,
+    start: int = 0,
+    length: int | None = None,
+    dtype: str = "float32",
+    strict: bool = True,
+) -> StoredAudio:
     """Read the audio file of ``role`` of a dataset ``row`` safely: the one way every reader of a
     built dataset (validate, the torch datasets) decodes one.
 

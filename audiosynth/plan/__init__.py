@@ -11,5 +11,21 @@ from .pools import Catalogs, load_catalogs, partition, speaker_of, split_counts
 from .rooms import array_layout, draw_room, room_of
 from .tasks import Task, register, task_names, task_of
 
-__all__ = ["Catalogs", "Planner", "Task", "array_layout", "demo_dir", "draw_room", "item_rng", "load_catalogs", "partition",
-           "plan", "register", "room_of", "speaker_of", "split_counts", "task_names", "task_of"]
+__all__ = [
+    "Catalogs",
+    "Planner",
+    "Task",
+    "array_layout",
+    "demo_dir",
+    "draw_room",
+    "item_rng",
+    "load_catalogs",
+    "partition",
+    "plan",
+    "register",
+    "room_of",
+    "speaker_of",
+    "split_counts",
+    "task_names",
+    "task_of",
+]

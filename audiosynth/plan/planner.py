@@ -54,9 +54,17 @@ class Planner:
         speech = [c for c in catalogs.speech if self._usable_speech(c)]
         if not speech:
             names = catalogs.speech.name if len(catalogs.speech.name) <= 300 else catalogs.speech.name[:300] + "..."
-            raise PreflightError(f"catalogs.speech: no usable speech clip among the {len(catalogs.speech)} clip(s) of {names or 'no catalog'}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}")
-        self.speakers = assign_speakers(speech, fractions, np.random.default_rng([config.seed, 1]), config.splits.use_catalog_splits,
-                                        catalogs.speech.name, self.max_talkers)
+            raise PreflightError(
+                f"catalogs.speech: no usable speech clip among the {len(catalogs.speech)} clip(s) of {names or 'no catalog'}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}"
+            )
+        self.speakers = assign_speakers(
+            speech,
+            fractions,
+            np.random.default_rng([config.seed, 1]),
+            config.splits.use_catalog_splits,
+            catalogs.speech.name,
+            self.max_talkers,
+        )
         speaker_split = {spk: name for name, spks in self.speakers.items() for spk in spks}
         self.speech: dict[str, tuple[Clip, ...]] = {
             name: tuple(c for c in speech if speaker_split.get(speaker_of(c)) == name) for name in SPLITS
@@ -71,11 +79,17 @@ class Planner:
                 self.speech[name] = tuple(c for c in self.speech[name] if speaker_of(c) in self.by_speaker[name])
         multichannel = next((c for c in catalogs.noise if c.num_channels > 1), None)
         if multichannel is not None and config.noise_probability > 0 and config.noise_channels == "reject":
-            raise PreflightError(f"catalogs.noise: noise clip {multichannel.id!r} has {multichannel.num_channels} channels; "
-                                 "set noise_channels: downmix, first or random to use multichannel noise")
+            raise PreflightError(
+                f"catalogs.noise: noise clip {multichannel.id!r} has {multichannel.num_channels} channels; "
+                "set noise_channels: downmix, first or random to use multichannel noise"
+            )
         self.noise = self._pools(catalogs.noise, config.splits.disjoint_noise, fractions, "noise clips", 2)
         need_rirs = config.reverb.probability > 0 and config.reverb.source == "catalog"
-        self.rirs = self._pools(self._rir_catalog(catalogs.rirs), config.splits.disjoint_rirs, fractions, "RIRs", 3, room_of) if need_rirs else {n: () for n in SPLITS}
+        self.rirs = (
+            self._pools(self._rir_catalog(catalogs.rirs), config.splits.disjoint_rirs, fractions, "RIRs", 3, room_of)
+            if need_rirs
+            else dict.fromkeys(SPLITS, ())
+        )
         self.rir_rooms: dict[str, dict[str, tuple[Clip, ...]]] = {name: {} for name in SPLITS}  # split -> room -> its RIRs
         for name in SPLITS:
             for clip in self.rirs[name]:
@@ -87,7 +101,9 @@ class Planner:
             if self.counts[name] == 0:
                 continue
             if not self.speech[name]:
-                raise PreflightError(f"split {name!r}: {no_speaker_cause(name, catalogs.speech, config.splits.use_catalog_splits, self.excluded)}")
+                raise PreflightError(
+                    f"split {name!r}: {no_speaker_cause(name, catalogs.speech, config.splits.use_catalog_splits, self.excluded)}"
+                )
             most = self.max_talkers
             if len(self.by_speaker[name]) < most:
                 raise PreflightError(
@@ -109,18 +125,22 @@ class Planner:
         wanted = reverb.num_channels
         if wanted is None and len(counts) > 1:
             found = " and ".join(f"{n} channel{'s' * (n > 1)} ({k} RIR{'s' * (k > 1)})" for n, k in sorted(counts.items()))
-            raise PreflightError(f"catalogs.rirs: RIRs of {found}: a dataset has one channel count; "
-                                 f"set reverb.num_channels to one of {', '.join(map(str, sorted(counts)))}")
+            raise PreflightError(
+                f"catalogs.rirs: RIRs of {found}: a dataset has one channel count; "
+                f"set reverb.num_channels to one of {', '.join(map(str, sorted(counts)))}"
+            )
         if wanted is not None and counts and wanted not in counts:
-            raise PreflightError(f"reverb.num_channels: no RIR in catalogs.rirs has {wanted} channels "
-                                 f"(they have {', '.join(map(str, sorted(counts)))})")
+            raise PreflightError(
+                f"reverb.num_channels: no RIR in catalogs.rirs has {wanted} channels (they have {', '.join(map(str, sorted(counts)))})"
+            )
         channels = wanted or (next(iter(counts)) if counts else 1)
         check_all_reverberant(reverb.probability, channels, "catalog RIRs have")
         kept = [c for c in rirs if wanted is None or c.num_channels == wanted]
         self.excluded_rirs = len(rirs) - len(kept)
         if self.excluded_rirs:
-            logging.getLogger(__name__).info("reverb.num_channels %d: %d catalog RIR(s) of other channel counts left out",
-                                             wanted, self.excluded_rirs)
+            logging.getLogger(__name__).info(
+                "reverb.num_channels %d: %d catalog RIR(s) of other channel counts left out", wanted, self.excluded_rirs
+            )
         return Catalog(kept, rirs.root, rirs.name)
 
     def _reachable(self, clip: Clip) -> bool:
@@ -135,18 +155,29 @@ class Planner:
     def _usable_speech(self, clip: Clip) -> bool:
         min_duration = self.config.min_speech_ratio * self.config.duration_s[0]
         reason = (
-            "sample_rate_below_output" if not self._reachable(clip)
-            else "no_text" if (self.config.require_text or self.task.needs_text) and not clip.text
-            else f"shorter_than_{min_duration:g}s" if clip.duration < min_duration
-            else "too_many_channels" if clip.num_channels != 1
+            "sample_rate_below_output"
+            if not self._reachable(clip)
+            else "no_text"
+            if (self.config.require_text or self.task.needs_text) and not clip.text
+            else f"shorter_than_{min_duration:g}s"
+            if clip.duration < min_duration
+            else "too_many_channels"
+            if clip.num_channels != 1
             else None
         )
         if reason:
             self.excluded[reason] += 1
         return reason is None
 
-    def _pools(self, catalog: Catalog, disjoint: bool, fractions: dict[str, float], what: str, stream: int,
-               group: Callable[[Clip], str] | None = None) -> dict[str, tuple[Clip, ...]]:
+    def _pools(
+        self,
+        catalog: Catalog,
+        disjoint: bool,
+        fractions: dict[str, float],
+        what: str,
+        stream: int,
+        group: Callable[[Clip], str] | None = None,
+    ) -> dict[str, tuple[Clip, ...]]:
         """The usable clips of each split: all of them, or (``disjoint``) a partition of them, or of
         their groups (RIRs: their rooms, so that no room is in two splits)."""
         usable = [c for c in catalog if self._reachable(c)]
@@ -154,9 +185,14 @@ class Planner:
             return {name: tuple(usable) for name in SPLITS}
         keys = [group(c) if group else c.id for c in usable]
         unique = list(dict.fromkeys(keys))
-        parts = partition(unique, fractions, np.random.default_rng([self.config.seed, stream]), what if len(unique) == len(keys) else f"rooms of {what}")
+        parts = partition(
+            unique, fractions, np.random.default_rng([self.config.seed, stream]), what if len(unique) == len(keys) else f"rooms of {what}"
+        )
         split_of = {key: name for name, part in parts.items() for key in part}
-        return {name: tuple(sorted((c for c, key in zip(usable, keys, strict=True) if split_of[key] == name), key=lambda c: c.id)) for name in SPLITS}
+        return {
+            name: tuple(sorted((c for c, key in zip(usable, keys, strict=True) if split_of[key] == name), key=lambda c: c.id))
+            for name in SPLITS
+        }
 
     # -- planning ---------------------------------------------------------------------
     def split_of(self, index: int) -> str:

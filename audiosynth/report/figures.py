@@ -133,8 +133,15 @@ def plot_spectrograms(root: Path, row: dict[str, Any], path: Path) -> str:
     top = max(float(s[2].max()) for s in specs)
     fig = _figure(9, 0.6 + 1.7 * len(roles))
     for ax, (role, freqs, db, seconds) in zip(np.atleast_1d(fig.subplots(len(roles), 1)), specs, strict=True):
-        image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
-                          extent=(0, seconds, 0, freqs[-1] / 1000 if freqs.size else 1))
+        image = ax.imshow(
+            db,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=top - 80,
+            vmax=top,
+            extent=(0, seconds, 0, freqs[-1] / 1000 if freqs.size else 1),
+        )
         ax.set_ylabel(f"{role}\nkHz", fontsize=9)
         fig.colorbar(image, ax=ax, label="dB")
     ax.set_xlabel("time (s)")

@@ -58,9 +58,11 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], table_id: str | None = None) -> str:
     """A plain table, every cell escaped; PASS/FAIL cells are coloured."""
+
     def cell(value: Any) -> str:
         cls = {"PASS": ' class="pass"', "FAIL": ' class="fail"'}.get(str(value), "")
         return f"<td{cls}>{_esc(value)}</td>"
+
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>\n" for row in rows)
     ident = f' id="{_esc(table_id)}"' if table_id else ""
     return f"<table{ident}><tr>{''.join(f'<th>{_esc(h)}</th>' for h in header)}</tr>\n{body}</table>\n"
@@ -87,17 +89,27 @@ def _section(key: str, title: str, body: str) -> str:
 def summary_section(stats: DatasetStats, info: dict[str, Any], out: Path) -> str:
     """Examples, hours, per-split counts, hours and speakers (with a bar chart), seed, task."""
     config = info.get("config") or {}
-    facts = [["task", config.get("task", "?")], ["seed", info.get("seed", config.get("seed", "?"))],
-             ["examples", stats.num_examples], ["hours", _num(stats.seconds / 3600, 4)],
-             ["format", info.get("format", "?")], ["status", info.get("status", "?")], ["fingerprint", info.get("fingerprint", "?")],
-             ["audiosynth", (info.get("versions") or {}).get("audiosynth", "?")]]
+    facts = [
+        ["task", config.get("task", "?")],
+        ["seed", info.get("seed", config.get("seed", "?"))],
+        ["examples", stats.num_examples],
+        ["hours", _num(stats.seconds / 3600, 4)],
+        ["format", info.get("format", "?")],
+        ["status", info.get("status", "?")],
+        ["fingerprint", info.get("fingerprint", "?")],
+        ["audiosynth", (info.get("versions") or {}).get("audiosynth", "?")],
+    ]
     splits = stats.splits()
     per_split = [[s, stats.split_examples[s], _num(stats.split_seconds[s] / 3600, 4), len(stats.split_speakers.get(s, ()))] for s in splits]
-    chart = figures.split_bars(splits, [len(stats.split_speakers.get(s, ())) for s in splits],
-                               [stats.split_seconds[s] / 3600 for s in splits], out / "summary.png")
+    chart = figures.split_bars(
+        splits, [len(stats.split_speakers.get(s, ())) for s in splits], [stats.split_seconds[s] / 3600 for s in splits], out / "summary.png"
+    )
     image = _img(chart, "speakers and hours per split")
-    return (_table(["field", "value"], facts, "summary-facts")
-            + _table(["split", "examples", "hours", "speakers"], per_split, "summary-splits") + image)
+    return (
+        _table(["field", "value"], facts, "summary-facts")
+        + _table(["split", "examples", "hours", "speakers"], per_split, "summary-splits")
+        + image
+    )
 
 
 def distributions_section(stats: DatasetStats, out: Path) -> str:
@@ -106,8 +118,11 @@ def distributions_section(stats: DatasetStats, out: Path) -> str:
     samples = [(name, stats.labels[name]) for name in present]
     rows = [[name, s.n, _num(s.min), _num(s.mean), _num(s.max)] for name, s in samples]
     images = [_img(figures.histogram(stats.labels[n].values, LABEL_PLOTS[n], out / f"dist_{n}.png"), n) for n in present]
-    note = _p(f"Measured labels; role-prefixed labels (s1_rt60_s, clean_dbfs, s2_dbfs, ...) are pooled. Histograms of up to "
-              f"{SAMPLE_CAPACITY} values per label (a uniform sample when there are more); count, min, mean and max are exact.", "note")
+    note = _p(
+        f"Measured labels; role-prefixed labels (s1_rt60_s, clean_dbfs, s2_dbfs, ...) are pooled. Histograms of up to "
+        f"{SAMPLE_CAPACITY} values per label (a uniform sample when there are more); count, min, mean and max are exact.",
+        "note",
+    )
     return note + _table(["label", "values", "min", "mean", "max"], rows, "label-stats") + f'<div class="plots">{"".join(images)}</div>\n'
 
 
@@ -118,17 +133,40 @@ def coverage_section(stats: DatasetStats, out: Path) -> str:
     rows, images = [], []
     for q in stats.coverage:
         filled, bins = q.filled()
-        rows.append([q.name, _num(q.low), _num(q.high), q.sample.n, _num(q.sample.min), _num(q.sample.max),
-                     f"{filled}/{bins} ({100 * filled / bins:.0f}%)", q.outside, "FAIL" if q.outside else "PASS"])
+        rows.append(
+            [
+                q.name,
+                _num(q.low),
+                _num(q.high),
+                q.sample.n,
+                _num(q.sample.min),
+                _num(q.sample.max),
+                f"{filled}/{bins} ({100 * filled / bins:.0f}%)",
+                q.outside,
+                "FAIL" if q.outside else "PASS",
+            ]
+        )
         if q.sample.n:
             chart = figures.histogram(q.sample.values, q.name, out / f"cov_{_safe_name(q.name)}.png", (q.low, q.high))
             images.append(_img(chart, q.name))
-    note = _p("Labels measured on the written files (snr_db, speech_level_dbfs less gain_db, sIR as s1_dbfs - sk_dbfs, "
-              "activity_overlap_ratio, rt60_s), and the room geometry drawn by the planner (from each row's scene); "
-              f"'bins filled': non-empty bins among {COVERAGE_BINS} equal bins of the configured range; "
-              "'outside range': values outside it by more than the tolerance (FAIL).", "note")
-    header = ["quantity", "configured min", "configured max", "values", "sampled min", "sampled max", "bins filled", "outside range",
-              "check"]
+    note = _p(
+        "Labels measured on the written files (snr_db, speech_level_dbfs less gain_db, sIR as s1_dbfs - sk_dbfs, "
+        "activity_overlap_ratio, rt60_s), and the room geometry drawn by the planner (from each row's scene); "
+        f"'bins filled': non-empty bins among {COVERAGE_BINS} equal bins of the configured range; "
+        "'outside range': values outside it by more than the tolerance (FAIL).",
+        "note",
+    )
+    header = [
+        "quantity",
+        "configured min",
+        "configured max",
+        "values",
+        "sampled min",
+        "sampled max",
+        "bins filled",
+        "outside range",
+        "check",
+    ]
     return note + _table(header, rows, "coverage-table") + f'<div class="plots">{"".join(images)}</div>\n'
 
 
@@ -143,8 +181,12 @@ def reuse_section(stats: DatasetStats, info: dict[str, Any], out: Path) -> str:
         summary.append([title, len(uses), "?" if size is None else size, sum(uses.values()), max(uses.values(), default=0)])
         top += [[title, clip, count] for clip, count in uses.most_common(5)]
     image = _img(figures.use_histograms([(title, stats.uses[kind]) for kind, title, _ in kinds], out / "reuse.png"), "use counts")
-    return (_table(["kind", "distinct used", "in catalogs", "uses", "most uses of one"], summary, "reuse-table")
-            + image + "<h3>Most used</h3>\n" + _table(["kind", "clip", "uses"], top, "most-used"))
+    return (
+        _table(["kind", "distinct used", "in catalogs", "uses", "most uses of one"], summary, "reuse-table")
+        + image
+        + "<h3>Most used</h3>\n"
+        + _table(["kind", "clip", "uses"], top, "most-used")
+    )
 
 
 def split_section(stats: DatasetStats, config: dict[str, Any]) -> str:
@@ -180,15 +222,17 @@ def rejects_section(root: Path, info: dict[str, Any], out: Path) -> str:
         chart = figures.reject_bars(reasons, out / "rejects.png")
         parts.append(_table(["reason", "count"], reasons.most_common(), "reject-reasons") + _img(chart, "rejects per reason"))
         extra = [k for k in ("detail", "example", "path") if any(k in row for row in first)]
-        parts.append(f"<h3>First {len(first)} rejects</h3>\n"
-                     + _table(["clip", "reason", *extra], ([r.get(k, "") for k in ("clip", "reason", *extra)] for r in first),
-                              "rejects-first"))
+        parts.append(
+            f"<h3>First {len(first)} rejects</h3>\n"
+            + _table(["clip", "reason", *extra], ([r.get(k, "") for k in ("clip", "reason", *extra)] for r in first), "rejects-first")
+        )
     if bad:
         parts.append(_p(f"{bad} line(s) of rejects.jsonl could not be read."))
     excluded = info.get("excluded_speech") or {}
     if excluded:
-        parts.append("<h3>Speech clips excluded before planning</h3>\n"
-                     + _table(["reason", "count"], sorted(excluded.items()), "excluded-speech"))
+        parts.append(
+            "<h3>Speech clips excluded before planning</h3>\n" + _table(["reason", "count"], sorted(excluded.items()), "excluded-speech")
+        )
     return "".join(parts) or _p("none")
 
 
@@ -206,17 +250,36 @@ def validation_section(root: Path, info: dict[str, Any], run: bool, progress: bo
         return _p(f"OK: {result.num_examples} examples validated, no problem.")
     shown = result.problems[:200]
     more = _p(f"... and {len(result.problems) - len(shown)} more.") if len(result.problems) > len(shown) else ""
-    return (_p(f"{len(result.problems)} problem(s) in {result.num_examples} examples:")
-            + "<ul>\n" + "".join(f"<li>{_esc(p)}</li>\n" for p in shown) + "</ul>\n" + more)
+    return (
+        _p(f"{len(result.problems)} problem(s) in {result.num_examples} examples:")
+        + "<ul>\n"
+        + "".join(f"<li>{_esc(p)}</li>\n" for p in shown)
+        + "</ul>\n"
+        + more
+    )
 
 
 # -- entry point --------------------------------------------------------------------------
-SECTIONS = (("summary", "Summary"), ("distributions", "Distributions"), ("coverage", "Coverage"), ("reuse", "Reuse"),
-            ("splits", "Split check"), ("examples", "Example spectrograms"), ("rejects", "Rejects"), ("validation", "Validation"))
+SECTIONS = (
+    ("summary", "Summary"),
+    ("distributions", "Distributions"),
+    ("coverage", "Coverage"),
+    ("reuse", "Reuse"),
+    ("splits", "Split check"),
+    ("examples", "Example spectrograms"),
+    ("rejects", "Rejects"),
+    ("validation", "Validation"),
+)
 
 
-def make_report(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *, run_validate: bool = True,
-                progress: bool = True, num_examples_shown: int = 3) -> Path:
+def make_report(
+    dataset_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    run_validate: bool = True,
+    progress: bool = True,
+    num_examples_shown: int = 3,
+) -> Path:
     """Write an HTML report of the built dataset in ``dataset_dir``.
 
     Args:
@@ -251,9 +314,12 @@ def make_report(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     }
     title = f"audiosynth report: {root.resolve().name}"
     nav = " | ".join(f'<a href="#{key}">{_esc(name)}</a>' for key, name in SECTIONS)
-    page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_esc(title)}</title>\n<style>{CSS}</style>\n'
-            f"</head>\n<body>\n<h1>{_esc(title)}</h1>\n{_p(str(root.resolve()), 'note')}<nav>{nav}</nav>\n"
-            + "".join(_section(key, name, bodies[key]) for key, name in SECTIONS) + "</body>\n</html>\n")
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_esc(title)}</title>\n<style>{CSS}</style>\n'
+        f"</head>\n<body>\n<h1>{_esc(title)}</h1>\n{_p(str(root.resolve()), 'note')}<nav>{nav}</nav>\n"
+        + "".join(_section(key, name, bodies[key]) for key, name in SECTIONS)
+        + "</body>\n</html>\n"
+    )
     path = out / "index.html"
     write_atomic(path, page.encode("utf-8"))
     return path

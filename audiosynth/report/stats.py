@@ -189,8 +189,9 @@ def coverage_quantities(config: dict[str, Any], speech: Catalog | None = None) -
     return quantities + [Coverage(name, float(span[0]), float(span[1]), extract) for name, span, extract in wanted if span is not None]
 
 
-def scan_manifest(root: Path, config: dict[str, Any], *, keep_rows: int = 3, progress: bool = True,
-                  total: int | None = None) -> DatasetStats:
+def scan_manifest(
+    root: Path, config: dict[str, Any], *, keep_rows: int = 3, progress: bool = True, total: int | None = None
+) -> DatasetStats:
     """One streamed pass over ``root/manifest.jsonl``; keeps the first ``keep_rows`` rows only."""
     stats = DatasetStats(coverage=coverage_quantities(config, speech_catalog(root)))
     for row in tqdm(read_rows(root), desc="report", unit="ex", total=total, disable=not progress):  # checked rows

@@ -22,5 +22,17 @@ from .target_speaker import TargetSpeaker
 for _task in (Denoising(), Separation(), TargetSpeaker(), ASR(), Diarization()):
     register(_task)
 
-__all__ = ["ASR", "TASKS", "Denoising", "Diarization", "Separation", "TalkerTask", "TargetSpeaker", "Task", "example_id",
-           "register", "task_names", "task_of"]
+__all__ = [
+    "ASR",
+    "TASKS",
+    "Denoising",
+    "Diarization",
+    "Separation",
+    "TalkerTask",
+    "TargetSpeaker",
+    "Task",
+    "example_id",
+    "register",
+    "task_names",
+    "task_of",
+]

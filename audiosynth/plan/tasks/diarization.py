@@ -31,8 +31,10 @@ class Diarization(Task):
     def preflight(self, planner: Planner) -> None:
         reverb = planner.config.reverb
         if reverb.source == "catalog" and reverb.probability > 0:
-            raise PreflightError("reverb.source: 'catalog': diarization sessions are reverberated in simulated rooms only; "
-                                 "set reverb.source: simulated, or reverb.probability: 0")
+            raise PreflightError(
+                "reverb.source: 'catalog': diarization sessions are reverberated in simulated rooms only; "
+                "set reverb.source: simulated, or reverb.probability: 0"
+            )
 
     def plan(self, planner: Planner, rng: np.random.Generator, split: str, index: int) -> Scene:
         config, cfg, rate = planner.config, planner.config.session, planner.sample_rate
@@ -67,8 +69,21 @@ class Diarization(Task):
         if rng.random() < config.reverb.probability and config.reverb.source == "simulated":
             room, paths, noise = place_in_room(rng, config.reverb, count, noise)
         sources = tuple(Source(f"s{k + 1}", seg, levels[k], None, paths[k]) for k, seg in turns)
-        return Scene(example_id(split, index), index, split, rate, num_samples, sources, noise, room,
-                     config.output.peak_dbfs, (), config.targets.early_ms, activity_db=cfg.activity_db, type=self.name)
+        return Scene(
+            example_id(split, index),
+            index,
+            split,
+            rate,
+            num_samples,
+            sources,
+            noise,
+            room,
+            config.output.peak_dbfs,
+            (),
+            config.targets.early_ms,
+            activity_db=cfg.activity_db,
+            type=self.name,
+        )
 
     def duration_bounds_length(self, config: Config) -> bool:
         return False  # session.duration_s does, up to the last turn

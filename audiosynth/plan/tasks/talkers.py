@@ -57,13 +57,28 @@ class TalkerTask(Task):
                 rir_clips = [c.id for c in rirs_of_one_room(rng, planner.rirs[split], planner.rir_rooms[split], count)]
             else:
                 room, paths, noise = place_in_room(rng, config.reverb, count, noise)
-        sources = tuple(Source(role, seg, level, rir, path, sir)
-                        for role, seg, rir, path, sir in zip(self.roles(count), segments, rir_clips, paths, sirs, strict=True))
+        sources = tuple(
+            Source(role, seg, level, rir, path, sir)
+            for role, seg, rir, path, sir in zip(self.roles(count), segments, rir_clips, paths, sirs, strict=True)
+        )
         targets = tuple(t for t in TARGET_KINDS if getattr(config.targets, t)) if (room or rir_clips[0]) else ()
         enrollment = self._enrollment(planner, rng, split, segments[0].clip_id) if config.talkers.enrollment else None
-        return Scene(example_id(split, index), index, split, config.sample_rate, num_samples, sources, noise, room,
-                     config.output.peak_dbfs, targets, config.targets.early_ms, enrollment, config.talkers.enrollment_dbfs,
-                     type=self.name)
+        return Scene(
+            example_id(split, index),
+            index,
+            split,
+            config.sample_rate,
+            num_samples,
+            sources,
+            noise,
+            room,
+            config.output.peak_dbfs,
+            targets,
+            config.targets.early_ms,
+            enrollment,
+            config.talkers.enrollment_dbfs,
+            type=self.name,
+        )
 
     def _one_talker(self, planner: Planner, rng: np.random.Generator, split: str) -> tuple[int, list[Segment]]:
         """A duration from ``duration_s`` and one utterance: whole at a random onset, or cropped."""
@@ -99,7 +114,9 @@ class TalkerTask(Task):
             return num_samples, segments
         if mode == "max":  # the longest sets the length, the others start anywhere inside it
             num_samples = max(lengths)
-            return num_samples, [Segment(c.id, 0, c.num_samples, int(rng.integers(0, num_samples - n + 1))) for c, n in zip(clips, lengths, strict=True)]
+            return num_samples, [
+                Segment(c.id, 0, c.num_samples, int(rng.integers(0, num_samples - n + 1))) for c, n in zip(clips, lengths, strict=True)
+            ]
         # ratio: one after the other, consecutive utterances overlapping by a share of the shorter,
         # the share found by bisection so that the overlap of their speech meets the drawn ratio
         # (speech: the catalog's activity intervals of each clip, else the whole utterance)
