@@ -205,10 +205,8 @@ def main() -> None:
             load = os.getloadavg()[0]  # others' work on a shared machine shows here
             for row in run_in_child(method, args, check=repeat == 0 and method != "scipy_loop"):
                 runs.append({"method": method, "repeat": repeat, **row, "load_before": round(load, 2)})
-            print(
-                f"repeat {repeat} {method:<10} {sum(r['seconds'] for r in runs if r['method'] == method and r['repeat'] == repeat):7.3f} s over all shapes",
-                flush=True,
-            )
+            seconds = sum(r["seconds"] for r in runs if r["method"] == method and r["repeat"] == repeat)
+            print(f"repeat {repeat} {method:<10} {seconds:7.3f} s over all shapes", flush=True)
     table = summarize(runs, methods)
     print_table(table, methods, skipped)
     args.json.parent.mkdir(parents=True, exist_ok=True)

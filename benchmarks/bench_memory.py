@@ -76,7 +76,8 @@ def main() -> None:
             ).stdout
             r = json.loads(out)
             print(
-                f"{minutes:7g} {reverb:6g} {r['seconds']:8.0f} {r['peak_mb']:8.0f} {r['bytes_per_sample_signal']:20.1f} {r['model_mb']:9.0f}"
+                f"{minutes:7g} {reverb:6g} {r['seconds']:8.0f} {r['peak_mb']:8.0f} "
+                f"{r['bytes_per_sample_signal']:20.1f} {r['model_mb']:9.0f}"
             )
 
 

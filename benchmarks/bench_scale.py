@@ -146,7 +146,8 @@ def main() -> None:
                     }
                 )
                 print(
-                    f"repeat {repeat} {method:<7} N={n:<5} {result['audio_s']:8.1f} audio-s in {result['wall_s']:6.2f} s = {rate:7.1f} audio-s/s; "
+                    f"repeat {repeat} {method:<7} N={n:<5} {result['audio_s']:8.1f} audio-s "
+                    f"in {result['wall_s']:6.2f} s = {rate:7.1f} audio-s/s; "
                     f"peak RSS tree {result['peak_rss_tree_mb']:6.0f} MB, largest process {result['peak_rss_process_mb']:5.0f} MB",
                     flush=True,
                 )

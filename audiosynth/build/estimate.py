@@ -56,7 +56,7 @@ def estimate(planner: Planner, clips_catalog: Any, num_probe: int = 3) -> Estima
         planner = Planner(_shortened(config, cap, longest), planner.catalogs)
     start = time.perf_counter()
     probe_bytes, probe_seconds, rendered_seconds = 0, 0.0, 0.0
-    for index, planned_s in zip(probe, planned):
+    for index, planned_s in zip(probe, planned, strict=True):
         rendered, _ = render_example(planner, index, clips_catalog, planner.config)  # bad clips re-drawn, as in the build
         files, _, _ = example_files(rendered, config.output.format, config.output.subtype)
         probe_bytes += sum(len(data) for data in files.values())

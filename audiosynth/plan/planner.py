@@ -55,7 +55,8 @@ class Planner:
         if not speech:
             names = catalogs.speech.name if len(catalogs.speech.name) <= 300 else catalogs.speech.name[:300] + "..."
             raise PreflightError(
-                f"catalogs.speech: no usable speech clip among the {len(catalogs.speech)} clip(s) of {names or 'no catalog'}: excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}"
+                f"catalogs.speech: no usable speech clip among the {len(catalogs.speech)} clip(s) of {names or 'no catalog'}: "
+                f"excluded {dict(self.excluded)}{self._rate_hint(catalogs.speech)}"
             )
         self.speakers = assign_speakers(
             speech,
@@ -149,7 +150,10 @@ class Planner:
     def _rate_hint(self, catalog: Catalog) -> str:
         rates = sorted({c.sample_rate for c in catalog})
         if rates and not any(r >= self.sample_rate for r in rates) and not self.config.allow_upsampling:
-            return f"; sample_rate {self.sample_rate} Hz is above every clip's rate ({rates[-1]} Hz max): lower sample_rate or set allow_upsampling: true"
+            return (
+                f"; sample_rate {self.sample_rate} Hz is above every clip's rate ({rates[-1]} Hz max): "
+                "lower sample_rate or set allow_upsampling: true"
+            )
         return ""
 
     def _usable_speech(self, clip: Clip) -> bool:
