@@ -234,7 +234,7 @@ def base_config(box: Box, **catalogs: str) -> dict[str, Any]:
         if not target.exists() and not target.is_symlink():
             write_jsonl(target, box.fx.catalog_rows[kind])
     return {
-        "catalogs": {k: v for k, v in names.items()},
+        "catalogs": dict(names),
         "num_examples": 2,
         "duration_s": [1.0, 1.5],
         "snr_db": [0.0, 10.0],
@@ -588,33 +588,37 @@ def _setter(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 def catalog_cases() -> list[Case]:
     c: list[Case] = [
-        catalog_text_case("truncated-last-line", lambda box, lines: lines[:-1] + [lines[-1][: len(lines[-1]) // 2]], (S, ":6")),
-        catalog_text_case("garbage-line", lambda box, lines: lines[:2] + ["}{ not json"] + lines[2:], (S, ":3")),
+        catalog_text_case("truncated-last-line", lambda box, lines: [*lines[:-1], lines[-1][: len(lines[-1]) // 2]], (S, ":6")),
+        catalog_text_case("garbage-line", lambda box, lines: [*lines[:2], "}{ not json", *lines[2:]], (S, ":3")),
         catalog_text_case("row-is-array", _set_line(2, "[1, 2, 3]"), (S, ":2")),
         catalog_text_case("row-is-string", _set_line(2, '"spk0-1"'), (S, ":2")),
         catalog_text_case("row-is-number", _set_line(2, "7"), (S, ":2")),
         catalog_text_case("row-is-null", _set_line(2, "null"), (S, ":2")),
         catalog_text_case("empty-file", lambda box, lines: b"", (S,)),
         catalog_text_case("blank-lines-only", lambda box, lines: b"\n\n   \n", (S,)),
-        catalog_text_case("non-utf8-line", _set_line(3, lambda l: l.replace("spk", "sp\udcffk")), (S, ":3")),
+        catalog_text_case("non-utf8-line", _set_line(3, lambda line: line.replace("spk", "sp\udcffk")), (S, ":3")),
         catalog_text_case("bom-first-line", lambda box, lines: ("\ufeff" + "\n".join(lines) + "\n").encode(), (S,), expect="clean"),
         catalog_text_case("deep-nested-row", _set_line(2, '{"id": ' + "[" * 100000 + "]" * 100000 + "}"), (S, ":2")),
-        catalog_text_case("huge-garbage-line", lambda box, lines: lines[:1] + ["x" * 5_000_000] + lines[1:], (S, ":2")),
+        catalog_text_case("huge-garbage-line", lambda box, lines: [*lines[:1], "x" * 5_000_000, *lines[1:]], (S, ":2")),
         catalog_text_case("huge-text-field", _row_edit(1, _setter("text", "WORD " * 200_000)), (S,), expect="clean"),
         catalog_text_case("long-id", _row_edit(1, _setter("id", "i" * 100_000)), (S, "id"), expect="clean"),
         catalog_text_case("id-with-newline", _row_edit(1, _setter("id", "spk0-0\nrm -rf |")), (S, "id"), expect="clean"),
         catalog_text_case("id-traversal", _row_edit(1, _setter("id", "../../../" + ESCAPE)), (S, "id"), expect="clean"),
-        catalog_text_case("duplicate-id", lambda box, lines: lines + [lines[0]], (S, "spk0-0")),
+        catalog_text_case("duplicate-id", lambda box, lines: [*lines, lines[0]], (S, "spk0-0")),
         catalog_text_case("duration-huge", _row_edit(1, _setter("duration", 1e12)), (S, "duration"), expect="clean"),
         catalog_text_case("sample-rate-huge", _row_edit(1, _setter("sample_rate", 10**12)), (S, "sample_rate"), expect="clean"),
         catalog_text_case("num-channels-huge", _row_edit(1, _setter("num_channels", 1000)), (S, "num_channels"), expect="clean"),
     ]
     # a nan duration must be written as the bare NaN token Python's json accepts
     c.append(
-        catalog_text_case("duration-nan", _set_line(1, lambda l: json.dumps({**json.loads(l), "duration": NAN})), (S, ":1", "duration"))
+        catalog_text_case(
+            "duration-nan", _set_line(1, lambda line: json.dumps({**json.loads(line), "duration": NAN})), (S, ":1", "duration")
+        )
     )
     c.append(
-        catalog_text_case("duration-inf", _set_line(1, lambda l: json.dumps({**json.loads(l), "duration": INF})), (S, ":1", "duration"))
+        catalog_text_case(
+            "duration-inf", _set_line(1, lambda line: json.dumps({**json.loads(line), "duration": INF})), (S, ":1", "duration")
+        )
     )
     for key in ("id", "path", "kind", "duration", "sample_rate", "num_channels"):
         c.append(catalog_text_case(f"missing-{key.replace('_', '-')}", _row_edit(1, _setter(key, DELETE)), (S, ":1", key)))
@@ -652,7 +656,7 @@ def catalog_cases() -> list[Case]:
     c.append(
         catalog_text_case(
             "duplicate-id-across-catalogs",
-            lambda box, lines: [lines[0].replace('"spk0-0"', '"noise0"')] + lines[1:],
+            lambda box, lines: [lines[0].replace('"spk0-0"', '"noise0"'), *lines[1:]],
             ("noise0",),
             expect="clean",
         )
@@ -981,7 +985,7 @@ def _fifo_manifest(box: Box, ds: Path) -> None:
 
 
 ALL = ("validate", "kaldi", "hf", "from-folder", "stored")
-READERS = ALL + ("nemo",)
+READERS = (*ALL, "nemo")
 AUDIO_READERS = ("validate", "stored", "hf", "from-folder", "kaldi")
 
 
@@ -993,14 +997,14 @@ def folder_mutations() -> list[Mutation]:
             "manifest-truncated",
             lambda box, ds: (ds / M).write_bytes((ds / M).read_bytes()[:-40]),
             (M, (f"{M}:4", f"{M} line 4", "line 4")),
-            READERS + ("report", "lhotse"),
+            (*READERS, "report", "lhotse"),
         ),
         Mutation("manifest-empty", lambda box, ds: (ds / M).write_bytes(b""), (M,), ALL),
         Mutation(
             "manifest-garbage-line",
-            lambda box, ds: _write_lines(ds, _manifest_lines(ds)[:2] + [b"}{ not json"] + _manifest_lines(ds)[2:]),
+            lambda box, ds: _write_lines(ds, [*_manifest_lines(ds)[:2], b"}{ not json", *_manifest_lines(ds)[2:]]),
             (M, (f"{M}:3", f"{M} line 3", "line 3")),
-            ALL + ("report",),
+            (*ALL, "report"),
         ),
         Mutation("manifest-non-utf8", _line(ROW, b'{"id": "\xff\xfe"}'), (M, (f"{M}:{ROW}", f"line {ROW}")), ALL),
         Mutation("manifest-row-is-array", _line(ROW, b"[1, 2]"), (M, (f"{M}:{ROW}", f"line {ROW}")), ALL),
@@ -1011,9 +1015,9 @@ def folder_mutations() -> list[Mutation]:
         Mutation("manifest-is-directory", lambda box, ds: ((ds / M).unlink(), (ds / M).mkdir()), (M,), ALL),
         Mutation("manifest-is-fifo", _fifo_manifest, (M,), ALL),
         Mutation("row-missing-id", _row(_key("id", DELETE)), (M, (f":{ROW}", f"line {ROW}"), "id"), ALL),
-        Mutation("row-missing-split", _row(_key("split", DELETE)), (W, "split"), ALL + ("nemo",)),
+        Mutation("row-missing-split", _row(_key("split", DELETE)), (W, "split"), (*ALL, "nemo")),
         Mutation("row-missing-audio", _row(_key("audio", DELETE)), (W, "audio"), ALL),
-        Mutation("row-missing-labels", _row(_key("labels", DELETE)), (W, "labels"), READERS + ("report",)),
+        Mutation("row-missing-labels", _row(_key("labels", DELETE)), (W, "labels"), (*READERS, "report")),
         Mutation("row-missing-duration", _row(_key("duration", DELETE)), (W, "duration"), READERS),
         Mutation("row-missing-sample-rate", _row(_key("sample_rate", DELETE)), (W, "sample_rate"), ("validate", "stored", "hf")),
         Mutation("row-missing-scene", _row(_key("scene", DELETE)), (W, "scene"), ("validate",)),
@@ -1032,12 +1036,12 @@ def folder_mutations() -> list[Mutation]:
         Mutation("row-id-absurdly-long", _row(_key("id", "i" * 100_000)), (M, (f":{ROW}", f"line {ROW}"), "id"), ALL),
         Mutation(
             "row-id-duplicate",
-            lambda box, ds: _write_lines(ds, _manifest_lines(ds)[:2] + [_manifest_lines(ds)[1]] + _manifest_lines(ds)[2:]),
+            lambda box, ds: _write_lines(ds, [*_manifest_lines(ds)[:2], _manifest_lines(ds)[1], *_manifest_lines(ds)[2:]]),
             (ROW_ID,),
             ("validate", "from-folder", "kaldi", "hf"),
             expect={"kaldi": "clean", "hf": "clean"},
         ),
-        Mutation("row-split-traversal", _row(_key("split", "../../../" + ESCAPE)), (W, "split"), READERS + ("report",)),
+        Mutation("row-split-traversal", _row(_key("split", "../../../" + ESCAPE)), (W, "split"), (*READERS, "report")),
         Mutation("row-split-absolute", _row(_key("split", lambda box: str(box.root / ESCAPE))), (W, "split"), READERS),
         Mutation("row-split-newline", _row(_key("split", "train\nx")), (W, "split"), ("validate", "kaldi", "hf", "nemo")),
         Mutation("row-split-empty", _row(_key("split", "")), (W, "split"), ("validate", "kaldi", "hf", "nemo")),
@@ -1045,7 +1049,7 @@ def folder_mutations() -> list[Mutation]:
             "row-audio-traversal",
             _row(_key("audio.mix", lambda box: (_secret_audio(box), "../../secret/FUZZ_SECRET.flac")[1])),
             (W, ("mix", "audio"), "FUZZ_SECRET"),
-            READERS + ("report",),
+            (*READERS, "report"),
         ),
         Mutation(
             "row-audio-absolute",

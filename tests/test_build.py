@@ -96,7 +96,7 @@ def test_validate_passes_then_catches_tampering(reference, tmp_path):
 
 
 def test_rebuild_into_same_folder_skips_and_refuses_other_config(reference, tmp_path):
-    config, ref = reference
+    config, _ = reference
     out = tmp_path / "ds"
     build(config, out, workers=1, progress=False)
     again = build(config, out, workers=1, progress=False)
@@ -107,7 +107,7 @@ def test_rebuild_into_same_folder_skips_and_refuses_other_config(reference, tmp_
 
 def test_a_raised_memory_limit_resumes_the_same_build(reference, tmp_path):
     """``limits`` do not change the bytes: raising one to resume is not 'another config'."""
-    config, ref = reference
+    config, _ = reference
     out = tmp_path / "ds"
     build(config, out, workers=1, progress=False)
     raised = config.model_copy(update={"limits": config.limits.model_copy(update={"max_example_memory_gb": 64.0})})

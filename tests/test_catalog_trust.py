@@ -175,7 +175,7 @@ ROW = {"id": "a", "path": "a.wav", "kind": "speech", "duration": 1.0, "sample_ra
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         ({"duration": float("inf")}, r"c\.jsonl:1: 'duration' must be a positive number of seconds \(got inf\)"),
         ({"text": 5}, r"c\.jsonl:1: 'text' must be a string or null \(got int 5\)"),

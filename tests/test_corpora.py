@@ -29,7 +29,7 @@ def tone(
     rate: int = SR,
 ) -> int:
     """Write a sine file (creating folders); returns its frame count."""
-    n = int(round(seconds * rate))
+    n = round(seconds * rate)
     x = amp * np.sin(2 * np.pi * freq * np.arange(n) / rate)
     data = np.stack([x] * channels, axis=1) if channels > 1 else x
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -417,7 +417,7 @@ def test_empty_root_raises_catalog_error_naming_root(tmp_path: Path, layout: str
 
 
 def test_missing_root_and_unknown_layout(tmp_path: Path) -> None:
-    with pytest.raises(CatalogError, match="nowhere.*not a folder"):
+    with pytest.raises(CatalogError, match=r"nowhere.*not a folder"):
         catalog_corpus("vctk", tmp_path / "nowhere", tmp_path / "c.jsonl", progress=False)
     with pytest.raises(CatalogError, match="unknown layout 'timit'"):
         catalog_corpus("timit", tmp_path, tmp_path / "c.jsonl", progress=False)

@@ -135,7 +135,7 @@ def test_use_catalog_splits_false_partitions_every_speaker_by_seed(corpora: dict
     everyone = sorted({speaker_of(c) for c in ignoring.catalogs.speech})
     assert ignoring.speakers == partition(everyone, ignoring.config.splits.fractions(), np.random.default_rng([0, 1]), "speakers")
     assert {ignoring.scene(i).split for i in range(10)} == {"train", "dev", "test"}
-    with pytest.raises(ConfigError, match="splits.use_catalog_splits"):
+    with pytest.raises(ConfigError, match=r"splits\.use_catalog_splits"):
         _config(paths, corpora["noise"], splits={"use_catalog_splits": "maybe"})
 
 

@@ -47,7 +47,7 @@ def test_sessions_are_built_from_turns(session_dataset):
 
 
 def test_rttm_follows_the_activity_of_the_written_files(session_dataset):
-    config, out, rows = session_dataset
+    _, out, rows = session_dataset
     for row in rows:
         rttm = [line.split() for line in (out / row["rttm"]).read_text().splitlines()]
         assert rttm and all(f[0] == "SPEAKER" and f[1] == row["id"] for f in rttm)
@@ -58,7 +58,7 @@ def test_rttm_follows_the_activity_of_the_written_files(session_dataset):
             frame = rate // 100
             energy = np.array([np.sum(signal[k : k + frame] ** 2) for k in range(0, len(signal), frame)])
             loud = energy >= energy.max() * 10 ** (-40 / 10)
-            first, last = int(round(start * 100)), int(round(end * 100)) - 1
+            first, last = round(start * 100), round(end * 100) - 1
             # the segment starts and ends on active 10 ms frames, and the frame before / after is quiet
             assert loud[first] and loud[last]
             assert first == 0 or not loud[first - 1]
@@ -68,7 +68,7 @@ def test_rttm_follows_the_activity_of_the_written_files(session_dataset):
 
 
 def test_validate_checks_rttm_and_activity(session_dataset, tmp_path):
-    config, out, rows = session_dataset
+    _, out, rows = session_dataset
     assert validate(out, progress=False).ok
     import shutil
 

@@ -41,7 +41,7 @@ def pool_build(reverb_config, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("engine, module", [("dask", "dask.distributed"), ("ray", "ray")])
+@pytest.mark.parametrize(("engine", "module"), [("dask", "dask.distributed"), ("ray", "ray")])
 def test_distributed_engines_equal_the_process_pool(engine, module, reverb_config, pool_build, tmp_path):
     """A Dask LocalCluster and a local Ray instance write the process pool's bytes."""
     pytest.importorskip(module)  # the test extra installs both; CI runs these
@@ -179,7 +179,7 @@ def test_clips_that_go_bad_mid_build_are_rejected_and_redrawn(corpus, tmp_path, 
     def break_after_first_shard(out_dir, shard, format="folder"):
         result = real_shard(out_dir, shard, format)
         if shard == 0:
-            for clip, how in zip(victims, BREAKS):
+            for clip, how in zip(victims, BREAKS, strict=True):
                 _break(copy["speech"].parent / clip_paths[clip], how)
         return result
 
@@ -189,7 +189,7 @@ def test_clips_that_go_bad_mid_build_are_rejected_and_redrawn(corpus, tmp_path, 
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert len(rows) == 16
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
-    assert {r["clip"]: r["reason"] for r in rejects} == dict(zip(victims, BREAKS))
+    assert {r["clip"]: r["reason"] for r in rejects} == dict(zip(victims, BREAKS, strict=True))
     assert summary.rejected_clips == dict(sorted(dict.fromkeys(BREAKS, 1).items()))
     assert json.loads((out / "build.json").read_text())["rejected_clips"] == summary.rejected_clips
     assert not {row["labels"]["speech_clip"] for row in rows[4:]} & set(victims)
@@ -226,13 +226,16 @@ def test_a_reused_worker_reloads_a_changed_catalog(corpus, tmp_path):
 
     copy = _copy_corpus(corpus, tmp_path / "corpus")
     config = small_config(copy, num_examples=8, output={"shard_size": 4})
-    task = lambda out: run_shard_task(
-        config.model_dump_json(),
-        str(out),
-        0,
-        "folder",
-        json.dumps(catalog_fingerprints(config), sort_keys=True),
-    )
+
+    def task(out):
+        return run_shard_task(
+            config.model_dump_json(),
+            str(out),
+            0,
+            "folder",
+            json.dumps(catalog_fingerprints(config), sort_keys=True),
+        )
+
     try:
         task(tmp_path / "before")
         used = {json.loads(line)["labels"]["speech_clip"] for line in (tmp_path / "before/shards/00000.jsonl").read_text().splitlines()}

@@ -99,7 +99,7 @@ def test_nemo_diarization_manifest(datasets_built, tmp_path):
     ds = datasets_built["diar"]
     export_dataset(ds, "nemo", tmp_path)
     lines = [json.loads(line) for line in (tmp_path / "train_manifest.json").read_text().splitlines()]
-    for line, row in zip(lines, rows_of(ds)):
+    for line, row in zip(lines, rows_of(ds), strict=True):  # one split: every row is a line
         assert line["rttm_filepath"] == str((ds / row["rttm"]).resolve()) and Path(line["rttm_filepath"]).is_file()
         assert line["num_speakers"] == 2 == len(set(row["labels"]["speakers"]))
         assert line["label"] == "infer" and line["duration"] == row["duration"]
@@ -213,7 +213,7 @@ def test_rttm_loads_with_pyannote(datasets_built, tmp_path):
         )
         want = sorted((round(a["start"], 3), round(a["end"], 3), a["speaker"]) for a in row["labels"]["activity"])
         assert len(got) == len(want) and all(
-            abs(g[0] - w[0]) < 1.5e-3 and abs(g[1] - w[1]) < 1.5e-3 and g[2] == w[2] for g, w in zip(got, want)
+            abs(g[0] - w[0]) < 1.5e-3 and abs(g[1] - w[1]) < 1.5e-3 and g[2] == w[2] for g, w in zip(got, want, strict=True)
         )
         assert abs(uems[row["id"]].extent().end - row["duration"]) < 1e-3
     # separation: from the talker segments
@@ -233,7 +233,7 @@ def test_refusals(datasets_built, tmp_path):
         export_dataset(single, "csv", tmp_path / "x")
     with pytest.raises(DatasetError, match=r"lhotse: .*role 's1'"):
         export_dataset(single, "lhotse", tmp_path / "y", role="s1")
-    with pytest.raises(DatasetError, match="manifest.jsonl: missing"):
+    with pytest.raises(DatasetError, match=r"manifest\.jsonl: missing"):
         export_dataset(tmp_path, "kaldi", tmp_path / "z")
     assert set(FORMATS) == {"nemo", "lhotse", "kaldi", "hf", "rttm"}
     assert issubclass(DatasetError, ValueError)

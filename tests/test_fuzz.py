@@ -235,9 +235,8 @@ def check_cli(case: Case, box: Box, outcome: Outcome, log_text: str) -> None:
             missing = has_names(outcome.output, case.names)
             assert not missing, f"the report does not name {', '.join(missing)}:\n{_short(outcome.output)}"
     elif case.expect in ("reject", "ok"):
-        assert code == 0, (
-            f"exit status {code}, expected 0 ({'the bad input rejected, the rest done' if case.expect == 'reject' else 'valid input'}):\n{_short(outcome.output)}"
-        )
+        expected = "the bad input rejected, the rest done" if case.expect == "reject" else "valid input"
+        assert code == 0, f"exit status {code}, expected 0 ({expected}):\n{_short(outcome.output)}"
     elif case.expect == "clean":
         assert code in (0, 1), f"exit status {code}:\n{_short(outcome.output)}"
         if code == 1 and not outcome.output.startswith("validated "):  # validate's report lists its problems
@@ -264,11 +263,11 @@ def check_dataset(case: Case, run: Any) -> None:
     except (CaseTimeout, AssertionError):
         raise
     except AudiosynthError as err:
-        message = str(err)
-        assert case.expect in ("raises", "items_or_raises"), f"{type(err).__name__} on an input that must be handled: {_short(message)}"
+        kind, message = type(err).__name__, str(err)
+        assert case.expect in ("raises", "items_or_raises"), f"{kind} on an input that must be handled: {_short(message)}"
         assert "\n" not in message.strip() and len(message) <= MAX_ERROR_CHARS, f"not one bounded line: {_short(message)}"
         missing = has_names(message, case.names)
-        assert not missing, f"{type(err).__name__} does not name {', '.join(missing)}: {_short(message)}"
+        assert not missing, f"{kind} does not name {', '.join(missing)}: {_short(message)}"
         return
     except Exception as err:  # noqa: BLE001 - what the case is about
         pytest.fail(

@@ -91,4 +91,4 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     with tempfile.TemporaryDirectory() as tmp:
         table = {f"{n}/{o}": digest(built(n, o, Path(tmp) / n / o)) for n in RECIPES for o in sorted(FORMATS)}
     DIGESTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {sum(map(len, table.values()))} digests of {len(table)} builds to {DIGESTS}")
+    print(f"wrote {sum(map(len, table.values()))} digests of {len(table)} builds to {DIGESTS}")  # noqa: T201  the --write command line's report

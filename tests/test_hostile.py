@@ -25,6 +25,7 @@ from conftest import small_config
 from audiosynth.build import build
 from audiosynth.cli import main
 from audiosynth.dataset import folder as writers
+from audiosynth.dataset.export import export_dataset
 from audiosynth.errors import DatasetError
 from audiosynth.io import files as io_files
 
@@ -117,7 +118,8 @@ def file_member(name: str, data: bytes = b"slip") -> tuple[tarfile.TarInfo, byte
 @pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "row_names_dotdot", "row_names_absolute"])
 def test_shards_to_folder_refuses_tar_slip(sandbox, tmp_path, kind):
     tar = sandbox / "wds" / "shards" / "shard-00000.tar"
-    key = tarfile.open(tar).getnames()[0].split(".")[0]
+    with tarfile.open(tar) as archive:
+        key = archive.getnames()[0].split(".")[0]
     target = tmp_path / "abs" / "slip.flac"
     if kind == "dotdot":
         rewrite_tar(tar, [file_member("../../slip.flac")])
@@ -271,7 +273,7 @@ def test_no_line_injection_into_kaldi_or_rttm(sandbox, tmp_path, case, to):
 def test_kaldi_and_rttm_writers_refuse_whitespace_fields():
     from audiosynth.dataset.export import _kaldi_id
 
-    with pytest.raises(DatasetError, match="speaker 'a b'.*whitespace"):
+    with pytest.raises(DatasetError, match=r"speaker 'a b'.*whitespace"):
         writers.rttm_text("rec", [{"start": 0.0, "end": 1.0, "speaker": "a b", "role": "s1"}])
     with pytest.raises(DatasetError, match="file id 'r\\\\n1'"):
         writers.rttm_text("r\n1", [])
@@ -290,9 +292,7 @@ def test_a_wav_path_with_whitespace_is_refused_by_kaldi(folder_and_shards, tmp_p
         workers=1,
         progress=False,
     )
-    with pytest.raises(DatasetError, match="audio path .*whitespace"):
-        from audiosynth.dataset.export import export_dataset
-
+    with pytest.raises(DatasetError, match=r"audio path .*whitespace"):
         export_dataset(ds, "kaldi", tmp_path / "k")
     assert not (tmp_path / "k").exists()
 
@@ -346,10 +346,10 @@ def test_torch_datasets_refuse_hostile_rows(sandbox):
     from audiosynth.torch import ShardDataset, StoredDataset
 
     edit_first_row(sandbox / "ds", lambda r: r["audio"].update(mix="../secret.txt"))
-    with pytest.raises(DatasetError, match="manifest.jsonl:1 .*audio.mix"):
+    with pytest.raises(DatasetError, match=r"manifest\.jsonl:1 .*audio\.mix"):
         StoredDataset(sandbox / "ds", roles=("mix",))
     rewrite_tar(sandbox / "wds" / "shards" / "shard-00000.tar", [], edit_json=lambda r: r["audio"].update(mix="../../secret.txt"))
-    with pytest.raises(DatasetError, match="shard-00000.tar: member .*json.*audio.mix"):
+    with pytest.raises(DatasetError, match=r"shard-00000\.tar: member .*json.*audio\.mix"):
         next(iter(ShardDataset(sandbox / "wds", roles=("mix",))))
 
 
@@ -418,7 +418,7 @@ def _break(ds: Path, how: str) -> str:
 
 # to-folder reads the tars' rows (see the tar tests), not the manifest: only its build.json here
 @pytest.mark.parametrize(
-    "command,how", [(c, h) for c in ("export", "report", "from-folder") for h in BROKEN] + [("to-folder", "build_json_not_json")]
+    ("command", "how"), [(c, h) for c in ("export", "report", "from-folder") for h in BROKEN] + [("to-folder", "build_json_not_json")]
 )
 def test_broken_datasets_give_one_line(sandbox, tmp_path, how, command):
     ds = sandbox / ("wds" if command == "to-folder" else "ds")
@@ -564,7 +564,7 @@ def test_shards_json_naming_a_tar_outside_is_refused(sandbox, tmp_path):
     pytest.importorskip("torch")
     from audiosynth.torch import ShardDataset
 
-    with pytest.raises(DatasetError, match="shards.json.*'../../x.tar'"):
+    with pytest.raises(DatasetError, match=r"shards\.json.*'\.\./\.\./x\.tar'"):
         ShardDataset(wds)
 
 

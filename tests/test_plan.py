@@ -74,25 +74,25 @@ def test_disjoint_noise_keeps_noise_clips_apart(corpus):
 
 
 def test_preflight_refuses_what_cannot_work(corpus, tmp_path: Path):
+    config = small_config(corpus, sample_rate=48000)
     with pytest.raises(PreflightError, match="sample_rate 48000 Hz is above every clip's rate"):
-        config = small_config(corpus, sample_rate=48000)
         Planner(config, load_catalogs(config))
     upsampled = small_config(corpus, sample_rate=48000, allow_upsampling=True)
     assert Planner(upsampled, load_catalogs(upsampled)).scene(0).sample_rate == 48000
+    config = small_config(corpus, duration_s=[20, 30])
     with pytest.raises(PreflightError, match=r"no usable speech clip.*shorter_than_10s"):
-        config = small_config(corpus, duration_s=[20, 30])
         Planner(config, load_catalogs(config))
     # two speakers only: three splits cannot be speaker-disjoint
     two = [c for c in read_catalog(corpus["speech"]) if c.speaker in ("spk0", "spk1")]
     two = [dataclasses.replace(c, path=str(read_catalog(corpus["speech"]).resolve(c))) for c in two]
     write_catalog(two, tmp_path / "two.jsonl")
+    config = small_config({**corpus, "speech": tmp_path / "two.jsonl"})
     with pytest.raises(PreflightError, match="2 speakers cannot fill 3 disjoint splits"):
-        config = small_config({**corpus, "speech": tmp_path / "two.jsonl"})
         Planner(config, load_catalogs(config))
     untranscribed = [dataclasses.replace(c, text=None) for c in two]
     write_catalog(untranscribed, tmp_path / "notext.jsonl")
+    config = small_config({**corpus, "speech": tmp_path / "notext.jsonl"}, require_text=True)
     with pytest.raises(PreflightError, match="no_text"):
-        config = small_config({**corpus, "speech": tmp_path / "notext.jsonl"}, require_text=True)
         Planner(config, load_catalogs(config))
 
 
@@ -104,8 +104,8 @@ def test_catalog_splits_are_kept(corpus, tmp_path: Path):
     config = small_config({**corpus, "speech": tmp_path / "split.jsonl"}, num_examples=20)
     planner = Planner(config, load_catalogs(config))
     assert planner.speakers["dev"] == ("spk0",) and planner.speakers["test"] == ("spk1",)
-    crossing = clips + [dataclasses.replace(clips[0], id="x", split="train")]
+    crossing = [*clips, dataclasses.replace(clips[0], id="x", split="train")]
     write_catalog(crossing, tmp_path / "cross.jsonl")
+    config = small_config({**corpus, "speech": tmp_path / "cross.jsonl"})
     with pytest.raises(PreflightError, match="speaker 'spk0' appears in catalog splits"):
-        config = small_config({**corpus, "speech": tmp_path / "cross.jsonl"})
         Planner(config, load_catalogs(config))

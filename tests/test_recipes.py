@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,8 +94,13 @@ def test_split_options() -> None:
     assert parse_splits("train=0.7,dev=0.2,test=0.1") == {"train": 0.7, "dev": 0.2, "test": 0.1}
     assert parse_splits("0.6,0.2,0.2") == {"train": 0.6, "dev": 0.2, "test": 0.2}
     assert parse_splits("dev=1") == {"train": 0.0, "dev": 1.0, "test": 0.0}
-    for bad in ("train=0.5,val=0.5", "0.5,0.5", "train=x", "train=0.5,train=0.5"):
-        with pytest.raises(ValueError):
+    for bad, why in (
+        ("train=0.5,val=0.5", "name each of train, dev, test at most once"),
+        ("0.5,0.5", "give train=X,dev=Y,test=Z or three numbers"),
+        ("train=x", "shares must be numbers"),
+        ("train=0.5,train=0.5", "name each of train, dev, test at most once"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(f"{why} (got {bad!r})")):
             parse_splits(bad)
     splits = _settings(["--splits", "0.6,0.2,0.2", "--ignore-catalog-splits"])["splits"]
     assert splits == {"train": 0.6, "dev": 0.2, "test": 0.2, "use_catalog_splits": False}

@@ -47,7 +47,7 @@ CASES += [("pra", room, rt) for room in ("4x3.5x2.7", "9x7x3.5") for rt in (0.3,
 CASES += [("hybrid", "6x5x3", 0.4), ("hybrid", "9x7x3.5", 0.8)]
 
 
-@pytest.mark.parametrize("simulator, room, rt60", CASES)
+@pytest.mark.parametrize(("simulator", "room", "rt60"), CASES)
 def test_measured_rt60_is_within_15_percent_of_requested(simulator, room, rt60):
     measured = measured_rt60s(simulated(simulator, room, rt60))
     assert np.all(np.abs(measured / rt60 - 1) < 0.15), measured
@@ -56,17 +56,17 @@ def test_measured_rt60_is_within_15_percent_of_requested(simulator, room, rt60):
 PRA_CASES = [(room, rt) for simulator, room, rt in CASES if simulator == "pra"]
 
 
-@pytest.mark.parametrize("room, rt60", PRA_CASES)
+@pytest.mark.parametrize(("room", "rt60"), PRA_CASES)
 def test_room_rt60s_of_ism_and_pyroomacoustics_agree(room, rt60):
     ours, ref = measured_rt60s(simulated("ism", room, rt60)), measured_rt60s(simulated("pra", room, rt60))
     assert abs(ours.mean() / ref.mean() - 1) < 0.10  # the room's RT60: mean over its source-mic pairs
     assert np.all(np.abs(ours / ref - 1) < 0.20)  # pairs: pyroomacoustics' own spread is about +-13 %
 
 
-@pytest.mark.parametrize("room, rt60", [("6x5x3", 0.4), ("4x3.5x2.7", 0.6), ("9x7x3.5", 0.3)])
+@pytest.mark.parametrize(("room", "rt60"), [("6x5x3", 0.4), ("4x3.5x2.7", 0.6), ("9x7x3.5", 0.3)])
 def test_direct_path_and_early_reflections_agree(room, rt60):
     ours, ref = simulated("ism", room, rt60), simulated("pra", room, rt60)
-    size, sources, mics = ROOMS[room]
+    _, sources, mics = ROOMS[room]
     direct = np.round(rir.direct_delays(sources, mics, FS)).astype(int)  # both: global delay FD_HALF = 40
     for s, m in np.ndindex(direct.shape):
         n0 = direct[s, m]
@@ -84,7 +84,7 @@ def test_full_ism_reproduces_pyroomacoustics_ism(room):
     ref = simulated("pra", room, 0.3)
     assert ours.shape == ref.shape
     np.testing.assert_allclose(measured_rt60s(ours), measured_rt60s(ref), rtol=0.01)
-    for a, b in zip(ours.reshape(-1, ours.shape[-1]), ref.reshape(-1, ref.shape[-1])):
+    for a, b in zip(ours.reshape(-1, ours.shape[-1]), ref.reshape(-1, ref.shape[-1]), strict=True):
         assert ncc(a, b) > 0.9999
 
 
@@ -133,7 +133,12 @@ def test_per_band_absorption_shortens_high_band_decay():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(rt60_s=0.7), dict(absorption=BANDED), dict(absorption=BANDED[:, 3], max_order=8), dict(rt60_s=0.3, early_s=None, length_s=0.1)],
+    [
+        {"rt60_s": 0.7},
+        {"absorption": BANDED},
+        {"absorption": BANDED[:, 3], "max_order": 8},
+        {"rt60_s": 0.3, "early_s": None, "length_s": 0.1},
+    ],
 )
 def test_numpy_and_torch_cpu_agree(kwargs):
     torch = pytest.importorskip("torch")
@@ -160,7 +165,7 @@ def test_tail_is_deterministic_and_only_the_tail_depends_on_the_seed():
     size, sources, mics = ROOMS["6x5x3"]
     a, b, c = (rir.simulate_ism(size, sources, mics, FS, rt60_s=0.6, tail_seed=seed) for seed in (1, 1, 2))
     np.testing.assert_array_equal(a, b)
-    start = int(round(0.08 * FS)) + rir.FD_HALF
+    start = round(0.08 * FS) + rir.FD_HALF
     np.testing.assert_array_equal(a[..., :start], c[..., :start])
     assert ncc(a[..., start:].ravel(), c[..., start:].ravel()) < 0.1
 

@@ -45,7 +45,7 @@ def plain_schroeder_t20(h: np.ndarray) -> float:
 # ---- Lundeby truncation --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("floor_db, seconds", [(-50.0, 3.0), (-55.0, 2.0), (-60.0, 3.0)])
+@pytest.mark.parametrize(("floor_db", "seconds"), [(-50.0, 3.0), (-55.0, 2.0), (-60.0, 3.0)])
 def test_noise_floor_is_truncated_before_the_schroeder_fit(floor_db, seconds):
     h = decaying_noise(0.5, seconds, floor_db)
     t20, t30 = kernels.reverberation_times(h, FS, (20.0, 30.0))
@@ -77,7 +77,7 @@ def dithered_impulse(length: int = 8000) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "make, reason", [(lambda: np.zeros(8000), "silent"), (single_impulse, "single_impulse"), (dithered_impulse, "shallow_decay")]
+    ("make", "reason"), [(lambda: np.zeros(8000), "silent"), (single_impulse, "single_impulse"), (dithered_impulse, "shallow_decay")]
 )
 def test_unmeasurable_decays_give_none_and_a_reason(make, reason):
     values, why = kernels.measure_rt60(make(), FS, (20.0, 30.0))
@@ -294,8 +294,8 @@ def test_channel_policy_gives_one_channel_count_that_collate_pad_batches(corpus,
         assert {sf.info(out / r["audio"]["mix"]).channels for r in rows} == {channels}
         batch = collate_pad([StoredDataset(out, roles=("mix",))[i] for i in range(len(rows))])
         assert batch["mix"].shape[:2] == (len(rows), channels) and isinstance(batch["mix"], torch.Tensor)
+    config = small_config({**corpus, "rirs": rirs}, reverb={"probability": 1.0, "source": "catalog", "num_channels": 4})
     with pytest.raises(PreflightError, match=r"reverb\.num_channels: no RIR .* 4 channels"):
-        config = small_config({**corpus, "rirs": rirs}, reverb={"probability": 1.0, "source": "catalog", "num_channels": 4})
         Planner(config, load_catalogs(config))
 
 

@@ -78,7 +78,7 @@ def test_wall_absorption_per_band():
 def test_impossible_geometry_and_bad_arrays_are_refused():
     with pytest.raises(PreflightError, match="no placement satisfies"):
         draw_room(np.random.default_rng(0), reverb(length_m=[3, 3], width_m=[3, 3], distance_m=[5, 6]))
-    with pytest.raises(ConfigError, match="array.positions_m: type 'explicit' needs"):
+    with pytest.raises(ConfigError, match=r"array\.positions_m: type 'explicit' needs"):
         reverb(array={"type": "explicit"})
     with pytest.raises(ConfigError, match="wall_absorption: must satisfy 0 < min"):
         reverb(wall_absorption=[0.0, 1.2])

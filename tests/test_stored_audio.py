@@ -38,7 +38,7 @@ def test_a_good_file_is_read_whole_or_as_a_window() -> None:
 
 
 @pytest.mark.parametrize(
-    "data, why",
+    ("data", "why"),
     [
         (_wav(np.full(8000, np.nan, np.float32), subtype="FLOAT"), "NaN or Inf"),
         (_wav(np.zeros(8000, np.float32), rate=8000), "sample rate 8000 != 16000"),
@@ -60,12 +60,12 @@ def test_a_bad_file_is_one_line_naming_row_file_and_why(data: bytes, why: str) -
 
 def test_an_enrollment_has_its_own_length() -> None:
     assert read_dataset_audio(_wav(np.zeros(4000, np.float32)), ROW, "enrollment").frames == 4000
-    with pytest.raises(DatasetError, match="enrollment: 8000 frames != labels.enrollment_duration"):
+    with pytest.raises(DatasetError, match=r"enrollment: 8000 frames != labels\.enrollment_duration"):
         read_dataset_audio(_wav(np.zeros(8000, np.float32)), ROW, "enrollment")
 
 
 @pytest.mark.parametrize(
-    "kind, why",
+    ("kind", "why"),
     [
         ("missing", "missing file"),
         ("folder", "not a regular file"),

@@ -96,8 +96,8 @@ def test_no_speaker_in_two_splits(corpus):
 
 
 def test_preflight_needs_enough_speakers_per_split(corpus):
+    config = small_config(corpus, task="separation", talkers={"count": [2, 3]})
     with pytest.raises(PreflightError, match=r"6 speakers cannot fill 3 disjoint splits \(train, dev, test\) with 3 each"):
-        config = small_config(corpus, task="separation", talkers={"count": [2, 3]})
         Planner(config, load_catalogs(config))
 
 
@@ -147,7 +147,7 @@ def test_talkers_share_the_microphone_count_of_catalog_rirs(corpus, tmp_path):
         ],
         rirs,
     )
-    with pytest.raises(PreflightError, match="reverb.num_channels"):
+    with pytest.raises(PreflightError, match=r"reverb\.num_channels"):
         renders({**corpus, "rirs": rirs}, n=16, talkers={"count": [2, 3]}, reverb={"probability": 1.0, "source": "catalog"})
     for wanted in (1, 2):
         out = renders(

@@ -45,7 +45,7 @@ def test_every_example_once_per_epoch_with_two_workers(built, name):
 
 
 def test_items_equal_the_written_files(built):
-    config, folder, _ = built
+    _, folder, _ = built
     rows = list(iter_manifest(folder / "manifest.jsonl"))
     stored, shards, fly = (_datasets(built)[k] for k in ("stored", "shards", "on_the_fly"))
     from_shards = {item["id"]: item for item in shards}
@@ -71,7 +71,7 @@ def test_crops_have_the_length_and_follow_the_epoch(built):
     assert all(torch.equal(a, dataset[i]["mix"]) for i, a in enumerate(first))
     dataset.set_epoch(1)
     second = [dataset[i]["mix"] for i in range(len(dataset))]
-    assert sum(not torch.equal(a, b) for a, b in zip(first, second)) >= len(first) - 1
+    assert sum(not torch.equal(a, b) for a, b in zip(first, second, strict=True)) >= len(first) - 1
     rows = list(iter_manifest(folder / "manifest.jsonl"))
     item = dataset[0]  # the crop is the same window of every role, cut from the written file
     whole, _ = sf.read(folder / rows[0]["audio"]["clean"], dtype="float32", always_2d=True)
