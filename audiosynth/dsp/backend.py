@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -124,6 +125,10 @@ class Backend:
         """Inner product of two 1-D arrays (0-d)."""
         return self.m.dot(a, b)
 
+    def sum_of_squares(self, x: Array) -> float:
+        """``Σ x²`` over all elements, as ``float(sum(square(x)))``."""
+        return float(self.sum(self.square(x)))
+
     def round(self, x: Array, out: Array | None = None) -> Array:
         """Round half to even, into ``out`` when given (which may be ``x``)."""
         return self.m.round(x) if out is None else self.m.round(x, out=out)
@@ -216,6 +221,10 @@ class Backend:
         return list(zip(edges[::2], edges[1::2]))
 
 
+_SCRATCH = threading.local()  # per thread: NumpyBackend.sum_of_squares' buffer
+_SCRATCH_MAX = 1 << 22  # samples: a longer signal gets a fresh array (the buffer is never larger than 32 MB)
+
+
 class NumpyBackend(Backend):
     """NumPy and scipy.fft on the CPU, float64 (inputs zero-padded here: scipy pads a short input slowly)."""
 
@@ -305,6 +314,16 @@ class NumpyBackend(Backend):
 
     def scatter_add(self, out: Array, index: Array, values: Array) -> None:
         out += np.bincount(index.ravel(), values.ravel(), out.size).astype(out.dtype, copy=False)
+
+    def sum_of_squares(self, x: Array) -> float:
+        # the squares go into a buffer kept per thread (a fresh ~1 MB array costs more in page
+        # faults than squaring it); summed as the same C-contiguous array, so the same bits
+        if x.dtype != np.float64 or not x.flags.c_contiguous or x.size > _SCRATCH_MAX:
+            return float(np.sum(np.square(x, dtype=np.float64)))
+        buffer = getattr(_SCRATCH, "buffer", None)
+        if buffer is None or buffer.size < x.size:
+            buffer = _SCRATCH.buffer = np.empty(max(x.size, 1 << 16))
+        return float(np.sum(np.square(x, out=buffer[: x.size].reshape(x.shape))))
 
     def line_fit(self, x: Array, y: Array) -> tuple[float, float]:
         slope, intercept = np.polyfit(x, y, 1)

@@ -146,8 +146,7 @@ def next_fast_length(n: int) -> int:
 
 def energy(x: Array) -> float:
     """Sum of squares over all samples."""
-    xp = backend_of(x)
-    return float(xp.sum(xp.square(x)))
+    return backend_of(x).sum_of_squares(x)
 
 
 def energy_dbfs(total: float, size: int) -> float:
