@@ -230,3 +230,17 @@ def test_batched_examples_are_redrawn_exactly_as_single_ones(batch_corpus: dict[
             assert rendered.scene == alone[k][0].scene and rendered.labels == alone[k][0].labels
             assert all(isinstance(x, np.ndarray) for x in rendered.audio.values())  # handed off as NumPy
             assert all(np.array_equal(x, alone[k][0].audio[role]) for role, x in rendered.audio.items()), k
+
+
+def test_a_build_rendering_in_batches_writes_the_same_bytes(batch_corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's batch size (`RENDER_BATCH`, a seam for GPUs) changes no byte of a build, re-draws included."""
+    from audiosynth.build import build, worker
+    from test_golden import digest
+
+    config = small_config(_hostile_corpus(batch_corpus, tmp_path), num_examples=10, speech_level_dbfs=[-35, -30], snr_db=[20, 65],
+                          reverb={"probability": 0.5}, output={"shard_size": 5})
+    build(config, tmp_path / "one", workers=1, progress=False)
+    monkeypatch.setattr(worker, "RENDER_BATCH", 3)
+    build(config, tmp_path / "three", workers=1, progress=False)
+    assert (tmp_path / "one" / "rejects.jsonl").read_text()  # re-draws happened
+    assert digest(tmp_path / "three") == digest(tmp_path / "one")

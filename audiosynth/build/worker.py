@@ -152,9 +152,10 @@ def render_example(planner: Planner, index: int, clips: Any, config: Config) -> 
     return render_examples(planner, [index], clips, config)[0]
 
 
-def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: int = RENDER_BATCH) -> tuple[int, int, float]:
+def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: int | None = None) -> tuple[int, int, float]:
     """Render and write shard ``shard`` (in a worker set up by `_init_worker`) as a folder
-    shard or, with ``format="webdataset"``, a tar, its examples rendered ``batch_size`` at a time.
+    shard or, with ``format="webdataset"``, a tar, its examples rendered ``batch_size`` at a time
+    (default `RENDER_BATCH`).
     Returns ``(shard, examples, audio seconds)``.
     On any failure, and when ``_WORKER["stop"]`` is set before an example (Ctrl-C: raises
     `Interrupted`), the shard's temporary files are removed; a later build redoes it. Its rows carry
@@ -173,6 +174,7 @@ def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: in
         seconds, rejects = 0.0, []
         try:
             indices = range(shard * size, min(config.num_examples, (shard + 1) * size))
+            batch_size = batch_size or RENDER_BATCH
             for start in range(0, len(indices), batch_size):
                 if stop is not None and stop.is_set():
                     raise Interrupted(f"shard {shard}: stopped by Ctrl-C before example {indices[start]}")

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..acoustics.room import RoomResponse, simulate_rooms
+from ..acoustics.room import Room, RoomResponse, simulate_rooms
 from ..catalog import Catalog
 from ..dsp import kernels
 from ..dsp.backend import Array, Backend, get_backend, to_numpy
@@ -81,13 +81,13 @@ def render_batch(batch: Sequence[LoadedScene], backend: str | Backend = "numpy",
 
 def _simulate(scenes: list[LoadedScene], xp: Backend) -> list[RoomResponse | None]:
     """Each scene's room simulated (None without one), one `simulate_rooms` call per sample rate."""
-    wanted: dict[int, list[int]] = defaultdict(list)
+    wanted: dict[int, list[tuple[int, Room]]] = defaultdict(list)
     for k, loaded in enumerate(scenes):
         if loaded.scene.room is not None:
-            wanted[loaded.scene.sample_rate].append(k)
+            wanted[loaded.scene.sample_rate].append((k, loaded.scene.room))
     rooms: list[RoomResponse | None] = [None] * len(scenes)
-    for rate, ks in wanted.items():
-        for k, response in zip(ks, simulate_rooms([scenes[k].scene.room for k in ks], rate, xp)):  # type: ignore[misc]
+    for rate, pairs in wanted.items():
+        for (k, _), response in zip(pairs, simulate_rooms([room for _, room in pairs], rate, xp)):
             rooms[k] = response
     return rooms
 
