@@ -81,13 +81,15 @@ def convolver(method: str, torch_threads: int) -> Callable[[np.ndarray, np.ndarr
 
         return loop
     from audiosynth.dsp import kernels
+    from audiosynth.dsp.backend import to_numpy
 
     if method.startswith("torch"):
         import torch
 
         torch.set_num_threads(torch_threads)
     backend, device = ("numpy", "cpu") if method == "numpy" else ("torch", "cuda" if method == "torch_cuda" else "cpu")
-    return lambda dry, rirs, length: kernels.fft_convolve(dry, rirs, length, backend=backend, device=device)
+    # NumPy in and out, as a writer gets it: the transfer to and from the device is part of the cost
+    return lambda dry, rirs, length: to_numpy(kernels.fft_convolve(dry, rirs, length, backend=backend, device=device))
 
 
 def run_once(method: str, args: argparse.Namespace, check: bool) -> list[dict[str, Any]]:

@@ -173,7 +173,7 @@ def test_dry_targets_do_not_lower_the_mixture(corpus: dict[str, Path]) -> None:
         rate, n = a.scene.sample_rate, a.scene.num_samples
         dry = load_segment(source.segment, clips, rate, n)[:1]
         room = simulate_room(a.scene.room, rate)
-        image = kernels.fft_convolve(dry[None], room[0][source.position][None], n)[0]
+        image = kernels.fft_convolve(dry[None], room.rirs[source.position][None], n)[0]
         seg_len = kernels.resampled_length(source.segment.length, clips.by_id(source.segment.clip_id).sample_rate, rate)
         level_gain_db = source.level_dbfs - kernels.rms_dbfs(image[0, source.segment.onset : source.segment.onset + seg_len])
         expected = dry * kernels.db_to_gain(level_gain_db + a.labels["gain_db"] + dry_gain)

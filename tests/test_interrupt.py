@@ -184,7 +184,7 @@ def test_interrupted_build_in_process_raises_and_leaves_no_temporary(quick, tmp_
 
     config, path, ref = quick
     calls = []
-    real = build_module.render_example
+    real = build_module.render_examples
 
     def render_then_interrupt(*args, **kwargs):
         calls.append(1)
@@ -192,7 +192,7 @@ def test_interrupted_build_in_process_raises_and_leaves_no_temporary(quick, tmp_
             os.kill(os.getpid(), signal.SIGINT)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(build_module, "render_example", render_then_interrupt)
+    monkeypatch.setattr(build_module, "render_examples", render_then_interrupt)  # one example a call (RENDER_BATCH)
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(Interrupted, match=r"interrupted: 1 of 6 shards done, rerun the same command to resume"):
         build(config, tmp_path / "ds", workers=1, progress=False)

@@ -83,7 +83,7 @@ def _session(corpus, minutes: float, speakers: int = 3, **changes: object):
 
 def test_a_ten_hour_session_is_refused_in_preflight_with_the_cost(corpus, tmp_path, monkeypatch):
     rendered = []
-    monkeypatch.setattr(build_module, "render", lambda scene, *a, **k: rendered.append(scene) or pytest.fail("rendered"))
+    monkeypatch.setattr(build_module, "load_scene", lambda scene, *a, **k: rendered.append(scene) or pytest.fail("rendered"))
     with pytest.raises(PreflightError, match=r"session\.duration_s: up to 360\d\d s at 16000 Hz needs ~\d+(\.\d+)? GB "
                                              r"per example to render \(limit 4 GB: limits\.max_example_memory_gb\)"):
         build(_session(corpus, 600), tmp_path / "ds", workers=1, progress=False, dry_run=True)
@@ -124,13 +124,13 @@ def test_a_dry_run_renders_a_bounded_amount_of_audio(corpus, tmp_path, monkeypat
     """A config of 20-minute sessions (allowed) is estimated from at most PROBE_BUDGET_S seconds
     of rendered audio, and the estimate still counts the planned hours."""
     samples = []
-    real = build_module.render
+    real = build_module.load_scene
 
     def counting(scene, *args, **kwargs):
         samples.append(scene.num_samples)
         return real(scene, *args, **kwargs)
 
-    monkeypatch.setattr(build_module, "render", counting)
+    monkeypatch.setattr(build_module, "load_scene", counting)
     config = _session(corpus, 20, limits={"max_example_memory_gb": 8})
     est = build(config, tmp_path / "ds", workers=1, progress=False, dry_run=True)
     assert 0 < sum(samples) <= PROBE_BUDGET_S * config.sample_rate

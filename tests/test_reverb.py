@@ -88,12 +88,15 @@ def test_catalog_rir_targets(corpus):
 
 
 def test_numpy_and_torch_backends_agree(corpus):
-    pytest.importorskip("torch")  # the torch extra; CI installs it
+    torch = pytest.importorskip("torch")  # the torch extra; CI installs it
     changes = {"reverb": reverb(array=ARRAY), "output": {"format": "wav", "subtype": "FLOAT"}}
     ours = renders(corpus, n=3, subtype="FLOAT", **changes)
     theirs = renders(corpus, n=3, subtype="FLOAT", backend="torch", **changes)
     for a, b in zip(ours, theirs):
         assert set(a.audio) == set(b.audio)
+        assert all(isinstance(x, torch.Tensor) for x in b.audio.values())  # the signals stay on the backend
+        assert a.labels.keys() == b.labels.keys()
+        b = b.to_numpy()
         for role in a.audio:
             assert np.max(np.abs(a.audio[role] - b.audio[role])) <= 1e-5 * np.max(np.abs(a.audio[role]))
 

@@ -20,4 +20,4 @@ def circular_array(num_mics: int, radius_m: float) -> np.ndarray:
 def rotate_z(points: np.ndarray, azimuth_rad: float) -> np.ndarray:
     """Rotate ``(N, 3)`` points about the vertical axis by ``azimuth_rad``."""
     c, s = np.cos(azimuth_rad), np.sin(azimuth_rad)
-    return points @ np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+    return np.asarray(points @ np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]))

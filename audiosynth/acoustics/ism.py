@@ -2,7 +2,7 @@
 
 - `simulate_ism`: vectorized image source method (all images of all source-mic pairs at once,
   Hann-windowed sinc fractional delays, one scatter-add) plus a statistical diffuse tail; one
-  code path for NumPy and torch (CPU or CUDA) over a tiny array shim (`_Xp`).
+  code path for NumPy and torch (CPU or CUDA) over the array backend (`audiosynth.dsp.backend`).
 - `simulate_pra`: pyroomacoustics' ISM or hybrid ISM + ray tracing, as the reference.
 
 Both scale paths by 1/(4 pi d) and share the global delay `FD_HALF`: a path of length ``d``
@@ -20,9 +20,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..dsp.backend import NUMPY, Array, Backend, get_backend
+
 SPEED_OF_SOUND = 343.0  # m/s, pyroomacoustics' default
 FD_HALF = 40  # half-length of the fractional-delay filter (2*FD_HALF+1 taps), and the global delay
-BAND_BASE_HZ = 125.0  # octave bands are centred at 125 * 2**b Hz, below Nyquist, up to 8 kHz
+BAND_BASE_HZ = 125.0  # octave bands are centred at 125 * 2**b Hz
+OCTAVE_BANDS_HZ = tuple(BAND_BASE_HZ * 2**b for b in range(7))  # every band centre the simulator knows: 125 Hz .. 8 kHz
+DRAWN_BANDS_HZ = OCTAVE_BANDS_HZ[:6]  # the bands a planned room's walls draw absorption for: those of 16 kHz audio
 WALLS = ("west", "east", "south", "north", "floor", "ceiling")  # x=0, x=Lx, y=0, y=Ly, z=0, z=Lz
 _TAPS = 2 * FD_HALF + 1
 _TAIL_WINDOW_S = 0.04  # the tail level is matched to the image energy over (at most) this window
@@ -78,7 +82,7 @@ def _exp_outer_dot(t: np.ndarray, k: np.ndarray, factor: float, v: np.ndarray) -
         if not exact:
             np.multiply(block, factor, out=block)
         np.exp(block, out=block)
-    return out @ v
+    return np.asarray(out @ v)
 
 
 def _image_envelope(size: np.ndarray, alpha: Any, t: np.ndarray, power: float) -> np.ndarray:
@@ -94,7 +98,10 @@ def ism_rt60(size_m: Any, absorption: Any) -> float:
     exponentials (axial paths decay slowest); its Schroeder curve is fitted from -5 to -25 dB (T20)
     as `audiosynth.kernels.rt60_from_rir` does."""
     k, w = _decay_rates(np.asarray(size_m, dtype=float), absorption)
-    decay_db = lambda t: 10 * np.log10(_exp_outer_dot(t, k, -1.0, w / k) / np.sum(w / k))  # noqa: E731
+
+    def decay_db(t: np.ndarray) -> np.ndarray:
+        return np.asarray(10 * np.log10(_exp_outer_dot(t, k, -1.0, w / k) / np.sum(w / k)))
+
     coarse = np.linspace(0, 3 * math.log(10) / k.min(), 64)  # reaches below -25 dB
     start, stop = np.interp([5.0, 25.0], -decay_db(coarse), coarse)  # the smooth curve's -5 and -25 dB crossings
     t = np.linspace(start, stop, 64)  # the fit over exactly that span, as a continuous T20
@@ -121,14 +128,14 @@ def min_rt60(size_m: Any) -> float:
 
 
 def band_centres(sample_rate: int) -> np.ndarray:
-    """Octave band centres (Hz) usable at ``sample_rate``: 125 * 2**b below Nyquist, at most 8 kHz."""
-    return np.array([BAND_BASE_HZ * 2**b for b in range(7) if BAND_BASE_HZ * 2**b < sample_rate / 2])
+    """The `OCTAVE_BANDS_HZ` centres (Hz) usable at ``sample_rate``: those below Nyquist."""
+    return np.array([f for f in OCTAVE_BANDS_HZ if f < sample_rate / 2])
 
 
 def _band_weights(nfft: int, sample_rate: int, bands: int) -> np.ndarray:
     """``(B, nfft//2+1)`` zero-phase band gains summing to 1: cos^2 crossovers in log2 frequency."""
     x = np.log2(np.maximum(np.fft.rfftfreq(nfft, 1 / sample_rate), 1e-9) / BAND_BASE_HZ)
-    return np.cos(np.pi / 2 * np.clip(np.clip(x, 0, bands - 1)[None] - np.arange(bands)[:, None], -1, 1)) ** 2
+    return np.asarray(np.cos(np.pi / 2 * np.clip(np.clip(x, 0, bands - 1)[None] - np.arange(bands)[:, None], -1, 1)) ** 2)
 
 
 def _absorption(size: np.ndarray, rt60_s: float | None, absorption: Any, sample_rate: int,
@@ -171,7 +178,7 @@ def _geometry(size_m: Any, sources_m: Any, mics_m: Any) -> tuple[np.ndarray, np.
 def direct_delays(sources_m: Any, mics_m: Any, sample_rate: int) -> np.ndarray:
     """Direct-path delay ``(S, M)`` in samples (fractional), the global delay `FD_HALF` included."""
     src, mic = np.atleast_2d(np.asarray(sources_m, float)), np.atleast_2d(np.asarray(mics_m, float))
-    return np.linalg.norm(src[:, None] - mic[None], axis=-1) / SPEED_OF_SOUND * sample_rate + FD_HALF
+    return np.asarray(np.linalg.norm(src[:, None] - mic[None], axis=-1) / SPEED_OF_SOUND * sample_rate + FD_HALF)
 
 
 # ---- image sources ------------------------------------------------------------------------------
@@ -191,18 +198,18 @@ def _within(size: np.ndarray, src: np.ndarray, mic: np.ndarray, radius: float) -
     """Image indices ``(I, 3)`` closer than ``radius`` (m) to some microphone, for some source."""
     q_max = np.ceil(radius / size).astype(int) + 1  # |x_image - x_mic| >= (|q| - 1) * L
     grid = np.stack(np.meshgrid(*(np.arange(-n, n + 1) for n in q_max), indexing="ij"), -1).reshape(-1, 3)
-    return grid[(_distances(np, grid, size, src, mic) < radius).any(axis=(0, 1))]
+    return np.asarray(grid[(_distances(NUMPY, grid, size, src, mic) < radius).any(axis=(0, 1))])
 
 
-def _distances(m: Any, q: Any, size: np.ndarray, src: Any, mic: Any) -> Any:
+def _distances(xp: Backend, q: Array, size: np.ndarray, src: Array, mic: Array) -> Array:
     """Distances ``(S, M, I)`` (m) from the images ``q (I, 3)`` of each source to each microphone.
 
     Along an axis of length L, image ``q`` lies at ``q*L + x_s`` (q even) or ``q*L + L - x_s`` (odd).
-    ``m``: the array module (numpy or torch)."""
+    All on ``xp``."""
     total = 0.0
     for d in range(3):
         odd = (q[:, d] % 2 == 1)[None]
-        coord = q[None, :, d] * float(size[d]) + m.where(odd, float(size[d]) - src[:, None, d], src[:, None, d])
+        coord = q[None, :, d] * float(size[d]) + xp.where(odd, float(size[d]) - src[:, None, d], src[:, None, d])
         total = total + (coord[:, None, :] - mic[None, :, d, None]) ** 2
     return total**0.5
 
@@ -211,60 +218,23 @@ def _log_gains(q: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Log amplitude ``(I, B)`` of images ``q (I, 3)``: ``|q // 2|`` low-wall and ``|ceil(q / 2)|``
     high-wall reflections per axis, each scaling the amplitude by ``sqrt(1 - alpha)``."""
     hits = np.stack([np.abs(q // 2), np.abs(-(-q // 2))], -1).reshape(len(q), 6)  # WALLS order
-    return hits @ (0.5 * np.log(np.maximum(1 - alpha, 1e-300)))
+    return np.asarray(hits @ (0.5 * np.log(np.maximum(1 - alpha, 1e-300))))
 
 
-class _Xp:
-    """The few array operations the simulator needs, on NumPy or torch (CPU or CUDA)."""
-
-    def __init__(self, backend: str, device: str, dtype: Any) -> None:
-        name = None if dtype is None else str(dtype)[6:] if str(dtype).startswith("torch.") else np.dtype(dtype).name
-        self.torch = backend == "torch"
-        if backend == "numpy":
-            if device != "cpu":
-                raise ValueError(f"backend='numpy' runs on device='cpu' only (got {device!r})")
-            self.m, self.kw, self.axis = np, {}, {"axis": -1}
-            self.float, self.int, self.chunk = np.dtype(name or "float64"), np.int64, 1 << 18
-        elif self.torch:
-            import torch  # optional: only this backend needs it
-
-            if str(device).startswith("cuda") and not torch.cuda.is_available():
-                raise ValueError(f"device={device!r} asked but CUDA is not available on this machine")
-            cuda = torch.device(device).type == "cuda"
-            self.m, self.kw, self.axis = torch, {"device": torch.device(device)}, {"dim": -1}
-            self.float, self.int = getattr(torch, name or ("float32" if cuda else "float64")), torch.int64
-            self.chunk = 1 << (24 if cuda else 22)  # (pair, image, band, tap) entries per scatter
-        else:
-            raise ValueError(f"backend must be 'numpy' or 'torch' (got {backend!r})")
-        self.f64 = self.m.float64
-
-    def array(self, a: Any, dtype: Any = None) -> Any:
-        """``a`` (array-like) on this backend, in ``dtype`` (default: the working float)."""
-        if self.torch:
-            return self.m.as_tensor(np.asarray(a), dtype=dtype or self.float, **self.kw)
-        return np.asarray(a, dtype=dtype or self.float)
-
-    def cast(self, x: Any, dtype: Any = None) -> Any:
-        """A backend array converted to ``dtype`` (default: the working float)."""
-        return x.to(dtype or self.float) if self.torch else x.astype(dtype or self.float)
-
-    def zeros(self, n: int) -> Any:
-        return self.m.zeros(n, dtype=self.float, **self.kw)
-
-    def scatter_add(self, out: Any, index: Any, values: Any) -> None:
-        """``out[index] += values`` on a flat ``out``, repeated indices accumulating."""
-        if self.torch:
-            out.index_add_(0, index.reshape(-1), values.reshape(-1))
-        else:
-            out += np.bincount(index.ravel(), values.ravel(), out.size).astype(out.dtype, copy=False)
-
-    def filter(self, x: Any, gains: np.ndarray, nfft: int) -> Any:
-        """Zero-phase filtering of ``x (..., K)`` by rfft ``gains`` (broadcast), circular over ``nfft``."""
-        spectrum = self.m.fft.rfft(x, n=nfft, **self.axis) * self.array(gains)
-        return self.m.fft.irfft(spectrum, n=nfft, **self.axis)[..., : x.shape[-1]]
+def _chunk(xp: Backend) -> int:
+    """(pair, image, band, tap) entries per scatter of `_render_images`: bounds its memory (and
+    fixes how the NumPy sums are grouped, hence their bits)."""
+    if xp.name == "numpy":
+        return 1 << 18
+    return 1 << (24 if xp.device.startswith("cuda") else 22)
 
 
-def _render_images(xp: _Xp, q: np.ndarray, size: np.ndarray, src: Any, mic: Any, alpha: np.ndarray,
+def _filter(xp: Backend, x: Array, gains: np.ndarray, nfft: int) -> Array:
+    """Zero-phase filtering of ``x (..., K)`` by rfft ``gains`` (broadcast), circular over ``nfft``."""
+    return xp.irfft(xp.rfft(x, nfft) * xp.asarray(gains), nfft)[..., : x.shape[-1]]
+
+
+def _render_images(xp: Backend, q: np.ndarray, size: np.ndarray, src: Any, mic: Any, alpha: np.ndarray,
                    sample_rate: int, length: int, radius: float | None) -> Any:
     """Image RIRs ``(S, M, B, K)``: every image of ``q`` at every pair and band as a Hann-windowed
     sinc, scattered into one flat buffer (images beyond ``radius`` m and taps past K dropped)."""
@@ -272,28 +242,28 @@ def _render_images(xp: _Xp, q: np.ndarray, size: np.ndarray, src: Any, mic: Any,
     out = xp.zeros(S * M * B * row)
     k = np.arange(_TAPS) - FD_HALF
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_TAPS) / (_TAPS - 1))
-    coef = xp.array(-((-1.0) ** k) * hann / math.pi)  # sinc(k - f) = -(-1)^k sin(pi f) / (pi (k - f))
-    k_float, k_int = xp.array(k), xp.array(k, xp.int)
-    rows = xp.array(np.arange(S * M * B).reshape(S, M, 1, B) * row, xp.int)
-    step = max(1, xp.chunk // (S * M * B * _TAPS))
+    coef = xp.asarray(-((-1.0) ** k) * hann / math.pi)  # sinc(k - f) = -(-1)^k sin(pi f) / (pi (k - f))
+    k_float, k_int = xp.asarray(k), xp.asarray(k, xp.int64)
+    rows = xp.asarray(np.arange(S * M * B).reshape(S, M, 1, B) * row, xp.int64)
+    step = max(1, _chunk(xp) // (S * M * B * _TAPS))
     for lo in range(0, len(q), step):  # chunks bound the memory; each is one vectorized scatter
-        dist = _distances(xp.m, xp.array(q[lo:lo + step], xp.f64), size, src, mic)  # (S, M, I)
+        dist = _distances(xp, xp.asarray(q[lo:lo + step], xp.float64), size, src, mic)  # (S, M, I)
         delay = dist * (sample_rate / SPEED_OF_SOUND) + FD_HALF
-        whole = xp.m.floor(delay)
-        frac = xp.cast(xp.m.clip(delay - whole, 1e-12, None))  # > 0, so that k = f never gives 0/0
-        amp = xp.m.exp(xp.array(_log_gains(q[lo:lo + step], alpha)))[None, None] / xp.cast(4 * math.pi * dist)[..., None]
+        whole = xp.floor(delay)
+        frac = xp.astype(xp.clip(delay - whole, 1e-12, None), xp.float_dtype)  # > 0, so that k = f never gives 0/0
+        amp = xp.exp(xp.asarray(_log_gains(q[lo:lo + step], alpha)))[None, None] / xp.astype(4 * math.pi * dist, xp.float_dtype)[..., None]
         if radius is not None:
-            amp = amp * xp.cast(dist < radius)[..., None]
-        amp = amp * xp.m.sin(math.pi * frac)[..., None]  # (S, M, I, B)
+            amp = amp * xp.astype(dist < radius, xp.float_dtype)[..., None]
+        amp = amp * xp.sin(math.pi * frac)[..., None]  # (S, M, I, B)
         taps = coef / (k_float - frac[..., None])  # (S, M, I, T)
-        n = xp.cast(whole, xp.int)[..., None] + k_int
+        n = xp.astype(whole, xp.int64)[..., None] + k_int
         if float(whole.max()) + FD_HALF >= length:  # taps past the end go to the spare sample
-            taps, n = taps * xp.cast(n < length), xp.m.where(n < length, n, length)
+            taps, n = taps * xp.astype(n < length, xp.float_dtype), xp.where(n < length, n, length)
         xp.scatter_add(out, rows[..., None] + n[:, :, :, None, :], amp[..., None] * taps[:, :, :, None, :])
     return out.reshape(S, M, B, row)[..., :length]
 
 
-def _band_split(xp: _Xp, raw: Any, sample_rate: int, highpass_hz: float | None) -> tuple[Any, np.ndarray]:
+def _band_split(xp: Backend, raw: Any, sample_rate: int, highpass_hz: float | None) -> tuple[Any, np.ndarray]:
     """Band ``b`` of row ``b`` of ``raw (S, M, B, K)``, high-passed, and each band filter's mean power gain ``(B,)``.
 
     The high-pass has the magnitude of pyroomacoustics' default (2nd-order Butterworth run by
@@ -303,7 +273,7 @@ def _band_split(xp: _Xp, raw: Any, sample_rate: int, highpass_hz: float | None) 
         return raw, np.ones(1)
     nfft = 1 << math.ceil(math.log2(K + _PAD_S * sample_rate))
     gains, power_gain = _band_gains(nfft, sample_rate, B, highpass_hz)
-    return xp.filter(raw, gains, nfft), power_gain
+    return _filter(xp, raw, gains, nfft), power_gain
 
 
 @functools.lru_cache(maxsize=64)
@@ -316,7 +286,7 @@ def _band_gains(nfft: int, sample_rate: int, bands: int, highpass_hz: float | No
     return gains, (gains**2).mean(1)
 
 
-def _continue_drift(xp: _Xp, raw: Any, size: np.ndarray, alpha: np.ndarray, sample_rate: int, start: int,
+def _continue_drift(xp: Backend, raw: Any, size: np.ndarray, alpha: np.ndarray, sample_rate: int, start: int,
                     window: int) -> None:
     """Extend past ``start``, in place, the positive mean that the images of ``raw (S, M, B, K)``
     build up (~ t times their mean amplitude) in row 0 (band 0 holds DC): cut at ``start``, it
@@ -325,30 +295,30 @@ def _continue_drift(xp: _Xp, raw: Any, size: np.ndarray, alpha: np.ndarray, samp
     grid = np.r_[t_ref, np.linspace(t[0], t[-1], 64)]  # the envelope is smooth: interpolate it
     drift = np.interp(t, grid[1:], grid[1:] * _image_envelope(size, alpha[:, 0], grid[1:], 0.5)) / (
         t_ref * _image_envelope(size, alpha[:, 0], grid[:1], 0.5))
-    raw[:, :, 0, start:] += raw[:, :, 0, start - window:start].mean(-1)[..., None] * xp.array(drift)
+    raw[:, :, 0, start:] += raw[:, :, 0, start - window:start].mean(-1)[..., None] * xp.asarray(drift)
 
 
-def _tail(xp: _Xp, bands: Any, power_gain: np.ndarray, size: np.ndarray, alpha: np.ndarray, rt60: np.ndarray,
+def _tail(xp: Backend, bands: Any, power_gain: np.ndarray, size: np.ndarray, alpha: np.ndarray, rt60: np.ndarray,
           sample_rate: int, start: int, window: int, seed: int) -> Any:
     """Diffuse tail ``(S, M, K - start)``: Gaussian noise from ``default_rng(seed)``, split into the
     bands (square roots of the band gains), each decaying as ``exp(-6.908 t / RT60_b)`` from the level
     of the band's images over ``window`` samples before ``start``, carried to ``start`` along
     the expected image decay."""
-    (S, M, B, K), L = bands.shape, bands.shape[-1] - start
+    (S, M, B, _), L = bands.shape, bands.shape[-1] - start
     t = (np.linspace(start - window, start, _CARRY_POINTS) - FD_HALF) / sample_rate  # a smooth envelope
     carry = np.array([e[-1] / ((e[:-1] + e[1:]).mean() / 2) for e in (_image_envelope(size, a, t, 1) for a in alpha.T)])  # trapezoid mean
-    level = (bands[..., start - window:start] ** 2).mean(-1) * xp.array(carry / power_gain)  # (S, M, B)
-    noise = xp.array(np.random.default_rng(seed).standard_normal((S, M, 1, L)))
+    level = (bands[..., start - window:start] ** 2).mean(-1) * xp.asarray(carry / power_gain)  # (S, M, B)
+    noise = xp.asarray(np.random.default_rng(seed).standard_normal((S, M, 1, L)))
     if B > 1:  # circular filtering keeps the noise stationary
-        noise = xp.filter(noise, _band_weights(L, sample_rate, B) ** 0.5, L)
-    decay = xp.array(np.exp(np.arange(L) * (-3 * math.log(10) / (rt60[:, None] * sample_rate))))  # (B, L): -60 dB at RT60
+        noise = _filter(xp, noise, _band_weights(L, sample_rate, B) ** 0.5, L)
+    decay = xp.asarray(np.exp(np.arange(L) * (-3 * math.log(10) / (rt60[:, None] * sample_rate))))  # (B, L): -60 dB at RT60
     return (noise * decay * level[..., None] ** 0.5).sum(2)
 
 
 def simulate_ism(size_m: Any, sources_m: Any, mics_m: Any, sample_rate: int, *, rt60_s: float | None = None,
                  absorption: Any = None, max_order: int | None = None, early_s: float | None = 0.08,
                  length_s: float | None = None, tail_seed: int = 0, highpass_hz: float | None = 10.0,
-                 backend: str = "numpy", device: str = "cpu", dtype: Any = None) -> Any:
+                 backend: str | Backend = "numpy", device: str = "cpu", dtype: Any = None) -> Array:
     """RIRs ``(S, M, K)`` of a shoebox room: image source method, then a diffuse tail.
 
     Args:
@@ -360,31 +330,32 @@ def simulate_ism(size_m: Any, sources_m: Any, mics_m: Any, sample_rate: int, *, 
             None: no tail, images up to the order that covers RT60 (pyroomacoustics' rule).
         length_s: RIR length (default: 1.1 RT60 + the longest direct path; without a tail, the last image).
         tail_seed: seed of the tail noise. highpass_hz: zero-phase high-pass (None: off).
-        backend: 'numpy' or 'torch'; device: torch device; dtype: default float64 (float32 on CUDA).
+        backend: 'numpy', 'torch' or a `Backend`; device: torch device; dtype: default float64 (float32 on CUDA).
     Returns:
-        ``np.ndarray``, or ``torch.Tensor`` on ``device``; the direct paths peak at `direct_delays`.
+        an array of that backend (``np.ndarray``, or ``torch.Tensor`` on ``device``); the direct
+        paths peak at `direct_delays`.
     """
     size, src, mic = _geometry(size_m, sources_m, mics_m)
     # order 0 is the direct path alone: every image gain is exp(0 * log(1 - alpha)) = 1 whatever
     # the walls, so their absorption (and the RT60 behind it) need not be computed
     alpha, rt60 = _absorption(size, rt60_s, absorption, sample_rate, walls=max_order != 0)
-    xp = _Xp(backend, device, dtype)
-    with_tail = max_order is None and early_s is not None
-    radius = early_s * SPEED_OF_SOUND if with_tail else None
-    if max_order is None and not with_tail:  # pra.inverse_sabine's order: its L1 ball holds a sphere of c*RT60
+    xp = get_backend(backend, device, dtype)
+    radius = early_s * SPEED_OF_SOUND if max_order is None and early_s is not None else None  # images within it, then the tail
+    with_tail = radius is not None
+    if max_order is None and radius is None:  # pra.inverse_sabine's order: its L1 ball holds a sphere of c*RT60
         inner = min(a * b / math.hypot(a, b) for a, b in ((size[0], size[1]), (size[0], size[2]), (size[1], size[2])))
         max_order = max(math.ceil(SPEED_OF_SOUND * rt60.max() / inner - 1), 0)
-    q = _within(size, src, mic, radius) if with_tail else _l1_ball(max_order)
+    q = _within(size, src, mic, radius) if radius is not None else _l1_ball(max_order or 0)
     direct = direct_delays(src, mic, sample_rate)
     if length_s is not None:
         length = int(round(length_s * sample_rate))
     elif with_tail:
         length = math.ceil(1.1 * rt60.max() * sample_rate + direct.max()) + FD_HALF + 1
     else:
-        far = max(float(_distances(np, q[i:i + 100_000], size, src, mic).max()) for i in range(0, len(q), 100_000))
+        far = max(float(_distances(NUMPY, q[i:i + 100_000], size, src, mic).max()) for i in range(0, len(q), 100_000))
         length = math.ceil(far / SPEED_OF_SOUND * sample_rate) + 2 * FD_HALF + 2
-    raw = _render_images(xp, q, size, xp.array(src, xp.f64), xp.array(mic, xp.f64), alpha, sample_rate, length, radius)
-    start = round(early_s * sample_rate) + FD_HALF if with_tail else length
+    raw = _render_images(xp, q, size, xp.asarray(src, xp.float64), xp.asarray(mic, xp.float64), alpha, sample_rate, length, radius)
+    start = round(early_s * sample_rate) + FD_HALF if with_tail and early_s is not None else length
     window = min(int(_TAIL_WINDOW_S * sample_rate), start - math.ceil(direct.max()) - 2 * FD_HALF)
     if start < length and window < 0.005 * sample_rate:
         raise ValueError(f"early_s={early_s} must exceed the longest direct path ({(direct.max() - FD_HALF) / sample_rate:.4f} s) "

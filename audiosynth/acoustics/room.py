@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
+import numpy.typing as npt
+
+from ..dsp.backend import Array, Backend, get_backend
 
 Point = tuple[float, float, float]
 
@@ -46,7 +49,9 @@ class Room:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Room":
         """Inverse of `to_dict`."""
-        point = lambda p: (float(p[0]), float(p[1]), float(p[2]))  # noqa: E731
+        def point(p: Any) -> Point:
+            return float(p[0]), float(p[1]), float(p[2])
+
         absorption = tuple(tuple(float(a) for a in row) for row in d["absorption"]) if d.get("absorption") else None
         return cls(
             point(d["size_m"]),
@@ -61,25 +66,46 @@ class Room:
 
     def distances_m(self) -> np.ndarray:
         """Source–microphone distances, shape ``(S, M)``."""
-        return np.linalg.norm(np.asarray(self.sources_m)[:, None] - np.asarray(self.mics_m)[None], axis=-1)
+        return np.asarray(np.linalg.norm(np.asarray(self.sources_m)[:, None] - np.asarray(self.mics_m)[None], axis=-1))
 
 
-def simulate_room(room: Room, sample_rate: int, *, backend: str = "numpy", device: str = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """RIRs of every source at every microphone, their direct paths, and the direct-path delays.
+@dataclass(frozen=True)
+class RoomResponse:
+    """What a room does to each source at each microphone, on one array backend.
 
-    Returns ``(rirs (S, M, K), direct (S, M, Kd), delays (S, M))``: the room simulated with
-    its simulator, the direct path alone (image-source order 0, same delay convention and
-    scale), and each path's delay in (fractional) samples.
-    """
-    from . import ism as rir
+    ``rirs (S, M, K)``: the impulse responses the room's simulator gives; ``direct (S, M, Kd)``:
+    the direct paths alone (image-source order 0: the same delay convention and scale);
+    ``delays (S, M)``: each direct path's delay in (fractional) samples, a NumPy array (geometry,
+    not a signal)."""
+
+    rirs: Array
+    direct: Array
+    delays: npt.NDArray[np.float64]
+
+
+def simulate_rooms(rooms: Sequence[Room], sample_rate: int, backend: str | Backend = "numpy", device: str = "cpu") -> list[RoomResponse]:
+    """Every room of a batch simulated on ``backend``: one `RoomResponse` per room, in order.
+
+    The rooms are simulated one after the other for now; a batched kernel would replace the
+    loop here (each room's result must not depend on the others)."""
+    xp = get_backend(backend, device)
+    return [_simulate(room, sample_rate, xp) for room in rooms]
+
+
+def simulate_room(room: Room, sample_rate: int, *, backend: str | Backend = "numpy", device: str = "cpu") -> RoomResponse:
+    """`simulate_rooms` of one room."""
+    return simulate_rooms([room], sample_rate, backend, device)[0]
+
+
+def _simulate(room: Room, sample_rate: int, xp: Backend) -> RoomResponse:
+    from . import ism
 
     absorption = np.asarray(room.absorption, dtype=float) if room.absorption else None
     geometry = (room.size_m, room.sources_m, room.mics_m, sample_rate)
     if room.simulator == "pyroomacoustics":
-        full = rir.simulate_pra(*geometry, rt60_s=room.rt60_s, absorption=absorption)
+        full = xp.asarray(ism.simulate_pra(*geometry, rt60_s=room.rt60_s, absorption=absorption))
     else:
-        out = rir.simulate_ism(*geometry, rt60_s=room.rt60_s, absorption=absorption, early_s=room.early_s,
-                               tail_seed=room.tail_seed, backend=backend, device=device)
-        full = out if isinstance(out, np.ndarray) else out.detach().to("cpu").double().numpy()
-    direct = rir.simulate_ism(*geometry, rt60_s=room.rt60_s, absorption=absorption, max_order=0)
-    return np.asarray(full), np.asarray(direct), rir.direct_delays(room.sources_m, room.mics_m, sample_rate)
+        full = ism.simulate_ism(*geometry, rt60_s=room.rt60_s, absorption=absorption, early_s=room.early_s,
+                                tail_seed=room.tail_seed, backend=xp)
+    direct = ism.simulate_ism(*geometry, rt60_s=room.rt60_s, absorption=absorption, max_order=0, backend=xp)
+    return RoomResponse(full, direct, ism.direct_delays(room.sources_m, room.mics_m, sample_rate))

@@ -42,6 +42,7 @@ from ..errors import ConfigError, DatasetError, Interrupted
 from ..io.files import jsonl_bytes, output_errors, write_atomic
 from ..plan.planner import Planner
 from ..plan.pools import Catalogs, load_catalogs
+from ..render.labels import LABEL_DEFINITIONS
 from .estimate import Estimate, estimate
 from .interrupt import StopFlag, sigint_stops
 from .limits import check_early_s, check_memory
@@ -55,23 +56,6 @@ from .resume import (
 )
 
 log = logging.getLogger(__name__)
-
-LABEL_DEFINITIONS = {
-    "snr_db": "10*log10(sum(speech^2) / sum(noise^2)) over all samples of the written files, speech = mix - noise (the clean image(s))",
-    "mix_dbfs": "RMS level of the written mixture over all samples, dB re full scale",
-    "mix_peak_dbfs": "peak absolute sample of the written mixture, dBFS",
-    "noise_dbfs": "RMS level of the written noise over all samples, dBFS",
-    "clean_dbfs": "RMS level of the written clean image over all samples, dBFS",
-    "gain_db": "common gain applied to the mixture, its images and noise (and every target) to stay below output.peak_dbfs (0 when none)",
-    "speech_level_dbfs": "RMS of the first talker's written image over the samples its utterance spans (the drawn level + gain_db)",
-    "<target>_gain_db": "a target's own gain on top of gain_db (<= 0) so that it stays below output.peak_dbfs",
-    "activity_overlap_ratio": "speech overlap: time with two or more talkers active over time with one or more, "
-                              "activity measured on the written images",
-    "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB), "
-              "a noise floor truncated first (Lundeby); null when it cannot be measured",
-    "rt60_reason": "present when rt60_s or rt60_t30_s is null: silent, single_impulse or shallow_decay",
-    "text": "the clip's transcript, present only when the whole utterance is inside the example",
-}
 
 
 @dataclass

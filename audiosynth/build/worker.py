@@ -7,7 +7,8 @@ import json
 import logging
 import os
 import signal
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 from ..dataset.folder import (
     FolderShardWriter,
@@ -20,9 +21,12 @@ from ..dataset.webdataset import (
 )
 from ..plan.planner import Planner
 from ..plan.pools import load_catalogs
-from ..render.mix import Rendered, render
+from ..render.load import LoadedScene, load_scene
+from ..render.mix import Rendered, render_batch
 from ..config import Config
+from ..dsp.backend import get_backend
 from ..errors import AudioError, CropError, DatasetError, Interrupted
+from ..scene import Scene
 
 log = logging.getLogger(__name__)
 
@@ -76,41 +80,83 @@ def _init_pool_worker(config_json: str, parent_pid: int, stop: Any = None) -> No
 
 
 MAX_DRAWS = 20  # draws of one example before a build gives up on it (every one used a bad clip)
+RENDER_BATCH = 1  # examples of a shard mixed in one `render_batch` call (the seam for batched GPU rendering;
+# on NumPy a batch is a loop, and one example at a time keeps the memory bound of `limits.check_memory`)
+
+
+@dataclass
+class _Draws:
+    """The draws of one example so far: the next attempt, the bad clips met, one reject row per refusal."""
+
+    index: int
+    attempt: int = 0
+    bad: set[str] = field(default_factory=set)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+    def refused(self, scene: Scene, attempt: int, err: AudioError) -> None:
+        """Record that draw ``attempt`` (``scene``) read a bad clip or crop; re-raise an error of no clip."""
+        if err.clip_id is None:
+            raise err
+        if not isinstance(err, CropError):  # a bad crop only re-draws; a bad clip is not drawn again
+            self.bad.add(err.clip_id)
+        self.rejects.append({"example": scene.id, "attempt": attempt, "clip": err.clip_id, "path": err.path,
+                             "reason": err.reason, "detail": err.detail})
+
+    def load_next(self, planner: Planner, clips: Any, subtype: str) -> tuple[int, LoadedScene]:
+        """The next draw that names no bad clip, loaded: ``(attempt, loaded scene)``; draws that
+        fail to load are recorded. `DatasetError` after `MAX_DRAWS` draws."""
+        while self.attempt < MAX_DRAWS:
+            attempt, self.attempt = self.attempt, self.attempt + 1
+            scene = planner.scene(self.index, attempt)
+            if scene.clip_ids() & self.bad:
+                continue
+            try:
+                return attempt, load_scene(scene, clips, subtype)
+            except AudioError as err:
+                self.refused(scene, attempt, err)
+        met = sorted({(r["clip"], r["reason"]) for r in self.rejects})
+        first = next(r for r in self.rejects if (r["clip"], r["reason"]) == met[0])
+        seen = f"{first['clip']!r} ({first['reason']}: {first['detail']})" + "".join(f", {c!r} ({why})" for c, why in met[1:8])
+        raise DatasetError(f"example {self.index}: all {MAX_DRAWS} draws read a bad clip or crop: {seen}"
+                           f"{f' and {len(met) - 8} more' if len(met) > 8 else ''}; fix or re-catalog the corpus")
+
+
+def render_examples(planner: Planner, indices: Sequence[int], clips: Any, config: Config) -> list[tuple[Rendered, list[dict[str, Any]]]]:
+    """Render examples ``indices`` in batches on the config's backend, re-drawing each
+    (`Planner.scene` attempts 1, 2, ...) while a clip it reads turns out bad. Returns per example
+    its rendering (NumPy signals: the hand-off to the writer) and one reject row per bad clip met.
+    A bad crop (`CropError`, e.g. a silent stretch of a noise file) is recorded and re-drawn the
+    same way, but the clip stays drawable: only a bad clip is excluded from the example's later draws.
+
+    The draws depend only on the example and on which of its clips are bad, never on other
+    examples or on the batch, so any worker count, engine or batch gives the same bytes."""
+    backend = get_backend(config.backend, config.device)
+    draws = [_Draws(index) for index in indices]
+    done: dict[int, Rendered] = {}
+    pending = draws
+    while pending:
+        loaded = [(d, *d.load_next(planner, clips, config.output.subtype)) for d in pending]
+        results = render_batch([scene for _, _, scene in loaded], backend)
+        pending = []
+        for (d, attempt, scene), result in zip(loaded, results):
+            if isinstance(result, AudioError):
+                d.refused(scene.scene, attempt, result)
+                pending.append(d)
+            else:
+                done[d.index] = result.to_numpy()
+    return [(done[d.index], d.rejects) for d in draws]
 
 
 def render_example(planner: Planner, index: int, clips: Any, config: Config) -> tuple[Rendered, list[dict[str, Any]]]:
-    """Render example ``index``, re-drawing it (`Planner.scene` attempts 1, 2, ...) while a clip
-    it reads turns out bad. Returns the rendering and one reject row per bad clip met. A bad
-    crop (`CropError`, e.g. a silent stretch of a noise file) is recorded and re-drawn the same
-    way, but the clip stays drawable: only a bad clip is excluded from the example's later draws.
-
-    The draws depend only on the example and on which of its clips are bad, never on other
-    examples, so any worker count or engine gives the same bytes."""
-    bad: set[str] = set()
-    rejects: list[dict[str, Any]] = []
-    for attempt in range(MAX_DRAWS):
-        scene = planner.scene(index, attempt)
-        if scene.clip_ids() & bad:
-            continue
-        try:
-            return render(scene, clips, config.output.subtype, backend=config.backend, device=config.device), rejects
-        except AudioError as err:
-            if err.clip_id is None:
-                raise
-            if not isinstance(err, CropError):  # a bad crop only re-draws; a bad clip is not drawn again
-                bad.add(err.clip_id)
-            rejects.append({"example": scene.id, "attempt": attempt, "clip": err.clip_id, "path": err.path,
-                            "reason": err.reason, "detail": err.detail})
-    met = sorted({(r["clip"], r["reason"]) for r in rejects})
-    first = next(r for r in rejects if (r["clip"], r["reason"]) == met[0])
-    seen = f"{first['clip']!r} ({first['reason']}: {first['detail']})" + "".join(f", {c!r} ({why})" for c, why in met[1:8])
-    raise DatasetError(f"example {index}: all {MAX_DRAWS} draws read a bad clip or crop: {seen}"
-                       f"{f' and {len(met) - 8} more' if len(met) > 8 else ''}; fix or re-catalog the corpus")
+    """`render_examples` of one example: its rendering and its reject rows."""
+    return render_examples(planner, [index], clips, config)[0]
 
 
-def build_shard(out_dir: str, shard: int, format: str = "folder") -> tuple[int, int, float]:
+def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: int | None = None) -> tuple[int, int, float]:
     """Render and write shard ``shard`` (in a worker set up by `_init_worker`) as a folder
-    shard or, with ``format="webdataset"``, a tar. Returns ``(shard, examples, audio seconds)``.
+    shard or, with ``format="webdataset"``, a tar, its examples rendered ``batch_size`` at a time
+    (default `RENDER_BATCH`).
+    Returns ``(shard, examples, audio seconds)``.
     On any failure, and when ``_WORKER["stop"]`` is set before an example (Ctrl-C: raises
     `Interrupted`), the shard's temporary files are removed; a later build redoes it. Its rows carry
     the config's fingerprint."""
@@ -127,13 +173,15 @@ def build_shard(out_dir: str, shard: int, format: str = "folder") -> tuple[int, 
         writer = writer_class(out_dir, shard, config.output.format, config.output.subtype)
         seconds, rejects = 0.0, []
         try:
-            for index in range(shard * size, min(config.num_examples, (shard + 1) * size)):
+            indices = range(shard * size, min(config.num_examples, (shard + 1) * size))
+            batch_size = batch_size or RENDER_BATCH
+            for start in range(0, len(indices), batch_size):
                 if stop is not None and stop.is_set():
-                    raise Interrupted(f"shard {shard}: stopped by Ctrl-C before example {index}")
-                rendered, met = render_example(planner, index, _WORKER["clips"], config)
-                rejects += met
-                writer.add(rendered)
-                seconds += rendered.scene.duration
+                    raise Interrupted(f"shard {shard}: stopped by Ctrl-C before example {indices[start]}")
+                for rendered, met in render_examples(planner, indices[start : start + batch_size], _WORKER["clips"], config):
+                    rejects += met
+                    writer.add(rendered)
+                    seconds += rendered.scene.duration
             for row in writer.rows:
                 row["fingerprint"] = _WORKER["fingerprint"]  # which config wrote it (dropped from the manifest)
             write_shard_rejects(out_dir, shard, rejects)

@@ -124,7 +124,7 @@ def example_files(rendered: Rendered, audio_format: str, subtype: str) -> tuple[
 
     Names are ``<id>.<role>.<format>`` for every audio role and ``<id>.rttm`` for a
     diarization session, the same in a folder and in a tar shard."""
-    scene = rendered.scene
+    rendered, scene = rendered.to_numpy(), rendered.scene  # the hand-off: signals leave the render backend here
     names = {role: f"{scene.id}.{role}.{audio_format}" for role in rendered.audio}
     files = {names[role]: encode(signal, scene.sample_rate, audio_format, subtype) for role, signal in rendered.audio.items()}
     rttm = None

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..catalog import Catalog, read_catalog
 from ..errors import DatasetError
+from ..render.levels import scene_level_definition
 from .rows import row_talkers
 from .trust import read_build_info
 
@@ -53,11 +54,17 @@ def _labels(*keys: str, minus: str | None = None) -> Callable[[dict[str, Any]], 
 
 
 def _sirs(row: dict[str, Any]) -> list[float]:
-    """Talker k > 1 against talker 1 (what talkers.sir_db draws): s1_dbfs - sk_dbfs, exact for
-    RMS over the same samples (10·log10(Σ s1² / Σ sk²))."""
+    """Talker k > 1 against talker 1 (what talkers.sir_db draws), from the ``s1_dbfs`` and ``sk_dbfs``
+    labels as the example's level definition relates them (``power``: their difference, exact for
+    RMS over the same samples, 10·log10(Σ s1² / Σ sk²))."""
     labels = row.get("labels") or {}
     roles = [r for r in (labels.get("sir_db") or {}) if r != "s1"] if isinstance(labels.get("sir_db"), dict) else []
-    return [labels["s1_dbfs"] - labels[f"{r}_dbfs"] for r in roles if f"{r}_dbfs" in labels and "s1_dbfs" in labels]
+    try:
+        level = scene_level_definition(row.get("scene") or {})
+    except ValueError:  # a definition this version does not know (validate reports the row)
+        return []
+    ratios = [level.ratio_from_levels_db(labels["s1_dbfs"], labels[f"{r}_dbfs"]) for r in roles if f"{r}_dbfs" in labels and "s1_dbfs" in labels]
+    return [ratio for ratio in ratios if ratio is not None]
 
 
 def _duration(row: dict[str, Any]) -> list[float]:

@@ -18,6 +18,7 @@ from ..catalog import Catalog
 from ..dsp import kernels
 from ..errors import DatasetError
 from ..io.audio import audio_mismatches, read_dataset_audio
+from ..render.levels import scene_level_definition
 from ..scene import is_image_role
 from .ranges import check_label_ranges, label_ranges, speech_catalog
 from .rows import row_speakers, row_talkers
@@ -144,17 +145,18 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
         step = 2.0**-15 if "PCM_16" in infos["mix"].subtype else 1e-6
         if residual > step * 1.01:
             problems.append(f"mix != sum of images + noise (max residual {residual:.3g})")
+    level = scene_level_definition(row["scene"])  # the SNR / SIR definition the example's gains used
     label = _number_label(row, "snr_db", problems)
     if label is not None and "noise" in audio:
         speech = sum(x for role, x in audio.items() if is_image_role(role) and role != "noise")
-        measured = kernels.power_ratio_db(speech, audio["noise"])
+        measured = level.ratio_db(speech, audio["noise"])
         if abs(measured - label) > SNR_TOLERANCE_DB:
             problems.append(f"snr_db label {label:.3f} but the files give {measured:.3f}")
     sir = row["labels"].get("sir_db")
     if isinstance(sir, dict):
         for role, value in sir.items():
             others = sum(x for r, x in audio.items() if r in sir and r != role)
-            measured = kernels.power_ratio_db(audio[role], others)
+            measured = level.ratio_db(audio[role], others)
             if abs(measured - value) > SNR_TOLERANCE_DB:
                 problems.append(f"sir_db[{role}] label {value:.3f} but the files give {measured:.3f}")
     activity = row["labels"].get("activity")

@@ -1,43 +1,31 @@
-"""Pure array kernels (NumPy/SciPy backend): no I/O, no randomness, no project imports.
+"""Pure array kernels on one array backend (`backend`): no I/O, no randomness, no project imports.
 
-Shapes are given as ``(..., L)``: any leading batch dimensions, time last.
+Every kernel takes its backend from its inputs (NumPy arrays or torch tensors) and returns
+arrays of that backend, or Python numbers. Shapes are given as ``(..., L)``: any leading batch
+dimensions, time last. `resample` and `activity_intervals` run on NumPy only (loading, cataloguing).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
-
 import numpy as np
+import numpy.typing as npt
 
-# scipy.fft and soxr are imported where they are used: together they take ~0.2 s to import,
-# which every build worker would pay, and a build without reverb or resampling never needs them.
+from .backend import BACKENDS as BACKENDS
+from .backend import NUMPY, Array, Backend, backend_of, get_backend
+from .backend import check_backend as check_backend
+
+# soxr is imported where it is used (with scipy.fft, in the NumPy backend): together they take
+# ~0.2 s to import, which every build worker would pay, and a build without reverb or resampling never needs them.
 
 EPS = 1e-20
 
 
-BACKENDS = ("numpy", "torch")
 MIN_BLOCK, MAX_BLOCK = 1 << 12, 1 << 16  # bounds of the default overlap-add block (samples)
 
 
-def check_backend(backend: str, device: str = "cpu") -> None:
-    """Raise ValueError unless ``backend`` on ``device`` can run here (torch importable, CUDA present)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
-    if backend == "numpy":
-        if device != "cpu":
-            raise ValueError(f"backend 'numpy' runs on the CPU only (got device {device!r})")
-        return
-    try:
-        import torch
-    except ImportError as err:
-        raise ValueError("backend 'torch' needs PyTorch: pip install torch (or the 'torch' extra)") from err
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked but CUDA is not available on this machine")
-
-
-def fft_convolve(x: np.ndarray, h: np.ndarray, num_samples: int | None = None, *, backend: str = "numpy",
-                 device: str = "cpu", block_size: int | None = None) -> np.ndarray:
+def fft_convolve(x: Array, h: Array, num_samples: int | None = None, *, backend: str | Backend | None = None,
+                 device: str = "cpu", block_size: int | None = None) -> Array:
     """Linear convolution of ``x (..., L)`` with ``h (..., K)`` by FFT, batch dims broadcast.
 
     Each signal and each filter is transformed once and all products are inverted in one
@@ -52,57 +40,58 @@ def fft_convolve(x: np.ndarray, h: np.ndarray, num_samples: int | None = None, *
         x: signals, shape ``(..., L)``.
         h: filters, shape ``(..., K)``; leading dims broadcast against ``x``'s.
         num_samples: keep only the first this many output samples (default ``L + K - 1``).
-        backend: ``numpy`` (scipy.fft) or ``torch`` (CPU or CUDA ``device``); results agree to ~1e-12
-            in float64 (torch on CUDA computes in float32).
+        backend, device: where to compute (default: the inputs' backend); inputs are moved
+            there. NumPy (scipy.fft) and torch agree to ~1e-12 in float64 (CUDA computes in float32).
         block_size: overlap-add block length in samples (default: 8 times the filters' support,
             within `MIN_BLOCK`..`MAX_BLOCK`, so that transforms stay in cache; never below the support).
     Returns:
-        ``(..., num_samples)`` float64 NumPy array.
+        ``(..., num_samples)`` array of that backend, in its working float.
     """
+    xp = backend_of(x, h) if backend is None else get_backend(backend, device)
+    x, h = xp.asarray(x), xp.asarray(h)
     if x.shape[-1] == 0 or h.shape[-1] == 0:
-        raise ValueError(f"fft_convolve: empty input (x {x.shape}, h {h.shape})")
+        raise ValueError(f"fft_convolve: empty input (x {tuple(x.shape)}, h {tuple(h.shape)})")
     n = x.shape[-1] + h.shape[-1] - 1 if num_samples is None else max(num_samples, 0)
-    shape = (*np.broadcast_shapes(x.shape[:-1], h.shape[:-1]), n)
-    support = np.flatnonzero(np.any(h != 0, axis=tuple(range(h.ndim - 1))))
-    if support.size == 0 or support[0] >= n:
-        return np.zeros(shape)
+    shape = (*np.broadcast_shapes(tuple(x.shape[:-1]), tuple(h.shape[:-1])), n)
+    support = xp.flatnonzero(xp.any(h.reshape(-1, h.shape[-1]) != 0, axis=0))
+    if len(support) == 0 or int(support[0]) >= n:
+        return xp.zeros(shape)
     lead = int(support[0])
-    h, x = h[..., lead : support[-1] + 1], x[..., : n - lead]  # out[lead + t] = (x * h[lead:])[t]
-    fft = _numpy_fft() if backend == "numpy" else _torch_fft(device)
+    h, x = h[..., lead : int(support[-1]) + 1], x[..., : n - lead]  # out[lead + t] = (x * h[lead:])[t]
     K = h.shape[-1]
     block = max(block_size or min(max(MIN_BLOCK, 8 * K), MAX_BLOCK), K)
     if x.shape[-1] <= 4 * block:
         size = next_fast_length(x.shape[-1] + K - 1)
-        y = fft.numpy(fft.irfft(fft.rfft(x, size) * fft.rfft(h, size), size))
+        y = xp.irfft(xp.rfft(x, size) * xp.rfft(h, size), size)
     else:
         size = next_fast_length(block + K - 1)
         block = size - K + 1  # the transform length is fixed: take the longest block it allows
-        y = _overlap_add_chunked(fft, x, fft.rfft(h, size)[..., None, :], block, size, shape[:-1])
+        y = _overlap_add_chunked(xp, x, xp.rfft(h, size)[..., None, :], block, size, shape[:-1])
     if lead == 0 and y.shape[-1] >= n:
         return y[..., :n]
     if y.shape[-1] >= n and y.ndim == len(shape):  # shift in place: no second output-sized array
-        return _shift_right(y, lead)[..., :n]
-    out, m = np.zeros(shape), min(n - lead, y.shape[-1])
+        return _shift_right(xp, y, lead)[..., :n]
+    out, m = xp.zeros(shape), min(n - lead, y.shape[-1])
     out[..., lead : lead + m] = y[..., :m]
     return out
 
 
-def _blocks(x: np.ndarray, block: int, size: int) -> np.ndarray:
+def _blocks(xp: Backend, x: Array, block: int, size: int) -> Array:
     """``x (..., L)`` cut into ``(..., count, size)``: ``block`` samples of ``x`` per row, then zeros."""
     count, whole = -(-x.shape[-1] // block), x.shape[-1] // block
-    rows = np.zeros((*x.shape[:-1], count, size))
+    rows = xp.zeros((*x.shape[:-1], count, size))
     rows[..., :whole, :block] = x[..., : whole * block].reshape(*x.shape[:-1], whole, block)
     rows[..., whole:, : x.shape[-1] - whole * block] = x[..., None, whole * block :]
     return rows
 
 
-def _shift_right(y: np.ndarray, lead: int, chunk: int = 1 << 16) -> np.ndarray:
+def _shift_right(xp: Backend, y: Array, lead: int, chunk: int = 1 << 16) -> Array:
     """``y`` moved ``lead`` samples later along its last axis, in place (zeros before, the last
     ``lead`` samples dropped), a chunk at a time from the end: only copies, the same bits."""
     end = y.shape[-1] - lead
     for stop in range(end, 0, -chunk):
         start = max(0, stop - chunk)
-        y[..., start + lead : stop + lead] = y[..., start:stop].copy()
+        y[..., start + lead : stop + lead] = xp.copy(y[..., start:stop])
     y[..., :lead] = 0.0
     return y
 
@@ -110,7 +99,7 @@ def _shift_right(y: np.ndarray, lead: int, chunk: int = 1 << 16) -> np.ndarray:
 OLA_CHUNK = 1 << 20  # block-spectrum samples transformed at once by the overlap-add: bounds its memory
 
 
-def _overlap_add_chunked(fft: Any, x: np.ndarray, spectrum: np.ndarray, block: int, size: int, batch: tuple[int, ...]) -> np.ndarray:
+def _overlap_add_chunked(xp: Backend, x: Array, spectrum: Array, block: int, size: int, batch: tuple[int, ...]) -> Array:
     """Overlap-add convolution of ``x (..., L)`` with the filter ``spectrum (..., 1, F)``, its
     blocks transformed `OLA_CHUNK` samples at a time (one batched call when they fit): memory
     stays ~``OLA_CHUNK`` samples above the output's whatever ``L``. Every block is transformed
@@ -119,25 +108,25 @@ def _overlap_add_chunked(fft: Any, x: np.ndarray, spectrum: np.ndarray, block: i
     count = -(-x.shape[-1] // block)
     step = max(1, OLA_CHUNK // (max(1, math.prod(batch)) * size))
     if step >= count:
-        return _overlap_add(fft.numpy(fft.irfft(fft.rfft(_blocks(x, block, size), size) * spectrum, size)), block)
-    out = np.zeros((*batch, count + 1, block))
+        return _overlap_add(xp, xp.irfft(xp.rfft(_blocks(xp, x, block, size), size) * spectrum, size), block)
+    out = xp.zeros((*batch, count + 1, block))
     tail = None  # the previous chunk's last piece past its block
     for lo in range(0, count, step):
         hi = min(count, lo + step)
-        pieces = fft.numpy(fft.irfft(fft.rfft(_blocks(x[..., lo * block : hi * block], block, size), size) * spectrum, size))
+        pieces = xp.irfft(xp.rfft(_blocks(xp, x[..., lo * block : hi * block], block, size), size) * spectrum, size)
         out[..., lo:hi, :] = pieces[..., :block]
         if tail is not None:
             out[..., lo, : size - block] += tail
         out[..., lo + 1 : hi, : size - block] += pieces[..., :-1, block:]
-        tail = pieces[..., -1, block:].copy()
+        tail = xp.copy(pieces[..., -1, block:])
     out[..., count, : size - block] += tail
     return out.reshape(*batch, (count + 1) * block)
 
 
-def _overlap_add(pieces: np.ndarray, block: int) -> np.ndarray:
+def _overlap_add(xp: Backend, pieces: Array, block: int) -> Array:
     """Sum of ``pieces (..., count, size)`` placed ``block`` samples apart (``size <= 2 * block``)."""
     *batch, count, size = pieces.shape
-    out = np.zeros((*batch, count + 1, block))
+    out = xp.zeros((*batch, count + 1, block))
     out[..., :count, :] = pieces[..., :block]
     out[..., 1:, : size - block] += pieces[..., block:]
     return out.reshape(*batch, (count + 1) * block)
@@ -155,83 +144,43 @@ def next_fast_length(n: int) -> int:
     return best
 
 
-class _numpy_fft:
-    """scipy.fft on float64 (inputs zero-padded here: scipy pads a short input slowly)."""
-
-    def __init__(self) -> None:
-        import scipy.fft
-
-        self.sp = scipy.fft
-
-    def rfft(self, a: np.ndarray, size: int) -> np.ndarray:
-        if a.shape[-1] != size:
-            a = np.concatenate([a, np.zeros((*a.shape[:-1], size - a.shape[-1]))], axis=-1)
-        return self.sp.rfft(np.asarray(a, dtype=np.float64), axis=-1)
-
-    def irfft(self, a: np.ndarray, size: int) -> np.ndarray:
-        return self.sp.irfft(a, size, axis=-1)
-
-    def numpy(self, a: np.ndarray) -> np.ndarray:
-        return a
-
-
-class _torch_fft:
-    """torch.fft on ``device``: float64 on the CPU, float32 on CUDA."""
-
-    def __init__(self, device: str) -> None:
-        check_backend("torch", device)
-        import torch
-
-        self.torch, self.device = torch, torch.device(device)
-        self.dtype = torch.float32 if self.device.type == "cuda" else torch.float64
-
-    def rfft(self, a: Any, size: int) -> Any:
-        a = self.torch.as_tensor(np.asarray(a), dtype=self.dtype, device=self.device)
-        return self.torch.fft.rfft(a, n=size, dim=-1)
-
-    def irfft(self, a: Any, size: int) -> Any:
-        return self.torch.fft.irfft(a, n=size, dim=-1)
-
-    def numpy(self, a: Any) -> np.ndarray:
-        return a.detach().to("cpu", self.torch.float64).numpy()
-
-
-def energy(x: np.ndarray) -> float:
+def energy(x: Array) -> float:
     """Sum of squares over all samples."""
-    return float(np.sum(np.square(x, dtype=np.float64)))
+    return backend_of(x).sum_of_squares(x)
 
 
 def energy_dbfs(total: float, size: int) -> float:
     """`rms_dbfs` of ``size`` samples whose `energy` is ``total``."""
-    return 10.0 * np.log10(total / max(size, 1) + EPS)
+    return float(10.0 * np.log10(total / max(size, 1) + EPS))
 
 
-def rms_dbfs(x: np.ndarray) -> float:
+def rms_dbfs(x: Array) -> float:
     """RMS level over all samples in dB relative to full scale (1.0)."""
-    return energy_dbfs(energy(x), x.size)
+    return energy_dbfs(energy(x), math.prod(x.shape))
 
 
-def peak(x: np.ndarray) -> float:
+def peak(x: Array) -> float:
     """Largest absolute sample, ``max(|x|)``, without allocating ``|x|``."""
-    return max(float(np.max(x)), -float(np.min(x)))
+    xp = backend_of(x)
+    return max(float(xp.max(x)), -float(xp.min(x)))
 
 
-def peak_dbfs(x: np.ndarray) -> float:
+def peak_dbfs(x: Array) -> float:
     """Peak absolute sample in dBFS."""
-    return 20.0 * np.log10(peak(x) + EPS)
+    return float(20.0 * np.log10(peak(x) + EPS))
 
 
 def energy_ratio_db(signal_energy: float, interference_energy: float) -> float:
     """`power_ratio_db` from the two energies."""
-    return 10.0 * np.log10((signal_energy + EPS) / (interference_energy + EPS))
+    return float(10.0 * np.log10((signal_energy + EPS) / (interference_energy + EPS)))
 
 
-def power_ratio_db(signal: np.ndarray, interference: np.ndarray) -> float:
+def power_ratio_db(signal: Array, interference: Array) -> float:
     """10·log10(Σ signal² / Σ interference²) over all samples (the SNR/SIR definition)."""
     return energy_ratio_db(energy(signal), energy(interference))
 
 
-def gain_for_ratio(signal: np.ndarray, interference: np.ndarray, ratio_db: float) -> float:
+def gain_for_ratio(signal: Array, interference: Array, ratio_db: float) -> float:
     """Amplitude gain for ``interference`` so that ``power_ratio_db(signal, g·interference) == ratio_db``."""
     current = power_ratio_db(signal, interference)
     return float(10.0 ** ((current - ratio_db) / 20.0))
@@ -242,14 +191,14 @@ def db_to_gain(db: float) -> float:
     return float(10.0 ** (db / 20.0))
 
 
-def quantize(x: np.ndarray, bits: int, out: np.ndarray | None = None) -> np.ndarray:
-    """Round to the ``bits``-bit PCM grid (scale 2**(bits-1), round, clip); returns float64.
-
-    ``out`` (which may be ``x`` itself) receives the result instead of a new array."""
+def quantize(x: Array, bits: int, out: Array | None = None) -> Array:
+    """Round to the ``bits``-bit PCM grid (scale 2**(bits-1), round half to even, clip), in the
+    backend's working float. ``out`` (which may be ``x`` itself) receives the result instead of a new array."""
+    xp = backend_of(x)
     scale = 2.0 ** (bits - 1)
-    y = np.multiply(x, scale, out=out)
-    np.round(y, out=y)
-    np.clip(y, -scale, scale - 1, out=y)
+    y = xp.multiply(x, scale, out=out)
+    xp.round(y, out=y)
+    xp.clip(y, -scale, scale - 1, out=y)
     y /= scale
     return y
 
@@ -259,7 +208,7 @@ def resampled_length(num_samples: int, in_rate: int, out_rate: int) -> int:
     return (2 * num_samples * out_rate + in_rate) // (2 * in_rate)
 
 
-def resample(x: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
+def resample(x: npt.NDArray[np.float64], in_rate: int, out_rate: int) -> npt.NDArray[np.float64]:
     """Resample ``(C, L)`` with soxr (high quality, librosa's default) to exactly
     ``resampled_length(L, in_rate, out_rate)`` samples; identity if the rates match."""
     if in_rate == out_rate:
@@ -272,10 +221,11 @@ def resample(x: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
     return np.ascontiguousarray(y)
 
 
-def schroeder_decay_db(rir: np.ndarray) -> np.ndarray:
+def schroeder_decay_db(rir: Array) -> Array:
     """Energy decay curve (dB, 0 at start) of ``rir (..., K)`` by backward integration."""
-    tail = np.cumsum(np.square(rir[..., ::-1]), axis=-1)[..., ::-1]
-    return 10.0 * np.log10(tail / (tail[..., :1] + EPS) + EPS)
+    xp = backend_of(rir)
+    tail = xp.flip(xp.cumsum(xp.square(xp.flip(rir)), axis=-1))
+    return 10.0 * xp.log10(tail / (tail[..., :1] + EPS) + EPS)
 
 
 RT60_REASONS = ("silent", "single_impulse", "shallow_decay")  # why `measure_rt60` gives None
@@ -289,7 +239,7 @@ class UnmeasurableDecay(ValueError):
         self.reason = reason
 
 
-def rt60_from_rir(rir: np.ndarray, sample_rate: int, decay_db: float = 20.0) -> float:
+def rt60_from_rir(rir: Array, sample_rate: int, decay_db: float = 20.0) -> float:
     """RT60 (s) of a 1-D RIR from its Schroeder curve: T20 (or T30) fit, extrapolated to 60 dB.
 
     The line is fitted by least squares to the decay between -5 dB and ``-5 - decay_db``, on
@@ -297,7 +247,7 @@ def rt60_from_rir(rir: np.ndarray, sample_rate: int, decay_db: float = 20.0) -> 
     return reverberation_times(rir, sample_rate, (decay_db,))[0]
 
 
-def reverberation_times(rir: np.ndarray, sample_rate: int, decays_db: tuple[float, ...] = (20.0, 30.0)) -> list[float]:
+def reverberation_times(rir: Array, sample_rate: int, decays_db: tuple[float, ...] = (20.0, 30.0)) -> list[float]:
     """`rt60_from_rir` for each of ``decays_db`` (T20, T30, ...) from one Schroeder curve;
     `UnmeasurableDecay` (a ValueError) when any of them cannot be measured."""
     values, reason = measure_rt60(rir, sample_rate, decays_db)
@@ -306,7 +256,7 @@ def reverberation_times(rir: np.ndarray, sample_rate: int, decays_db: tuple[floa
     return values  # type: ignore[return-value]
 
 
-def measure_rt60(rir: np.ndarray, sample_rate: int, decays_db: tuple[float, ...] = (20.0, 30.0)) -> tuple[list[float | None], str | None]:
+def measure_rt60(rir: Array, sample_rate: int, decays_db: tuple[float, ...] = (20.0, 30.0)) -> tuple[list[float | None], str | None]:
     """RT60 (s) per ``decays_db`` of a 1-D RIR, None where it cannot be measured, and the reason
     (one of `RT60_REASONS`) of the first None.
 
@@ -317,59 +267,66 @@ def measure_rt60(rir: np.ndarray, sample_rate: int, decays_db: tuple[float, ...]
     and, over a noise floor, ends at least 10 dB below that (ISO 3382-1: T20 needs 35 dB of decay
     above the floor, T30 45 dB)."""
     if rir.ndim != 1:
-        raise ValueError(f"rt60_from_rir expects a 1-D RIR (got shape {rir.shape})")
+        raise ValueError(f"rt60_from_rir expects a 1-D RIR (got shape {tuple(rir.shape)})")
     degenerate = rir_degeneracy(rir)
     if degenerate is not None:
         return [None] * len(decays_db), degenerate
-    power = np.square(rir, dtype=np.float64)
+    xp = backend_of(rir)
+    power = xp.square(rir)
     cut = noise_floor_truncation(rir, sample_rate)
     if cut is None:
         curve = schroeder_decay_db(rir)
     else:
         stop, extra = cut
-        tail = np.cumsum(power[:stop][::-1])[::-1] + extra
-        curve = 10.0 * np.log10(tail / tail[0] + EPS)
-    start = int(np.argmax(curve <= -5.0))
+        tail = xp.flip(xp.cumsum(xp.flip(power[:stop]))) + extra
+        curve = 10.0 * xp.log10(tail / tail[0] + EPS)
+    start = xp.argmax(curve <= -5.0)
     times: list[float | None] = []
     for decay_db in decays_db:
-        stop = int(np.argmax(curve <= -5.0 - decay_db))
-        if stop <= start + 1 or (cut is not None and curve[-1] > -15.0 - decay_db):
+        stop = xp.argmax(curve <= -5.0 - decay_db)
+        if stop <= start + 1 or (cut is not None and float(curve[-1]) > -15.0 - decay_db):
             times.append(None)
             continue
-        t = np.arange(stop - start) - (stop - start - 1) / 2  # centred sample times: a well-conditioned fit
-        slope = np.dot(t, curve[start:stop]) / np.dot(t, t) * sample_rate  # least-squares dB per second
+        t = xp.arange(stop - start) - (stop - start - 1) / 2  # centred sample times: a well-conditioned fit
+        slope = float(xp.dot(t, curve[start:stop])) / float(xp.dot(t, t)) * sample_rate  # least-squares dB per second
         times.append(float(-60.0 / slope))
     return times, None if all(t is not None for t in times) else "shallow_decay"
 
 
-def rir_degeneracy(rir: np.ndarray) -> str | None:
+def rir_degeneracy(rir: Array) -> str | None:
     """Why ``rir (..., K)`` is no room at all: ``silent`` (every sample zero), ``single_impulse``
     (in some row, all but 60 dB of the energy in one sample); None when neither."""
-    power = np.square(rir, dtype=np.float64).reshape(-1, rir.shape[-1])
-    total = power.sum(axis=-1)
-    if not np.all(total > 0):
+    xp = backend_of(rir)
+    power = xp.square(rir).reshape(-1, rir.shape[-1])
+    total = xp.sum(power, axis=-1)
+    if not bool(xp.all(total > 0)):
         return "silent"
-    if np.any(total - power.max(axis=-1) <= 1e-6 * total):
+    if bool(xp.any(total - xp.max(power, axis=-1) <= 1e-6 * total)):
         return "single_impulse"
     return None
 
 
-def _envelope_db(power: np.ndarray, start: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _envelope_db(xp: Backend, power: Array, start: int, width: int) -> tuple[Array, Array]:
     """Mean ``power`` in blocks of ``width`` samples from ``start``: block centres (samples), levels (dB)."""
     count = (power.shape[-1] - start) // width
-    blocks = power[start : start + count * width].reshape(count, width).mean(axis=1)
-    return start + width * (np.arange(count) + 0.5), 10.0 * np.log10(blocks + EPS)
+    blocks = xp.mean(power[start : start + count * width].reshape(count, width), axis=1)
+    return start + width * (xp.arange(count) + 0.5), 10.0 * xp.log10(blocks + EPS)
 
 
-def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+def _line(xp: Backend, x: Array, y: Array) -> tuple[float, float] | None:
     """Least-squares ``(slope, intercept)`` of ``y`` over ``x`` (None for fewer than 2 points or no decay)."""
-    if x.size < 2:
+    if len(x) < 2:
         return None
-    slope, intercept = np.polyfit(x, y, 1)
-    return (float(slope), float(intercept)) if slope < 0 else None
+    slope, intercept = xp.line_fit(x, y)
+    return (slope, intercept) if slope < 0 else None
 
 
-def noise_floor_truncation(rir: np.ndarray, sample_rate: int, iterations: int = 5) -> tuple[int, float] | None:
+def _mean_db(xp: Backend, power: Array) -> float:
+    """Mean of ``power`` in dB."""
+    return float(10.0 * np.log10(float(xp.mean(power)) + EPS))
+
+
+def noise_floor_truncation(rir: Array, sample_rate: int, iterations: int = 5) -> tuple[int, float] | None:
     """Where a 1-D RIR's decay meets its noise floor: ``(cut, extra)`` with ``cut`` the first
     sample to drop and ``extra`` the energy the decay would have had past it (the fitted
     exponential, Lundeby's compensation); None when the RIR has no noise floor.
@@ -382,31 +339,33 @@ def noise_floor_truncation(rir: np.ndarray, sample_rate: int, iterations: int = 
     takes to fall 10 dB, the floor re-estimated from where the line is 7 dB below it (at most
     the last 10 %), the late decay re-fitted from 25 to 5 dB above the floor, and ``cut``
     moved to the new crossing, until it moves less than one block."""
-    power = np.square(rir, dtype=np.float64)
+    xp = backend_of(rir)
+    power = xp.square(rir)
     n = power.shape[-1]
     tenth = n // 10
-    if tenth < 2 or 10 * np.log10((power[n - 2 * tenth : n - tenth].sum() + EPS) / (power[n - tenth :].sum() + EPS)) >= 3.0:
+    if tenth < 2 or energy_ratio_db(float(xp.sum(power[n - 2 * tenth : n - tenth])), float(xp.sum(power[n - tenth :]))) >= 3.0:
         return None
-    peak = int(np.argmax(power))
+    peak = xp.argmax(power)
     width = max(1, int(round(0.01 * sample_rate)))
-    x, level = _envelope_db(power, peak, width)
-    floor = 10.0 * np.log10(power[n - tenth :].mean() + EPS)
-    below = np.flatnonzero(level < floor + 10.0)
-    fit = _line(x[: below[0] if below.size else x.size], level[: below[0] if below.size else x.size])
+    x, level = _envelope_db(xp, power, peak, width)
+    floor = _mean_db(xp, power[n - tenth :])
+    below = xp.flatnonzero(level < floor + 10.0)
+    first_below = int(below[0]) if len(below) else len(x)
+    fit = _line(xp, x[:first_below], level[:first_below])
     if fit is None:  # nothing decays above the floor: keep the peak alone
         return peak + 1, 0.0
     slope, intercept = fit
     cut = (floor - intercept) / slope
     for _ in range(iterations):
         width = max(1, int(round(10.0 / -slope / 5)))
-        x, level = _envelope_db(power, peak, width)
+        x, level = _envelope_db(xp, power, peak, width)
         noise_start = min(int((floor - 7.0 - intercept) / slope), n - tenth)
-        floor = 10.0 * np.log10(power[max(noise_start, peak + 1) :].mean() + EPS)
-        low = np.flatnonzero(level < floor + 5.0)
-        end = int(low[0]) if low.size else x.size
-        high = np.flatnonzero(level[:end] > floor + 25.0)
-        begin = int(high[-1]) + 1 if high.size else 0
-        fit = _line(x[begin:end], level[begin:end])
+        floor = _mean_db(xp, power[max(noise_start, peak + 1) :])
+        low = xp.flatnonzero(level < floor + 5.0)
+        end = int(low[0]) if len(low) else len(x)
+        high = xp.flatnonzero(level[:end] > floor + 25.0)
+        begin = int(high[-1]) + 1 if len(high) else 0
+        fit = _line(xp, x[begin:end], level[begin:end])
         if fit is None:
             break
         slope, intercept = fit
@@ -419,20 +378,21 @@ def noise_floor_truncation(rir: np.ndarray, sample_rate: int, iterations: int = 
     return stop, float(extra)
 
 
-def direct_window(length: int, delay: float, sample_rate: int, half_width_s: float = 0.0025) -> np.ndarray:
-    """Boolean mask of the samples within ``half_width_s`` of the direct-path ``delay`` (samples)."""
-    t = np.arange(length)
-    return np.abs(t - delay) <= half_width_s * sample_rate
+def direct_window(length: int, delay: float, sample_rate: int, half_width_s: float = 0.0025, *, like: Array | None = None) -> Array:
+    """Boolean mask ``(length,)`` of the samples within ``half_width_s`` of the direct-path
+    ``delay`` (samples), on the backend of ``like`` (default NumPy)."""
+    xp = backend_of(like)
+    return xp.abs(xp.arange(length) - delay) <= half_width_s * sample_rate
 
 
-def drr_db(rir: np.ndarray, delay: float, sample_rate: int) -> float:
+def drr_db(rir: Array, delay: float, sample_rate: int) -> float:
     """Direct-to-reverberant ratio (dB) of a 1-D RIR: energy within 2.5 ms of the direct path
     against all the rest."""
-    mask = direct_window(rir.shape[-1], delay, sample_rate)
+    mask = direct_window(rir.shape[-1], delay, sample_rate, like=rir)
     return power_ratio_db(rir[mask], rir[~mask])
 
 
-def clarity_db(rir: np.ndarray, delay: float, sample_rate: int, early_ms: float = 50.0) -> float:
+def clarity_db(rir: Array, delay: float, sample_rate: int, early_ms: float = 50.0) -> float:
     """Clarity C50 (or C``early_ms``) in dB: energy up to ``early_ms`` after the direct path
     against the energy after it."""
     cut = int(round(delay + early_ms * 1e-3 * sample_rate))
@@ -456,45 +416,42 @@ def overlap_ratio(intervals: list[tuple[int, int]]) -> float:
     return overlapped / covered if covered else 0.0
 
 
-def activity_segments(x: np.ndarray, sample_rate: int, threshold_db: float = -40.0, frame_s: float = 0.01,
+def activity_segments(x: Array, sample_rate: int, threshold_db: float = -40.0, frame_s: float = 0.01,
                       min_gap_s: float = 0.2) -> list[tuple[int, int]]:
     """Where ``x (L,)`` is active: ``[start, end)`` sample ranges on a ``frame_s`` grid.
 
     A frame is active when its energy is within ``threshold_db`` of the loudest frame's;
     active runs separated by less than ``min_gap_s`` are merged."""
+    xp = backend_of(x)
     frame = max(1, int(round(frame_s * sample_rate)))
     count = -(-x.shape[-1] // frame)
-    padded = np.zeros(count * frame)
+    padded = xp.zeros(count * frame)
     padded[: x.shape[-1]] = x
-    energies = np.sum(padded.reshape(count, frame) ** 2, axis=1)
-    if energies.max() <= 0:
+    energies = xp.sum(padded.reshape(count, frame) ** 2, axis=1)
+    loudest = float(xp.max(energies))
+    if loudest <= 0:
         return []
-    active = energies >= energies.max() * 10 ** (threshold_db / 10)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
-    runs = [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2])]
     merged: list[list[int]] = []
-    for run in runs:
-        if merged and (run[0] - merged[-1][1]) * frame < min_gap_s * sample_rate:
-            merged[-1][1] = run[1]
+    for a, b in xp.runs(energies >= loudest * 10 ** (threshold_db / 10)):
+        if merged and (a - merged[-1][1]) * frame < min_gap_s * sample_rate:
+            merged[-1][1] = b
         else:
-            merged.append(run)
+            merged.append([a, b])
     return [(a * frame, min(b * frame, x.shape[-1])) for a, b in merged]
 
 
-def activity_intervals(frame_power: np.ndarray, frame_s: float, threshold_db: float = -40.0, floor_dbfs: float = -70.0,
+def activity_intervals(frame_power: npt.NDArray[np.float64], frame_s: float, threshold_db: float = -40.0, floor_dbfs: float = -70.0,
                        min_gap_s: float = 0.2, max_intervals: int = 32) -> list[tuple[float, float]]:
     """Where a clip is active, from its mean square per frame ``(F,)`` of ``frame_s`` seconds:
     ``[start, end)`` in seconds (ms precision). A frame is active when its power is within
     ``threshold_db`` of the loudest frame's and its RMS above ``floor_dbfs``; runs separated by
     less than ``min_gap_s`` are merged, then the shortest gaps are bridged until at most
-    ``max_intervals`` remain (the result never marks active audio inactive)."""
+    ``max_intervals`` remain (the result never marks active audio inactive). NumPy only (cataloguing)."""
     if frame_power.size == 0 or frame_power.max() <= 0:
         return []
     threshold = max(frame_power.max() * 10 ** (threshold_db / 10), 10 ** (floor_dbfs / 10))
-    active = frame_power >= threshold
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
     runs: list[list[int]] = []
-    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist()):
+    for a, b in NUMPY.runs(frame_power >= threshold):
         if runs and (a - runs[-1][1]) * frame_s < min_gap_s:
             runs[-1][1] = b
         else:

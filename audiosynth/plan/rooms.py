@@ -69,7 +69,7 @@ def check_room_ranges(cfg: RoomConfig, least_share: float = 0.1) -> None:
                              f"Sabine with fully absorbing walls): raise rt60_s or make the rooms smaller")
 
 
-OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000)
+from ..acoustics.ism import DRAWN_BANDS_HZ as OCTAVE_BANDS_HZ  # noqa: E402  (one definition of the bands, in acoustics)
 
 
 def array_layout(cfg: ArrayConfig) -> np.ndarray:

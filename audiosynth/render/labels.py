@@ -1,0 +1,111 @@
+"""Labels, measured on the final signals (any backend) and the RIRs applied, next to their definitions.
+
+`LABEL_DEFINITIONS` is what build.json records (README, 'Label definitions', says more); the
+SNR, SIR and speech level follow the example's level definition (`levels`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..dsp import kernels
+from ..dsp.backend import Array
+from ..scene import Scene, Source
+from .levels import POWER, LevelDefinition
+from .load import LoadedScene, Reverb
+
+LABEL_DEFINITIONS = {
+    "snr_db": POWER.snr_db_text,
+    "mix_dbfs": "RMS level of the written mixture over all samples, dB re full scale",
+    "mix_peak_dbfs": "peak absolute sample of the written mixture, dBFS",
+    "noise_dbfs": "RMS level of the written noise over all samples, dBFS",
+    "clean_dbfs": "RMS level of the written clean image over all samples, dBFS",
+    "gain_db": "common gain applied to the mixture, its images and noise (and every target) to stay below output.peak_dbfs (0 when none)",
+    "speech_level_dbfs": POWER.speech_level_text,
+    "<target>_gain_db": "a target's own gain on top of gain_db (<= 0) so that it stays below output.peak_dbfs",
+    "activity_overlap_ratio": "speech overlap: time with two or more talkers active over time with one or more, activity measured on the written images",
+    "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB), "
+              "a noise floor truncated first (Lundeby); null when it cannot be measured",
+    "rt60_reason": "present when rt60_s or rt60_t30_s is null: silent, single_impulse or shallow_decay",
+    "text": "the clip's transcript, present only when the whole utterance is inside the example",
+}
+
+
+def measure_labels(loaded: LoadedScene, audio: dict[str, Array], reverbs: dict[str, Reverb], gain: float,
+                   level: LevelDefinition) -> dict[str, Any]:
+    """Labels measured on the final signals ``audio`` (role -> ``(M, N)``) and the RIRs applied
+    (role -> `Reverb`), ``gain`` the common gain (see README, 'Label definitions')."""
+    scene, rate = loaded.scene, loaded.scene.sample_rate
+    noise_energy = kernels.energy(audio["noise"])
+    roles = list(dict.fromkeys(s.role for s in scene.sources))
+    labels: dict[str, Any] = {
+        "snr_db": round(level.ratio_db(audio["mix"] - audio["noise"], audio["noise"]), 4) if scene.noise else None,
+        "mix_dbfs": round(kernels.rms_dbfs(audio["mix"]), 4),
+        "mix_peak_dbfs": round(kernels.peak_dbfs(audio["mix"]), 4),
+        "noise_dbfs": round(kernels.energy_dbfs(noise_energy, math.prod(audio["noise"].shape)), 4),
+        "gain_db": round(20 * np.log10(gain), 4),
+    }
+    segments = list(loaded.segments)
+    if scene.type != "diarization":  # what speech_level_dbfs set: the first talker over its utterance
+        first = loaded.talkers[0]
+        labels["speech_level_dbfs"] = round(level.speech_level_dbfs(audio[first.role], first.level_span), 4)
+    for source in {s.role: s for s in reversed(scene.sources)}.values():  # the first source of each role
+        labels[f"{source.role}_dbfs"] = round(kernels.rms_dbfs(audio[source.role]), 4)
+        if source.role in reverbs:
+            labels.update({(k if len(roles) == 1 else f"{source.role}_{k}"): v for k, v in reverb_labels(reverbs[source.role], rate, scene, source).items()})
+    if len(roles) == 1:
+        labels.update(speaker=segments[0]["speaker"], text=segments[0]["text"], speech_clip=segments[0]["clip"])
+    else:
+        speaker_of_role = {seg["role"]: seg["speaker"] for seg in segments}
+        labels["speakers"] = [speaker_of_role[role] for role in roles]
+        labels["sir_db"] = {role: round(level.ratio_db(audio[role], sum(audio[r] for r in roles if r != role)), 4) for role in roles}
+        labels["segments"] = segments
+        labels["overlap_ratio"] = round(kernels.overlap_ratio([(round(seg["start"] * rate), round(seg["end"] * rate)) for seg in segments]), 4)
+    if scene.type == "diarization":
+        labels.update(activity_labels(scene, audio, roles, {seg["role"]: seg["speaker"] for seg in segments}))
+    elif len(roles) > 1:  # speech overlap measured on the written images (see activity_labels)
+        spans = [span for role in roles for span in kernels.activity_segments(audio[role][0], rate, scene.activity_db)]
+        labels["activity_overlap_ratio"] = round(kernels.overlap_ratio(spans), 4)
+    if scene.noise:
+        labels["noise_clip"] = scene.noise.segment.clip_id
+    if scene.enrollment is not None:
+        labels.update(enrollment_clip=scene.enrollment.clip_id, target_speaker=segments[0]["speaker"],
+                      enrollment_duration=audio["enrollment"].shape[-1] / rate)
+    return labels
+
+
+def activity_labels(scene: Scene, audio: dict[str, Array], roles: list[str], speakers: dict[str, str]) -> dict[str, Any]:
+    """Speech activity measured on each talker's written image (first microphone): ``activity``
+    rows (role, speaker, start, end in s) for the RTTM, and the speech and overlap ratios."""
+    rate = scene.sample_rate
+    rows, intervals = [], []
+    for role in roles:
+        for start, end in kernels.activity_segments(audio[role][0], rate, scene.activity_db):
+            rows.append({"role": role, "speaker": speakers[role], "start": start / rate, "end": end / rate})
+            intervals.append((start, end))
+    rows.sort(key=lambda r: (r["start"], r["role"]))
+    covered, overlapped = kernels.coverage(intervals)
+    return {"activity": rows, "speech_ratio": round(covered / scene.num_samples, 4),
+            "activity_overlap_ratio": round(overlapped / covered if covered else 0.0, 4)}
+
+
+def reverb_labels(reverb: Reverb, rate: int, scene: Scene, source: Source) -> dict[str, Any]:
+    """RT60 (T20, T30), DRR and C50 of the first microphone's RIR; per microphone the direct-path
+    delay (samples) and, in simulated rooms, the source distance (m). An RT60 that cannot be
+    measured is None, and ``rt60_reason`` (one of `kernels.RT60_REASONS`) says why."""
+    first, delay = reverb.rir[0], float(reverb.delays[0])
+    (t20, t30), reason = kernels.measure_rt60(first, rate, (20.0, 30.0))
+    labels: dict[str, Any] = {
+        "rt60_s": None if t20 is None else round(t20, 4),
+        "rt60_t30_s": None if t30 is None else round(t30, 4),
+        **({"rt60_reason": reason} if reason else {}),
+        "drr_db": round(kernels.drr_db(first, delay, rate), 4),
+        "c50_db": round(kernels.clarity_db(first, delay, rate), 4),
+        "direct_delay_samples": [round(float(d), 3) for d in reverb.delays],
+    }
+    if scene.room is not None and source.position is not None:
+        labels["distance_m"] = [round(float(d), 4) for d in scene.room.distances_m()[source.position]]
+    return labels
