@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -69,8 +70,10 @@ OPS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
     "repeat": (lambda xp, x: xp.repeat(x[:1], 3, axis=0), (X,)),
     "pad_last": (lambda xp, x: xp.pad_last(x, 64), (X,)),
     "copy": (lambda xp, x: xp.copy(x), (X,)),
-    "scatter_add": (lambda xp, idx, v: (lambda out: (xp.scatter_add(out, xp.asarray(idx, xp.int64), v), out)[1])(xp.zeros(10)),
-                    (np.array([0, 3, 3, 9, 3, 0]), np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))),
+    "scatter_add": (
+        lambda xp, idx, v: (lambda out: (xp.scatter_add(out, xp.asarray(idx, xp.int64), v), out)[1])(xp.zeros(10)),
+        (np.array([0, 3, 3, 9, 3, 0]), np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])),
+    ),
     "line_fit": (lambda xp, v: xp.line_fit(xp.arange(40) * 1000.0, 3 - 0.5 * xp.arange(40) + v), (V,)),
     "runs": (lambda xp, m: xp.runs(m), (MASK,)),
     "runs_at_both_ends": (lambda xp, m: xp.runs(m), (np.array([True, True, False, True]),)),

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosynth.dsp import kernels
+from audiosynth.acoustics.room import simulate_room
 from audiosynth.build import build
 from audiosynth.catalog import Clip, read_catalog, relative_audio_path, write_catalog
-from audiosynth.plan import Planner, load_catalogs
-from audiosynth.render import load_segment, render
-from audiosynth.acoustics.room import simulate_room
 from audiosynth.dataset.rows import iter_manifest
 from audiosynth.dataset.validate import validate
+from audiosynth.dsp import kernels
+from audiosynth.plan import Planner, load_catalogs
+from audiosynth.render import load_segment, render
 from tests.conftest import small_config, speechlike
 
 RATE = 16000
@@ -39,8 +39,18 @@ def _catalog(root: Path, kind: str, clips: list[tuple[str, np.ndarray, str | Non
     for clip_id, x, speaker in clips:
         path = _write(root, f"{kind}/{clip_id}.flac", x)
         active = check_audio_file(path, activity=True)[3] if measure else None
-        rows.append(Clip(clip_id, relative_audio_path(path, root), kind, sf.info(path).duration, RATE, 1, speaker=speaker,
-                         **({"active": active} if measure else {})))
+        rows.append(
+            Clip(
+                clip_id,
+                relative_audio_path(path, root),
+                kind,
+                sf.info(path).duration,
+                RATE,
+                1,
+                speaker=speaker,
+                **({"active": active} if measure else {}),
+            )
+        )
     out = root / f"{kind}.jsonl"
     write_catalog(rows, out)
     return out
@@ -48,8 +58,11 @@ def _catalog(root: Path, kind: str, clips: list[tuple[str, np.ndarray, str | Non
 
 def _speech_clips(rng: np.random.Generator, speakers: int = 4, seconds: float = 2.5, pad_s: float = 0.0) -> list:
     pad = np.zeros(int(pad_s * RATE))
-    return [(f"spk{s}-{u}", np.concatenate([pad, speechlike(rng, seconds + 0.2 * u, RATE, 100 + 25 * s), pad]), f"spk{s}")
-            for s in range(speakers) for u in range(2)]
+    return [
+        (f"spk{s}-{u}", np.concatenate([pad, speechlike(rng, seconds + 0.2 * u, RATE, 100 + 25 * s), pad]), f"spk{s}")
+        for s in range(speakers)
+        for u in range(2)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +77,15 @@ def gappy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _config(corpus: dict[str, Path], **changes):
-    data = {"catalogs": {"speech": str(corpus["speech"]), "noise": str(corpus["noise"])}, "num_examples": 40,
-            "duration_s": [1.0, 2.0], "snr_db": [0.0, 15.0], "speech_level_dbfs": [-30.0, -20.0],
-            "splits": {"train": 1.0, "dev": 0.0, "test": 0.0}, "output": {"shard_size": 20}}
+    data = {
+        "catalogs": {"speech": str(corpus["speech"]), "noise": str(corpus["noise"])},
+        "num_examples": 40,
+        "duration_s": [1.0, 2.0],
+        "snr_db": [0.0, 15.0],
+        "speech_level_dbfs": [-30.0, -20.0],
+        "splits": {"train": 1.0, "dev": 0.0, "test": 0.0},
+        "output": {"shard_size": 20},
+    }
     data.update(changes)
     from audiosynth.config import config_from_dict
 
@@ -145,10 +164,15 @@ def test_cli_validate_exits_1_on_an_out_of_range_label(gappy: dict[str, Path], t
 
 
 def _room_config(corpus: dict[str, Path], dry: bool):
-    return small_config(corpus, num_examples=8, speech_level_dbfs=[-25.0, -25.0], snr_db=[10.0, 10.0],
-                        reverb={"probability": 1.0, "source": "simulated",
-                                "room": {"rt60_s": [0.6, 0.9], "distance_m": [2.0, 3.0]}},
-                        targets={"direct": False, "early": False, "dry": dry}, output={"format": "wav", "subtype": "FLOAT", "peak_dbfs": -1.0})
+    return small_config(
+        corpus,
+        num_examples=8,
+        speech_level_dbfs=[-25.0, -25.0],
+        snr_db=[10.0, 10.0],
+        reverb={"probability": 1.0, "source": "simulated", "room": {"rt60_s": [0.6, 0.9], "distance_m": [2.0, 3.0]}},
+        targets={"direct": False, "early": False, "dry": dry},
+        output={"format": "wav", "subtype": "FLOAT", "peak_dbfs": -1.0},
+    )
 
 
 def test_dry_targets_do_not_lower_the_mixture(corpus: dict[str, Path]) -> None:
@@ -189,8 +213,13 @@ def test_activity_overlap_ratio_meets_the_target(tmp_path: Path) -> None:
     noise = _catalog(tmp_path, "noise", [("n", 0.05 * rng.standard_normal(4 * RATE), None)])
     for target in (0.25, 0.5):
         out = tmp_path / f"ds{target}"
-        config = _config({"speech": speech, "noise": noise}, task="separation", num_examples=6, output={"shard_size": 6},
-                         talkers={"count": [2, 2], "overlap": "ratio", "overlap_ratio": [target, target]})
+        config = _config(
+            {"speech": speech, "noise": noise},
+            task="separation",
+            num_examples=6,
+            output={"shard_size": 6},
+            talkers={"count": [2, 2], "overlap": "ratio", "overlap_ratio": [target, target]},
+        )
         build(config, out, workers=1, progress=False)
         for row in iter_manifest(out / "manifest.jsonl"):
             images = [sf.read(out / row["audio"][r])[0] for r in ("s1", "s2")]
@@ -204,8 +233,14 @@ def test_activity_overlap_ratio_meets_the_target(tmp_path: Path) -> None:
 
 def test_diarization_never_uses_a_silent_clip(gappy: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    config = _config(gappy, task="diarization", num_examples=4, output={"shard_size": 4}, noise_probability=0.0,
-                     session={"duration_s": [12.0, 15.0], "speakers": [3, 3]})
+    config = _config(
+        gappy,
+        task="diarization",
+        num_examples=4,
+        output={"shard_size": 4},
+        noise_probability=0.0,
+        session={"duration_s": [12.0, 15.0], "speakers": [3, 3]},
+    )
     build(config, out, workers=1, progress=False)
     rows = list(iter_manifest(out / "manifest.jsonl"))
     assert not any(s["segment"]["clip_id"] == "zero-0" for r in rows for s in r["scene"]["sources"])

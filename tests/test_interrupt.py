@@ -19,15 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import small_config
 
-from audiosynth.io import audio
-from audiosynth.dataset import folder as writers
-from audiosynth.io import files as io_files
 from audiosynth.build import build
 from audiosynth.build.resume import todo_shards
-from audiosynth.errors import DatasetError, Interrupted
+from audiosynth.dataset import folder as writers
 from audiosynth.dataset.validate import flac_md5_matches, validate
-from conftest import small_config
+from audiosynth.errors import DatasetError, Interrupted
+from audiosynth.io import audio
+from audiosynth.io import files as io_files
 
 ROWS = "*[0-9].jsonl"
 PACKAGE = str(Path(audio.__file__).parent)  # a traceback through audiosynth's code names this folder
@@ -35,8 +35,11 @@ PACKAGE = str(Path(audio.__file__).parent)  # a traceback through audiosynth's c
 
 def dataset_digest(root: Path) -> dict[str, str]:
     """sha256 of every file of a finished dataset but build.json, by relative path."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "build.json"}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "build.json"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -113,19 +116,19 @@ def _interrupt_at_random(path: Path, ref: dict[str, str], out: Path, workers: in
             seen[case] += 1
             assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
         if unfinished:  # (a second Ctrl-C may come while Python exits, after the handler is gone: -SIGINT)
-            assert proc.returncode == 130 or twice and proc.returncode == -signal.SIGINT, (proc.returncode, stdout, stderr)
+            assert proc.returncode == 130 or (twice and proc.returncode == -signal.SIGINT), (proc.returncode, stdout, stderr)
         if proc.returncode == 130 or unfinished:
             assert any(line.startswith(("interrupted: ", "interrupted again: ")) for line in stderr.splitlines()), stderr
         else:  # -SIGINT: the signal came while Python was exiting (it resets the handler then): after a finished
             # build, or a second Ctrl-C after a first one that stopped the finish (the next run finishes it)
             assert proc.returncode in (0, -signal.SIGINT), (proc.returncode, stderr)
             status = json.loads((out / "build.json").read_text())["status"]
-            assert status == "complete" or twice and proc.returncode == -signal.SIGINT, (status, proc.returncode, stderr)
+            assert status == "complete" or (twice and proc.returncode == -signal.SIGINT), (status, proc.returncode, stderr)
         now = dataset_digest(out) if out.exists() else {}
         for rows in (out / "shards").glob(ROWS) if (out / "shards").exists() else ():
             for row in map(json.loads, rows.read_text().splitlines()):  # a done shard's files are final and right
                 assert all(now.get(rel) == ref[rel] for rel in row["audio"].values()), rows
-        if proc.returncode == 0 or (out / "build.json").exists() and json.loads((out / "build.json").read_text())["status"] == "complete":
+        if proc.returncode == 0 or ((out / "build.json").exists() and json.loads((out / "build.json").read_text())["status"] == "complete"):
             assert dataset_digest(out) == ref
             seen["completed_folders"] += 1
             shutil.rmtree(out)
@@ -292,7 +295,10 @@ def test_manifest_rows_do_not_carry_the_fingerprint(quick, tmp_path):
     build(config.with_overrides(num_examples=2), out, workers=1, progress=False)
     row = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
     assert "fingerprint" not in row
-    assert json.loads((out / "shards/00000.jsonl").read_text().splitlines()[0])["fingerprint"] == config.with_overrides(num_examples=2).fingerprint()
+    assert (
+        json.loads((out / "shards/00000.jsonl").read_text().splitlines()[0])["fingerprint"]
+        == config.with_overrides(num_examples=2).fingerprint()
+    )
 
 
 # -- resume scans what exists ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import small_config
 
 from audiosynth.build import build
 from audiosynth.dataset.ranges import label_ranges
@@ -18,7 +19,6 @@ from audiosynth.dsp import kernels
 from audiosynth.plan import Planner, load_catalogs
 from audiosynth.render import levels, render
 from audiosynth.render.labels import LABEL_DEFINITIONS
-from conftest import small_config
 
 
 class PeakLevels(levels.LevelDefinition):
@@ -75,8 +75,13 @@ def test_power_measures_energy_over_all_samples() -> None:
 
 
 def test_a_registered_definition_sets_the_gain_and_the_label(corpus: dict[str, Path], peak_levels: levels.LevelDefinition) -> None:
-    config = small_config(corpus, num_examples=6, task="separation", talkers={"count": [2, 2], "sir_db": [-3, 3]},
-                          splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    config = small_config(
+        corpus,
+        num_examples=6,
+        task="separation",
+        talkers={"count": [2, 2], "sir_db": [-3, 3]},
+        splits={"train": 1.0, "dev": 0.0, "test": 0.0},
+    )
     catalogs = load_catalogs(config)
     planner = Planner(config, catalogs)
     apart = 0
@@ -97,7 +102,9 @@ def test_a_registered_definition_sets_the_gain_and_the_label(corpus: dict[str, P
 
 
 def test_the_check_follows_the_definition_a_row_names(corpus: dict[str, Path], tmp_path: Path, peak_levels: levels.LevelDefinition) -> None:
-    config = small_config(corpus, num_examples=4, task="separation", talkers={"count": [2, 2]}, splits={"train": 1.0, "dev": 0.0, "test": 0.0})
+    config = small_config(
+        corpus, num_examples=4, task="separation", talkers={"count": [2, 2]}, splits={"train": 1.0, "dev": 0.0, "test": 0.0}
+    )
     out = tmp_path / "ds"
     build(config, out, workers=1, progress=False)
     row = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])

@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import small_config
 
+from audiosynth.build import build
 from audiosynth.build import worker as build_module
 from audiosynth.build.estimate import PROBE_BUDGET_S
-from audiosynth.build import build
+from audiosynth.build.limits import example_memory
 from audiosynth.build.worker import render_example
 from audiosynth.cli import main
 from audiosynth.config import config_from_dict, load_config
 from audiosynth.errors import ConfigError, PreflightError
-from audiosynth.build.limits import example_memory
 from audiosynth.plan import Planner, load_catalogs
-from conftest import small_config
 
 BASE = {"catalogs": {"speech": "s.jsonl", "noise": "n.jsonl"}}
 
@@ -30,28 +30,34 @@ def _yaml(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("text, message", [
-    ("snr_db: [.nan, 10]\n", r"bad\.yaml: snr_db: NaN is not allowed \(got \[nan, 10\.0\]\)"),
-    ("duration_s: [1, .inf]\n", r"bad\.yaml: duration_s: Inf is not allowed \(got \[1\.0, inf\]\)"),
-    ("reverb:\n  room:\n    rt60_s: [0.2, .nan]\n", r"bad\.yaml: reverb\.room\.rt60_s: NaN is not allowed"),
-    ("noise_probability: .nan\n", r"bad\.yaml: noise_probability: NaN is not allowed \(got nan\)"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("snr_db: [.nan, 10]\n", r"bad\.yaml: snr_db: NaN is not allowed \(got \[nan, 10\.0\]\)"),
+        ("duration_s: [1, .inf]\n", r"bad\.yaml: duration_s: Inf is not allowed \(got \[1\.0, inf\]\)"),
+        ("reverb:\n  room:\n    rt60_s: [0.2, .nan]\n", r"bad\.yaml: reverb\.room\.rt60_s: NaN is not allowed"),
+        ("noise_probability: .nan\n", r"bad\.yaml: noise_probability: NaN is not allowed \(got nan\)"),
+    ],
+)
 def test_nan_and_inf_in_yaml_name_the_file_field_and_value(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as failure:
         load_config(_yaml(tmp_path, text))
     assert "\n" not in str(failure.value) and "None" not in str(failure.value)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"sample_rate": 1}, r"x\.yaml: sample_rate: .*greater than or equal to 1000 \(got 1\)"),
-    ({"sample_rate": 100}, r"x\.yaml: sample_rate: .*greater than or equal to 1000"),
-    ({"sample_rate": 1_000_000_000}, r"x\.yaml: sample_rate: .*less than or equal to 384000"),
-    ({"duration_s": [1e-6, 1e-6]}, r"x\.yaml: duration_s: must be >= 0\.05 s \(got \[1e-06, 1e-06\]\)"),
-    ({"session": {"duration_s": [1e-6, 1.0]}}, r"x\.yaml: session\.duration_s: must be >= 0\.05 s"),
-    ({"session": {"pause_s": [0.1, 1e5]}}, r"x\.yaml: session\.pause_s: must satisfy 0 <= min <= max <= 60 s"),
-    ({"reverb": {"early_s": 1000}}, r"x\.yaml: reverb\.early_s: .*less than or equal to 1"),
-    ({"limits": {"max_example_memory_gb": 0}}, r"x\.yaml: limits\.max_example_memory_gb: .*greater than 0"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"sample_rate": 1}, r"x\.yaml: sample_rate: .*greater than or equal to 1000 \(got 1\)"),
+        ({"sample_rate": 100}, r"x\.yaml: sample_rate: .*greater than or equal to 1000"),
+        ({"sample_rate": 1_000_000_000}, r"x\.yaml: sample_rate: .*less than or equal to 384000"),
+        ({"duration_s": [1e-6, 1e-6]}, r"x\.yaml: duration_s: must be >= 0\.05 s \(got \[1e-06, 1e-06\]\)"),
+        ({"session": {"duration_s": [1e-6, 1.0]}}, r"x\.yaml: session\.duration_s: must be >= 0\.05 s"),
+        ({"session": {"pause_s": [0.1, 1e5]}}, r"x\.yaml: session\.pause_s: must satisfy 0 <= min <= max <= 60 s"),
+        ({"reverb": {"early_s": 1000}}, r"x\.yaml: reverb\.early_s: .*less than or equal to 1"),
+        ({"limits": {"max_example_memory_gb": 0}}, r"x\.yaml: limits\.max_example_memory_gb: .*greater than 0"),
+    ],
+)
 def test_absurd_values_are_refused_naming_the_field(change, message):
     with pytest.raises(ConfigError, match=message) as failure:
         config_from_dict({**BASE, **change}, source="x.yaml")
@@ -72,28 +78,44 @@ def test_a_sample_rate_too_low_for_the_room_simulation_is_refused_in_preflight(c
     config = small_config(corpus, sample_rate=1000, reverb={"probability": 1.0}, allow_upsampling=True)
     with pytest.raises(PreflightError, match=r"reverb\.early_s: 0\.08 s is too short at sample_rate 1000 Hz: .*at least 0\.09\d+ s"):
         build(config, tmp_path / "ds", workers=1, progress=False, dry_run=True)
-    build(small_config(corpus, sample_rate=1000, reverb={"probability": 1.0, "early_s": 0.1}, num_examples=2),
-          tmp_path / "ok", workers=1, progress=False)
+    build(
+        small_config(corpus, sample_rate=1000, reverb={"probability": 1.0, "early_s": 0.1}, num_examples=2),
+        tmp_path / "ok",
+        workers=1,
+        progress=False,
+    )
 
 
 def _session(corpus, minutes: float, speakers: int = 3, **changes: object):
-    return small_config(corpus, task="diarization", num_examples=3, splits={"train": 1.0, "dev": 0.0, "test": 0.0},
-                        session={"speakers": [2, speakers], "duration_s": [60 * minutes, 60 * minutes]}, **changes)
+    return small_config(
+        corpus,
+        task="diarization",
+        num_examples=3,
+        splits={"train": 1.0, "dev": 0.0, "test": 0.0},
+        session={"speakers": [2, speakers], "duration_s": [60 * minutes, 60 * minutes]},
+        **changes,
+    )
 
 
 def test_a_ten_hour_session_is_refused_in_preflight_with_the_cost(corpus, tmp_path, monkeypatch):
     rendered = []
     monkeypatch.setattr(build_module, "load_scene", lambda scene, *a, **k: rendered.append(scene) or pytest.fail("rendered"))
-    with pytest.raises(PreflightError, match=r"session\.duration_s: up to 360\d\d s at 16000 Hz needs ~\d+(\.\d+)? GB "
-                                             r"per example to render \(limit 4 GB: limits\.max_example_memory_gb\)"):
+    with pytest.raises(
+        PreflightError,
+        match=r"session\.duration_s: up to 360\d\d s at 16000 Hz needs ~\d+(\.\d+)? GB "
+        r"per example to render \(limit 4 GB: limits\.max_example_memory_gb\)",
+    ):
         build(_session(corpus, 600), tmp_path / "ds", workers=1, progress=False, dry_run=True)
     assert not rendered and not (tmp_path / "ds").exists()
 
 
-@pytest.mark.parametrize("reverb, field", [
-    ({"probability": 1.0, "simulator": "pyroomacoustics", "room": {"rt60_s": [0.5, 5.0]}}, r"reverb\.room\.rt60_s: RT60 up to 5 s"),
-    ({"probability": 1.0, "early_s": 1.0, "room": {"length_m": [3, 4], "width_m": [3, 4], "height_m": [2.4, 3]}}, r"reverb\.early_s: "),
-])
+@pytest.mark.parametrize(
+    "reverb, field",
+    [
+        ({"probability": 1.0, "simulator": "pyroomacoustics", "room": {"rt60_s": [0.5, 5.0]}}, r"reverb\.room\.rt60_s: RT60 up to 5 s"),
+        ({"probability": 1.0, "early_s": 1.0, "room": {"length_m": [3, 4], "width_m": [3, 4], "height_m": [2.4, 3]}}, r"reverb\.early_s: "),
+    ],
+)
 def test_rooms_whose_simulation_exhausts_memory_are_refused(corpus, tmp_path, reverb, field):
     config = small_config(corpus, reverb=reverb, limits={"max_example_memory_gb": 0.5})
     with pytest.raises(PreflightError, match=field + r".*needs ~[\d.]+ GB per example to render \(limit 0\.5 GB"):

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import make_corpus, small_config
 
 from audiosynth.build.worker import render_example, render_examples
 from audiosynth.catalog import Clip, read_catalog, relative_audio_path, write_catalog
 from audiosynth.plan import Planner, load_catalogs
 from audiosynth.render import load_scene, render, render_batch
 from audiosynth.render.mix import Rendered
-from conftest import make_corpus, small_config
 
 RATE = 16000
 ROOM = {"probability": 1.0, "source": "simulated", "room": {"rt60_s": [0.2, 0.5], "distance_m": [0.7, 1.5]}}
@@ -43,11 +43,18 @@ CASES: dict[str, dict[str, Any]] = {
     "reverberant": dict(reverb=ROOM, targets={"direct": True, "early": True, "dry": True}),
     "catalog_rir": dict(reverb={"probability": 1.0, "source": "catalog"}, output={"format": "wav", "subtype": "FLOAT"}),
     "talkers": dict(task="separation", talkers={"count": [3, 3], "sir_db": [-5, 5]}, reverb={**ROOM, "probability": 0.5}, splits=ONE_SPLIT),
-    "array": dict(reverb={**ROOM, "room": {**ROOM["room"], "array": {"type": "linear", "num_mics": 3, "spacing_m": 0.05}}},
-                  targets={"direct": True}, output={"format": "wav", "subtype": "PCM_24"}),
+    "array": dict(
+        reverb={**ROOM, "room": {**ROOM["room"], "array": {"type": "linear", "num_mics": 3, "spacing_m": 0.05}}},
+        targets={"direct": True},
+        output={"format": "wav", "subtype": "PCM_24"},
+    ),
     "enrollment": dict(task="target_speaker", talkers={"count": [2, 2], "overlap": "max", "enrollment": True}),
-    "session": dict(task="diarization", session={"speakers": [2, 3], "duration_s": [12, 16], "overlap_probability": 0.3},
-                    reverb={"probability": 0.5}, splits=ONE_SPLIT),
+    "session": dict(
+        task="diarization",
+        session={"speakers": [2, 3], "duration_s": [12, 16], "overlap_probability": 0.3},
+        reverb={"probability": 0.5},
+        splits=ONE_SPLIT,
+    ),
 }
 
 
@@ -88,7 +95,12 @@ def singles(scenes: list[tuple[Any, Any, str]]) -> list[Rendered]:
 def _orders(count: int) -> list[tuple[list[int], int]]:
     rng = np.random.default_rng(0)
     forward = list(range(count))
-    return [(forward, 4), (forward[::-1], count), ([int(k) for k in rng.permutation(count)], 3), ([int(k) for k in rng.permutation(count)], 5)]
+    return [
+        (forward, 4),
+        (forward[::-1], count),
+        ([int(k) for k in rng.permutation(count)], 3),
+        ([int(k) for k in rng.permutation(count)], 5),
+    ]
 
 
 def test_the_cases_cover_what_a_batch_meets(scenes: list[tuple[Any, Any, str]], singles: list[Rendered]) -> None:
@@ -215,8 +227,9 @@ def test_batched_examples_are_redrawn_exactly_as_single_ones(batch_corpus: dict[
     example as alone, with the same reject rows, in any batch and order."""
     if backend == "torch":
         pytest.importorskip("torch")
-    config = small_config(_hostile_corpus(batch_corpus, tmp_path), num_examples=14, speech_level_dbfs=[-35, -30], snr_db=[20, 65],
-                          backend=backend)
+    config = small_config(
+        _hostile_corpus(batch_corpus, tmp_path), num_examples=14, speech_level_dbfs=[-35, -30], snr_db=[20, 65], backend=backend
+    )
     catalogs = load_catalogs(config)
     planner, clips = Planner(config, catalogs), catalogs.all()
     alone = [render_example(planner, i, clips, config) for i in range(14)]
@@ -232,13 +245,22 @@ def test_batched_examples_are_redrawn_exactly_as_single_ones(batch_corpus: dict[
             assert all(np.array_equal(x, alone[k][0].audio[role]) for role, x in rendered.audio.items()), k
 
 
-def test_a_build_rendering_in_batches_writes_the_same_bytes(batch_corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_build_rendering_in_batches_writes_the_same_bytes(
+    batch_corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The worker's batch size (`RENDER_BATCH`, a seam for GPUs) changes no byte of a build, re-draws included."""
-    from audiosynth.build import build, worker
     from test_golden import digest
 
-    config = small_config(_hostile_corpus(batch_corpus, tmp_path), num_examples=10, speech_level_dbfs=[-35, -30], snr_db=[20, 65],
-                          reverb={"probability": 0.5}, output={"shard_size": 5})
+    from audiosynth.build import build, worker
+
+    config = small_config(
+        _hostile_corpus(batch_corpus, tmp_path),
+        num_examples=10,
+        speech_level_dbfs=[-35, -30],
+        snr_db=[20, 65],
+        reverb={"probability": 0.5},
+        output={"shard_size": 5},
+    )
     build(config, tmp_path / "one", workers=1, progress=False)
     monkeypatch.setattr(worker, "RENDER_BATCH", 3)
     build(config, tmp_path / "three", workers=1, progress=False)

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import scipy.signal
+from conftest import small_config
 
+from audiosynth.acoustics.ism import SPEED_OF_SOUND
 from audiosynth.build import build
 from audiosynth.errors import ConfigError
 from audiosynth.plan import Planner, load_catalogs
 from audiosynth.render import render
-from audiosynth.acoustics.ism import SPEED_OF_SOUND
-from conftest import small_config
 
 ARRAY = {"type": "linear", "num_mics": 4, "spacing_m": 0.1}
 

@@ -16,7 +16,8 @@ import contextlib
 import functools
 import math
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ _PAD_S = 0.25  # zero padding of the band-splitting FFT (its zero-phase filters 
 # ---- absorption <-> RT60 ------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _directions(n: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Quadrature over one octant of the unit sphere: directions ``(n*n, 3)``, weights summing to 1."""
     x, w = np.polynomial.legendre.leggauss(n)
@@ -77,8 +78,8 @@ def _exp_outer_dot(t: np.ndarray, k: np.ndarray, factor: float, v: np.ndarray) -
     scaled = t * factor if exact else t
     out = buffer[:size].reshape(len(t), len(k))
     for lo in range(0, len(t), _ROWS):
-        block = out[lo:lo + _ROWS]
-        np.multiply(scaled[lo:lo + _ROWS, None], k[None, :], out=block)  # np.outer
+        block = out[lo : lo + _ROWS]
+        np.multiply(scaled[lo : lo + _ROWS, None], k[None, :], out=block)  # np.outer
         if not exact:
             np.multiply(block, factor, out=block)
         np.exp(block, out=block)
@@ -138,8 +139,9 @@ def _band_weights(nfft: int, sample_rate: int, bands: int) -> np.ndarray:
     return np.asarray(np.cos(np.pi / 2 * np.clip(np.clip(x, 0, bands - 1)[None] - np.arange(bands)[:, None], -1, 1)) ** 2)
 
 
-def _absorption(size: np.ndarray, rt60_s: float | None, absorption: Any, sample_rate: int,
-                walls: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _absorption(
+    size: np.ndarray, rt60_s: float | None, absorption: Any, sample_rate: int, walls: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Energy absorption ``(6, B)`` and RT60 per band ``(B,)`` from exactly one of the two arguments.
 
     ``walls=False`` (the direct path: no reflection) checks the arguments but computes neither
@@ -156,8 +158,7 @@ def _absorption(size: np.ndarray, rt60_s: float | None, absorption: Any, sample_
     alpha = alpha[:, None] if alpha.ndim == 1 else alpha
     bands = len(band_centres(sample_rate))
     if alpha.ndim != 2 or alpha.shape[0] != 6 or not 1 <= alpha.shape[1] <= bands:
-        raise ValueError(f"absorption must have shape (6,) or (6, B), B <= {bands} octave bands at {sample_rate} Hz "
-                         f"(got {alpha.shape})")
+        raise ValueError(f"absorption must have shape (6,) or (6, B), B <= {bands} octave bands at {sample_rate} Hz (got {alpha.shape})")
     if np.any(alpha < 0) or np.any(alpha > 1):
         raise ValueError("absorption coefficients must lie in [0, 1]")
     return alpha, np.array([ism_rt60(size, a) for a in alpha.T]) if walls else np.full(alpha.shape[1], np.nan)
@@ -234,8 +235,9 @@ def _filter(xp: Backend, x: Array, gains: np.ndarray, nfft: int) -> Array:
     return xp.irfft(xp.rfft(x, nfft) * xp.asarray(gains), nfft)[..., : x.shape[-1]]
 
 
-def _render_images(xp: Backend, q: np.ndarray, size: np.ndarray, src: Any, mic: Any, alpha: np.ndarray,
-                   sample_rate: int, length: int, radius: float | None) -> Any:
+def _render_images(
+    xp: Backend, q: np.ndarray, size: np.ndarray, src: Any, mic: Any, alpha: np.ndarray, sample_rate: int, length: int, radius: float | None
+) -> Any:
     """Image RIRs ``(S, M, B, K)``: every image of ``q`` at every pair and band as a Hann-windowed
     sinc, scattered into one flat buffer (images beyond ``radius`` m and taps past K dropped)."""
     (S, M), B, row = (src.shape[0], mic.shape[0]), alpha.shape[1], length + 1  # + a spare sample per row
@@ -247,11 +249,13 @@ def _render_images(xp: Backend, q: np.ndarray, size: np.ndarray, src: Any, mic: 
     rows = xp.asarray(np.arange(S * M * B).reshape(S, M, 1, B) * row, xp.int64)
     step = max(1, _chunk(xp) // (S * M * B * _TAPS))
     for lo in range(0, len(q), step):  # chunks bound the memory; each is one vectorized scatter
-        dist = _distances(xp, xp.asarray(q[lo:lo + step], xp.float64), size, src, mic)  # (S, M, I)
+        dist = _distances(xp, xp.asarray(q[lo : lo + step], xp.float64), size, src, mic)  # (S, M, I)
         delay = dist * (sample_rate / SPEED_OF_SOUND) + FD_HALF
         whole = xp.floor(delay)
         frac = xp.astype(xp.clip(delay - whole, 1e-12, None), xp.float_dtype)  # > 0, so that k = f never gives 0/0
-        amp = xp.exp(xp.asarray(_log_gains(q[lo:lo + step], alpha)))[None, None] / xp.astype(4 * math.pi * dist, xp.float_dtype)[..., None]
+        amp = (
+            xp.exp(xp.asarray(_log_gains(q[lo : lo + step], alpha)))[None, None] / xp.astype(4 * math.pi * dist, xp.float_dtype)[..., None]
+        )
         if radius is not None:
             amp = amp * xp.astype(dist < radius, xp.float_dtype)[..., None]
         amp = amp * xp.sin(math.pi * frac)[..., None]  # (S, M, I, B)
@@ -286,20 +290,30 @@ def _band_gains(nfft: int, sample_rate: int, bands: int, highpass_hz: float | No
     return gains, (gains**2).mean(1)
 
 
-def _continue_drift(xp: Backend, raw: Any, size: np.ndarray, alpha: np.ndarray, sample_rate: int, start: int,
-                    window: int) -> None:
+def _continue_drift(xp: Backend, raw: Any, size: np.ndarray, alpha: np.ndarray, sample_rate: int, start: int, window: int) -> None:
     """Extend past ``start``, in place, the positive mean that the images of ``raw (S, M, B, K)``
     build up (~ t times their mean amplitude) in row 0 (band 0 holds DC): cut at ``start``, it
     would be a step that the high-pass turns into a low-frequency burst."""
     t_ref, t = (start - window / 2 - FD_HALF) / sample_rate, (np.arange(start, raw.shape[-1]) - FD_HALF) / sample_rate
     grid = np.r_[t_ref, np.linspace(t[0], t[-1], 64)]  # the envelope is smooth: interpolate it
     drift = np.interp(t, grid[1:], grid[1:] * _image_envelope(size, alpha[:, 0], grid[1:], 0.5)) / (
-        t_ref * _image_envelope(size, alpha[:, 0], grid[:1], 0.5))
-    raw[:, :, 0, start:] += raw[:, :, 0, start - window:start].mean(-1)[..., None] * xp.asarray(drift)
+        t_ref * _image_envelope(size, alpha[:, 0], grid[:1], 0.5)
+    )
+    raw[:, :, 0, start:] += raw[:, :, 0, start - window : start].mean(-1)[..., None] * xp.asarray(drift)
 
 
-def _tail(xp: Backend, bands: Any, power_gain: np.ndarray, size: np.ndarray, alpha: np.ndarray, rt60: np.ndarray,
-          sample_rate: int, start: int, window: int, seed: int) -> Any:
+def _tail(
+    xp: Backend,
+    bands: Any,
+    power_gain: np.ndarray,
+    size: np.ndarray,
+    alpha: np.ndarray,
+    rt60: np.ndarray,
+    sample_rate: int,
+    start: int,
+    window: int,
+    seed: int,
+) -> Any:
     """Diffuse tail ``(S, M, K - start)``: Gaussian noise from ``default_rng(seed)``, split into the
     bands (square roots of the band gains), each decaying as ``exp(-6.908 t / RT60_b)`` from the level
     of the band's images over ``window`` samples before ``start``, carried to ``start`` along
@@ -307,7 +321,7 @@ def _tail(xp: Backend, bands: Any, power_gain: np.ndarray, size: np.ndarray, alp
     (S, M, B, _), L = bands.shape, bands.shape[-1] - start
     t = (np.linspace(start - window, start, _CARRY_POINTS) - FD_HALF) / sample_rate  # a smooth envelope
     carry = np.array([e[-1] / ((e[:-1] + e[1:]).mean() / 2) for e in (_image_envelope(size, a, t, 1) for a in alpha.T)])  # trapezoid mean
-    level = (bands[..., start - window:start] ** 2).mean(-1) * xp.asarray(carry / power_gain)  # (S, M, B)
+    level = (bands[..., start - window : start] ** 2).mean(-1) * xp.asarray(carry / power_gain)  # (S, M, B)
     noise = xp.asarray(np.random.default_rng(seed).standard_normal((S, M, 1, L)))
     if B > 1:  # circular filtering keeps the noise stationary
         noise = _filter(xp, noise, _band_weights(L, sample_rate, B) ** 0.5, L)
@@ -315,10 +329,23 @@ def _tail(xp: Backend, bands: Any, power_gain: np.ndarray, size: np.ndarray, alp
     return (noise * decay * level[..., None] ** 0.5).sum(2)
 
 
-def simulate_ism(size_m: Any, sources_m: Any, mics_m: Any, sample_rate: int, *, rt60_s: float | None = None,
-                 absorption: Any = None, max_order: int | None = None, early_s: float | None = 0.08,
-                 length_s: float | None = None, tail_seed: int = 0, highpass_hz: float | None = 10.0,
-                 backend: str | Backend = "numpy", device: str = "cpu", dtype: Any = None) -> Array:
+def simulate_ism(
+    size_m: Any,
+    sources_m: Any,
+    mics_m: Any,
+    sample_rate: int,
+    *,
+    rt60_s: float | None = None,
+    absorption: Any = None,
+    max_order: int | None = None,
+    early_s: float | None = 0.08,
+    length_s: float | None = None,
+    tail_seed: int = 0,
+    highpass_hz: float | None = 10.0,
+    backend: str | Backend = "numpy",
+    device: str = "cpu",
+    dtype: Any = None,
+) -> Array:
     """RIRs ``(S, M, K)`` of a shoebox room: image source method, then a diffuse tail.
 
     Args:
@@ -352,14 +379,16 @@ def simulate_ism(size_m: Any, sources_m: Any, mics_m: Any, sample_rate: int, *, 
     elif with_tail:
         length = math.ceil(1.1 * rt60.max() * sample_rate + direct.max()) + FD_HALF + 1
     else:
-        far = max(float(_distances(NUMPY, q[i:i + 100_000], size, src, mic).max()) for i in range(0, len(q), 100_000))
+        far = max(float(_distances(NUMPY, q[i : i + 100_000], size, src, mic).max()) for i in range(0, len(q), 100_000))
         length = math.ceil(far / SPEED_OF_SOUND * sample_rate) + 2 * FD_HALF + 2
     raw = _render_images(xp, q, size, xp.asarray(src, xp.float64), xp.asarray(mic, xp.float64), alpha, sample_rate, length, radius)
     start = round(early_s * sample_rate) + FD_HALF if with_tail and early_s is not None else length
     window = min(int(_TAIL_WINDOW_S * sample_rate), start - math.ceil(direct.max()) - 2 * FD_HALF)
     if start < length and window < 0.005 * sample_rate:
-        raise ValueError(f"early_s={early_s} must exceed the longest direct path ({(direct.max() - FD_HALF) / sample_rate:.4f} s) "
-                         f"by at least {2 * FD_HALF / sample_rate + 0.005:.4f} s")
+        raise ValueError(
+            f"early_s={early_s} must exceed the longest direct path ({(direct.max() - FD_HALF) / sample_rate:.4f} s) "
+            f"by at least {2 * FD_HALF / sample_rate + 0.005:.4f} s"
+        )
     if start < length and highpass_hz is not None:
         _continue_drift(xp, raw, size, alpha, sample_rate, start, window)
     bands, power_gain = _band_split(xp, raw, sample_rate, highpass_hz)
@@ -390,8 +419,17 @@ def _pra_settings(pra: Any, seed: int | None) -> Iterator[None]:
         pra.random.generator._rng = saved_rng
 
 
-def simulate_pra(size_m: Any, sources_m: Any, mics_m: Any, sample_rate: int, *, rt60_s: float | None = None,
-                 absorption: Any = None, method: str = "ism", seed: int = 0) -> np.ndarray:
+def simulate_pra(
+    size_m: Any,
+    sources_m: Any,
+    mics_m: Any,
+    sample_rate: int,
+    *,
+    rt60_s: float | None = None,
+    absorption: Any = None,
+    method: str = "ism",
+    seed: int = 0,
+) -> np.ndarray:
     """RIRs ``(S, M, K)`` from pyroomacoustics, float64, zero-padded to the longest, scaled to 1/(4 pi d).
 
     ``method='ism'``: max_order from ``pra.inverse_sabine`` (rt60_s, or the largest band `ism_rt60`);
@@ -405,12 +443,14 @@ def simulate_pra(size_m: Any, sources_m: Any, mics_m: Any, sample_rate: int, *, 
     size, src, mic = _geometry(size_m, sources_m, mics_m)
     alpha, rt60 = _absorption(size, rt60_s, absorption, sample_rate)
     freqs = band_centres(sample_rate)[: alpha.shape[1]].tolist()
-    materials = {wall: pra.Material(float(a[0]) if len(a) == 1 else {"coeffs": a.tolist(), "center_freqs": freqs})
-                 for wall, a in zip(WALLS, alpha)}
+    materials = {
+        wall: pra.Material(float(a[0]) if len(a) == 1 else {"coeffs": a.tolist(), "center_freqs": freqs}) for wall, a in zip(WALLS, alpha)
+    }
     with _pra_settings(pra, seed if method == "hybrid" else None):
         order = 3 if method == "hybrid" else pra.inverse_sabine(float(rt60.max()), size.tolist(), c=SPEED_OF_SOUND)[1]
-        room = pra.ShoeBox(size.tolist(), fs=sample_rate, materials=materials, max_order=order,
-                           ray_tracing=method == "hybrid", air_absorption=False)
+        room = pra.ShoeBox(
+            size.tolist(), fs=sample_rate, materials=materials, max_order=order, ray_tracing=method == "hybrid", air_absorption=False
+        )
         if method == "hybrid":
             room.set_ray_tracing()
         for position in src:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,8 +48,9 @@ class Room:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Room":
+    def from_dict(cls, d: dict[str, Any]) -> Room:
         """Inverse of `to_dict`."""
+
         def point(p: Any) -> Point:
             return float(p[0]), float(p[1]), float(p[2])
 
@@ -105,7 +107,8 @@ def _simulate(room: Room, sample_rate: int, xp: Backend) -> RoomResponse:
     if room.simulator == "pyroomacoustics":
         full = xp.asarray(ism.simulate_pra(*geometry, rt60_s=room.rt60_s, absorption=absorption))
     else:
-        full = ism.simulate_ism(*geometry, rt60_s=room.rt60_s, absorption=absorption, early_s=room.early_s,
-                                tail_seed=room.tail_seed, backend=xp)
+        full = ism.simulate_ism(
+            *geometry, rt60_s=room.rt60_s, absorption=absorption, early_s=room.early_s, tail_seed=room.tail_seed, backend=xp
+        )
     direct = ism.simulate_ism(*geometry, rt60_s=room.rt60_s, absorption=absorption, max_order=0, backend=xp)
     return RoomResponse(full, direct, ism.direct_delays(room.sources_m, room.mics_m, sample_rate))

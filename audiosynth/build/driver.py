@@ -76,8 +76,10 @@ class BuildSummary:
     def format(self) -> str:
         rate = self.num_built / self.seconds if self.seconds > 0 else 0.0
         lines = [
-            (f"built {self.num_built} examples ({self.num_skipped} already done) in {self.seconds:.1f} s "
-             f"({rate:.1f} examples/s); {self.num_examples} in all, {self.audio_hours:.3f} h -> {self.out_dir}"),
+            (
+                f"built {self.num_built} examples ({self.num_skipped} already done) in {self.seconds:.1f} s "
+                f"({rate:.1f} examples/s); {self.num_examples} in all, {self.audio_hours:.3f} h -> {self.out_dir}"
+            ),
         ]
         for name in SPLITS:
             use = self.usage.get(name, {})
@@ -114,15 +116,17 @@ def _finish(out: Path, config: Config, num_shards: int) -> tuple[dict[str, int],
     config's) and gather counts and per-split usage."""
     fingerprint = config.fingerprint()
     counts = dict.fromkeys(SPLITS, 0)
-    usage: dict[str, dict[str, Any]] = {name: {"speakers": set(), "noise_clips": set(), "rirs": set(), "simulated_rooms": 0}
-                                        for name in SPLITS}
+    usage: dict[str, dict[str, Any]] = {
+        name: {"speakers": set(), "noise_clips": set(), "rirs": set(), "simulated_rooms": 0} for name in SPLITS
+    }
     seconds = 0.0
     tmp = out / "manifest.jsonl.partial"
     with output_errors(tmp), open(tmp, "wb") as handle:
         for row in iter_shard_rows(out, num_shards):
             if row.pop("fingerprint", fingerprint) != fingerprint:
-                raise DatasetError(f"{out / 'shards'}: example {row['id']} was written by another config, this build is {fingerprint}; "
-                                   "use a new folder")
+                raise DatasetError(
+                    f"{out / 'shards'}: example {row['id']} was written by another config, this build is {fingerprint}; use a new folder"
+                )
             handle.write(jsonl_bytes([row]))
             split, labels, scene = row["split"], row["labels"], row["scene"]
             counts[split] += 1
@@ -157,8 +161,17 @@ def _gather_rejects(out: Path, num_shards: int) -> dict[str, int]:
     return dict(sorted(Counter(clips.values()).items()))
 
 
-def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | None = None, progress: bool = True, dry_run: bool = False,
-          format: str = "folder", engine: str = "pool", address: str | None = None) -> BuildSummary | Estimate:
+def build(
+    config: Config,
+    out_dir: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    dry_run: bool = False,
+    format: str = "folder",
+    engine: str = "pool",
+    address: str | None = None,
+) -> BuildSummary | Estimate:
     """Build the dataset of ``config`` into ``out_dir`` (or only estimate it with ``dry_run``).
 
     Args:
@@ -176,16 +189,27 @@ def build(config: Config, out_dir: str | os.PathLike[str], *, workers: int | Non
     process at once (as kill -9 would). The caller's SIGINT handler is restored on return.
     """
     with sigint_stops() as stop:
-        return _build(config, out_dir, stop, workers=workers, progress=progress, dry_run=dry_run, format=format, engine=engine,
-                      address=address)
+        return _build(
+            config, out_dir, stop, workers=workers, progress=progress, dry_run=dry_run, format=format, engine=engine, address=address
+        )
 
 
 def _interrupted(done: int, num_shards: int) -> Interrupted:
     return Interrupted(f"interrupted: {done} of {num_shards} shards done, rerun the same command to resume")
 
 
-def _build(config: Config, out_dir: str | os.PathLike[str], stop: StopFlag, *, workers: int | None, progress: bool, dry_run: bool,
-           format: str, engine: str, address: str | None) -> BuildSummary | Estimate:
+def _build(
+    config: Config,
+    out_dir: str | os.PathLike[str],
+    stop: StopFlag,
+    *,
+    workers: int | None,
+    progress: bool,
+    dry_run: bool,
+    format: str,
+    engine: str,
+    address: str | None,
+) -> BuildSummary | Estimate:
     from .engines import ENGINES, run_shards
 
     if format not in ("folder", "webdataset"):
@@ -214,9 +238,18 @@ def _build(config: Config, out_dir: str | os.PathLike[str], stop: StopFlag, *, w
     out.mkdir(parents=True, exist_ok=True)
     catalogs_used = catalog_fingerprints(config)
     num_shards = math.ceil(config.num_examples / config.output.shard_size)
-    info = {"format": layout, "version": 1, "status": "running", "config": config.to_dict(),
-            "fingerprint": config.fingerprint(), "catalogs": catalogs_used, "seed": config.seed, "num_examples": config.num_examples,
-            "versions": _versions(), "label_definitions": LABEL_DEFINITIONS}
+    info = {
+        "format": layout,
+        "version": 1,
+        "status": "running",
+        "config": config.to_dict(),
+        "fingerprint": config.fingerprint(),
+        "catalogs": catalogs_used,
+        "seed": config.seed,
+        "num_examples": config.num_examples,
+        "versions": _versions(),
+        "label_definitions": LABEL_DEFINITIONS,
+    }
     with folder_lock(out):  # another build of this folder may be starting or finishing
         check_same_build(out, config, layout, catalogs_used)
         todo, done, done_examples = todo_shards(out, config.num_examples, config.output.shard_size)
@@ -228,8 +261,9 @@ def _build(config: Config, out_dir: str | os.PathLike[str], stop: StopFlag, *, w
     bar = tqdm(total=config.num_examples, initial=done_examples, unit="ex", disable=not progress, desc="build", dynamic_ncols=True)
     built_seconds = 0.0
     try:
-        for _shard, count, seconds in run_shards(engine, config.model_dump_json(), str(out), todo, workers, format, address,
-                                                json.dumps(catalogs_used, sort_keys=True), stop=stop):
+        for _shard, count, seconds in run_shards(
+            engine, config.model_dump_json(), str(out), todo, workers, format, address, json.dumps(catalogs_used, sort_keys=True), stop=stop
+        ):
             built_seconds += seconds
             bar.update(count)
             bar.set_postfix_str(f"{built_seconds / 3600:.3f} h audio")
@@ -244,8 +278,24 @@ def _build(config: Config, out_dir: str | os.PathLike[str], stop: StopFlag, *, w
         shutil.rmtree(out / ".locks", ignore_errors=True)  # every shard is done: a late attempt finds its rows, not a lock
         if format == "webdataset":
             write_shards_index(out)
-        info.update(status="complete", counts=counts, audio_hours=round(total_seconds / 3600, 6), usage=usage,
-                    excluded_speech=dict(planner.excluded), rejected_clips=rejects)
+        info.update(
+            status="complete",
+            counts=counts,
+            audio_hours=round(total_seconds / 3600, 6),
+            usage=usage,
+            excluded_speech=dict(planner.excluded),
+            rejected_clips=rejects,
+        )
         write_atomic(out / "build.json", json.dumps(info, indent=2).encode())
-    return BuildSummary(str(out), config.num_examples, config.num_examples - done_examples, done_examples,
-                        total_seconds / 3600, elapsed, counts, usage, dict(planner.excluded), rejects)
+    return BuildSummary(
+        str(out),
+        config.num_examples,
+        config.num_examples - done_examples,
+        done_examples,
+        total_seconds / 3600,
+        elapsed,
+        counts,
+        usage,
+        dict(planner.excluded),
+        rejects,
+    )

@@ -7,9 +7,11 @@ import json
 import logging
 import os
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
+from ..config import Config
 from ..dataset.folder import (
     FolderShardWriter,
     shard_lock,
@@ -19,13 +21,12 @@ from ..dataset.folder import (
 from ..dataset.webdataset import (
     WebDatasetShardWriter,
 )
+from ..dsp.backend import get_backend
+from ..errors import AudioError, CropError, DatasetError, Interrupted
 from ..plan.planner import Planner
 from ..plan.pools import load_catalogs
 from ..render.load import LoadedScene, load_scene
 from ..render.mix import Rendered, render_batch
-from ..config import Config
-from ..dsp.backend import get_backend
-from ..errors import AudioError, CropError, DatasetError, Interrupted
 from ..scene import Scene
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,9 @@ class _Draws:
             raise err
         if not isinstance(err, CropError):  # a bad crop only re-draws; a bad clip is not drawn again
             self.bad.add(err.clip_id)
-        self.rejects.append({"example": scene.id, "attempt": attempt, "clip": err.clip_id, "path": err.path,
-                             "reason": err.reason, "detail": err.detail})
+        self.rejects.append(
+            {"example": scene.id, "attempt": attempt, "clip": err.clip_id, "path": err.path, "reason": err.reason, "detail": err.detail}
+        )
 
     def load_next(self, planner: Planner, clips: Any, subtype: str) -> tuple[int, LoadedScene]:
         """The next draw that names no bad clip, loaded: ``(attempt, loaded scene)``; draws that
@@ -117,8 +119,10 @@ class _Draws:
         met = sorted({(r["clip"], r["reason"]) for r in self.rejects})
         first = next(r for r in self.rejects if (r["clip"], r["reason"]) == met[0])
         seen = f"{first['clip']!r} ({first['reason']}: {first['detail']})" + "".join(f", {c!r} ({why})" for c, why in met[1:8])
-        raise DatasetError(f"example {self.index}: all {MAX_DRAWS} draws read a bad clip or crop: {seen}"
-                           f"{f' and {len(met) - 8} more' if len(met) > 8 else ''}; fix or re-catalog the corpus")
+        raise DatasetError(
+            f"example {self.index}: all {MAX_DRAWS} draws read a bad clip or crop: {seen}"
+            f"{f' and {len(met) - 8} more' if len(met) > 8 else ''}; fix or re-catalog the corpus"
+        )
 
 
 def render_examples(planner: Planner, indices: Sequence[int], clips: Any, config: Config) -> list[tuple[Rendered, list[dict[str, Any]]]]:

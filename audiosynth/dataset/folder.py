@@ -72,7 +72,6 @@ def folder_lock(out_dir: str | os.PathLike[str]) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-
 def rttm_text(recording: str, activity: list[dict[str, Any]]) -> str:
     """RTTM lines (``SPEAKER <file> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>``); a file
     id or speaker holding whitespace or a control character is refused (`DatasetError`)."""

@@ -43,6 +43,7 @@ class LabelRange:
 
 def _labels(*keys: str, minus: str | None = None) -> Callable[[dict[str, Any]], list[float]]:
     """The first of ``keys`` that a row's labels hold (a number), less the label ``minus``."""
+
     def values(row: dict[str, Any]) -> list[float]:
         labels = row.get("labels") or {}
         for key in keys:
@@ -50,6 +51,7 @@ def _labels(*keys: str, minus: str | None = None) -> Callable[[dict[str, Any]], 
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return [float(value) - (float(labels.get(minus) or 0.0) if minus else 0.0)]
         return []
+
     return values
 
 
@@ -63,7 +65,9 @@ def _sirs(row: dict[str, Any]) -> list[float]:
         level = scene_level_definition(row.get("scene") or {})
     except ValueError:  # a definition this version does not know (validate reports the row)
         return []
-    ratios = [level.ratio_from_levels_db(labels["s1_dbfs"], labels[f"{r}_dbfs"]) for r in roles if f"{r}_dbfs" in labels and "s1_dbfs" in labels]
+    ratios = [
+        level.ratio_from_levels_db(labels["s1_dbfs"], labels[f"{r}_dbfs"]) for r in roles if f"{r}_dbfs" in labels and "s1_dbfs" in labels
+    ]
     return [ratio for ratio in ratios if ratio is not None]
 
 
@@ -76,6 +80,7 @@ def _overlap_targeted(speech: Catalog | None) -> Callable[[dict[str, Any]], list
     (``activity_overlap_ratio``) when every talker's clip has catalog activity, that of whole
     utterances (``overlap_ratio``) when none has; nothing when some have (neither was targeted).
     Without the speech catalogs (moved or unreadable): ``activity_overlap_ratio``."""
+
     def values(row: dict[str, Any]) -> list[float]:
         if speech is None:
             return _labels("activity_overlap_ratio")(row)
@@ -84,6 +89,7 @@ def _overlap_targeted(speech: Catalog | None) -> Callable[[dict[str, Any]], list
         if len(with_activity) != 1:
             return []
         return _labels("activity_overlap_ratio" if with_activity.pop() else "overlap_ratio")(row)
+
     return values
 
 
@@ -111,13 +117,28 @@ def label_ranges(config: dict[str, Any], speech: Catalog | None = None) -> list[
         wanted.append(("talkers.sir_db", talkers.get("sir_db"), 0.1, _sirs))
         if talkers.get("overlap") == "ratio":
             wanted.append(("talkers.overlap_ratio", talkers.get("overlap_ratio"), 0.05, _overlap_targeted(speech)))
-    if reverb.get("probability", 0) > 0 and reverb.get("source") == "simulated" and room.get("wall_absorption") is None and room.get("rt60_s"):
+    if (
+        reverb.get("probability", 0) > 0
+        and reverb.get("source") == "simulated"
+        and room.get("wall_absorption") is None
+        and room.get("rt60_s")
+    ):
         wanted.append(("reverb.room.rt60_s", room["rt60_s"], 0.05 + 0.05 * float(room["rt60_s"][1]), _labels("rt60_s", "s1_rt60_s")))
-    hints = {"talkers.overlap_ratio": "; ratio mode meets it when the speech catalogs carry activity ('active', written by audiosynth catalog)"}
-    return [LabelRange(name, float(span[0]), float(span[1]), tol, values, hints.get(name, "")) for name, span, tol, values in wanted if span is not None]
+    hints = {
+        "talkers.overlap_ratio": "; ratio mode meets it when the speech catalogs carry activity ('active', written by audiosynth catalog)"
+    }
+    return [
+        LabelRange(name, float(span[0]), float(span[1]), tol, values, hints.get(name, ""))
+        for name, span, tol, values in wanted
+        if span is not None
+    ]
 
 
 def check_label_ranges(row: dict[str, Any], ranges: list[LabelRange]) -> list[str]:
     """One problem per label of ``row`` outside its configured range (see `label_ranges`)."""
-    return [f"{r.name} label {v:.4g} outside the configured range [{r.low:g}, {r.high:g}] (tolerance {r.tolerance:.3g}){r.hint}"
-            for r in ranges for v in r.values(row) if r.outside(v)]
+    return [
+        f"{r.name} label {v:.4g} outside the configured range [{r.low:g}, {r.high:g}] (tolerance {r.tolerance:.3g}){r.hint}"
+        for r in ranges
+        for v in r.values(row)
+        if r.outside(v)
+    ]

@@ -79,8 +79,9 @@ def check_rttm(name: str, data: bytes | None, row: dict[str, Any]) -> list[str]:
     except (ValueError, IndexError, UnicodeDecodeError) as err:
         return [f"rttm: unreadable {name} ({err})"]
     labelled = [(a["start"], a["end"], a["speaker"] or a["role"]) for a in row["labels"]["activity"]]
-    if len(turns) != len(labelled) or any(abs(a[0] - b[0]) > 1e-3 or abs(a[1] - b[1]) > 2e-3 or a[2] != b[2]
-                                          for a, b in zip(turns, labelled, strict=True)):
+    if len(turns) != len(labelled) or any(
+        abs(a[0] - b[0]) > 1e-3 or abs(a[1] - b[1]) > 2e-3 or a[2] != b[2] for a, b in zip(turns, labelled, strict=True)
+    ):
         return [f"rttm: {name} does not match labels.activity"]
     return []
 
@@ -168,8 +169,9 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
         for role in dict.fromkeys(a["role"] for a in activity):
             spans = [(a / rate, b / rate) for a, b in kernels.activity_segments(audio[role][0], rate, threshold)]
             labelled = [(a["start"], a["end"]) for a in activity if a["role"] == role]
-            if len(spans) != len(labelled) or any(abs(m - n) > 0.01 for pm, pl in zip(spans, labelled, strict=True)
-                                                  for m, n in zip(pm, pl, strict=True)):
+            if len(spans) != len(labelled) or any(
+                abs(m - n) > 0.01 for pm, pl in zip(spans, labelled, strict=True) for m, n in zip(pm, pl, strict=True)
+            ):
                 problems.append(f"activity of {role}: the labels differ from the activity measured on the file by more than 10 ms")
     overlap = _number_label(row, "activity_overlap_ratio", problems)
     if overlap is not None and activity is None and isinstance(sir, dict):  # several talkers outside a session
@@ -185,7 +187,6 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
         if abs(measured - row["labels"]["overlap_ratio"]) > 1e-3:
             problems.append(f"overlap_ratio label {row['labels']['overlap_ratio']} but the segments give {measured:.4f}")
     return problems
-
 
 
 def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> ValidationReport:
@@ -269,4 +270,3 @@ def _examples(root: Path, manifest: Path, info: dict[str, Any], report: Validati
         yield row, members.get
     if listed is not None and listed != list(dict.fromkeys(named)):
         report.problems.append(f"{root / 'shards.json'}: lists tars {show(listed)}, the manifest's rows are in {show(named)}")
-

@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import sys
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -443,7 +444,7 @@ def _torch_dtype(torch: Any, dtype: Any) -> Any:
 NUMPY = NumpyBackend()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(name: str, device: str, dtype: str | None) -> Backend:
     if name == "numpy":
         check_backend(name, device)

@@ -8,6 +8,7 @@ dimensions, time last. `resample` and `activity_intervals` run on NumPy only (lo
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -24,8 +25,15 @@ EPS = 1e-20
 MIN_BLOCK, MAX_BLOCK = 1 << 12, 1 << 16  # bounds of the default overlap-add block (samples)
 
 
-def fft_convolve(x: Array, h: Array, num_samples: int | None = None, *, backend: str | Backend | None = None,
-                 device: str = "cpu", block_size: int | None = None) -> Array:
+def fft_convolve(
+    x: Array,
+    h: Array,
+    num_samples: int | None = None,
+    *,
+    backend: str | Backend | None = None,
+    device: str = "cpu",
+    block_size: int | None = None,
+) -> Array:
     """Linear convolution of ``x (..., L)`` with ``h (..., K)`` by FFT, batch dims broadcast.
 
     Each signal and each filter is transformed once and all products are inverted in one
@@ -416,8 +424,9 @@ def overlap_ratio(intervals: list[tuple[int, int]]) -> float:
     return overlapped / covered if covered else 0.0
 
 
-def activity_segments(x: Array, sample_rate: int, threshold_db: float = -40.0, frame_s: float = 0.01,
-                      min_gap_s: float = 0.2) -> list[tuple[int, int]]:
+def activity_segments(
+    x: Array, sample_rate: int, threshold_db: float = -40.0, frame_s: float = 0.01, min_gap_s: float = 0.2
+) -> list[tuple[int, int]]:
     """Where ``x (L,)`` is active: ``[start, end)`` sample ranges on a ``frame_s`` grid.
 
     A frame is active when its energy is within ``threshold_db`` of the loudest frame's;
@@ -440,8 +449,14 @@ def activity_segments(x: Array, sample_rate: int, threshold_db: float = -40.0, f
     return [(a * frame, min(b * frame, x.shape[-1])) for a, b in merged]
 
 
-def activity_intervals(frame_power: npt.NDArray[np.float64], frame_s: float, threshold_db: float = -40.0, floor_dbfs: float = -70.0,
-                       min_gap_s: float = 0.2, max_intervals: int = 32) -> list[tuple[float, float]]:
+def activity_intervals(
+    frame_power: npt.NDArray[np.float64],
+    frame_s: float,
+    threshold_db: float = -40.0,
+    floor_dbfs: float = -70.0,
+    min_gap_s: float = 0.2,
+    max_intervals: int = 32,
+) -> list[tuple[float, float]]:
     """Where a clip is active, from its mean square per frame ``(F,)`` of ``frame_s`` seconds:
     ``[start, end)`` in seconds (ms precision). A frame is active when its power is within
     ``threshold_db`` of the loudest frame's and its RMS above ``floor_dbfs``; runs separated by

@@ -39,8 +39,10 @@ def rirs_of_one_room(rng: np.random.Generator, pool: Sequence[Clip], rooms: dict
 def check_all_reverberant(probability: float, channels: int, what: str) -> None:
     """Refuse multichannel reverberation with dry examples, which would have one channel."""
     if channels > 1 and 0 < probability < 1:
-        raise PreflightError(f"reverb.probability: {probability:g} < 1 but {what} {channels} microphones: the dry examples "
-                             "would be mono in a multichannel dataset; set reverb.probability to 1")
+        raise PreflightError(
+            f"reverb.probability: {probability:g} < 1 but {what} {channels} microphones: the dry examples "
+            "would be mono in a multichannel dataset; set reverb.probability to 1"
+        )
 
 
 def check_room_ranges(cfg: RoomConfig, least_share: float = 0.1) -> None:
@@ -51,22 +53,30 @@ def check_room_ranges(cfg: RoomConfig, least_share: float = 0.1) -> None:
     diagonal apart."""
     inner = [max(0.0, r[1] - 2 * cfg.wall_margin_m) for r in (cfg.length_m, cfg.width_m, cfg.height_m)]
     if cfg.distance_m[0] > math.hypot(*inner):
-        raise PreflightError(f"reverb.room.distance_m: {cfg.distance_m[0]:g} m does not fit in the largest room "
-                             f"({cfg.length_m[1]:g}x{cfg.width_m[1]:g}x{cfg.height_m[1]:g} m with wall_margin_m {cfg.wall_margin_m:g}: "
-                             f"at most {math.hypot(*inner):.2f} m): lower distance_m or make the rooms larger")
+        raise PreflightError(
+            f"reverb.room.distance_m: {cfg.distance_m[0]:g} m does not fit in the largest room "
+            f"({cfg.length_m[1]:g}x{cfg.width_m[1]:g}x{cfg.height_m[1]:g} m with wall_margin_m {cfg.wall_margin_m:g}: "
+            f"at most {math.hypot(*inner):.2f} m): lower distance_m or make the rooms larger"
+        )
     if cfg.wall_absorption is not None:
         return
     smallest = (cfg.length_m[0], cfg.width_m[0], cfg.height_m[0])
     bound, (low, high) = min_rt60(smallest), cfg.rt60_s
     if high < bound:
-        raise PreflightError(f"reverb.room.rt60_s: {high:g} s is shorter than a {'x'.join(f'{v:g}' for v in smallest)} m room "
-                             f"allows (>= {bound:.3f} s with fully absorbing walls, Sabine): raise rt60_s or make the room smaller")
-    bounds = np.array([min_rt60(size) for size in itertools.product(*(np.linspace(*r, 9) for r in (cfg.length_m, cfg.width_m, cfg.height_m)))])
+        raise PreflightError(
+            f"reverb.room.rt60_s: {high:g} s is shorter than a {'x'.join(f'{v:g}' for v in smallest)} m room "
+            f"allows (>= {bound:.3f} s with fully absorbing walls, Sabine): raise rt60_s or make the room smaller"
+        )
+    bounds = np.array(
+        [min_rt60(size) for size in itertools.product(*(np.linspace(*r, 9) for r in (cfg.length_m, cfg.width_m, cfg.height_m)))]
+    )
     share = float(np.mean(np.clip((high - bounds) / (high - low), 0, 1) if high > low else bounds <= high))
     if share < least_share:
-        raise PreflightError(f"reverb.room.rt60_s: [{low:g}, {high:g}] s is possible in only {100 * share:.0f} % of the rooms that "
-                             f"length_m, width_m, height_m draw (a room needs rt60_s >= {bounds.min():.3f} to {bounds.max():.3f} s, "
-                             f"Sabine with fully absorbing walls): raise rt60_s or make the rooms smaller")
+        raise PreflightError(
+            f"reverb.room.rt60_s: [{low:g}, {high:g}] s is possible in only {100 * share:.0f} % of the rooms that "
+            f"length_m, width_m, height_m draw (a room needs rt60_s >= {bounds.min():.3f} to {bounds.max():.3f} s, "
+            f"Sabine with fully absorbing walls): raise rt60_s or make the rooms smaller"
+        )
 
 
 from ..acoustics.ism import DRAWN_BANDS_HZ as OCTAVE_BANDS_HZ  # noqa: E402  (one definition of the bands, in acoustics)
@@ -111,8 +121,14 @@ def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int =
             bands = len(OCTAVE_BANDS_HZ) if cfg.octave_bands else 1
             rt60, absorption = None, tuple(tuple(float(a) for a in rng.uniform(*cfg.wall_absorption, size=bands)) for _ in range(6))
         return Room(
-            _point(size), rt60, tuple(s for s in sources if s is not None), tuple(_point(m) for m in centre + mics),
-            absorption, reverb.simulator, reverb.early_s, int(rng.integers(0, 2**31)),
+            _point(size),
+            rt60,
+            tuple(s for s in sources if s is not None),
+            tuple(_point(m) for m in centre + mics),
+            absorption,
+            reverb.simulator,
+            reverb.early_s,
+            int(rng.integers(0, 2**31)),
         )
     raise PreflightError(
         f"reverb.room: no placement satisfies the ranges after {tries} draws "
@@ -125,8 +141,9 @@ def _point(xyz: np.ndarray) -> Point:
     return (float(xyz[0]), float(xyz[1]), float(xyz[2]))
 
 
-def place_in_room(rng: np.random.Generator, reverb: ReverbConfig, count: int,
-                  noise: Noise | None) -> tuple[Room, list[tuple[Waypoint, ...]], Noise | None]:
+def place_in_room(
+    rng: np.random.Generator, reverb: ReverbConfig, count: int, noise: Noise | None
+) -> tuple[Room, list[tuple[Waypoint, ...]], Noise | None]:
     """A simulated room (`draw_room`) for ``count`` static talkers, at its points ``0 .. count-1``
     (their paths), and, where an array hears it, the noise as a point field at point ``count``
     (one microphone hears noise the same from anywhere: it stays mono)."""
@@ -137,7 +154,9 @@ def place_in_room(rng: np.random.Generator, reverb: ReverbConfig, count: int,
     return room, [static_path(k) for k in range(count)], noise
 
 
-def _place_source(rng: np.random.Generator, cfg: RoomConfig, size: np.ndarray, centre: np.ndarray, tries: int = 50) -> tuple[float, float, float] | None:
+def _place_source(
+    rng: np.random.Generator, cfg: RoomConfig, size: np.ndarray, centre: np.ndarray, tries: int = 50
+) -> tuple[float, float, float] | None:
     """A source position at a drawn distance and height from the array centre, inside the margins."""
     margin = cfg.wall_margin_m
     for _ in range(tries):

@@ -28,14 +28,15 @@ LABEL_DEFINITIONS = {
     "<target>_gain_db": "a target's own gain on top of gain_db (<= 0) so that it stays below output.peak_dbfs",
     "activity_overlap_ratio": "speech overlap: time with two or more talkers active over time with one or more, activity measured on the written images",
     "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB), "
-              "a noise floor truncated first (Lundeby); null when it cannot be measured",
+    "a noise floor truncated first (Lundeby); null when it cannot be measured",
     "rt60_reason": "present when rt60_s or rt60_t30_s is null: silent, single_impulse or shallow_decay",
     "text": "the clip's transcript, present only when the whole utterance is inside the example",
 }
 
 
-def measure_labels(loaded: LoadedScene, audio: dict[str, Array], reverbs: dict[str, Reverb], gain: float,
-                   level: LevelDefinition) -> dict[str, Any]:
+def measure_labels(
+    loaded: LoadedScene, audio: dict[str, Array], reverbs: dict[str, Reverb], gain: float, level: LevelDefinition
+) -> dict[str, Any]:
     """Labels measured on the final signals ``audio`` (role -> ``(M, N)``) and the RIRs applied
     (role -> `Reverb`), ``gain`` the common gain (see README, 'Label definitions')."""
     scene, rate = loaded.scene, loaded.scene.sample_rate
@@ -55,7 +56,12 @@ def measure_labels(loaded: LoadedScene, audio: dict[str, Array], reverbs: dict[s
     for source in {s.role: s for s in reversed(scene.sources)}.values():  # the first source of each role
         labels[f"{source.role}_dbfs"] = round(kernels.rms_dbfs(audio[source.role]), 4)
         if source.role in reverbs:
-            labels.update({(k if len(roles) == 1 else f"{source.role}_{k}"): v for k, v in reverb_labels(reverbs[source.role], rate, scene, source).items()})
+            labels.update(
+                {
+                    (k if len(roles) == 1 else f"{source.role}_{k}"): v
+                    for k, v in reverb_labels(reverbs[source.role], rate, scene, source).items()
+                }
+            )
     if len(roles) == 1:
         labels.update(speaker=segments[0]["speaker"], text=segments[0]["text"], speech_clip=segments[0]["clip"])
     else:
@@ -63,7 +69,9 @@ def measure_labels(loaded: LoadedScene, audio: dict[str, Array], reverbs: dict[s
         labels["speakers"] = [speaker_of_role[role] for role in roles]
         labels["sir_db"] = {role: round(level.ratio_db(audio[role], sum(audio[r] for r in roles if r != role)), 4) for role in roles}
         labels["segments"] = segments
-        labels["overlap_ratio"] = round(kernels.overlap_ratio([(round(seg["start"] * rate), round(seg["end"] * rate)) for seg in segments]), 4)
+        labels["overlap_ratio"] = round(
+            kernels.overlap_ratio([(round(seg["start"] * rate), round(seg["end"] * rate)) for seg in segments]), 4
+        )
     if scene.type == "diarization":
         labels.update(activity_labels(scene, audio, roles, {seg["role"]: seg["speaker"] for seg in segments}))
     elif len(roles) > 1:  # speech overlap measured on the written images (see activity_labels)
@@ -72,8 +80,11 @@ def measure_labels(loaded: LoadedScene, audio: dict[str, Array], reverbs: dict[s
     if scene.noise:
         labels["noise_clip"] = scene.noise.segment.clip_id
     if scene.enrollment is not None:
-        labels.update(enrollment_clip=scene.enrollment.clip_id, target_speaker=segments[0]["speaker"],
-                      enrollment_duration=audio["enrollment"].shape[-1] / rate)
+        labels.update(
+            enrollment_clip=scene.enrollment.clip_id,
+            target_speaker=segments[0]["speaker"],
+            enrollment_duration=audio["enrollment"].shape[-1] / rate,
+        )
     return labels
 
 
@@ -88,8 +99,11 @@ def activity_labels(scene: Scene, audio: dict[str, Array], roles: list[str], spe
             intervals.append((start, end))
     rows.sort(key=lambda r: (r["start"], r["role"]))
     covered, overlapped = kernels.coverage(intervals)
-    return {"activity": rows, "speech_ratio": round(covered / scene.num_samples, 4),
-            "activity_overlap_ratio": round(overlapped / covered if covered else 0.0, 4)}
+    return {
+        "activity": rows,
+        "speech_ratio": round(covered / scene.num_samples, 4),
+        "activity_overlap_ratio": round(overlapped / covered if covered else 0.0, 4),
+    }
 
 
 def reverb_labels(reverb: Reverb, rate: int, scene: Scene, source: Source) -> dict[str, Any]:

@@ -8,8 +8,9 @@ the catalog (speakers, texts). `LoadedScene` then holds all that `mix.render_bat
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -88,12 +89,19 @@ class LoadedScene:
 
     def map_arrays(self, convert: Callable[[Any], Any]) -> LoadedScene:
         """A copy with every signal array passed through ``convert`` (e.g. onto a backend)."""
+
         def reverb(r: Reverb | None) -> Reverb | None:
             return None if r is None else Reverb(convert(r.rir), convert(r.direct), r.delays)
 
-        talkers = tuple(dataclasses.replace(t, dry=convert(t.dry), reverb=reverb(t.reverb),
-                                            level_span=t.level_span if isinstance(t.level_span, slice) else convert(t.level_span))
-                        for t in self.talkers)
+        talkers = tuple(
+            dataclasses.replace(
+                t,
+                dry=convert(t.dry),
+                reverb=reverb(t.reverb),
+                level_span=t.level_span if isinstance(t.level_span, slice) else convert(t.level_span),
+            )
+            for t in self.talkers
+        )
         noise = None if self.noise is None else dataclasses.replace(self.noise, dry=convert(self.noise.dry))
         enrollment = None if self.enrollment is None else convert(self.enrollment)
         return dataclasses.replace(self, talkers=talkers, noise=noise, enrollment=enrollment)
@@ -117,8 +125,10 @@ def load_scene(scene: Scene, clips: Catalog, subtype: str) -> LoadedScene:
         for source, dry, span in zip(scene.sources, drys, spans):
             _refuse_silent(dry[0, span], source.segment, clips, "speech")
         reverbs = [catalog_reverb(source.rir_clip, clips, rate) if source.rir_clip is not None else None for source in scene.sources]
-        talkers = tuple(Talker(source.role, dry, source.level_dbfs, span, source.sir_db, reverb, None if reverb else source.position)
-                        for source, dry, span, reverb in zip(scene.sources, drys, spans, reverbs))
+        talkers = tuple(
+            Talker(source.role, dry, source.level_dbfs, span, source.sir_db, reverb, None if reverb else source.position)
+            for source, dry, span, reverb in zip(scene.sources, drys, spans, reverbs)
+        )
     noise = None
     if scene.noise is not None:
         dry = _noise_signal(scene.noise, clips, rate, n)
@@ -146,8 +156,12 @@ def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples
         err.clip_id = clip.id
         raise
     if audio.shape[0] != clip.num_channels:  # the file is not what its catalog row says: a bad clip
-        raise AudioError(str(clips.resolve(clip)), "wrong_channels", f"the file has {audio.shape[0]} channel(s), "
-                         f"the catalog row says {clip.num_channels}", clip.id)
+        raise AudioError(
+            str(clips.resolve(clip)),
+            "wrong_channels",
+            f"the file has {audio.shape[0]} channel(s), the catalog row says {clip.num_channels}",
+            clip.id,
+        )
     audio = kernels.resample(audio, clip.sample_rate, sample_rate)
     if segment.onset == 0 and audio.shape[1] == num_samples and audio.flags.c_contiguous:
         return audio  # fills the example already: a fresh array, no copy needed
@@ -162,7 +176,9 @@ def catalog_reverb(clip_id: str, clips: Catalog, sample_rate: int) -> Reverb:
     samples within 2.5 ms of each channel's peak. A RIR that is no room (`kernels.rir_degeneracy`:
     all zeros, or a single impulse) raises `AudioError`, so that the build re-draws the example."""
     clip = clips.by_id(clip_id)
-    rir = load_segment(Segment(clip_id, 0, clip.num_samples), clips, sample_rate, kernels.resampled_length(clip.num_samples, clip.sample_rate, sample_rate))
+    rir = load_segment(
+        Segment(clip_id, 0, clip.num_samples), clips, sample_rate, kernels.resampled_length(clip.num_samples, clip.sample_rate, sample_rate)
+    )
     degenerate = kernels.rir_degeneracy(rir)
     if degenerate is not None:
         detail = "every sample is zero" if degenerate == "silent" else "all its energy is in one sample: no decay"
@@ -177,9 +193,19 @@ def talker_segment(source: Source, clips: Catalog, rate: int, num_samples: int) 
     seg = source.segment
     clip = clips.by_id(seg.clip_id)
     end = min(num_samples, seg.onset + kernels.resampled_length(seg.length, clip.sample_rate, rate))
-    complete = seg.offset == 0 and seg.length == clip.num_samples and end == seg.onset + kernels.resampled_length(clip.num_samples, clip.sample_rate, rate)
-    return {"role": source.role, "speaker": clip.speaker, "clip": clip.id, "text": clip.text if complete else None,
-            "start": seg.onset / rate, "end": end / rate}
+    complete = (
+        seg.offset == 0
+        and seg.length == clip.num_samples
+        and end == seg.onset + kernels.resampled_length(clip.num_samples, clip.sample_rate, rate)
+    )
+    return {
+        "role": source.role,
+        "speaker": clip.speaker,
+        "clip": clip.id,
+        "text": clip.text if complete else None,
+        "start": seg.onset / rate,
+        "end": end / rate,
+    }
 
 
 def _refuse_silent(x: np.ndarray, segment: Segment, clips: Catalog, what: str) -> None:
@@ -190,7 +216,9 @@ def _refuse_silent(x: np.ndarray, segment: Segment, clips: Catalog, what: str) -
         return
     clip = clips.by_id(segment.clip_id)
     whole = segment.loop or (segment.offset == 0 and segment.length >= clip.num_samples)
-    detail = f"{what} RMS {level:.1f} dBFS < {SILENT_DBFS:g} dBFS over " + ("the whole clip" if whole else f"{segment.length} samples from {segment.offset}")
+    detail = f"{what} RMS {level:.1f} dBFS < {SILENT_DBFS:g} dBFS over " + (
+        "the whole clip" if whole else f"{segment.length} samples from {segment.offset}"
+    )
     raise (AudioError if whole else CropError)(str(clips.resolve(clip)), "silent" if whole else "silent_crop", detail, clip.id)
 
 
@@ -224,8 +252,10 @@ def _session_talkers(scene: Scene, clips: Catalog) -> tuple[Talker, ...]:
         track, _ = tracks.setdefault(source.role, (np.zeros((1, n)), source))
         stop = min(n, source.segment.onset + turn.shape[-1])
         track[:, source.segment.onset : stop] += turn[:, : stop - source.segment.onset]
-    return tuple(Talker(role, track, first.level_dbfs, np.any(track != 0, axis=0), position=first.position)
-                 for role, (track, first) in sorted(tracks.items()))
+    return tuple(
+        Talker(role, track, first.level_dbfs, np.any(track != 0, axis=0), position=first.position)
+        for role, (track, first) in sorted(tracks.items())
+    )
 
 
 def _whole_clip(segment: Segment, clips: Catalog, rate: int) -> np.ndarray:

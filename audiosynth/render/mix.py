@@ -11,8 +11,9 @@ channel. All signals are ``(M, N)`` arrays of the backend: one row per microphon
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -107,8 +108,14 @@ def _mix(loaded: LoadedScene, room: RoomResponse | None, xp: Backend) -> Rendere
     talker_reverbs = [t.reverb or room_reverb(t.position) for t in talkers]
     noise_reverb = room_reverb(noise.position) if noise is not None else None
     # every signal of the scene convolved with its RIR in one batched call, then the short target filters in another
-    wet = iter(_convolve_each(xp, [(t.dry, r.rir) for t, r in zip(talkers, talker_reverbs) if r]
-                              + ([(noise.dry, noise_reverb.rir)] if noise is not None and noise_reverb else []), n))
+    wet = iter(
+        _convolve_each(
+            xp,
+            [(t.dry, r.rir) for t, r in zip(talkers, talker_reverbs) if r]
+            + ([(noise.dry, noise_reverb.rir)] if noise is not None and noise_reverb else []),
+            n,
+        )
+    )
     names = [t for t in loaded.targets if t != "dry"]
 
     def target_filters(r: Reverb) -> Array:
@@ -169,7 +176,9 @@ def _mix(loaded: LoadedScene, room: RoomResponse | None, xp: Backend) -> Rendere
     targets = {role: _quantize(xp, x, subtype) for role, x in targets.items()}
     if loaded.enrollment is not None:
         enrollment = loaded.enrollment
-        targets["enrollment"] = _quantize(xp, enrollment * kernels.db_to_gain(scene.enrollment_dbfs - kernels.rms_dbfs(enrollment)), subtype)
+        targets["enrollment"] = _quantize(
+            xp, enrollment * kernels.db_to_gain(scene.enrollment_dbfs - kernels.rms_dbfs(enrollment)), subtype
+        )
     audio = {"mix": mix, **images, "noise": noise_signal, **targets}
     labels = measure_labels(loaded, audio, reverbs, gain, level)
     labels.update({f"{role}_gain_db": round(20 * np.log10(g), 4) for role, g in target_gains.items()})
@@ -190,8 +199,12 @@ def _below_floor(noise: Array, clip_id: str, path: str, subtype: str) -> CropErr
     level, floor = kernels.rms_dbfs(noise), grid_floor_dbfs(subtype) + FLOOR_MARGIN_DB
     if level >= floor:
         return None
-    return CropError(path, "silent_crop", f"noise at {level:.1f} dBFS after the SNR gain, below {floor:.1f} dBFS "
-                     f"({subtype} floor + {FLOOR_MARGIN_DB:g} dB)", clip_id)
+    return CropError(
+        path,
+        "silent_crop",
+        f"noise at {level:.1f} dBFS after the SNR gain, below {floor:.1f} dBFS ({subtype} floor + {FLOOR_MARGIN_DB:g} dB)",
+        clip_id,
+    )
 
 
 def _early(xp: Backend, reverb: Reverb, sample_rate: int, early_ms: float) -> Array:
@@ -215,6 +228,7 @@ def _stack_filters(xp: Backend, filters: list[Array]) -> Array:
 def _convolve_each(xp: Backend, pairs: list[tuple[Array, Array]], n: int) -> list[Array]:
     """Each signal ``(1, L)`` convolved with its filters ``(..., M, K)``, first ``n`` samples: one
     batched call when the filters agree in shape up to K (one room's RIRs), else a call each."""
+
     def lift(x: Array, h: Array) -> Array:  # (1, ..., 1, L)
         return x.reshape((1,) * (h.ndim - 1) + tuple(x.shape[-1:]))
 
@@ -231,7 +245,9 @@ def _quantize(xp: Backend, x: Array, subtype: str) -> Array:
     return xp.float32_grid(x) if subtype == "FLOAT" else kernels.quantize(x, SUBTYPE_BITS[subtype], out=x)
 
 
-def _quantize_images(xp: Backend, images: dict[str, Array], noise: Array, mix: Array, subtype: str) -> tuple[dict[str, Array], Array, Array]:
+def _quantize_images(
+    xp: Backend, images: dict[str, Array], noise: Array, mix: Array, subtype: str
+) -> tuple[dict[str, Array], Array, Array]:
     """Put the images, noise and their mixture ``mix`` (``Σ images + noise``) on the output grid
     with ``mix == Σ images + noise`` exact: for FLOAT the mixture is the float32 sum, for PCM
     the noise is the integer residual. PCM reuses the arrays passed in: they are overwritten."""
