@@ -206,3 +206,28 @@ def test_a_new_task_is_a_piece_plus_a_recipe_even_with_worker_processes(tmp_path
     for row in rows:
         onsets = {s["segment"]["onset"] for s in row["scene"]["sources"]}
         assert [s["role"] for s in row["scene"]["sources"]] == ["s1", "s2"] and onsets == {0}
+
+
+def test_a_task_the_worker_processes_cannot_find_is_one_line(tmp_path):
+    """Registered only under ``if __name__ == "__main__"``, a task is unknown to the spawned workers:
+    the build ends with one ``error:`` line that says so (no pool traceback), and nothing is marked done."""
+    script = tmp_path / "hidden.py"
+    script.write_text(
+        CHORUS_RECIPE.replace("register(Chorus())  # at module level", "# not at module level").replace(
+            "    run_recipe(", "    register(Chorus())\n    run_recipe("
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, str(script), "-o", str(tmp_path / "ds"), "--num-examples", "6", "--workers", "2", "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "worker process" in errors[0] and "chorus" in errors[0], done.stderr[-2000:]
+    assert "at import time" in errors[0]
+    assert not list((tmp_path / "ds" / "shards").glob("*.jsonl"))

@@ -111,7 +111,7 @@ def _pool(config_json: str, out: str, shards: Iterator[int], workers: int, forma
     if workers == 1:
         from threadpoolctl import threadpool_limits
 
-        _init_worker(config_json)
+        _init_worker(config_json, worker_process=False)
         _WORKER["stop"] = stop
         try:
             with threadpool_limits(limits=1):  # as in the pool's workers: threaded BLAS sums differ in the last bit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
@@ -22,7 +23,7 @@ from ..dataset.webdataset import (
     WebDatasetShardWriter,
 )
 from ..dsp.backend import get_backend
-from ..errors import AudioError, CropError, DatasetError, Interrupted
+from ..errors import AudioError, ConfigError, CropError, DatasetError, Interrupted
 from ..plan.planner import Planner
 from ..plan.pools import load_catalogs
 from ..render.load import LoadedScene, load_scene
@@ -35,10 +36,22 @@ log = logging.getLogger(__name__)
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(config_json: str) -> None:
-    config = Config.model_validate_json(config_json)
-    catalogs = load_catalogs(config)
-    _WORKER.update(config=config, planner=Planner(config, catalogs), clips=catalogs.all(), fingerprint=config.fingerprint())
+def _init_worker(config_json: str, *, worker_process: bool = True) -> None:
+    """Set this process up for the build of ``config_json``: config, catalogs, planner. In a worker
+    process whatever fails is a `ConfigError` that says so (the driver, which did the same, passed)."""
+    try:
+        config = Config.model_validate_json(config_json)
+        catalogs = load_catalogs(config)
+        planner = Planner(config, catalogs)
+    except Exception as err:
+        if not worker_process:
+            raise
+        detail = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise ConfigError(
+            f"a worker process could not set up the build: {detail[:800]} (a worker imports the config's modules afresh: "
+            "a task registered only under `if __name__ == '__main__'` is unknown there; register it at import time)"
+        ) from None
+    _WORKER.update(config=config, planner=planner, clips=catalogs.all(), fingerprint=config.fingerprint())
 
 
 def _keep_freed_memory() -> None:
@@ -62,10 +75,8 @@ def _die_with_parent(parent_pid: int) -> None:
     """Linux: have the kernel kill this worker when the build process dies (even by SIGKILL), so
     that no orphan keeps writing into a folder that a resumed build is writing too; and exit now
     if the build died before this ran."""
-    try:
+    with contextlib.suppress(OSError, AttributeError, TypeError):
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError, TypeError):
-        pass
     if os.getppid() != parent_pid:
         os._exit(1)
 
@@ -76,8 +87,11 @@ def _init_pool_worker(config_json: str, parent_pid: int, stop: Any = None) -> No
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     _keep_freed_memory()
-    _init_worker(config_json)
     _WORKER["stop"] = stop
+    try:
+        _init_worker(config_json)
+    except ConfigError as err:  # raised by the first shard this worker is given: one line in the driver, no broken pool
+        _WORKER["setup_error"] = err
 
 
 MAX_DRAWS = 20  # draws of one example before a build gives up on it (every one used a bad clip)
@@ -142,7 +156,7 @@ def render_examples(planner: Planner, indices: Sequence[int], clips: Any, config
         loaded = [(d, *d.load_next(planner, clips, config.output.subtype)) for d in pending]
         results = render_batch([scene for _, _, scene in loaded], backend)
         pending = []
-        for (d, attempt, scene), result in zip(loaded, results):
+        for (d, attempt, scene), result in zip(loaded, results, strict=True):
             if isinstance(result, AudioError):
                 d.refused(scene.scene, attempt, result)
                 pending.append(d)
@@ -164,6 +178,8 @@ def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: in
     On any failure, and when ``_WORKER["stop"]`` is set before an example (Ctrl-C: raises
     `Interrupted`), the shard's temporary files are removed; a later build redoes it. Its rows carry
     the config's fingerprint."""
+    if "setup_error" in _WORKER:
+        raise _WORKER["setup_error"]
     config: Config = _WORKER["config"]
     planner: Planner = _WORKER["planner"]
     stop = _WORKER.get("stop")

@@ -14,8 +14,7 @@ from typing import Any
 
 from ..dsp import kernels
 from ..dsp.backend import Array
-
-DEFAULT_LEVEL_DEFINITION = "power"
+from ..scene import DEFAULT_LEVEL_DEFINITION
 
 
 @dataclass(frozen=True)

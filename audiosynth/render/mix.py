@@ -56,14 +56,15 @@ def render(scene: Scene, clips: Catalog, subtype: str = "PCM_16", *, backend: st
         clips: a catalog holding every clip id the scene names (absolute paths).
         subtype: PCM_16, PCM_24 or FLOAT: the grid the returned signals lie on.
         backend, device: where room simulation, convolution, gains, quantization and labels run
-            (``numpy``/``torch``, ``cpu``/``cuda``); the signals come back as its arrays (`Rendered.to_numpy`).
+            (``numpy``/``torch``, ``cpu``/``cuda``); the signals come back as NumPy arrays, whatever the
+            backend (`render_batch` keeps them on the backend).
     Raises:
         `AudioError` for a bad clip, `CropError` for an unusable crop (see `load_scene`, `render_batch`).
     """
     result = render_batch([load_scene(scene, clips, subtype)], backend, device)[0]
     if isinstance(result, AudioError):
         raise result
-    return result
+    return result.to_numpy()
 
 
 def render_batch(batch: Sequence[LoadedScene], backend: str | Backend = "numpy", device: str = "cpu") -> list[Rendered | AudioError]:
@@ -77,7 +78,7 @@ def render_batch(batch: Sequence[LoadedScene], backend: str | Backend = "numpy",
     xp = get_backend(backend, device)
     scenes = [loaded.on(xp) for loaded in batch]
     rooms = _simulate(scenes, xp)
-    return [_mix(loaded, room, xp) for loaded, room in zip(scenes, rooms)]
+    return [_mix(loaded, room, xp) for loaded, room in zip(scenes, rooms, strict=True)]
 
 
 def _simulate(scenes: list[LoadedScene], xp: Backend) -> list[RoomResponse | None]:
@@ -88,7 +89,7 @@ def _simulate(scenes: list[LoadedScene], xp: Backend) -> list[RoomResponse | Non
             wanted[loaded.scene.sample_rate].append((k, loaded.scene.room))
     rooms: list[RoomResponse | None] = [None] * len(scenes)
     for rate, pairs in wanted.items():
-        for (k, _), response in zip(pairs, simulate_rooms([room for _, room in pairs], rate, xp)):
+        for (k, _), response in zip(pairs, simulate_rooms([room for _, room in pairs], rate, xp), strict=True):
             rooms[k] = response
     return rooms
 
@@ -111,7 +112,7 @@ def _mix(loaded: LoadedScene, room: RoomResponse | None, xp: Backend) -> Rendere
     wet = iter(
         _convolve_each(
             xp,
-            [(t.dry, r.rir) for t, r in zip(talkers, talker_reverbs) if r]
+            [(t.dry, r.rir) for t, r in zip(talkers, talker_reverbs, strict=True) if r]
             + ([(noise.dry, noise_reverb.rir)] if noise is not None and noise_reverb else []),
             n,
         )
@@ -121,18 +122,20 @@ def _mix(loaded: LoadedScene, room: RoomResponse | None, xp: Backend) -> Rendere
     def target_filters(r: Reverb) -> Array:
         return _stack_filters(xp, [r.direct if t == "direct" else _early(xp, r, rate, scene.early_ms) for t in names])
 
-    wet_targets = iter(_convolve_each(xp, [(t.dry, target_filters(r)) for t, r in zip(talkers, talker_reverbs) if r] if names else [], n))
+    wet_targets = iter(
+        _convolve_each(xp, [(t.dry, target_filters(r)) for t, r in zip(talkers, talker_reverbs, strict=True) if r] if names else [], n)
+    )
     images: dict[str, Array] = {}
     targets: dict[str, Array] = {}
     reverbs: dict[str, Reverb] = {}
-    for talker, reverb in zip(talkers, talker_reverbs):
+    for talker, reverb in zip(talkers, talker_reverbs, strict=True):
         extra: dict[str, Array] = {}
         if reverb is None:
             image = talker.dry
         else:
             reverbs[talker.role], image = reverb, next(wet)  # (M, n)
             if names:
-                extra = {f"{talker.role}_{t}": x for t, x in zip(names, next(wet_targets))}
+                extra = {f"{talker.role}_{t}": x for t, x in zip(names, next(wet_targets), strict=True)}
             if "dry" in loaded.targets:
                 extra[f"{talker.role}_dry"] = xp.copy(talker.dry)
         if talker.sir_db is None or not images:
