@@ -108,3 +108,13 @@ def test_cuda_without_gpu_is_refused_before_any_work(corpus, tmp_path):
     with pytest.raises(ConfigError, match="CUDA is not available"):
         build(config, tmp_path / "out", workers=1, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_per_band_absorption_at_8_khz_draws_the_bands_below_nyquist(corpus):
+    """At 8 kHz the 4 kHz band is at Nyquist: the walls draw absorption for the 5 bands the
+    simulator has there, and the example renders (it raised after pre-flight before)."""
+    rs = renders(corpus, n=3, sample_rate=8000, allow_upsampling=False, reverb=reverb(wall_absorption=[0.1, 0.5], octave_bands=True))
+    for r in rs:
+        assert {len(bands) for bands in r.scene.room.absorption} == {5}
+        assert 0.05 < r.labels["rt60_s"] < 3.0
+        np.testing.assert_array_equal(r.audio["mix"], r.audio["clean"] + r.audio["noise"])

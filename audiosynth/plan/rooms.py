@@ -93,11 +93,12 @@ def array_layout(cfg: ArrayConfig) -> np.ndarray:
     return np.asarray(cfg.positions_m, dtype=float)
 
 
-def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int = 1, tries: int = 200) -> Room:
+def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int = 1, tries: int = 200, sample_rate: int = 16000) -> Room:
     """A random shoebox with a (rotated) microphone array and ``num_sources`` sources, each at
     a distance from the array centre drawn from the range, everything at least
     ``wall_margin_m`` from every wall, and an RT60 the room's size allows (`min_rt60`)
-    (re-drawn until the constraints hold)."""
+    (re-drawn until the constraints hold); per-band absorption for the octave bands below
+    ``sample_rate``'s Nyquist frequency (Hz)."""
     cfg = reverb.room
     margin = cfg.wall_margin_m
     local = array_layout(cfg.array)
@@ -118,7 +119,7 @@ def draw_room(rng: np.random.Generator, reverb: ReverbConfig, num_sources: int =
             if rt60 < min_rt60(size):  # no such room (`min_rt60`): draw another
                 continue
         else:
-            bands = len(OCTAVE_BANDS_HZ) if cfg.octave_bands else 1
+            bands = sum(f < sample_rate / 2 for f in OCTAVE_BANDS_HZ) if cfg.octave_bands else 1  # those below Nyquist
             rt60, absorption = None, tuple(tuple(float(a) for a in rng.uniform(*cfg.wall_absorption, size=bands)) for _ in range(6))
         return Room(
             _point(size),
@@ -142,13 +143,13 @@ def _point(xyz: np.ndarray) -> Point:
 
 
 def place_in_room(
-    rng: np.random.Generator, reverb: ReverbConfig, count: int, noise: Noise | None
+    rng: np.random.Generator, reverb: ReverbConfig, count: int, noise: Noise | None, sample_rate: int = 16000
 ) -> tuple[Room, list[tuple[Waypoint, ...]], Noise | None]:
     """A simulated room (`draw_room`) for ``count`` static talkers, at its points ``0 .. count-1``
     (their paths), and, where an array hears it, the noise as a point field at point ``count``
     (one microphone hears noise the same from anywhere: it stays mono)."""
     spatial_noise = noise is not None and reverb.room.array.type != "single"
-    room = draw_room(rng, reverb, count + spatial_noise)
+    room = draw_room(rng, reverb, count + spatial_noise, sample_rate=sample_rate)
     if noise is not None and spatial_noise:
         noise = dataclasses.replace(noise, field="point", position=count)
     return room, [static_path(k) for k in range(count)], noise

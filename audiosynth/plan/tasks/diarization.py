@@ -67,7 +67,7 @@ class Diarization(Task):
         room = None
         paths: list[tuple[Waypoint, ...]] = [()] * count
         if rng.random() < config.reverb.probability and config.reverb.source == "simulated":
-            room, paths, noise = place_in_room(rng, config.reverb, count, noise)
+            room, paths, noise = place_in_room(rng, config.reverb, count, noise, config.sample_rate)
         sources = tuple(Source(f"s{k + 1}", seg, levels[k], None, paths[k]) for k, seg in turns)
         return Scene(
             example_id(split, index),

@@ -56,7 +56,7 @@ class TalkerTask(Task):
             if config.reverb.source == "catalog":
                 rir_clips = [c.id for c in rirs_of_one_room(rng, planner.rirs[split], planner.rir_rooms[split], count)]
             else:
-                room, paths, noise = place_in_room(rng, config.reverb, count, noise)
+                room, paths, noise = place_in_room(rng, config.reverb, count, noise, config.sample_rate)
         sources = tuple(
             Source(role, seg, level, rir, path, sir)
             for role, seg, rir, path, sir in zip(self.roles(count), segments, rir_clips, paths, sirs, strict=True)
