@@ -119,8 +119,8 @@ def test_the_numpy_backend_is_numpy_and_scipy_to_the_bit() -> None:
     NP.scatter_add(out, np.array([1, 1, 4]), np.array([0.5, 0.25, 2.0]))
     assert out.tolist() == [0, 0.75, 0, 0, 2.0, 0, 0, 0, 0, 0]
     long = RNG.standard_normal(B._SCRATCH_MAX + 5)
-    for x in (x, x[1], x[1, 2, 100:900], x[..., ::3], x.astype(np.float32), RNG.standard_normal((4, 70000)), long, long[:1000]):
-        assert NP.sum_of_squares(x) == float(np.sum(np.square(x, dtype=np.float64)))  # the buffer changes no bit
+    for signal in (x, x[1], x[1, 2, 100:900], x[..., ::3], x.astype(np.float32), RNG.standard_normal((4, 70000)), long, long[:1000]):
+        assert NP.sum_of_squares(signal) == float(np.sum(np.square(signal, dtype=np.float64)))  # the buffer changes no bit
 
 
 def test_arrays_move_between_backends_keeping_their_kind() -> None:

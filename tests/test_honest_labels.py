@@ -72,7 +72,7 @@ def gappy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     rng = np.random.default_rng(3)
     noise = 0.1 * rng.standard_normal(8 * RATE)
     noise[RATE : 7 * RATE] = 0.0
-    speech = _speech_clips(rng) + [("zero-0", np.zeros(3 * RATE), "spk0")]
+    speech = [*_speech_clips(rng), ("zero-0", np.zeros(3 * RATE), "spk0")]
     return {"speech": _catalog(root, "speech", speech), "noise": _catalog(root, "noise", [("gap", noise, None)]), "rirs": ""}
 
 

@@ -140,9 +140,9 @@ def _interrupt_at_random(path: Path, ref: dict[str, str], out: Path, workers: in
     return seen
 
 
-@pytest.mark.parametrize("workers, runs", [(1, 30), (2, 30)])
+@pytest.mark.parametrize(("workers", "runs"), [(1, 30), (2, 30)])
 def test_ctrl_c_at_random_moments_then_resume_gives_the_same_bytes(quick, tmp_path, workers, runs):
-    config, path, ref = quick
+    _, path, ref = quick
     seen = _interrupt_at_random(path, ref, tmp_path / "ds", workers, runs, seed=workers)
     assert seen["mid_build"] >= runs, seen  # this many runs were really stopped mid-build (and resumed)
     assert not list((tmp_path / "ds").rglob(f"*{io_files.TMP_SUFFIX}"))
@@ -185,7 +185,7 @@ def test_interrupted_build_in_process_raises_and_leaves_no_temporary(quick, tmp_
     shard's temporaries, raises `Interrupted` naming the shards done, and restores the handler."""
     from audiosynth.build import worker as build_module
 
-    config, path, ref = quick
+    config, _, ref = quick
     calls = []
     real = build_module.render_examples
 
@@ -212,7 +212,7 @@ def test_build_from_a_thread_that_is_not_main_works(quick, tmp_path):
     """signal.signal only works in the main thread: a build from another thread runs without a handler."""
     import threading
 
-    config, path, ref = quick
+    config, _, ref = quick
     errors = []
     thread = threading.Thread(target=lambda: _capture(errors, lambda: build(config, tmp_path / "ds", workers=1, progress=False)))
     thread.start()
@@ -233,7 +233,7 @@ def _flac(x: np.ndarray, subtype: str = "PCM_16") -> bytes:
     return audio.encode(x, 16000, "flac", subtype)
 
 
-@pytest.mark.parametrize("subtype, bits", [("PCM_16", 16), ("PCM_24", 24)])
+@pytest.mark.parametrize(("subtype", "bits"), [("PCM_16", 16), ("PCM_24", 24)])
 def test_flac_md5_matches_its_samples_and_catches_a_changed_one(subtype, bits):
     rng = np.random.default_rng(1)
     x = np.round(rng.uniform(-0.9, 0.9, (2, 8000)) * 2 ** (bits - 1)) / 2 ** (bits - 1)
@@ -247,7 +247,7 @@ def test_flac_md5_matches_its_samples_and_catches_a_changed_one(subtype, bits):
 
 
 def test_validate_names_a_flac_whose_streaminfo_md5_is_wrong(quick, tmp_path):
-    config, path, ref = quick
+    config, _, _ = quick
     out = tmp_path / "ds"
     build(config, out, workers=1, progress=False)
     assert validate(out, progress=False).ok
@@ -262,7 +262,7 @@ def test_validate_names_a_flac_whose_streaminfo_md5_is_wrong(quick, tmp_path):
 
 # -- shards carry the config fingerprint ---------------------------------------------------------
 def test_shards_of_another_config_are_refused_when_build_json_was_deleted(quick, tmp_path):
-    config, path, ref = quick
+    config, _, _ = quick
     out = tmp_path / "ds"
     build(config.with_overrides(num_examples=4), out, workers=1, progress=False)
     (out / "build.json").unlink()
@@ -274,11 +274,11 @@ def test_shards_of_another_config_are_refused_when_build_json_was_deleted(quick,
     assert not (out / "manifest.jsonl").exists()
 
 
-@pytest.mark.parametrize("first, then", [("folder", "webdataset"), ("webdataset", "folder")])
+@pytest.mark.parametrize(("first", "then"), [("folder", "webdataset"), ("webdataset", "folder")])
 def test_shards_of_another_format_are_refused_when_build_json_was_deleted(quick, tmp_path, first, then):
     """Same config, other format: without build.json the shards' rows still tell (a tar shard's rows
     name their tar), so a resume never mixes a folder's shards with tar shards."""
-    config, path, ref = quick
+    config, _, _ = quick
     out = tmp_path / "ds"
     build(config, out, workers=1, progress=False, format=first)
     for name in ("build.json", "manifest.jsonl"):
@@ -290,7 +290,7 @@ def test_shards_of_another_format_are_refused_when_build_json_was_deleted(quick,
 
 
 def test_manifest_rows_do_not_carry_the_fingerprint(quick, tmp_path):
-    config, path, ref = quick
+    config, _, _ = quick
     out = tmp_path / "ds"
     build(config.with_overrides(num_examples=2), out, workers=1, progress=False)
     row = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
@@ -323,7 +323,7 @@ def test_todo_scans_the_shards_folder_once_not_every_possible_shard(tmp_path, mo
 
 # -- two builds racing on one folder -----------------------------------------------------------
 def test_two_builds_racing_on_one_folder_both_finish_with_the_reference_bytes(quick, tmp_path):
-    config, path, ref = quick
+    _, path, ref = quick
     for attempt in range(3):
         out = tmp_path / f"ds{attempt}"
         cmd = [sys.executable, "-m", "audiosynth.cli", "build", str(path), "-o", str(out), "--workers", "1", "--no-progress"]
@@ -360,7 +360,7 @@ def test_a_build_with_its_report_resumes_when_build_json_was_deleted(quick, tmp_
     """The report folder is a build's own leftover too: the build resumes (and checks the shards)."""
     from audiosynth.report import make_report
 
-    config, path, ref = quick
+    config, _, ref = quick
     out = tmp_path / "ds"
     build(config, out, workers=1, progress=False)
     make_report(out, progress=False)

@@ -31,7 +31,7 @@ def _yaml(tmp_path: Path, text: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("snr_db: [.nan, 10]\n", r"bad\.yaml: snr_db: NaN is not allowed \(got \[nan, 10\.0\]\)"),
         ("duration_s: [1, .inf]\n", r"bad\.yaml: duration_s: Inf is not allowed \(got \[1\.0, inf\]\)"),
@@ -46,7 +46,7 @@ def test_nan_and_inf_in_yaml_name_the_file_field_and_value(tmp_path, text, messa
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         ({"sample_rate": 1}, r"x\.yaml: sample_rate: .*greater than or equal to 1000 \(got 1\)"),
         ({"sample_rate": 100}, r"x\.yaml: sample_rate: .*greater than or equal to 1000"),
@@ -110,7 +110,7 @@ def test_a_ten_hour_session_is_refused_in_preflight_with_the_cost(corpus, tmp_pa
 
 
 @pytest.mark.parametrize(
-    "reverb, field",
+    ("reverb", "field"),
     [
         ({"probability": 1.0, "simulator": "pyroomacoustics", "room": {"rt60_s": [0.5, 5.0]}}, r"reverb\.room\.rt60_s: RT60 up to 5 s"),
         ({"probability": 1.0, "early_s": 1.0, "room": {"length_m": [3, 4], "width_m": [3, 4], "height_m": [2.4, 3]}}, r"reverb\.early_s: "),

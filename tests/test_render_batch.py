@@ -40,21 +40,26 @@ def batch_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 CASES: dict[str, dict[str, Any]] = {
-    "reverberant": dict(reverb=ROOM, targets={"direct": True, "early": True, "dry": True}),
-    "catalog_rir": dict(reverb={"probability": 1.0, "source": "catalog"}, output={"format": "wav", "subtype": "FLOAT"}),
-    "talkers": dict(task="separation", talkers={"count": [3, 3], "sir_db": [-5, 5]}, reverb={**ROOM, "probability": 0.5}, splits=ONE_SPLIT),
-    "array": dict(
-        reverb={**ROOM, "room": {**ROOM["room"], "array": {"type": "linear", "num_mics": 3, "spacing_m": 0.05}}},
-        targets={"direct": True},
-        output={"format": "wav", "subtype": "PCM_24"},
-    ),
-    "enrollment": dict(task="target_speaker", talkers={"count": [2, 2], "overlap": "max", "enrollment": True}),
-    "session": dict(
-        task="diarization",
-        session={"speakers": [2, 3], "duration_s": [12, 16], "overlap_probability": 0.3},
-        reverb={"probability": 0.5},
-        splits=ONE_SPLIT,
-    ),
+    "reverberant": {"reverb": ROOM, "targets": {"direct": True, "early": True, "dry": True}},
+    "catalog_rir": {"reverb": {"probability": 1.0, "source": "catalog"}, "output": {"format": "wav", "subtype": "FLOAT"}},
+    "talkers": {
+        "task": "separation",
+        "talkers": {"count": [3, 3], "sir_db": [-5, 5]},
+        "reverb": {**ROOM, "probability": 0.5},
+        "splits": ONE_SPLIT,
+    },
+    "array": {
+        "reverb": {**ROOM, "room": {**ROOM["room"], "array": {"type": "linear", "num_mics": 3, "spacing_m": 0.05}}},
+        "targets": {"direct": True},
+        "output": {"format": "wav", "subtype": "PCM_24"},
+    },
+    "enrollment": {"task": "target_speaker", "talkers": {"count": [2, 2], "overlap": "max", "enrollment": True}},
+    "session": {
+        "task": "diarization",
+        "session": {"speakers": [2, 3], "duration_s": [12, 16], "overlap_probability": 0.3},
+        "reverb": {"probability": 0.5},
+        "splits": ONE_SPLIT,
+    },
 }
 
 
@@ -80,7 +85,7 @@ def _batches(backend: str, scenes: list[tuple[Any, Any, str]], order: list[int],
     for start in range(0, len(order), size):
         chunk = order[start : start + size]
         results = render_batch(_loaded(scenes, chunk), backend)
-        for k, result in zip(chunk, results):
+        for k, result in zip(chunk, results, strict=True):
             assert isinstance(result, Rendered), result
             out[k] = result
     return out
@@ -180,7 +185,7 @@ def test_with_torch_no_array_leaves_torch_inside_render_batch(scenes: list[tuple
     assert all(isinstance(t.dry, Refusing) for scene in loaded for t in scene.talkers)
     results = render_batch(loaded, "torch")
     plain = render_batch(_loaded(scenes, list(range(len(scenes)))), "torch")
-    for got, want in zip(results, plain):
+    for got, want in zip(results, plain, strict=True):
         assert isinstance(got, Rendered) and isinstance(want, Rendered)
         assert got.labels == want.labels
         for role, x in want.audio.items():
@@ -239,7 +244,7 @@ def test_batched_examples_are_redrawn_exactly_as_single_ones(batch_corpus: dict[
     assert any("after the SNR gain" in r["detail"] for r in rejects), rejects  # noise refused while mixing
     for order in (list(range(14)), [int(k) for k in np.random.default_rng(1).permutation(14)]):
         batched = render_examples(planner, order, clips, config)
-        for k, (rendered, rejects) in zip(order, batched):
+        for k, (rendered, rejects) in zip(order, batched, strict=True):
             assert rejects == alone[k][1], k
             assert rendered.scene == alone[k][0].scene and rendered.labels == alone[k][0].labels
             assert all(isinstance(x, np.ndarray) for x in rendered.audio.values())  # handed off as NumPy

@@ -92,7 +92,7 @@ def test_numpy_and_torch_backends_agree(corpus):
     changes = {"reverb": reverb(array=ARRAY), "output": {"format": "wav", "subtype": "FLOAT"}}
     ours = renders(corpus, n=3, subtype="FLOAT", **changes)
     theirs = renders(corpus, n=3, subtype="FLOAT", backend="torch", **changes)
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         assert set(a.audio) == set(b.audio)
         assert all(isinstance(x, np.ndarray) for x in b.audio.values())  # render() hands back NumPy (render_batch: tensors)
         assert a.labels.keys() == b.labels.keys()

@@ -375,7 +375,7 @@ def simulate_ism(
     q = _within(size, src, mic, radius) if radius is not None else _l1_ball(max_order or 0)
     direct = direct_delays(src, mic, sample_rate)
     if length_s is not None:
-        length = int(round(length_s * sample_rate))
+        length = round(length_s * sample_rate)
     elif with_tail:
         length = math.ceil(1.1 * rt60.max() * sample_rate + direct.max()) + FD_HALF + 1
     else:
@@ -444,7 +444,8 @@ def simulate_pra(
     alpha, rt60 = _absorption(size, rt60_s, absorption, sample_rate)
     freqs = band_centres(sample_rate)[: alpha.shape[1]].tolist()
     materials = {
-        wall: pra.Material(float(a[0]) if len(a) == 1 else {"coeffs": a.tolist(), "center_freqs": freqs}) for wall, a in zip(WALLS, alpha)
+        wall: pra.Material(float(a[0]) if len(a) == 1 else {"coeffs": a.tolist(), "center_freqs": freqs})
+        for wall, a in zip(WALLS, alpha, strict=True)
     }
     with _pra_settings(pra, seed if method == "hybrid" else None):
         order = 3 if method == "hybrid" else pra.inverse_sabine(float(rt60.max()), size.tolist(), c=SPEED_OF_SOUND)[1]

@@ -97,7 +97,8 @@ def label_ranges(config: dict[str, Any], speech: Catalog | None = None) -> list[
     """The configured ranges (of build.json's ``config``) that bound measured labels, each with
     its tolerance: SNR and SIR 0.1 dB (rounding of the written grid), the speech level 0.1 dB
     (``speech_level_dbfs`` label less the common ``gain_db``), the overlap 0.05 (10 ms activity
-    frames; which overlap: see `_overlap_targeted` over the ``speech`` catalogs), duration one sample, the RT60 of simulated rooms 0.05 s + 5 % of the range's top
+    frames; which overlap: see `_overlap_targeted` over the ``speech`` catalogs), duration one
+    sample, the RT60 of simulated rooms 0.05 s + 5 % of the range's top
     (``rt60_s`` is a T20 fit of the RIR made, not the value asked for: within 0.035 s of it)."""
     if not config:
         return []

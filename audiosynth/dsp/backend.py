@@ -219,7 +219,7 @@ class Backend:
         """``[start, end)`` of each run of True in a 1-D boolean ``mask``, in order."""
         zero = self.zeros(1, dtype=self.int8)
         edges = self.int_list(self.flatnonzero(self.diff(self.concatenate([zero, self.astype(mask, self.int8), zero]))))
-        return list(zip(edges[::2], edges[1::2]))
+        return list(zip(edges[::2], edges[1::2], strict=True))  # every run has a start and an end
 
 
 _SCRATCH = threading.local()  # per thread: NumpyBackend.sum_of_squares' buffer

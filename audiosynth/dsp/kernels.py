@@ -7,6 +7,7 @@ dimensions, time last. `resample` and `activity_intervals` run on NumPy only (lo
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -354,7 +355,7 @@ def noise_floor_truncation(rir: Array, sample_rate: int, iterations: int = 5) ->
     if tenth < 2 or energy_ratio_db(float(xp.sum(power[n - 2 * tenth : n - tenth])), float(xp.sum(power[n - tenth :]))) >= 3.0:
         return None
     peak = xp.argmax(power)
-    width = max(1, int(round(0.01 * sample_rate)))
+    width = max(1, round(0.01 * sample_rate))
     x, level = _envelope_db(xp, power, peak, width)
     floor = _mean_db(xp, power[n - tenth :])
     below = xp.flatnonzero(level < floor + 10.0)
@@ -365,7 +366,7 @@ def noise_floor_truncation(rir: Array, sample_rate: int, iterations: int = 5) ->
     slope, intercept = fit
     cut = (floor - intercept) / slope
     for _ in range(iterations):
-        width = max(1, int(round(10.0 / -slope / 5)))
+        width = max(1, round(10.0 / -slope / 5))
         x, level = _envelope_db(xp, power, peak, width)
         noise_start = min(int((floor - 7.0 - intercept) / slope), n - tenth)
         floor = _mean_db(xp, power[max(noise_start, peak + 1) :])
@@ -403,7 +404,7 @@ def drr_db(rir: Array, delay: float, sample_rate: int) -> float:
 def clarity_db(rir: Array, delay: float, sample_rate: int, early_ms: float = 50.0) -> float:
     """Clarity C50 (or C``early_ms``) in dB: energy up to ``early_ms`` after the direct path
     against the energy after it."""
-    cut = int(round(delay + early_ms * 1e-3 * sample_rate))
+    cut = round(delay + early_ms * 1e-3 * sample_rate)
     return power_ratio_db(rir[..., :cut], rir[..., cut:])
 
 
@@ -411,7 +412,7 @@ def coverage(intervals: list[tuple[int, int]]) -> tuple[int, int]:
     """``(covered, overlapped)``: samples inside at least one, and at least two, ``[start, end)`` intervals."""
     edges = sorted({t for interval in intervals for t in interval})
     covered = overlapped = 0
-    for left, right in zip(edges, edges[1:]):
+    for left, right in itertools.pairwise(edges):
         active = sum(1 for a, b in intervals if a <= left and right <= b)
         covered += (right - left) * (active >= 1)
         overlapped += (right - left) * (active >= 2)
@@ -432,7 +433,7 @@ def activity_segments(
     A frame is active when its energy is within ``threshold_db`` of the loudest frame's;
     active runs separated by less than ``min_gap_s`` are merged."""
     xp = backend_of(x)
-    frame = max(1, int(round(frame_s * sample_rate)))
+    frame = max(1, round(frame_s * sample_rate))
     count = -(-x.shape[-1] // frame)
     padded = xp.zeros(count * frame)
     padded[: x.shape[-1]] = x

@@ -26,7 +26,8 @@ LABEL_DEFINITIONS = {
     "gain_db": "common gain applied to the mixture, its images and noise (and every target) to stay below output.peak_dbfs (0 when none)",
     "speech_level_dbfs": POWER.speech_level_text,
     "<target>_gain_db": "a target's own gain on top of gain_db (<= 0) so that it stays below output.peak_dbfs",
-    "activity_overlap_ratio": "speech overlap: time with two or more talkers active over time with one or more, activity measured on the written images",
+    "activity_overlap_ratio": "speech overlap: time with two or more talkers active over time with one or more, "
+    "activity measured on the written images",
     "rt60_s": "RT60 of the RIR applied, from its Schroeder decay (T20: -5 to -25 dB, extrapolated to 60 dB), "
     "a noise floor truncated first (Lundeby); null when it cannot be measured",
     "rt60_reason": "present when rt60_s or rt60_t30_s is null: silent, single_impulse or shallow_decay",

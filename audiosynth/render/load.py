@@ -122,12 +122,12 @@ def load_scene(scene: Scene, clips: Catalog, subtype: str) -> LoadedScene:
     else:
         drys = [load_segment(source.segment, clips, rate, n)[:1] for source in scene.sources]
         spans = [_span(source, clips, rate) for source in scene.sources]
-        for source, dry, span in zip(scene.sources, drys, spans):
+        for source, dry, span in zip(scene.sources, drys, spans, strict=True):
             _refuse_silent(dry[0, span], source.segment, clips, "speech")
         reverbs = [catalog_reverb(source.rir_clip, clips, rate) if source.rir_clip is not None else None for source in scene.sources]
         talkers = tuple(
             Talker(source.role, dry, source.level_dbfs, span, source.sir_db, reverb, None if reverb else source.position)
-            for source, dry, span, reverb in zip(scene.sources, drys, spans, reverbs)
+            for source, dry, span, reverb in zip(scene.sources, drys, spans, reverbs, strict=True)
         )
     noise = None
     if scene.noise is not None:
@@ -184,7 +184,7 @@ def catalog_reverb(clip_id: str, clips: Catalog, sample_rate: int) -> Reverb:
         detail = "every sample is zero" if degenerate == "silent" else "all its energy is in one sample: no decay"
         raise AudioError(str(clips.resolve(clip)), degenerate, f"RIR: {detail}", clip_id=clip.id)
     delays = np.argmax(np.abs(rir), axis=-1).astype(float)
-    direct = np.stack([ch * kernels.direct_window(rir.shape[-1], d, sample_rate) for ch, d in zip(rir, delays)])
+    direct = np.stack([ch * kernels.direct_window(rir.shape[-1], d, sample_rate) for ch, d in zip(rir, delays, strict=True)])
     return Reverb(rir, direct, delays)
 
 
