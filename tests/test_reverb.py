@@ -88,7 +88,7 @@ def test_catalog_rir_targets(corpus):
 
 
 def test_numpy_and_torch_backends_agree(corpus):
-    torch = pytest.importorskip("torch")  # the torch extra; CI installs it
+    pytest.importorskip("torch")  # the torch extra; CI installs it
     changes = {"reverb": reverb(array=ARRAY), "output": {"format": "wav", "subtype": "FLOAT"}}
     ours = renders(corpus, n=3, subtype="FLOAT", **changes)
     theirs = renders(corpus, n=3, subtype="FLOAT", backend="torch", **changes)
