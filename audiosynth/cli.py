@@ -24,6 +24,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
+from .corpora import SOURCES, catalog_corpus
 from .errors import AudiosynthError, Interrupted
 
 _P = ParamSpec("_P")
@@ -60,8 +61,14 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-@main.command()
-@click.argument("layout", type=click.Choice(["librispeech", "vctk", "musan", "folder"]))
+def _catalog_help() -> str:
+    """The ``catalog`` command's help: what it does, then every registered source and what it expects."""
+    sources = "\n".join(f"  {source.name}: {source.description}" for source in SOURCES.values())
+    return f"Catalog the corpus at ROOT (laid out as LAYOUT, one of the sources below) into a JSONL file.\n\n\b\nSources:\n{sources}"
+
+
+@main.command(help=_catalog_help())
+@click.argument("layout", type=click.Choice(list(SOURCES)))
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Catalog JSONL to write.")
 @click.option("--kind", type=click.Choice(["speech", "noise", "rir"]), help="Kind of every clip (folder layout).")
@@ -90,8 +97,6 @@ def catalog(
     rejects: Path | None,
     room_from: str,
 ) -> None:
-    """Catalog the corpus at ROOT (LAYOUT: librispeech, vctk, musan or folder) into a JSONL file."""
-    from .corpora import catalog_corpus
 
     summary = catalog_corpus(
         layout,

@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from click.testing import CliRunner
 
 from audiosynth import corpora
 from audiosynth.catalog import read_catalog
-from audiosynth.corpora import CatalogSummary, catalog_corpus, check_audio_file
+from audiosynth.cli import main
+from audiosynth.corpora import SOURCES, CatalogSummary, catalog_corpus, check_audio_file
 from audiosynth.errors import AudioError, CatalogError
 
 SR = 16000
@@ -421,3 +423,12 @@ def test_missing_root_and_unknown_layout(tmp_path: Path) -> None:
         catalog_corpus("vctk", tmp_path / "nowhere", tmp_path / "c.jsonl", progress=False)
     with pytest.raises(CatalogError, match="unknown layout 'timit'"):
         catalog_corpus("timit", tmp_path, tmp_path / "c.jsonl", progress=False)
+
+
+def test_catalog_help_lists_every_registered_source_with_its_description() -> None:
+    result = CliRunner().invoke(main, ["catalog", "--help"])
+    assert result.exit_code == 0, result.output
+    assert set(corpora.LAYOUTS) == set(SOURCES) == {"librispeech", "vctk", "musan", "folder"}
+    lines = [line.strip() for line in result.output.splitlines()]
+    for source in SOURCES.values():
+        assert f"{source.name}: {source.description}" in lines, f"{source.name} missing from catalog --help"
