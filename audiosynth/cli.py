@@ -24,7 +24,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from .corpora import SOURCES, catalog_corpus
+from .corpora import SOURCES
 from .errors import AudiosynthError, Interrupted
 
 _P = ParamSpec("_P")
@@ -97,6 +97,7 @@ def catalog(
     rejects: Path | None,
     room_from: str,
 ) -> None:
+    from .corpora.pipeline import catalog_corpus  # the scan stack loads only when a corpus is catalogued
 
     summary = catalog_corpus(
         layout,

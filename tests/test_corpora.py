@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from audiosynth import corpora
 from audiosynth.catalog import read_catalog
 from audiosynth.cli import main
-from audiosynth.corpora import SOURCES, CatalogSummary, catalog_corpus, check_audio_file
+from audiosynth.corpora import SOURCES, CatalogSummary, catalog_corpus, check_audio_file, pipeline
 from audiosynth.errors import AudioError, CatalogError
 
 SR = 16000
@@ -384,7 +384,7 @@ def test_unexpected_worker_exception_becomes_unreadable(tmp_path: Path, monkeypa
             raise RuntimeError("decoder exploded")
         return real(path, **limits)
 
-    monkeypatch.setattr(corpora, "check_audio_file", flaky)
+    monkeypatch.setattr(pipeline, "check_audio_file", flaky)
     summary = catalog_corpus("folder", tmp_path / "c", tmp_path / "c.jsonl", kind="noise", workers=1, progress=False)
     assert read_rejects(summary) == {"boom.wav": ("unreadable", "RuntimeError: decoder exploded")}
     assert list(rows_by_id(tmp_path / "c.jsonl")) == ["ok"]

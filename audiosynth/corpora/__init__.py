@@ -1,240 +1,33 @@
-"""Catalogue real corpora on disk (LibriSpeech, VCTK, MUSAN, any folder) into catalog JSONL files.
+"""Catalogue real corpora on disk into catalog JSONL files: one module per source (layout or
+manifest format) behind a registry (`sources`), the per-file scan (`scan`) and the shared pipeline
+(`pipeline.catalog_corpus`).
 
-One place per step:
-
-1. a source's walker (`sources.SOURCES`, one module per layout) turns a corpus tree into
-   candidates (audio path + a `Clip` template);
-2. ``_check_all`` opens and fully scans every file in a process pool (`scan.check_audio_file`);
-3. ``catalog_corpus`` writes the accepted clips and the rejects JSONL (atomically, `writers.write_atomic`).
-
-A bad file never stops cataloguing: it becomes a reject row ``{"path", "reason", "detail"}``
-whose reason is one of `REJECT_REASONS`. RIRs (kind ``rir``) must also have a measurable
-decay (`kernels.measure_rt60`), and a RIR's ``room`` is its parent folder (``room_from``).
-A new source is one module defining its walker and `Source`, plus one line in ``_REGISTERED``.
+The registry loads light (no NumPy, no soundfile), so that ``audiosynth --help`` lists the sources
+fast; the pipeline's names are imported on first use (PEP 562). A new source is one module with its
+walker and `Source`, plus one entry in ``_REGISTERED``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-import math
-import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
+import importlib
 from typing import Any
 
-from tqdm import tqdm
-
-from ..catalog import KINDS, relative_audio_path
-from ..errors import AudioError, CatalogError
-from ..io.files import jsonl_bytes, write_atomic
 from . import folder, librispeech, musan, vctk
-from .scan import REJECT_REASONS, check_audio_file
-from .sources import SOURCES, Candidate, Source, register
+from .sources import SOURCES, Source, register
 
 __all__ = ["LAYOUTS", "REJECT_REASONS", "SOURCES", "CatalogSummary", "Source", "catalog_corpus", "check_audio_file", "register"]
-
-logger = logging.getLogger(__name__)
 
 _REGISTERED = (librispeech.SOURCE, vctk.SOURCE, musan.SOURCE, folder.SOURCE)
 for _source in _REGISTERED:
     register(_source)
 LAYOUTS = tuple(SOURCES)  # the registered sources' names (kept for callers of the old tuple)
-ROOM_FROM = ("parent", "none")
 
-_Checked = tuple[str | None, str, int, int, int, list[list[float]] | None]  # reject reason (None: fine), detail, ...
-
-
-@dataclass(frozen=True)
-class CatalogSummary:
-    """What `catalog_corpus` wrote."""
-
-    layout: str
-    root: str
-    output: str
-    rejects_path: str
-    num_clips: int
-    num_rejected: int
-    total_duration_s: float
-    rejects_by_reason: dict[str, int]
-
-    def format(self) -> str:
-        """A short human summary (several lines)."""
-        lines = [
-            f"{self.layout} corpus at {self.root}",
-            f"  catalogued {self.num_clips} clips ({self.total_duration_s / 3600:.2f} h) -> {self.output}",
-            f"  rejected {self.num_rejected} files -> {self.rejects_path}",
-        ]
-        lines += [f"    {reason}: {count}" for reason, count in sorted(self.rejects_by_reason.items())]
-        return "\n".join(lines)
+_LAZY = {"catalog_corpus": "pipeline", "CatalogSummary": "pipeline", "check_audio_file": "scan", "REJECT_REASONS": "scan"}
 
 
-# --------------------------------------------------------------------------- checking every file
-
-
-def _check_path(path: str, **limits: Any) -> _Checked:
-    """Pool worker: ``(None, "", frames, rate, channels, active)`` or ``(reason, detail, 0, 0, 0, None)``; never raises."""
-    try:
-        return (None, "", *check_audio_file(path, activity=True, **limits))
-    except AudioError as err:
-        return err.reason, err.detail, 0, 0, 0, None
-    except Exception as err:  # noqa: BLE001 - a bad file must never crash cataloguing
-        return "unreadable", f"{type(err).__name__}: {err}", 0, 0, 0, None
-
-
-def _check_all(paths: list[str], workers: int, progress: bool, limits: dict[str, Any]) -> list[_Checked]:
-    """`_check_path` over every path, in order, in a process pool fed in chunks."""
-    check = partial(_check_path, **limits)
-    bar: dict[str, Any] = {"total": len(paths), "disable": not progress, "unit": "file", "desc": "checking audio"}
-    workers = max(1, min(workers, len(paths)))
-    if workers == 1:
-        return list(tqdm(map(check, paths), **bar))
-    chunksize = max(1, min(256, math.ceil(len(paths) / (workers * 16))))
-    with ProcessPoolExecutor(workers) as pool:  # the platform's start method: works from any __main__
-        return list(tqdm(pool.map(check, paths, chunksize=chunksize), **bar))
-
-
-def _with_rooms(candidates: list[Candidate], root: Path, room_from: str) -> list[Candidate]:
-    """RIR candidates with ``room`` set to their folder relative to ``root`` (``room_from='parent'``)."""
-    if room_from == "none":
-        return candidates
-    out = []
-    for audio, clip in candidates:
-        folder = audio.parent.relative_to(root).as_posix() if clip.kind == "rir" else "."
-        out.append((audio, dataclasses.replace(clip, room=folder) if folder != "." else clip))
-    return out
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def catalog_corpus(
-    layout: str,
-    root: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    kind: str | None = None,
-    workers: int | None = None,
-    min_duration_s: float = 0.1,
-    max_channels: int = 1,
-    rejects_path: str | os.PathLike[str] | None = None,
-    mic: str = "mic1",
-    progress: bool = True,
-    corpus: str | None = None,
-    silence_dbfs: float = -60.0,
-    room_from: str = "parent",
-) -> CatalogSummary:
-    """Catalogue the corpus at ``root`` (laid out as ``layout``) into the JSONL ``output``.
-
-    Every file is opened and scanned; unusable ones go to ``rejects_path`` (default
-    ``<output stem>.rejects.jsonl``, always written). ``kind`` is required for ``folder`` and
-    overrides the layout's kind otherwise. A RIR's ``room`` is, with ``room_from='parent'``, its
-    folder relative to ``root`` (RIRs side by side in one folder are positions of one room; a RIR
-    directly in ``root`` has no room: a room of its own); ``'none'`` leaves every room unset.
-    Raises `CatalogError` for a bad layout or arguments.
-    """
-    source = SOURCES.get(layout)
-    if source is None:
-        raise CatalogError(f"unknown layout {layout!r}; expected one of {', '.join(SOURCES)}")
-    if kind is not None and kind not in KINDS:
-        raise CatalogError(f"kind must be one of {', '.join(KINDS)} (got {kind!r})")
-    if room_from not in ROOM_FROM:
-        raise CatalogError(f"room_from must be one of {', '.join(ROOM_FROM)} (got {room_from!r})")
-    root, output = Path(root).expanduser(), Path(output).expanduser()
-    expected = source.description.replace("{mic}", mic)
-    if not root.is_dir():
-        raise CatalogError(f"{root}: corpus root is not a folder (layout {layout!r} expects {expected})")
-    rejects_path = Path(rejects_path) if rejects_path is not None else output.with_name(f"{output.stem}.rejects.jsonl")
-    corpus = corpus or (root.resolve().name if source.corpus_from_root else layout)
-
-    if kind is None and source.needs_kind:
-        raise CatalogError(f"layout {layout!r} needs a kind (one of {', '.join(KINDS)})")
-    candidates = _with_rooms(source.walk(root, corpus, kind or source.default_kind, mic), root, room_from)
-    if not candidates:
-        raise CatalogError(f"{root}: no audio files found for layout {layout!r}; expected {expected}")
-    not_utf8 = "the path is not valid UTF-8 (a catalog is JSON text)"
-    rejects = [
-        {"path": _printable(os.path.abspath(audio)), "reason": "bad_name", "detail": not_utf8}
-        for audio, _ in candidates
-        if not _utf8(str(audio))
-    ]
-    candidates = [(audio, clip) for audio, clip in candidates if _utf8(str(audio))]
-    seen: dict[str, Path] = {}
-    for audio, clip in candidates:
-        if clip.id in seen:
-            raise CatalogError(f"{root}: clip id {clip.id!r} would be used by both {seen[clip.id]} and {audio}")
-        seen[clip.id] = audio
-    logger.info("%s: checking %d audio files (%s layout)", root, len(candidates), layout)
-
-    limits = {
-        "min_duration_s": min_duration_s,
-        "max_channels": max_channels,
-        "silence_dbfs": silence_dbfs,
-        **({"kind": "rir"} if kind == "rir" else {}),
-    }
-    results = _check_all([str(audio) for audio, _ in candidates], workers or os.cpu_count() or 1, progress, limits)
-
-    clips = []
-    for (audio, template), (reason, detail, frames, rate, channels, active) in zip(candidates, results, strict=True):
-        if reason is not None:
-            logger.debug("rejected %s: %s (%s)", audio, reason, detail)
-            rejects.append({"path": os.path.abspath(audio), "reason": reason, "detail": detail})
-            continue
-        clips.append(
-            dataclasses.replace(
-                template,
-                path=relative_audio_path(audio, output.parent),
-                duration=frames / rate,
-                sample_rate=rate,
-                num_channels=channels,
-                active=None if template.kind == "rir" or active is None else tuple((a, b) for a, b in active),
-            )
-        )
-    clips.sort(key=lambda clip: clip.id)
-    rejects.sort(key=lambda row: row["path"])
-    for path in (output, rejects_path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    again = "Free some space and catalogue again"  # a full disk: OutputError naming the file, nothing left behind
-    write_atomic(output, jsonl_bytes(clip.to_dict() for clip in clips), again)
-    write_atomic(rejects_path, jsonl_bytes(rejects), again)
-
-    by_reason: dict[str, int] = {}
-    for row in rejects:
-        by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + 1
-    summary = CatalogSummary(
-        layout=layout,
-        root=str(root),
-        output=str(output),
-        rejects_path=str(rejects_path),
-        num_clips=len(clips),
-        num_rejected=len(rejects),
-        total_duration_s=sum(clip.duration for clip in clips),
-        rejects_by_reason=dict(sorted(by_reason.items())),
-    )
-    if rejects:
-        logger.warning(
-            "%s: rejected %d of %d files (%s); see %s",
-            root,
-            len(rejects),
-            len(candidates),
-            ", ".join(f"{r}: {n}" for r, n in summary.rejects_by_reason.items()),
-            rejects_path,
-        )
-    logger.info("%s: catalogued %d clips (%.2f h) -> %s", root, len(clips), summary.total_duration_s / 3600, output)
-    return summary
-
-
-def _utf8(text: str) -> bool:
-    """Whether a path (decoded by the OS with surrogate escapes) is valid UTF-8 text."""
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
-def _printable(path: str) -> str:
-    """A path that is not UTF-8, with its bad bytes as ``\\xNN`` escapes (JSON-safe)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
