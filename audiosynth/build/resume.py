@@ -103,15 +103,18 @@ def check_shard_fingerprints(out: Path, done: Iterable[int], fingerprint: str, l
         with open(path, encoding="utf-8") as handle:
             line = handle.readline()
         try:
-            found = json.loads(line).get("fingerprint") if line.strip() else None
+            row = json.loads(line) if line.strip() else None
         except ValueError as err:
             raise DatasetError(f"{path}: line 1: not JSON ({err}); delete this shard's rows file to redo it") from err
+        if row is None:
+            continue
+        found = row.get("fingerprint")
         if found is not None and found != fingerprint:
             raise DatasetError(
                 f"{path}: written by config {found}, this build is {fingerprint}; use a new folder (or delete the other build's shards)"
             )
-        found_layout = SHARDS_FORMAT if line.strip() and "shard" in json.loads(line) else FOLDER_FORMAT
-        if line.strip() and found_layout != layout:
+        found_layout = SHARDS_FORMAT if "shard" in row else FOLDER_FORMAT
+        if found_layout != layout:
             raise DatasetError(
                 f"{path}: a shard of a {names[found_layout]} build, this build writes {names[layout]}; "
                 "use a new folder (or delete the other build's shards)"

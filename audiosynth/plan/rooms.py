@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..acoustics.geometry import circular_array, linear_array, rotate_z
+from ..acoustics.ism import DRAWN_BANDS_HZ as OCTAVE_BANDS_HZ  # one definition of the bands, in acoustics
 from ..acoustics.ism import min_rt60
 from ..acoustics.room import Point, Room
 from ..catalog import Clip
@@ -77,9 +78,6 @@ def check_room_ranges(cfg: RoomConfig, least_share: float = 0.1) -> None:
             f"length_m, width_m, height_m draw (a room needs rt60_s >= {bounds.min():.3f} to {bounds.max():.3f} s, "
             f"Sabine with fully absorbing walls): raise rt60_s or make the rooms smaller"
         )
-
-
-from ..acoustics.ism import DRAWN_BANDS_HZ as OCTAVE_BANDS_HZ  # noqa: E402  (one definition of the bands, in acoustics)
 
 
 def array_layout(cfg: ArrayConfig) -> np.ndarray:
