@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
+
 from ..config import Config
 from ..dataset.folder import (
     FolderShardWriter,
@@ -47,10 +49,13 @@ def _init_worker(config_json: str, *, worker_process: bool = True) -> None:
         if not worker_process:
             raise
         detail = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        raise ConfigError(
-            f"a worker process could not set up the build: {detail[:800]} (a worker imports the config's modules afresh: "
-            "a task registered only under `if __name__ == '__main__'` is unknown there; register it at import time)"
-        ) from None
+        hint = (  # the config the driver validated fails here only when what it names was registered elsewhere
+            " (a worker imports the config's modules afresh: a task registered only under "
+            "`if __name__ == '__main__'` is unknown there; register it at import time)"
+            if isinstance(err, pydantic.ValidationError)
+            else ""
+        )
+        raise ConfigError(f"a worker process could not set up the build: {detail[:800]}{hint}") from None
     _WORKER.update(config=config, planner=planner, clips=catalogs.all(), fingerprint=config.fingerprint())
 
 
