@@ -176,8 +176,7 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
     overlap = _number_label(row, "activity_overlap_ratio", problems)
     if overlap is not None and activity is None and isinstance(sir, dict):  # several talkers outside a session
         rate, threshold = row["sample_rate"], row["scene"].get("activity_db", -40.0)
-        spans = [span for role in sir for span in kernels.activity_segments(audio[role][0], rate, threshold)]
-        measured = kernels.overlap_ratio(spans)
+        measured = kernels.activity_overlap_ratio([audio[role][0] for role in sir], rate, threshold)
         if abs(measured - overlap) > 1e-3:
             problems.append(f"activity_overlap_ratio label {overlap} but the files give {measured:.4f}")
     segments = row["labels"].get("segments")

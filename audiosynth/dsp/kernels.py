@@ -477,3 +477,9 @@ def activity_intervals(
         runs[k : k + 2] = [[runs[k][0], runs[k + 1][1]]]
     end = frame_power.size * frame_s
     return [(round(a * frame_s, 3), round(min(b * frame_s, end), 3)) for a, b in runs]
+
+
+def activity_overlap_ratio(signals: list[Array], sample_rate: int, threshold_db: float = -40.0) -> float:
+    """Speech overlap of several talkers: `overlap_ratio` of the `activity_segments` of each signal
+    ``(L,)`` (time with two or more active over time with one or more)."""
+    return overlap_ratio([span for x in signals for span in activity_segments(x, sample_rate, threshold_db)])

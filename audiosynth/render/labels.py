@@ -76,8 +76,9 @@ def measure_labels(
     if scene.type == "diarization":
         labels.update(activity_labels(scene, audio, roles, {seg["role"]: seg["speaker"] for seg in segments}))
     elif len(roles) > 1:  # speech overlap measured on the written images (see activity_labels)
-        spans = [span for role in roles for span in kernels.activity_segments(audio[role][0], rate, scene.activity_db)]
-        labels["activity_overlap_ratio"] = round(kernels.overlap_ratio(spans), 4)
+        labels["activity_overlap_ratio"] = round(
+            kernels.activity_overlap_ratio([audio[role][0] for role in roles], rate, scene.activity_db), 4
+        )
     if scene.noise:
         labels["noise_clip"] = scene.noise.segment.clip_id
     if scene.enrollment is not None:
