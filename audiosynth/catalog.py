@@ -4,13 +4,21 @@ A catalog row's field names are a public contract::
 
     {"id": ..., "path": ..., "kind": "speech"|"noise"|"rir", "duration": s,
      "sample_rate": Hz, "num_channels": n, "speaker": ..., "text": ..., "language": ...,
-     "gender": ..., "split": ..., "tags": [...], "corpus": ..., "active": [[start_s, end_s], ...], "room": ...}
+     "gender": ..., "split": ..., "tags": [...], "corpus": ..., "active": [[start_s, end_s], ...], "room": ...,
+     "offset": s, "channel": c, "words": [[word, start_s, end_s], ...], "phones": [[phone, start_s, end_s], ...],
+     "original_text": ...}
 
 ``room`` (RIRs only, optional) names the room a RIR was measured or simulated in: RIRs that
 share it are positions of one room. A RIR without it is a room of its own.
 ``path`` is relative to the catalog file when the audio lies below it, absolute otherwise.
 ``active`` (optional, speech and noise, measured by ``audiosynth catalog``): where the clip is
 active, as sorted, disjoint ``[start, end]`` intervals in seconds (see `corpora.check_audio_file`).
+``offset`` (optional): the clip is the ``duration`` seconds of the file from ``offset`` seconds (a
+segment of a long recording, e.g. a Kaldi ``segments`` line or a Lhotse supervision); every time of
+the row (``active``, ``words``, ``phones``) is relative to the clip's start. ``channel`` (optional):
+the clip is that channel (0-based) of a multi-channel file (``num_channels`` is then 1).
+``words`` / ``phones`` (optional): alignments as sorted ``[label, start, end]`` triples.
+``original_text``: the transcript as the corpus gave it, when a text normalization changed it.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from typing import Any
 from .errors import CatalogError
 
 KINDS = ("speech", "noise", "rir")
+_TIMED = ("active", "words", "phones")  # fields of (start, end) or (label, start, end) tuples
 _REQUIRED = ("id", "path", "kind", "duration", "sample_rate", "num_channels")
 
 
@@ -52,11 +61,26 @@ class Clip:
     corpus: str | None = None
     active: tuple[tuple[float, float], ...] | None = None  # active intervals (s), None when not measured
     room: str | None = None
+    offset: float | None = None  # s into the file (None: the clip starts the file)
+    channel: int | None = None  # the file's channel the clip is (None: all its channels)
+    words: tuple[tuple[str, float, float], ...] | None = None  # (word, start_s, end_s) from the clip's start
+    phones: tuple[tuple[str, float, float], ...] | None = None  # (phone, start_s, end_s) from the clip's start
+    original_text: str | None = None  # the corpus's transcript, when normalization changed it
 
     @property
     def num_samples(self) -> int:
         """Length in samples at the clip's own rate."""
         return round(self.duration * self.sample_rate)
+
+    @property
+    def start_frame(self) -> int:
+        """Where the clip starts in its file (frames at the clip's rate)."""
+        return round((self.offset or 0.0) * self.sample_rate)
+
+    @property
+    def is_whole_file(self) -> bool:
+        """Whether the clip is all of its file (not a segment, not one channel of several)."""
+        return not self.offset and self.channel is None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON; optional fields that are unknown are left out."""
@@ -65,7 +89,7 @@ class Clip:
             value = getattr(self, f.name)
             if value is None or (f.name == "tags" and not value):
                 continue
-            out[f.name] = list(value) if f.name == "tags" else [list(a) for a in value] if f.name == "active" else value
+            out[f.name] = list(value) if f.name == "tags" else [list(a) for a in value] if f.name in _TIMED else value
         return out
 
     @classmethod
@@ -95,7 +119,7 @@ class Clip:
                 raise CatalogError(f"{prefix}'{name}' must be a non-empty string (got {row[name]!r})")
         if row.get("room") is not None and (not isinstance(row["room"], str) or not row["room"]):
             raise CatalogError(f"{prefix}'room' must be a non-empty string (got {row['room']!r})")
-        for name in ("text", "language", "gender", "split", "corpus"):
+        for name in ("text", "language", "gender", "split", "corpus", "original_text"):
             if row.get(name) is not None and not isinstance(row[name], str):
                 raise CatalogError(f"{prefix}'{name}' must be a string or null (got {type(row[name]).__name__} {_short(row[name])})")
         tags = row.get("tags", ())
@@ -105,7 +129,23 @@ class Clip:
         active = row.get("active")
         if active is not None:
             active = _active_intervals(active, float(duration), prefix)
-        return cls(**{**row, "duration": float(duration), "tags": tuple(tags), "active": active})
+        offset = row.get("offset")
+        if offset is not None and (not isinstance(offset, (int, float)) or isinstance(offset, bool) or not 0 <= offset < math.inf):
+            raise CatalogError(f"{prefix}'offset' must be a number of seconds >= 0 (got {_short(offset)})")
+        channel = row.get("channel")
+        if channel is not None and (not isinstance(channel, int) or isinstance(channel, bool) or channel < 0 or row["num_channels"] != 1):
+            raise CatalogError(f"{prefix}'channel' must be an int >= 0, with num_channels 1 (got {_short(channel)})")
+        timed = {name: _alignment(row[name], float(duration), name, prefix) for name in ("words", "phones") if row.get(name) is not None}
+        return cls(
+            **{
+                **row,
+                "duration": float(duration),
+                "tags": tuple(tags),
+                "active": active,
+                **({"offset": float(offset)} if offset is not None else {}),
+                **timed,
+            }
+        )
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -126,6 +166,29 @@ def _active_intervals(value: Any, duration: float, prefix: str) -> tuple[tuple[f
     if any(b < a for a, b in pairwise(ends)) or any(a >= b for a, b in value) or ends[-1] > duration + 0.01:
         raise CatalogError(f"{prefix}'active' intervals must be sorted, disjoint and within the clip's {duration:g} s")
     return tuple((float(a), float(b)) for a, b in value)
+
+
+def _alignment(value: Any, duration: float, name: str, prefix: str) -> tuple[tuple[str, float, float], ...]:
+    """A row's ``words`` or ``phones`` checked: ``[label, start, end]`` triples, sorted by start,
+    each with start <= end, within the clip (10 ms of slack), labels without control characters."""
+    from .names import has_control
+
+    def triple(x: Any) -> bool:
+        return (
+            isinstance(x, list)
+            and len(x) == 3
+            and isinstance(x[0], str)
+            and bool(x[0])
+            and not has_control(x[0])
+            and all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t < math.inf for t in x[1:])
+        )
+
+    if not isinstance(value, list) or not all(map(triple, value)):
+        raise CatalogError(f"{prefix}'{name}' must be a list of [label, start_s, end_s] (got {_short(value)})")
+    starts = [float(x[1]) for x in value]
+    if starts != sorted(starts) or any(x[1] > x[2] for x in value) or any(x[2] > duration + 0.01 for x in value):
+        raise CatalogError(f"{prefix}'{name}' must be sorted by start, each start <= end, within the clip's {duration:g} s")
+    return tuple((str(x[0]), float(x[1]), float(x[2])) for x in value)
 
 
 def _check_names(row: dict[str, Any], prefix: str) -> None:

@@ -63,13 +63,13 @@ def main(verbose: bool) -> None:
 
 def _catalog_help() -> str:
     """The ``catalog`` command's help: what it does, then every registered source and what it expects."""
-    sources = "\n".join(f"  {source.name}: {source.description}" for source in SOURCES.values())
+    sources = "\n".join(f"  {source.name}: {source.description.replace('{mic}', '<mic>')}" for source in SOURCES.values())
     return f"Catalog the corpus at ROOT (laid out as LAYOUT, one of the sources below) into a JSONL file.\n\n\b\nSources:\n{sources}"
 
 
 @main.command(help=_catalog_help())
 @click.argument("layout", type=click.Choice(list(SOURCES)))
-@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("root", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Catalog JSONL to write.")
 @click.option("--kind", type=click.Choice(["speech", "noise", "rir"]), help="Kind of every clip (folder layout).")
 @click.option("--workers", type=int, default=None, help="Processes checking files (default: cores).")
@@ -84,6 +84,21 @@ def _catalog_help() -> str:
     show_default=True,
     help="A RIR's room: its folder below ROOT (RIRs in one folder are positions of one room), or none.",
 )
+@click.option(
+    "--audio-root",
+    "audio_roots",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder a manifest's audio paths may lie in besides ROOT (repeatable).",
+)
+@click.option("--allow-outside", is_flag=True, help="Let a manifest's audio paths point anywhere (you trust the manifest).")
+@click.option("--allow-commands", is_flag=True, help="Run the shell commands of a Kaldi wav.scp's pipe lines (you trust it).")
+@click.option(
+    "--text-norm",
+    default="keep",
+    show_default=True,
+    help="Normalize transcripts: keep, librispeech (upper-case words, no punctuation) or module:function; the original is kept.",
+)
 @_fail_cleanly
 def catalog(
     layout: str,
@@ -96,6 +111,10 @@ def catalog(
     mic: str,
     rejects: Path | None,
     room_from: str,
+    audio_roots: tuple[Path, ...],
+    allow_outside: bool,
+    allow_commands: bool,
+    text_norm: str,
 ) -> None:
     from .corpora.pipeline import catalog_corpus  # the scan stack loads only when a corpus is catalogued
 
@@ -110,6 +129,10 @@ def catalog(
         rejects_path=rejects,
         mic=mic,
         room_from=room_from,
+        audio_roots=audio_roots,
+        allow_outside=allow_outside,
+        allow_commands=allow_commands,
+        text_norm=text_norm,
     )
     click.echo(summary.format())
 

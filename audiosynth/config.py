@@ -67,6 +67,11 @@ class CatalogsConfig(_Model):
     speech: list[str] = Field(min_length=1)
     noise: list[str] = Field(default_factory=list)
     rirs: list[str] = Field(default_factory=list)
+    text_norm: str | None = Field(
+        None,
+        description="one transcript normalization for every speech catalog: keep, librispeech or module:function, applied "
+        "to each clip's original_text (else text); null: the texts as the catalogs hold them",
+    )
 
     @field_validator("speech", "noise", "rirs", mode="before")
     @classmethod

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .sources import AUDIO_EXTENSIONS, Candidate, Source, candidate, read_text
+from .sources import AUDIO_EXTENSIONS, Candidate, Source, WalkOptions, candidate, read_text
 
 
-def walk_folder(root: Path, corpus: str, kind: str | None, mic: str) -> list[Candidate]:
+def walk_folder(root: Path, options: WalkOptions) -> list[Candidate]:
     """Every audio file below ``root`` (links followed, each folder once), id from its path, text from a ``.txt``/``.lab`` beside it."""
+    corpus, kind = options.corpus, options.kind
     out = []
     visited: set[tuple[int, int]] = set()  # (device, inode) of folders walked: a symlink loop is entered once
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):

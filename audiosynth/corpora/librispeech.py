@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .sources import GENDERS, Candidate, Source, audio_files, candidate, read_table, subdirs
+from .sources import GENDERS, Candidate, Source, WalkOptions, audio_files, candidate, read_table, subdirs
 
 _SUBSET = re.compile(r"^(train|dev|test)(?:[-_].*)?$")
 
 
-def walk_librispeech(root: Path, corpus: str, kind: str | None, mic: str) -> list[Candidate]:
+def walk_librispeech(root: Path, options: WalkOptions) -> list[Candidate]:
     """Every ``<speaker>-<chapter>-<utt>`` file, with its transcript, its speaker's gender and its subset's split."""
+    corpus, kind = options.corpus, options.kind
     subsets = [d for d in subdirs(root) if _SUBSET.match(d.name)] or [root]
     genders = _librispeech_genders(root / "SPEAKERS.TXT") or _librispeech_genders(root.parent / "SPEAKERS.TXT")
     out = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .sources import GENDERS, Candidate, Source, audio_files, candidate, read_table, subdirs
+from .sources import GENDERS, Candidate, Source, WalkOptions, audio_files, candidate, read_table, subdirs
 
 _LANGUAGES = {
     "english": "en",
@@ -24,8 +24,9 @@ _LANGUAGES = {
 _MUSAN_KINDS = {"music": "noise", "noise": "noise", "speech": "speech"}
 
 
-def walk_musan(root: Path, corpus: str, kind: str | None, mic: str) -> list[Candidate]:
+def walk_musan(root: Path, options: WalkOptions) -> list[Candidate]:
     """Every file of every source of each category; its kind is ``kind``, else its category's."""
+    corpus, kind = options.corpus, options.kind
     if not any((root / c).is_dir() for c in _MUSAN_KINDS) and (root / "musan").is_dir():
         root = root / "musan"
     out = []

@@ -1,11 +1,13 @@
-"""Catalogue real corpora on disk (LibriSpeech, VCTK, MUSAN, any folder) into catalog JSONL files.
+"""Catalogue corpora and other tools' manifests into catalog JSONL files.
 
 One place per step:
 
-1. a source's walker (`sources.SOURCES`, one module per layout) turns a corpus tree into
-   candidates (audio path + a `Clip` template);
-2. ``_check_all`` opens and fully scans every file in a process pool (`scan.check_audio_file`);
-3. ``catalog_corpus`` writes the accepted clips and the rejects JSONL (atomically, `writers.write_atomic`).
+1. a source's walker (`sources.SOURCES`, one module per layout or manifest format) turns a corpus
+   tree or a manifest into candidates (audio path + a `Clip` template) and rejected rows;
+2. ``_confine`` rejects manifest paths outside the folders the user named (``outside_root``);
+3. ``_check_all`` opens and fully scans every file once in a process pool (`scan.check_audio_file`,
+   or `scan.check_pieces` for the segments and channels of a file);
+4. ``catalog_corpus`` writes the accepted clips and the rejects JSONL (atomically, `writers.write_atomic`).
 
 A bad file never stops cataloguing: it becomes a reject row ``{"path", "reason", "detail"}``
 whose reason is one of `REJECT_REASONS`. RIRs (kind ``rir``) must also have a measurable
@@ -27,11 +29,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..catalog import KINDS, relative_audio_path
+from ..catalog import KINDS, Clip, relative_audio_path
 from ..errors import AudioError, CatalogError
 from ..io.files import jsonl_bytes, write_atomic
-from .scan import check_audio_file
-from .sources import SOURCES, Candidate
+from .scan import Piece, check_audio_file, check_pieces
+from .sources import SOURCES, Candidate, Rejected, WalkOptions
+from .text import normalize_clip, text_normalizer
 
 logger = logging.getLogger(__name__)
 
@@ -67,35 +70,94 @@ class CatalogSummary:
 # --------------------------------------------------------------------------- checking every file
 
 
-def _check_path(path: str, **limits: Any) -> _Checked:
-    """Pool worker: ``(None, "", frames, rate, channels, active)`` or ``(reason, detail, 0, 0, 0, None)``; never raises."""
+_Job = tuple[str, list[Piece] | None]  # a file, and the pieces of it to check (None: the whole file, once)
+
+
+def _check_path(job: _Job, **limits: Any) -> list[_Checked]:
+    """Pool worker: per piece of the file (one result for a whole file) ``(None, "", frames, rate,
+    channels, active)`` or ``(reason, detail, 0, 0, 0, None)``; never raises."""
+    path, pieces = job
     try:
-        return (None, "", *check_audio_file(path, activity=True, **limits))
+        if pieces is None:
+            return [(None, "", *check_audio_file(path, activity=True, **limits))]
+        limits.pop("kind", None)  # RIRs are whole files
+        return [
+            (r.reason, r.detail, 0, 0, 0, None) if isinstance(r, AudioError) else (None, "", *r)
+            for r in check_pieces(path, pieces, **limits)
+        ]
     except AudioError as err:
-        return err.reason, err.detail, 0, 0, 0, None
+        return [(err.reason, err.detail, 0, 0, 0, None)] * len(pieces or [None])
     except Exception as err:  # noqa: BLE001 - a bad file must never crash cataloguing
-        return "unreadable", f"{type(err).__name__}: {err}", 0, 0, 0, None
+        return [("unreadable", f"{type(err).__name__}: {err}", 0, 0, 0, None)] * len(pieces or [None])
 
 
-def _check_all(paths: list[str], workers: int, progress: bool, limits: dict[str, Any]) -> list[_Checked]:
-    """`_check_path` over every path, in order, in a process pool fed in chunks."""
+def _check_all(jobs: list[_Job], workers: int, progress: bool, limits: dict[str, Any]) -> list[list[_Checked]]:
+    """`_check_path` over every file, in order, in a process pool fed in chunks."""
     check = partial(_check_path, **limits)
-    bar: dict[str, Any] = {"total": len(paths), "disable": not progress, "unit": "file", "desc": "checking audio"}
-    workers = max(1, min(workers, len(paths)))
+    bar: dict[str, Any] = {"total": len(jobs), "disable": not progress, "unit": "file", "desc": "checking audio"}
+    workers = max(1, min(workers, len(jobs)))
     if workers == 1:
-        return list(tqdm(map(check, paths), **bar))
-    chunksize = max(1, min(256, math.ceil(len(paths) / (workers * 16))))
+        return list(tqdm(map(check, jobs), **bar))
+    chunksize = max(1, min(256, math.ceil(len(jobs) / (workers * 16))))
     with ProcessPoolExecutor(workers) as pool:  # the platform's start method: works from any __main__
-        return list(tqdm(pool.map(check, paths, chunksize=chunksize), **bar))
+        return list(tqdm(pool.map(check, jobs, chunksize=chunksize), **bar))
+
+
+def _piece(clip: Clip) -> Piece | None:
+    """The piece of its file a candidate's template names, or None for the whole file."""
+    if not clip.duration and clip.is_whole_file:
+        return None
+    return clip.offset or 0.0, clip.duration or math.inf, clip.channel
+
+
+def _jobs(candidates: list[Candidate]) -> tuple[list[_Job], list[tuple[int, int]]]:
+    """One job per file (its pieces together: a long recording is decoded once), and where each
+    candidate's result is: ``(job, piece)``."""
+    index: dict[str, int] = {}
+    jobs: list[_Job] = []
+    where = []
+    for audio, clip in candidates:
+        piece = _piece(clip)
+        key = f"{audio}\0{piece is None}"
+        if key not in index:
+            index[key] = len(jobs)
+            jobs.append((str(audio), None if piece is None else []))
+        pieces = jobs[index[key]][1]
+        if pieces is None:
+            where.append((index[key], 0))
+        else:
+            where.append((index[key], len(pieces)))
+            pieces.append(piece)  # type: ignore[arg-type]
+    return jobs, where
+
+
+def _confine(candidates: list[Candidate], roots: list[Path]) -> tuple[list[Candidate], list[dict[str, str]]]:
+    """Candidates whose audio lies below one of ``roots`` (links resolved), and reject rows for the others."""
+    real = [os.path.realpath(r) for r in roots]
+    inside, rejects = [], []
+    for audio, clip in candidates:
+        target = os.path.realpath(audio)
+        if any(os.path.commonpath([target, r]) == r for r in real):
+            inside.append((audio, clip))
+        else:
+            named = ", ".join(str(r) for r in roots)
+            detail = f"{target} is outside the folders named ({named}); pass --audio-root DIR for its folder, or --allow-outside"
+            rejects.append({"path": _printable(str(audio)), "reason": "outside_root", "detail": detail})
+    return inside, rejects
 
 
 def _with_rooms(candidates: list[Candidate], root: Path, room_from: str) -> list[Candidate]:
-    """RIR candidates with ``room`` set to their folder relative to ``root`` (``room_from='parent'``)."""
-    if room_from == "none":
-        return candidates
+    """RIR candidates with ``room`` set to their folder relative to ``root`` (``room_from='parent'``)
+    unless the source named the room; ``'none'``: every room unset."""
     out = []
     for audio, clip in candidates:
-        folder = audio.parent.relative_to(root).as_posix() if clip.kind == "rir" else "."
+        if room_from == "none" or clip.kind != "rir" or clip.room is not None:
+            out.append((audio, dataclasses.replace(clip, room=None) if room_from == "none" else clip))
+            continue
+        try:
+            folder = audio.parent.relative_to(root).as_posix()
+        except ValueError:  # a manifest's file elsewhere: a room of its own
+            folder = "."
         out.append((audio, dataclasses.replace(clip, room=folder) if folder != "." else clip))
     return out
 
@@ -118,6 +180,10 @@ def catalog_corpus(
     corpus: str | None = None,
     silence_dbfs: float = -60.0,
     room_from: str = "parent",
+    audio_roots: tuple[str | os.PathLike[str], ...] = (),
+    allow_outside: bool = False,
+    allow_commands: bool = False,
+    text_norm: str = "keep",
 ) -> CatalogSummary:
     """Catalogue the corpus at ``root`` (laid out as ``layout``) into the JSONL ``output``.
 
@@ -125,7 +191,11 @@ def catalog_corpus(
     ``<output stem>.rejects.jsonl``, always written). ``kind`` is required for ``folder`` and
     overrides the layout's kind otherwise. A RIR's ``room`` is, with ``room_from='parent'``, its
     folder relative to ``root`` (RIRs side by side in one folder are positions of one room; a RIR
-    directly in ``root`` has no room: a room of its own); ``'none'`` leaves every room unset.
+    directly in ``root`` has no room: a room of its own), unless the source names rooms itself;
+    ``'none'`` leaves every room unset. A manifest's audio paths must lie below ROOT (its folder,
+    for a manifest file) or one of ``audio_roots`` unless ``allow_outside``; ``allow_commands`` lets
+    a Kaldi ``wav.scp`` run its pipe commands. ``text_norm`` (`text.TEXT_NORMS`, or
+    ``module:function``) normalizes every transcript, the corpus's kept as ``original_text``.
     Raises `CatalogError` for a bad layout or arguments.
     """
     source = SOURCES.get(layout)
@@ -137,18 +207,31 @@ def catalog_corpus(
         raise CatalogError(f"room_from must be one of {', '.join(ROOM_FROM)} (got {room_from!r})")
     root, output = Path(root).expanduser(), Path(output).expanduser()
     expected = source.description.replace("{mic}", mic)
-    if not root.is_dir():
-        raise CatalogError(f"{root}: corpus root is not a folder (layout {layout!r} expects {expected})")
+    if not (root.is_file() if source.root_is_file else root.is_dir()):
+        what = "a manifest file" if source.root_is_file else "a folder"
+        raise CatalogError(f"{root}: not {what} (layout {layout!r} expects {expected})")
     rejects_path = Path(rejects_path) if rejects_path is not None else output.with_name(f"{output.stem}.rejects.jsonl")
-    corpus = corpus or (root.resolve().name if source.corpus_from_root else layout)
+    folder = root.parent if source.root_is_file else root
+    corpus = corpus or ((root.stem if source.root_is_file else root.resolve().name) if source.corpus_from_root else layout)
+    normalize = text_normalizer(text_norm)
 
     if kind is None and source.needs_kind:
         raise CatalogError(f"layout {layout!r} needs a kind (one of {', '.join(KINDS)})")
-    candidates = _with_rooms(source.walk(root, corpus, kind or source.default_kind, mic), root, room_from)
-    if not candidates:
+    roots = tuple(Path(r).expanduser() for r in audio_roots)
+    for extra in roots:
+        if not extra.is_dir():
+            raise CatalogError(f"{extra}: --audio-root is not a folder")
+    options = WalkOptions(corpus, kind or source.default_kind, mic, roots, allow_commands, output.parent / f"{output.stem}.audio")
+    walked = source.walk(root, options)
+    rejects = [{"path": r.path, "reason": r.reason, "detail": r.detail} for r in walked if isinstance(r, Rejected)]
+    candidates = _with_rooms([c for c in walked if not isinstance(c, Rejected)], folder, room_from)
+    if not candidates and not rejects:
         raise CatalogError(f"{root}: no audio files found for layout {layout!r}; expected {expected}")
+    if source.reads_paths and not allow_outside:
+        candidates, outside = _confine(candidates, [folder, *roots, options.audio_dir])
+        rejects += outside
     not_utf8 = "the path is not valid UTF-8 (a catalog is JSON text)"
-    rejects = [
+    rejects += [
         {"path": _printable(os.path.abspath(audio)), "reason": "bad_name", "detail": not_utf8}
         for audio, _ in candidates
         if not _utf8(str(audio))
@@ -167,24 +250,26 @@ def catalog_corpus(
         "silence_dbfs": silence_dbfs,
         **({"kind": "rir"} if kind == "rir" else {}),
     }
-    results = _check_all([str(audio) for audio, _ in candidates], workers or os.cpu_count() or 1, progress, limits)
+    jobs, where = _jobs(candidates)
+    results = _check_all(jobs, workers or os.cpu_count() or 1, progress, limits)
 
     clips = []
-    for (audio, template), (reason, detail, frames, rate, channels, active) in zip(candidates, results, strict=True):
+    for (audio, template), (job, piece) in zip(candidates, where, strict=True):
+        reason, detail, frames, rate, channels, active = results[job][piece]
         if reason is not None:
             logger.debug("rejected %s: %s (%s)", audio, reason, detail)
-            rejects.append({"path": os.path.abspath(audio), "reason": reason, "detail": detail})
+            segment = "" if _piece(template) is None else f" (clip {template.id})"
+            rejects.append({"path": os.path.abspath(audio), "reason": reason, "detail": detail + segment})
             continue
-        clips.append(
-            dataclasses.replace(
-                template,
-                path=relative_audio_path(audio, output.parent),
-                duration=frames / rate,
-                sample_rate=rate,
-                num_channels=channels,
-                active=None if template.kind == "rir" or active is None else tuple((a, b) for a, b in active),
-            )
+        clip = dataclasses.replace(
+            template,
+            path=relative_audio_path(audio, output.parent),
+            duration=frames / rate,
+            sample_rate=rate,
+            num_channels=channels,
+            active=None if template.kind == "rir" or active is None else tuple((a, b) for a, b in active),
         )
+        clips.append(normalize_clip(clip, normalize))
     clips.sort(key=lambda clip: clip.id)
     rejects.sort(key=lambda row: row["path"])
     for path in (output, rejects_path):
@@ -208,10 +293,10 @@ def catalog_corpus(
     )
     if rejects:
         logger.warning(
-            "%s: rejected %d of %d files (%s); see %s",
+            "%s: rejected %d of %d clips (%s); see %s",
             root,
             len(rejects),
-            len(candidates),
+            len(rejects) + len(clips),
             ", ".join(f"{r}: {n}" for r, n in summary.rejects_by_reason.items()),
             rejects_path,
         )

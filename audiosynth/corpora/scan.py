@@ -31,6 +31,11 @@ REJECT_REASONS = (
     "bad_name",
     "single_impulse",
     "shallow_decay",
+    "bad_row",  # a manifest row that cannot be read (a missing or malformed field)
+    "bad_segment",  # a segment that does not lie within its file
+    "no_such_channel",  # a channel the file does not have
+    "outside_root",  # a manifest path outside the folders the user named
+    "command",  # a manifest line that is a shell command (refused unless allowed)
 )
 RIR_CHECK_S = 30.0  # a RIR's decay is measured on its first this many seconds
 BLOCK_FRAMES = 65536
@@ -115,6 +120,107 @@ def check_audio_file(
     if frame_power is None:
         return frames, rate, channels
     return frames, rate, channels, measure_activity(np.concatenate(frame_power), frames, rate)
+
+
+Piece = tuple[float, float, int | None]  # a clip of a file: offset (s), duration (s), channel (None: all)
+Scanned = tuple[int, int, int, list[list[float]]]  # a piece's frames, rate, channels, active intervals
+
+
+def check_pieces(
+    path: str | os.PathLike[str],
+    pieces: list[Piece],
+    *,
+    min_duration_s: float = 0.1,
+    max_channels: int = 1,
+    silence_dbfs: float = -60.0,
+) -> list[Scanned | AudioError]:
+    """Scan one file once for several clips of it (segments of a long recording, or channels):
+    per piece its ``(frames, rate, channels, active)`` with the activity relative to its start,
+    or the `AudioError` that rejects it. A fault of the whole file (unreadable, NaN, cut) raises;
+    a piece outside the file is ``bad_segment``, a missing channel ``no_such_channel``, and the
+    duration, channel and silence checks of `check_audio_file` apply to each piece's own audio
+    (``max_channels`` to pieces that take all channels)."""
+    path = os.fspath(path)
+    frames, rate, channels, power, peaks = _scan_frames(path)
+    step = max(1, round(ACTIVITY_FRAME_S * rate))
+    out: list[Scanned | AudioError] = []
+    for offset, duration, channel in pieces:
+        start = round(offset * rate)
+        length = frames - start if math.isinf(duration) else round(duration * rate)
+        end = start + length
+        if end > frames and end - frames <= round(0.01 * rate):  # a manifest's rounded duration
+            end, length = frames, frames - start
+        if offset < 0 or duration <= 0 or start >= frames or end > frames:
+            out.append(AudioError(path, "bad_segment", f"{offset:g} s + {duration:g} s is not within the file's {frames / rate:.3f} s"))
+            continue
+        if channel is not None and channel >= channels:
+            out.append(AudioError(path, "no_such_channel", f"channel {channel} asked, the file has {channels}"))
+            continue
+        if channel is None and channels > max_channels:
+            out.append(AudioError(path, "too_many_channels", f"{channels} channels > {max_channels}"))
+            continue
+        if length < min_duration_s * rate:
+            out.append(AudioError(path, "too_short", f"{length / rate:.3f} s < {min_duration_s:g} s"))
+            continue
+        first, last = start // step, -(-end // step)
+        cols = slice(None) if channel is None else slice(channel, channel + 1)
+        peak = float(peaks[first:last, cols].max())
+        if peak < 10.0 ** (silence_dbfs / 20.0):
+            level = 20.0 * math.log10(peak) if peak > 0 else -math.inf
+            out.append(AudioError(path, "silent", f"peak {level:.1f} dBFS < {silence_dbfs:g} dBFS over {offset:g} s + {duration:g} s"))
+            continue
+        active = measure_activity(power[first:last, cols].mean(axis=1), last * step - first * step, rate)
+        shift, stop = (start - first * step) / rate, round(length / rate, 3)
+        active = [[round(max(0.0, a - shift), 3), round(min(stop, b - shift), 3)] for a, b in active]
+        out.append((length, rate, 1 if channel is not None else channels, [a for a in active if a[0] < a[1]]))
+    return out
+
+
+def _scan_frames(path: str) -> tuple[int, int, int, np.ndarray, np.ndarray]:
+    """Open and scan a file whole: frames, rate, channels, and per 10 ms frame and channel the
+    mean square and the peak |sample| (``(num_frames, C)`` each). Raises `AudioError` for a
+    fault of the file (as `check_audio_file` does)."""
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        raise AudioError(path, "unreadable", f"{type(err).__name__}: {err.strerror or err}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise AudioError(path, "not_a_file", f"not a regular file (mode {stat.filemode(info.st_mode)})")
+    if info.st_size == 0:
+        raise AudioError(path, "empty", "0 bytes")
+    try:
+        handle = sf.SoundFile(path)
+    except Exception as err:  # noqa: BLE001 - every open failure becomes a reason
+        raise _open_error(path, err) from None
+    power: list[np.ndarray] = []
+    peaks: list[np.ndarray] = []
+    with handle as f:
+        rate, channels, declared, fmt = f.samplerate, f.channels, f.frames, f.format
+        shortfall = _header_shortfall(f)
+        if shortfall:
+            raise AudioError(path, "truncated", shortfall)
+        step = max(1, round(ACTIVITY_FRAME_S * rate))
+        frames = 0
+        try:
+            for block in f.blocks(step * 4096, dtype="float32", always_2d=True):  # whole frames per block
+                if not np.isfinite(block).all():
+                    raise AudioError(path, "nan", f"NaN or Inf sample after frame {frames}")
+                frames += len(block)
+                pad = -len(block) % step
+                if pad:
+                    block = np.concatenate([block, np.zeros((pad, channels), np.float32)])
+                shaped = block.reshape(-1, step, channels)
+                power.append(np.mean(np.square(shaped, dtype=np.float64), axis=1))
+                peaks.append(np.abs(shaped).max(axis=1))
+        except AudioError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a decoder error midway means a cut or corrupt stream
+            raise AudioError(path, "truncated", f"read error after {frames} frames: {err}") from None
+    if frames < declared and fmt != "MP3":
+        raise AudioError(path, "truncated", f"read {frames} of {declared} frames")
+    if frames == 0:
+        raise AudioError(path, "empty", "0 frames")
+    return frames, rate, channels, np.concatenate(power), np.concatenate(peaks)
 
 
 ACTIVITY_FRAME_S = 0.01  # catalog activity: 10 ms frames

@@ -1,14 +1,24 @@
 """The registry of corpus sources (one layout on disk each) and what their walkers share.
 
-A source is one small module of this package defining a walker (a corpus tree -> candidates: audio
-path + a `Clip` template still without path, duration and rate) and a `Source` naming it; it is
-registered with `register` in ``corpora/__init__.py``. `catalog_corpus` then scans and writes the
-candidates of whichever source it is asked for.
+A source is one small module of this package defining a walker (a corpus tree or a manifest ->
+candidates: audio path + a `Clip` template still without path and rate, and `Rejected` rows for
+what it cannot read) and a `Source` naming it; it is registered with `register` in
+``corpora/__init__.py``. `catalog_corpus` then scans and writes the candidates of whichever source
+it is asked for.
+
+A template with a ``duration`` (> 0), an ``offset`` or a ``channel`` is a piece of its file (a
+segment of a long recording, one channel of several): the scan checks that piece, not the file.
+A source whose paths come from a manifest (``reads_paths``) has them checked against the folders
+the user named (`WalkOptions.audio_roots`) by the pipeline, not by the walker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import gzip
+import json
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +26,34 @@ from typing import Any
 from ..catalog import Clip
 from ..errors import CatalogError
 
-Candidate = tuple[Path, Clip]  # audio file, row with path/duration/rate still to fill in
-Walk = Callable[[Path, str, str | None, str], list[Candidate]]  # (root, corpus, kind, mic) -> candidates
+Candidate = tuple[Path, Clip]  # audio file, row with path/rate (and duration, for a whole file) still to fill in
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A manifest row or file a walker cannot use: a reject row of the catalog (``reason`` in `scan.REJECT_REASONS`)."""
+
+    path: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class WalkOptions:
+    """What a walker is told: the catalog's ``corpus`` name, the user's ``kind`` (else the source's
+    default), the VCTK ``mic``, the folders manifest paths may lie in besides ROOT
+    (``audio_roots``), whether manifest shell commands may run (``allow_commands``: Kaldi pipes),
+    and ``audio_dir``: where a source writes audio it has to decode (a Hugging Face dataset's bytes)."""
+
+    corpus: str
+    kind: str | None = None
+    mic: str = "mic1"
+    audio_roots: tuple[Path, ...] = ()
+    allow_commands: bool = False
+    audio_dir: Path = Path("audio")
+
+
+Walk = Callable[[Path, WalkOptions], "Sequence[Candidate | Rejected]"]
 
 AUDIO_EXTENSIONS = frozenset(
     {
@@ -47,11 +83,13 @@ GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male"}
 class Source:
     """One corpus layout `catalog_corpus` can read.
 
-    ``walk(root, corpus, kind, mic)`` lists the candidates below ``root``; ``kind`` is the user's
-    kind, else ``default_kind`` (None: the walker decides per file); ``mic`` is the VCTK microphone
-    (other sources ignore it). ``description`` says what the source expects below ROOT, on one line
-    (``{mic}`` stands for the microphone). ``needs_kind``: the user must give a kind.
-    ``corpus_from_root``: the catalog's corpus is named after ROOT's folder, not after the source.
+    ``walk(root, options)`` lists the candidates of ``root`` (a folder, or a manifest file when
+    ``root_is_file``); ``options.kind`` is the user's kind, else ``default_kind`` (None: the walker
+    decides per file). ``description`` says what the source expects at ROOT, on one line (``{mic}``
+    stands for the VCTK microphone). ``needs_kind``: the user must give a kind.
+    ``corpus_from_root``: the catalog's corpus is named after ROOT, not after the source.
+    ``reads_paths``: audio paths come from a manifest, and must lie below ROOT's folder or an
+    audio root unless the user allows paths outside.
     """
 
     name: str
@@ -60,6 +98,8 @@ class Source:
     default_kind: str | None = None
     needs_kind: bool = False
     corpus_from_root: bool = False
+    reads_paths: bool = False
+    root_is_file: bool = False
 
 
 SOURCES: dict[str, Source] = {}
@@ -74,8 +114,9 @@ def register(source: Source) -> Source:
 
 
 def candidate(audio: Path, **fields: Any) -> Candidate:
-    """A candidate for ``audio`` whose row has ``fields`` (path, duration and rate filled in after the scan)."""
-    return audio, Clip(path="", duration=0.0, sample_rate=0, **fields)
+    """A candidate for ``audio`` whose row has ``fields`` (path, rate and, unless a ``duration`` makes
+    it a segment, duration filled in after the scan)."""
+    return audio, Clip(**{"path": "", "duration": 0.0, "sample_rate": 0, **fields})
 
 
 def subdirs(folder: Path) -> list[Path]:
@@ -101,3 +142,65 @@ def read_table(path: Path) -> dict[str, list[str]]:
         return {}
     rows = (line.split() for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
     return {cols[0]: cols[1:] for cols in rows if cols}
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | Rejected]]:
+    """``(line number, row)`` of a JSON-lines manifest, gzipped when its name ends in ``.gz``; a
+    line that is no JSON object is a `Rejected` ``bad_row`` naming the file and line."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except (json.JSONDecodeError, RecursionError) as err:
+                    yield number, Rejected(f"{path}:{number}", "bad_row", f"invalid JSON ({getattr(err, 'msg', 'nested too deeply')})")
+                    continue
+                if not isinstance(row, dict):
+                    yield (
+                        number,
+                        Rejected(f"{path}:{number}", "bad_row", f"a manifest line must be a JSON object (got {type(row).__name__})"),
+                    )
+                    continue
+                yield number, row
+    except (OSError, EOFError) as err:  # a cut gzip stream
+        raise CatalogError(f"{path}: cannot read the manifest ({err})") from None
+
+
+def manifest_audio(base: Path, value: Any) -> Path | None:
+    """A manifest's audio path (relative ones against ``base``, the manifest's folder), or None when it is no path."""
+    if not isinstance(value, str) or not value or "\0" in value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def seconds(value: Any) -> float | None:
+    """A manifest's time in seconds: a finite number >= 0 (numbers as strings too), else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number >= 0 and not isinstance(value, bool) else None
+
+
+def unique_ids(candidates: list[Candidate]) -> list[Candidate]:
+    """Candidates whose ids are made unique: a repeated id gets ``-<start ms>`` of its segment,
+    then ``-<n>`` (the first stays as it is). Order is kept."""
+    seen: dict[str, int] = {}
+    for _, clip in candidates:
+        seen[clip.id] = seen.get(clip.id, 0) + 1
+    out, used = [], set()
+    for audio, clip in candidates:
+        new = clip.id
+        if seen[clip.id] > 1 and clip.offset:
+            new = f"{clip.id}-{round(clip.offset * 1000):07d}"
+        n = 1
+        while new in used:
+            n += 1
+            new = f"{clip.id}-{n}"
+        used.add(new)
+        out.append((audio, dataclasses.replace(clip, id=new) if new != clip.id else clip))
+    return out

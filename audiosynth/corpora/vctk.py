@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CatalogError
-from .sources import GENDERS, Candidate, Source, audio_files, candidate, read_table, read_text, subdirs
+from .sources import GENDERS, Candidate, Source, WalkOptions, audio_files, candidate, read_table, read_text, subdirs
 
 
-def walk_vctk(root: Path, corpus: str, kind: str | None, mic: str) -> list[Candidate]:
+def walk_vctk(root: Path, options: WalkOptions) -> list[Candidate]:
     """Every utterance of microphone ``mic``, with its transcript and its speaker's gender and accent."""
+    corpus, kind, mic = options.corpus, options.kind, options.mic
     if mic not in ("mic1", "mic2"):
         raise CatalogError(f"VCTK mic must be 'mic1' or 'mic2' (got {mic!r})")
     wav_dir, suffix = root / "wav48_silence_trimmed", f"_{mic}"

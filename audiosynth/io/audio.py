@@ -32,11 +32,20 @@ _SYSTEM_ERROR = 2  # libsndfile's SF_ERR_SYSTEM: the OS failed it (I/O), not the
 
 
 def read_segment(
-    path: str | os.PathLike[str], offset: int, num_frames: int, *, loop: bool = False, sample_rate: int | None = None
+    path: str | os.PathLike[str],
+    offset: int,
+    num_frames: int,
+    *,
+    loop: bool = False,
+    sample_rate: int | None = None,
+    start: int = 0,
+    frames: int | None = None,
 ) -> np.ndarray:
-    """Read ``num_frames`` frames from ``offset`` (samples at the file's rate).
+    """Read ``num_frames`` frames from ``offset`` (samples at the file's rate) of the clip that is
+    the file's frames ``start .. start + frames`` (``frames`` None: the whole file from ``start``:
+    a clip that is a segment of a long recording).
 
-    Only the segment is decoded. With ``loop`` the file is read circularly (for noise
+    Only the segment is decoded. With ``loop`` the clip is read circularly (for noise
     shorter than the example). With ``sample_rate`` (the catalog's) a file at another rate is
     refused. A file that is missing or fails with an I/O error is tried again (`RETRY_DELAYS_S`)
     before the clip counts as bad: a network filesystem's hiccup must not change a dataset.
@@ -44,7 +53,7 @@ def read_segment(
     """
     for delay in (*RETRY_DELAYS_S, None):
         try:
-            return _read_segment(path, offset, num_frames, loop, sample_rate)
+            return _read_segment(path, offset, num_frames, loop, sample_rate, start, frames)
         except AudioError as err:
             if delay is None or err.reason not in ("missing", "io_error"):
                 raise AudioError(err.path, "unreadable" if err.reason == "io_error" else err.reason, err.detail) from err
@@ -52,7 +61,9 @@ def read_segment(
     raise AssertionError("unreachable")
 
 
-def _read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, loop: bool, sample_rate: int | None) -> np.ndarray:
+def _read_segment(
+    path: str | os.PathLike[str], offset: int, num_frames: int, loop: bool, sample_rate: int | None, start: int, frames: int | None
+) -> np.ndarray:
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -65,18 +76,21 @@ def _read_segment(path: str | os.PathLike[str], offset: int, num_frames: int, lo
         with sf.SoundFile(path) as handle:
             if sample_rate is not None and handle.samplerate != sample_rate:
                 raise AudioError(str(path), "wrong_rate", f"{handle.samplerate} Hz, the catalog says {sample_rate} Hz")
-            total = handle.frames
-            if total <= 0:
+            if handle.frames <= 0:
                 raise AudioError(str(path), "empty")
+            total = handle.frames - start if frames is None else frames  # the clip's frames
+            if total <= 0 or start + total > handle.frames:
+                raise AudioError(str(path), "too_short", f"the clip is frames {start}..{start + total}, the file has {handle.frames}")
             if not loop and offset + num_frames > total:
                 raise AudioError(str(path), "too_short", f"needs frames {offset}..{offset + num_frames}, has {total}")
             dtype, scale = _INTEGER_READS.get(handle.subtype, ("float64", None))
             if loop and num_frames + (offset % total) > total:
-                data = handle.read(dtype=dtype, always_2d=True)
+                handle.seek(start)
+                data = handle.read(total, dtype=dtype, always_2d=True)
                 reps = -(-(offset % total + num_frames) // total)
                 data = np.tile(data, (reps, 1))[offset % total : offset % total + num_frames]
             else:
-                handle.seek(offset % total if loop else offset)
+                handle.seek(start + (offset % total if loop else offset))
                 data = handle.read(num_frames, dtype=dtype, always_2d=True)
     except AudioError:
         raise

@@ -40,7 +40,13 @@ def load_catalogs(config: Config) -> Catalogs:
         return catalog
 
     c = config.catalogs
-    return Catalogs(load(c.speech, "speech"), load(c.noise, "noise"), load(c.rirs, "rir"))
+    speech = load(c.speech, "speech")
+    if c.text_norm is not None:
+        from ..corpora.text import normalize_clip, text_normalizer
+
+        normalize = text_normalizer(c.text_norm)
+        speech = Catalog([normalize_clip(clip, normalize) for clip in speech], speech.root, speech.name)
+    return Catalogs(speech, load(c.noise, "noise"), load(c.rirs, "rir"))
 
 
 def split_counts(num_examples: int, fractions: dict[str, float]) -> dict[str, int]:

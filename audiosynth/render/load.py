@@ -151,16 +151,23 @@ def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples
     ``num_samples`` zeros (anything past the end is cut). Returns ``(C, num_samples)``."""
     clip = clips.by_id(segment.clip_id)
     try:
-        audio = read_segment(clips.resolve(clip), segment.offset, segment.length, loop=segment.loop, sample_rate=clip.sample_rate)
+        audio = read_segment(
+            clips.resolve(clip),
+            segment.offset,
+            segment.length,
+            loop=segment.loop,
+            sample_rate=clip.sample_rate,
+            **({} if clip.is_whole_file else {"start": clip.start_frame, "frames": clip.num_samples}),
+        )
     except AudioError as err:
         err.clip_id = clip.id
         raise
-    if audio.shape[0] != clip.num_channels:  # the file is not what its catalog row says: a bad clip
+    if clip.channel is not None and clip.channel < audio.shape[0]:
+        audio = audio[clip.channel : clip.channel + 1]
+    elif audio.shape[0] != clip.num_channels or clip.channel is not None:  # the file is not what its catalog row says
+        says = f"channel {clip.channel}" if clip.channel is not None else f"{clip.num_channels} channel(s)"
         raise AudioError(
-            str(clips.resolve(clip)),
-            "wrong_channels",
-            f"the file has {audio.shape[0]} channel(s), the catalog row says {clip.num_channels}",
-            clip.id,
+            str(clips.resolve(clip)), "wrong_channels", f"the file has {audio.shape[0]} channel(s), the catalog row says {says}", clip.id
         )
     audio = kernels.resample(audio, clip.sample_rate, sample_rate)
     if segment.onset == 0 and audio.shape[1] == num_samples and audio.flags.c_contiguous:
