@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from sources_kit import speech_file
+from sources_kit import build_and_validate, speech_file
 
 from audiosynth.catalog import Catalog, Clip, write_catalog
 from audiosynth.config import config_from_dict
 from audiosynth.corpora.scan import check_pieces
 from audiosynth.corpora.text import librispeech, normalize_clip, text_normalizer
+from audiosynth.dataset.validate import validate
 from audiosynth.errors import AudioError, CatalogError
 from audiosynth.plan.pools import load_catalogs
 from audiosynth.render.load import load_segment
@@ -107,3 +108,34 @@ def test_one_normalization_for_every_speech_catalog_of_a_build(tmp_path: Path) -
     for norm, texts in (("librispeech", ["HELLO WORLD", "GOOD DAY"]), ("keep", ["Hello, world.", "good day!"])):
         config = config_from_dict({**base, "catalogs": {**base["catalogs"], "text_norm": norm}})
         assert [c.text for c in load_catalogs(config).speech] == texts
+
+
+def _texts_corpus(tmp_path: Path) -> Path:
+    """A speech catalog of 4 speakers' whole utterances (1 s) with punctuated, mixed-case texts."""
+    clips = []
+    for k in range(4):
+        speech_file(tmp_path / f"u{k}.wav", 1.0, f0=100.0 + 30 * k, seed=k)
+        clips.append(Clip(f"u{k}", f"u{k}.wav", "speech", 1.0, 16000, speaker=f"s{k}", text=f"Hello, number {k}!"))
+    write_catalog(clips, tmp_path / "speech.jsonl")
+    return tmp_path / "speech.jsonl"
+
+
+def test_a_build_with_a_text_normalization_validates(tmp_path: Path) -> None:
+    speech = _texts_corpus(tmp_path)
+    for norm, text in (("librispeech", "HELLO NUMBER"), ("string:capwords", "Hello, Number")):
+        rows = build_and_validate(
+            tmp_path / norm, [speech], duration_s=[1.2, 1.5], require_text=True, catalogs={"speech": [str(speech)], "text_norm": norm}
+        )
+        assert rows and all(row["labels"]["text"].startswith(text) for row in rows), [r["labels"]["text"] for r in rows]
+
+
+def test_validate_never_imports_a_text_normalization_that_build_json_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    speech = _texts_corpus(tmp_path)
+    build_and_validate(tmp_path / "ds", [speech], duration_s=[1.2, 1.5], require_text=True)
+    (tmp_path / "evil.py").write_text("import pathlib\npathlib.Path(__file__).with_name('RAN').write_text('x')\ndef f(t):\n    return t\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    info = json.loads((tmp_path / "ds" / "build.json").read_text())
+    info["config"]["catalogs"]["text_norm"] = "evil:f"
+    (tmp_path / "ds" / "build.json").write_text(json.dumps(info))
+    assert validate(tmp_path / "ds", progress=False).ok
+    assert not (tmp_path / "RAN").exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog, read_catalog
+from ..corpora.text import TEXT_NORMS, normalize_clip
 from ..errors import DatasetError
 from ..render.levels import scene_level_definition
 from .rows import row_talkers
@@ -15,14 +16,27 @@ from .trust import read_build_info
 
 
 def speech_catalog(root: Path) -> Catalog | None:
-    """The speech catalogs named in build.json, when they can still be read."""
+    """The speech catalogs named in build.json, when they can still be read, with the texts the
+    build used when `texts_known` (its built-in ``catalogs.text_norm`` applied)."""
     try:
-        paths = read_build_info(root)["config"]["catalogs"]["speech"]
+        catalogs = read_build_info(root)["config"]["catalogs"]
+        paths, norm = catalogs["speech"], catalogs.get("text_norm")
         if not all(isinstance(p, str) and Path(p).is_file() for p in paths):  # untrusted: no FIFO or device (/dev/zero)
             return None
-        return Catalog.merge([read_catalog(p) for p in paths])
+        speech = Catalog.merge([read_catalog(p) for p in paths])
     except (OSError, KeyError, ValueError, TypeError, DatasetError):
         return None
+    if not isinstance(norm, str) or norm not in TEXT_NORMS:
+        return speech
+    return Catalog([normalize_clip(c, TEXT_NORMS[norm]) for c in speech], speech.root, speech.name)
+
+
+def texts_known(config: dict[str, Any]) -> bool:
+    """Whether a build's transcripts can be re-derived from its catalogs: its ``catalogs.text_norm``
+    is none or built in. A user's function (``module:function``) is never imported from a
+    dataset's build.json: that would run code that an untrusted dataset names."""
+    norm = (config.get("catalogs") or {}).get("text_norm")
+    return norm is None or (isinstance(norm, str) and norm in TEXT_NORMS)
 
 
 @dataclass(frozen=True)

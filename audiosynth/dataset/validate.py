@@ -20,7 +20,7 @@ from ..errors import DatasetError
 from ..io.audio import audio_mismatches, read_dataset_audio
 from ..render.levels import scene_level_definition
 from ..scene import is_image_role
-from .ranges import check_label_ranges, label_ranges, speech_catalog
+from .ranges import check_label_ranges, label_ranges, speech_catalog, texts_known
 from .rows import row_speakers, row_talkers
 from .trust import read_build_info, read_rows, show
 from .webdataset import SHARDS_FORMAT, check_listed, check_tar_example, shard_urls, tar_examples
@@ -86,9 +86,9 @@ def check_rttm(name: str, data: bytes | None, row: dict[str, Any]) -> list[str]:
     return []
 
 
-def check_against_catalog(row: dict[str, Any], speech: Catalog) -> list[str]:
-    """Every segment's speaker and text are its catalog clip's; the enrollment is another
-    utterance of the target speaker, absent from the mixture."""
+def check_against_catalog(row: dict[str, Any], speech: Catalog, texts: bool = True) -> list[str]:
+    """Every segment's speaker and (with ``texts``) text are its catalog clip's; the enrollment is
+    another utterance of the target speaker, absent from the mixture."""
     labels, problems = row["labels"], []
     talkers = row_talkers(row)
     for seg in talkers:
@@ -96,7 +96,7 @@ def check_against_catalog(row: dict[str, Any], speech: Catalog) -> list[str]:
             problems.append(f"clip {seg['clip']!r} is not in the speech catalogs")
             continue
         clip = speech.by_id(seg["clip"])
-        if seg["speaker"] != clip.speaker or (seg.get("text") is not None and seg["text"] != clip.text):
+        if seg["speaker"] != clip.speaker or (texts and seg.get("text") is not None and seg["text"] != clip.text):
             problems.append(f"segment of {seg['clip']}: speaker/text differ from the catalog")
     if "enrollment_clip" in labels:
         enrolled = speech.by_id(labels["enrollment_clip"]) if labels["enrollment_clip"] in speech else None
@@ -207,6 +207,9 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
     speech = speech_catalog(root)
     if speech is None:
         log.warning("%s: speech catalogs unreadable: transcripts and enrollments not checked", root)
+    texts = texts_known(info.get("config") or {})
+    if speech is not None and not texts:
+        log.warning("%s: transcripts not compared with the catalogs (catalogs.text_norm is a user's function)", root)
     ranges = label_ranges(info.get("config") or {}, speech)
     speaker_splits: dict[str, set[str]] = {}
     seen: set[str] = set()
@@ -221,7 +224,7 @@ def validate(out_dir: str | os.PathLike[str], progress: bool = True) -> Validati
         except (KeyError, TypeError, ValueError, IndexError) as err:  # a row that passed the trust checks, inconsistent within
             report.problems.append(f"{row['id']}: malformed row ({type(err).__name__}: {show(err)})")
         if speech is not None:
-            report.problems.extend(f"{row['id']}: {p}" for p in check_against_catalog(row, speech))
+            report.problems.extend(f"{row['id']}: {p}" for p in check_against_catalog(row, speech, texts))
         for speaker in row_speakers(row):
             speaker_splits.setdefault(speaker, set()).add(row["split"])
     for speaker, splits in sorted(speaker_splits.items()):
