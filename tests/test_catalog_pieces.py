@@ -84,10 +84,22 @@ def test_a_channel_clip_reads_exactly_its_channel(tmp_path: Path) -> None:
         load_segment(Segment("c5", 0, 100), clips, 16000, 100)
 
 
-def test_text_normalizations() -> None:
+@pytest.fixture
+def user_norm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A user's module on the path with a marked normalization ``mynorm:capitals`` and an unmarked ``mynorm:plain``."""
+    (tmp_path / "mynorm.py").write_text(
+        "import string\nfrom audiosynth.corpora.text import text_norm\n\n"
+        "@text_norm\ndef capitals(text):\n    return string.capwords(text)\n\n"
+        "def plain(text):\n    return text\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "mynorm:capitals"
+
+
+def test_text_normalizations(user_norm: str) -> None:
     assert librispeech("“Hello,” she said -- it's 9 o’clock!") == "HELLO SHE SAID IT'S 9 O'CLOCK"
-    assert text_normalizer("string:capwords")("a  b") == "A B"
-    for bad in ("shout", "nosuchmodule:f", "string:nosuch", "string:ascii_letters"):
+    assert text_normalizer(user_norm)("a  b") == "A B"
+    for bad in ("shout", "nosuchmodule:f", "string:nosuch", "string:ascii_letters", "string:capwords", "os:system", "mynorm:plain"):
         with pytest.raises(CatalogError, match="text normalization"):
             text_normalizer(bad)
     clip = Clip("a", "a.wav", "speech", 1.0, 16000, text="hi, there")
@@ -120,9 +132,9 @@ def _texts_corpus(tmp_path: Path) -> Path:
     return tmp_path / "speech.jsonl"
 
 
-def test_a_build_with_a_text_normalization_validates(tmp_path: Path) -> None:
+def test_a_build_with_a_text_normalization_validates(tmp_path: Path, user_norm: str) -> None:
     speech = _texts_corpus(tmp_path)
-    for norm, text in (("librispeech", "HELLO NUMBER"), ("string:capwords", "Hello, Number")):
+    for norm, text in (("librispeech", "HELLO NUMBER"), (user_norm, "Hello, Number")):
         rows = build_and_validate(
             tmp_path / norm, [speech], duration_s=[1.2, 1.5], require_text=True, catalogs={"speech": [str(speech)], "text_norm": norm}
         )

@@ -2,7 +2,9 @@
 
 A normalization is a function ``str -> str`` named in `TEXT_NORMS` (``keep``: as the corpus wrote
 it; ``librispeech``: upper-case words without punctuation, as LibriSpeech's transcripts are), or a
-user's function given as ``package.module:function``. `catalog_corpus` applies it to every row
+user's function given as ``package.module:function`` and marked with the `text_norm` decorator
+(a config may come from elsewhere: only a function its author marked as a normalization is ever
+called, never ``os:system``). `catalog_corpus` applies it to every row
 and keeps the corpus's text as ``original_text`` when it changed; a build applies the config's
 ``text_norm`` to the catalogs it reads (from ``original_text`` when there is one), so that mixed
 sources get one normalization whatever they were catalogued with.
@@ -41,9 +43,19 @@ def librispeech(text: str) -> str:
 TEXT_NORMS: dict[str, Normalizer] = {"keep": keep, "librispeech": librispeech}
 
 
+_MARK = "__audiosynth_text_norm__"
+
+
+def text_norm(function: Normalizer) -> Normalizer:
+    """Mark ``function`` (``str -> str``) as a text normalization that configs and ``--text-norm``
+    may name as ``module:function``."""
+    setattr(function, _MARK, True)
+    return function
+
+
 def text_normalizer(name: str) -> Normalizer:
-    """The normalization ``name``: a key of `TEXT_NORMS` or ``module:function`` (imported).
-    Raises `CatalogError` naming what is wrong."""
+    """The normalization ``name``: a key of `TEXT_NORMS` or ``module:function`` (imported, and
+    marked with `text_norm`). Raises `CatalogError` naming what is wrong."""
     if name in TEXT_NORMS:
         return TEXT_NORMS[name]
     module, _, attr = name.partition(":")
@@ -53,8 +65,8 @@ def text_normalizer(name: str) -> Normalizer:
         function = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as err:
         raise CatalogError(f"text normalization {name!r}: cannot import it ({err})") from None
-    if not callable(function):
-        raise CatalogError(f"text normalization {name!r} is not a function")
+    if not callable(function) or not getattr(function, _MARK, False):
+        raise CatalogError(f"text normalization {name!r} is not marked as one: decorate it with @audiosynth.corpora.text.text_norm")
     return function
 
 
