@@ -99,6 +99,11 @@ def _catalog_help() -> str:
     show_default=True,
     help="Normalize transcripts: keep, librispeech (upper-case words, no punctuation) or module:function; the original is kept.",
 )
+@click.option(
+    "--alignments",
+    type=click.Path(exists=True, path_type=Path),
+    help="Word/phone alignments by clip id: a CTM, TextGrid or LibriSpeech .alignment.txt file, or a folder searched for them.",
+)
 @_fail_cleanly
 def catalog(
     layout: str,
@@ -115,6 +120,7 @@ def catalog(
     allow_outside: bool,
     allow_commands: bool,
     text_norm: str,
+    alignments: Path | None,
 ) -> None:
     from .corpora.pipeline import catalog_corpus  # the scan stack loads only when a corpus is catalogued
 
@@ -133,6 +139,7 @@ def catalog(
         allow_outside=allow_outside,
         allow_commands=allow_commands,
         text_norm=text_norm,
+        alignments=alignments,
     )
     click.echo(summary.format())
 

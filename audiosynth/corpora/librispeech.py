@@ -1,14 +1,23 @@
 """LibriSpeech: ``ROOT/[<subset>/]<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac``, transcripts
-in ``<speaker>-<chapter>.trans.txt``, genders in ``SPEAKERS.TXT``; a subset (train-*, dev-*, test-*) is a split."""
+in ``<speaker>-<chapter>.trans.txt``, genders in ``SPEAKERS.TXT``; a subset (train-*, dev-*, test-*) is a split.
+
+Alignments merged into the corpus tree are picked up: a chapter's ``<speaker>-<chapter>.alignment.txt``
+(the condensed MFA word alignments, CorentinJ/librispeech-alignments) gives words, an ``<utt>.TextGrid``
+beside the audio (MFA's output, e.g. Lugosch et al.'s) words (when no .alignment.txt has them) and
+phones (`alignments`; a malformed one is skipped with a warning naming file:line).
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
+from .alignments import Alignments, read_librispeech_alignment, read_textgrid
 from .sources import GENDERS, Candidate, Source, WalkOptions, audio_files, candidate, read_table, subdirs
 
 _SUBSET = re.compile(r"^(train|dev|test)(?:[-_].*)?$")
+logger = logging.getLogger(__name__)
 
 
 def walk_librispeech(root: Path, options: WalkOptions) -> list[Candidate]:
@@ -22,7 +31,9 @@ def walk_librispeech(root: Path, options: WalkOptions) -> list[Candidate]:
         for speaker in subdirs(subset):
             for chapter in subdirs(speaker):
                 texts = read_table(chapter / f"{speaker.name}-{chapter.name}.trans.txt")
-                for audio in audio_files(chapter):
+                files = audio_files(chapter)
+                aligned = _alignments_beside(chapter, f"{speaker.name}-{chapter.name}", files)
+                for audio in files:
                     out.append(
                         candidate(
                             audio,
@@ -34,8 +45,27 @@ def walk_librispeech(root: Path, options: WalkOptions) -> list[Candidate]:
                             gender=genders.get(speaker.name),
                             split=match.group(1) if match else None,
                             corpus=corpus,
+                            words=aligned.words.get(audio.stem),
+                            phones=aligned.phones.get(audio.stem),
                         )
                     )
+    return out
+
+
+def _alignments_beside(chapter: Path, name: str, audio: list[Path]) -> Alignments:
+    """The alignments in a chapter's folder: ``<name>.alignment.txt``, then each ``<utt>.TextGrid``
+    (the first file to give an utterance its words keeps them); problems are logged."""
+    out = Alignments()
+    if (chapter / f"{name}.alignment.txt").is_file():
+        out.merge(read_librispeech_alignment(chapter / f"{name}.alignment.txt"))
+    for path in audio:
+        grid = path.with_suffix(".TextGrid")
+        if grid.is_file():
+            found = read_textgrid(grid)
+            found.words = {utt: words for utt, words in found.words.items() if utt not in out.words}
+            out.merge(found)
+    for problem in out.problems:
+        logger.warning("alignment skipped: %s", problem)
     return out
 
 

@@ -7,7 +7,9 @@ One place per step:
 2. ``_confine`` rejects manifest paths outside the folders the user named (``outside_root``);
 3. ``_check_all`` opens and fully scans every file once in a process pool (`scan.check_audio_file`,
    or `scan.check_pieces` for the segments and channels of a file);
-4. ``catalog_corpus`` writes the accepted clips and the rejects JSONL (atomically, `writers.write_atomic`).
+4. alignments given with ``alignments=`` (`alignments`: CTM, TextGrid, LibriSpeech ``.alignment.txt``)
+   are attached to the candidates by clip id before the scan, and fitted to each clip's audio after it;
+5. ``catalog_corpus`` writes the accepted clips and the rejects JSONL (atomically, `writers.write_atomic`).
 
 A bad file never stops cataloguing: it becomes a reject row ``{"path", "reason", "detail"}``
 whose reason is one of `REJECT_REASONS`. RIRs (kind ``rir``) must also have a measurable
@@ -32,6 +34,7 @@ from tqdm import tqdm
 from ..catalog import KINDS, Clip, relative_audio_path
 from ..errors import AudioError, CatalogError
 from ..io.files import jsonl_bytes, write_atomic
+from . import alignments as aligned
 from .scan import Piece, check_audio_file, check_pieces
 from .sources import SOURCES, Candidate, Rejected, WalkOptions
 from .text import normalize_clip, text_normalizer
@@ -55,6 +58,7 @@ class CatalogSummary:
     num_rejected: int
     total_duration_s: float
     rejects_by_reason: dict[str, int]
+    alignments: str | None = None  # what the alignments given gave, on one line (None: none given)
 
     def format(self) -> str:
         """A short human summary (several lines)."""
@@ -64,6 +68,7 @@ class CatalogSummary:
             f"  rejected {self.num_rejected} files -> {self.rejects_path}",
         ]
         lines += [f"    {reason}: {count}" for reason, count in sorted(self.rejects_by_reason.items())]
+        lines += [f"  alignments: {self.alignments}"] if self.alignments else []
         return "\n".join(lines)
 
 
@@ -184,6 +189,7 @@ def catalog_corpus(
     allow_outside: bool = False,
     allow_commands: bool = False,
     text_norm: str = "keep",
+    alignments: str | os.PathLike[str] | None = None,
 ) -> CatalogSummary:
     """Catalogue the corpus at ``root`` (laid out as ``layout``) into the JSONL ``output``.
 
@@ -196,6 +202,8 @@ def catalog_corpus(
     for a manifest file) or one of ``audio_roots`` unless ``allow_outside``; ``allow_commands`` lets
     a Kaldi ``wav.scp`` run its pipe commands. ``text_norm`` (`text.TEXT_NORMS`, or
     ``module:function``) normalizes every transcript, the corpus's kept as ``original_text``.
+    ``alignments`` (a CTM / TextGrid / ``.alignment.txt`` file or a folder of them, `alignments`)
+    gives clips words and phones by clip id (utterance ids; times from the clip's start).
     Raises `CatalogError` for a bad layout or arguments.
     """
     source = SOURCES.get(layout)
@@ -214,6 +222,7 @@ def catalog_corpus(
     folder = root.parent if source.root_is_file else root
     corpus = corpus or ((root.stem if source.root_is_file else root.resolve().name) if source.corpus_from_root else layout)
     normalize = text_normalizer(text_norm)
+    given = aligned.read_alignments(alignments) if alignments is not None else None  # a bad path fails before the walk
 
     if kind is None and source.needs_kind:
         raise CatalogError(f"layout {layout!r} needs a kind (one of {', '.join(KINDS)})")
@@ -242,6 +251,9 @@ def catalog_corpus(
         if clip.id in seen:
             raise CatalogError(f"{root}: clip id {clip.id!r} would be used by both {seen[clip.id]} and {audio}")
         seen[clip.id] = audio
+    unmatched = 0
+    if given is not None:
+        candidates, unmatched = _attach(candidates, given)
     logger.info("%s: checking %d audio files (%s layout)", root, len(candidates), layout)
 
     limits = {
@@ -253,7 +265,7 @@ def catalog_corpus(
     jobs, where = _jobs(candidates)
     results = _check_all(jobs, workers or os.cpu_count() or 1, progress, limits)
 
-    clips = []
+    clips, unfit = [], []
     for (audio, template), (job, piece) in zip(candidates, where, strict=True):
         reason, detail, frames, rate, channels, active = results[job][piece]
         if reason is not None:
@@ -269,9 +281,15 @@ def catalog_corpus(
             num_channels=channels,
             active=None if template.kind == "rir" or active is None else tuple((a, b) for a, b in active),
         )
+        clip, notes = aligned.fit(clip)
+        unfit += notes
         clips.append(normalize_clip(clip, normalize))
     clips.sort(key=lambda clip: clip.id)
     rejects.sort(key=lambda row: row["path"])
+    if unfit:
+        for note in unfit:
+            logger.debug("%s", note)
+        logger.warning("%d alignments end past their clip's audio and were dropped (the clips are kept), e.g. %s", len(unfit), unfit[0])
     for path in (output, rejects_path):
         path.parent.mkdir(parents=True, exist_ok=True)
     again = "Free some space and catalogue again"  # a full disk: OutputError naming the file, nothing left behind
@@ -290,6 +308,7 @@ def catalog_corpus(
         num_rejected=len(rejects),
         total_duration_s=sum(clip.duration for clip in clips),
         rejects_by_reason=dict(sorted(by_reason.items())),
+        alignments=None if given is None else _aligned_summary(clips, given, unmatched, len(unfit)),
     )
     if rejects:
         logger.warning(
@@ -302,6 +321,30 @@ def catalog_corpus(
         )
     logger.info("%s: catalogued %d clips (%.2f h) -> %s", root, len(clips), summary.total_duration_s / 3600, output)
     return summary
+
+
+def _attach(candidates: list[Candidate], given: aligned.Alignments) -> tuple[list[Candidate], int]:
+    """Candidates with the alignments of their ids, and how many alignments match no clip; one warning line for the malformed entries
+    skipped and one for the alignments that match no clip (never an error)."""
+    for problem in given.problems:
+        logger.debug("alignment skipped: %s", problem)
+    if given.problems:
+        logger.warning(
+            "%d malformed alignment entries skipped (their clips get no words from them), e.g. %s", len(given.problems), given.problems[0]
+        )
+    candidates, unmatched = aligned.attach(candidates, given)
+    if unmatched:
+        shown = ", ".join(unmatched[:3]) + (", ..." if len(unmatched) > 3 else "")
+        logger.warning("%d alignments match no clip id (%s): they are not used", len(unmatched), shown)
+    return candidates, len(unmatched)
+
+
+def _aligned_summary(clips: list[Clip], given: aligned.Alignments, unmatched: int, dropped: int) -> str:
+    """The summary's alignments line."""
+    words, phones = sum(c.words is not None for c in clips), sum(c.phones is not None for c in clips)
+    line = f"words for {words} clips, phones for {phones}, from {given.files} files"
+    extra = [(unmatched, "matched no clip"), (len(given.problems), "malformed (skipped)"), (dropped, "past the audio's end (dropped)")]
+    return line + "".join(f"; {n} {what}" for n, what in extra if n)
 
 
 def _utf8(text: str) -> bool:
