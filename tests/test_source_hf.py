@@ -113,10 +113,13 @@ def saved(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
     )
     test = Dataset.from_dict(
         {
-            "audio": [{"bytes": wav_bytes(src["spk3_utt1"]), "path": "spk3_utt1.wav"}],
-            "sentence": ["in test"],
-            "speaker_id": [3],
-            "gender": [None],
+            "audio": [
+                {"bytes": wav_bytes(src["spk3_utt1"]), "path": "spk3_utt1.wav"},
+                {"bytes": wav_bytes(src["spk3_utt1"], "MP3", "MPEG_LAYER_III"), "path": "common_voice_en_42.mp3"},  # as Common Voice
+            ],
+            "sentence": ["in test", "an mp3"],
+            "speaker_id": [3, 3],
+            "gender": [None, None],
         },
         features=FEATURES,
     )
@@ -130,7 +133,7 @@ def test_a_saved_dataset_dict_writes_its_bytes_as_flac(saved: tuple[Path, dict[s
     assert (root / "dataset_dict.json").is_file() and (root / "train" / "state.json").is_file()
     out = tmp_path / "cat" / "hf.jsonl"
     cat = catalog("hf", root, out)
-    assert sorted(c.id for c in cat) == ["spk1_utt1", "spk1_utt2", "spk2_utt1", "spk3_utt1", "train-000002"]
+    assert sorted(c.id for c in cat) == ["common_voice_en_42", "spk1_utt1", "spk1_utt2", "spk2_utt1", "spk3_utt1", "train-000002"]
     audio_dir = out.parent / "hf.audio"
     for clip_id, split_dir, name in [
         ("spk1_utt1", "train", "spk1_utt1"),
@@ -148,6 +151,9 @@ def test_a_saved_dataset_dict_writes_its_bytes_as_flac(saved: tuple[Path, dict[s
     assert (two.text, two.speaker, two.gender) == (None, "2", "male")
     assert (tone.text, tone.speaker, tone.gender) == ("a tone", "9", None)
     assert cat.by_id("spk3_utt1").split == "test"
+    mp3 = cat.by_id("common_voice_en_42")  # decoded from MP3, written as 16-bit FLAC
+    assert cat.resolve(mp3) == audio_dir / "test" / "common_voice_en_42.flac" and sf.info(cat.resolve(mp3)).subtype == "PCM_16"
+    assert (mp3.text, mp3.split) == ("an mp3", "test") and abs(mp3.duration - 1.2) < 0.1
     rows = {r["path"]: r for r in rejects(out)}
     assert sorted((Path(p).name, r["reason"]) for p, r in rows.items()) == [("train:3", "bad_row"), ("train:4", "not_audio")]
     assert "split 'train', row 3: no audio" in rows[str(root / "train") + ":3"]["detail"]

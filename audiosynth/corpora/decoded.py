@@ -15,8 +15,9 @@ import soundfile as sf
 BLOCK_FRAMES = 65536
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # What libsndfile decodes to at most 16 bits of precision (8/16-bit PCM, companded, lossy codecs): written as 16-bit FLAC.
-_SIXTEEN_BITS = {"PCM_S8", "PCM_U8", "PCM_16", "ULAW", "ALAW", "GSM610", "VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II"}
-_SIXTEEN_BITS.add("MPEG_LAYER_III")
+_SIXTEEN_BITS = frozenset(
+    {"PCM_S8", "PCM_U8", "PCM_16", "ULAW", "ALAW", "GSM610", "VORBIS", "OPUS"} | {"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"}
+)
 
 
 def safe_file_name(name: str, fallback: str) -> str:
@@ -33,8 +34,8 @@ def safe_file_name(name: str, fallback: str) -> str:
 
 def write_flac(data: bytes, target: Path) -> None:
     """Decode audio bytes (anything libsndfile reads: WAV, FLAC, OGG, MP3, ...) and write them as
-    FLAC at ``target`` (folders made; written under a temporary name, then renamed). 8/16-bit and
-    lossy sources are written as 16-bit FLAC (sample for sample), deeper ones as 24-bit. Raises
+    FLAC at ``target`` (folders made; written under a temporary name, then renamed). 8/16-bit PCM
+    is written as 16-bit FLAC (sample for sample), a lossy codec's output too, deeper PCM and float as 24-bit. Raises
     `soundfile.LibsndfileError` (or `RuntimeError`/`ValueError`) when the bytes are not audio or
     FLAC cannot hold them (more than 8 channels)."""
     target.parent.mkdir(parents=True, exist_ok=True)
