@@ -14,6 +14,7 @@ from sources_kit import RATE, build_and_validate, catalog, noise_file, rejects, 
 
 from audiosynth.catalog import Catalog
 from audiosynth.corpora import kaldi
+from audiosynth.corpora.kaldi import decoder_input
 from audiosynth.dataset.export import export_dataset
 from audiosynth.render.load import load_segment
 from audiosynth.scene import Segment
@@ -224,13 +225,35 @@ def test_the_data_dir_name_gives_the_split(name: str, split: str | None) -> None
     assert kaldi.kaldi_split(name) == split
 
 
-def test_a_build_from_a_kaldi_catalog_validates_and_round_trips_through_export(data_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("flac -c -d -s /a/b.flac", ("/a/b.flac", None)),
+        ("flac -d -c 'my file.flac'", ("my file.flac", None)),
+        ("sox /x/y.flac -t wav -", ("/x/y.flac", None)),
+        ("sph2pipe -f wav -p -c 2 /t/a.sph", ("/t/a.sph", 1)),
+        ("sph2pipe -f wav /t/a.sph", ("/t/a.sph", None)),
+        ("flac -c -d -s a.flac; rm -rf ~", None),
+        ("sox a.flac -t wav - | tee copy.wav", None),
+        ("sox a.flac -t wav -r 8000 -", None),
+        ("sph2pipe -f wav -c 3 a.sph", None),
+        ("curl http://x/a.wav", None),
+        ("flac -c -d -s 'unclosed", None),
+    ],
+)
+def test_decoder_pipes_are_read_as_their_file_and_nothing_else_is(command: str, expected: tuple | None) -> None:
+    assert decoder_input(command) == expected
+
+
+@pytest.mark.parametrize("audio_format", ["wav", "flac"])
+def test_a_build_from_a_kaldi_catalog_validates_and_round_trips_through_export(data_dir: Path, tmp_path: Path, audio_format: str) -> None:
     speech = tmp_path / "speech.jsonl"
     catalog("kaldi", data_dir, speech)
     noise_file(tmp_path / "noise" / "hum.wav", 4.0)
     noise = tmp_path / "noise.jsonl"
     catalog("folder", tmp_path / "noise", noise, kind="noise")
-    # examples longer than every clip: whole utterances, with their transcripts; WAV files: plain wav.scp paths
+    # examples longer than every clip: whole utterances, with their transcripts; WAV: plain wav.scp paths, FLAC:
+    # 'sox PATH -t wav - |' lines, read as their file without running anything (no --allow-commands)
     rows = build_and_validate(
         tmp_path / "ds",
         [speech],
@@ -238,7 +261,7 @@ def test_a_build_from_a_kaldi_catalog_validates_and_round_trips_through_export(d
         num_examples=6,
         duration_s=[2.6, 3.0],
         require_text=True,
-        output={"shard_size": 2, "format": "wav"},
+        output={"shard_size": 2, "format": audio_format},
     )
     assert {row["labels"]["speech_clip"] for row in rows} & {"meeting_0001", "meeting_0002"}
 

@@ -16,7 +16,9 @@ A relative path (and a command's working folder) is taken against ROOT's parent,
 the data directories (what ``audiosynth export --to kaldi --relative-paths`` writes; Kaldi itself
 resolves them against the folder it runs in, usually the recipe folder above ``data/``). Paths
 must lie below ROOT or an ``--audio-root`` (absolute paths usually lie elsewhere: name their
-folder). Pipe commands are refused (reason ``command``) unless ``--allow-commands``: then each
+folder). A pipe that only decodes one file (``flac -c -d -s PATH |``, ``sox PATH -t wav - |``,
+``sph2pipe -f wav [-p] [-c N] PATH |``: `decoder_input`) is read as that file, no shell run. Other
+pipe commands are refused (reason ``command``) unless ``--allow-commands``: then each
 runs in a shell (`COMMAND_TIMEOUT_S`) and its output is written as FLAC into the catalog's audio
 folder, which is what the catalog names. Archive entries (``ark:``, ``x.ark:1234``) are not read.
 The data directory's name gives the split when it starts with one (``train_clean_100``,
@@ -51,6 +53,7 @@ class _Recording:
     number: int  # its line in wav.scp
     path: Path | None
     command: str | None
+    channel: int | None = None  # the channel a decoder pipe takes (sph2pipe -c N)
 
     @property
     def where(self) -> str:
@@ -99,6 +102,12 @@ def _wav_scp(root: Path, out: list[Candidate | Rejected]) -> dict[str, _Recordin
         reco, spec = cols[0], cols[1].strip()
         if reco in recordings:
             out.append(Rejected(where, "bad_row", f"{line}: recording {reco!r} already in {recordings[reco].where}"))
+        elif spec.endswith("|") and (decoded := decoder_input(spec[:-1])) is not None:
+            audio = manifest_audio(root.parent, decoded[0])
+            if audio is None:
+                out.append(Rejected(where, "bad_row", f"{line}: {decoded[0]!r} is not a path"))
+            else:
+                recordings[reco] = _Recording(number, audio, None, decoded[1])
         elif spec.endswith("|") and spec[:-1].strip():
             recordings[reco] = _Recording(number, None, spec[:-1].strip())
         elif spec.endswith("|") or spec.startswith("|") or spec == "-":
@@ -110,6 +119,35 @@ def _wav_scp(root: Path, out: list[Candidate | Rejected]) -> dict[str, _Recordin
         else:
             recordings[reco] = _Recording(number, audio, None)
     return recordings
+
+
+_FLAC_FLAGS = {"-c", "-d", "-s", "--stdout", "--decode", "--silent"}
+
+
+def decoder_input(command: str) -> tuple[str, int | None] | None:
+    """The file and channel (0-based) of a pipe that only decodes one file to WAV on its standard
+    output, as Kaldi recipes and ``audiosynth export --to kaldi`` write them: ``flac -c -d -s PATH``,
+    ``sox PATH -t wav -``, ``sph2pipe -f wav [-p] [-c N] PATH``. Such a line is read directly
+    as a file (no shell ever runs it, so no shell character can do anything); any other command
+    gives None."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if len(words) >= 2 and words[0] == "flac" and set(words[1:-1]) >= {"-c", "-d"} and set(words[1:-1]) <= _FLAC_FLAGS:
+        return words[-1], None
+    if len(words) == 5 and words[0] == "sox" and words[2:] == ["-t", "wav", "-"]:
+        return words[1], None
+    if len(words) >= 4 and words[0] == "sph2pipe" and words[1:3] == ["-f", "wav"]:
+        flags, channel = words[3:-1], None
+        if flags[:1] == ["-p"]:
+            flags = flags[1:]
+        if len(flags) == 2 and flags[0] == "-c" and flags[1] in ("1", "2"):
+            channel, flags = int(flags[1]) - 1, []
+        return (words[-1], channel) if not flags else None
+    return None
 
 
 def _run_command(command: str, cwd: Path, target: Path, timeout_s: float) -> str | None:
@@ -249,7 +287,7 @@ def walk_kaldi(root: Path, options: WalkOptions) -> list[Candidate | Rejected]:
             out.append(Rejected(f"{root / 'text'}:{text_line}", "bad_row", f"text:{text_line}: the transcript holds a control character"))
             text = ""
         audio = files[reco]
-        channel = _CHANNELS[channels[reco][0].lower()] if reco in channels else None
+        channel = _CHANNELS[channels[reco][0].lower()] if reco in channels else recordings[reco].channel
         if channel is not None and (_channels(audio) or 1) < 2:
             channel = None  # a mono file: wav.scp already gives the channel (sph2pipe -c 1)
         candidates.append(
