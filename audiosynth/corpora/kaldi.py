@@ -17,8 +17,8 @@ the data directories (what ``audiosynth export --to kaldi --relative-paths`` wri
 resolves them against the folder it runs in, usually the recipe folder above ``data/``). Paths
 must lie below ROOT or an ``--audio-root`` (absolute paths usually lie elsewhere: name their
 folder). A pipe that only decodes one file (``flac -c -d -s PATH |``, ``sox PATH -t wav - |``,
-``sph2pipe -f wav [-p] [-c N] PATH |``: `decoder_input`) is read as that file, no shell run. Other
-pipe commands are refused (reason ``command``) unless ``--allow-commands``: then each
+``sph2pipe -f wav [-p] [-c N] PATH |``: `decoder_input`) is read as that file, no shell run
+(unless ``--allow-commands``: then it runs as written). Other pipe commands are refused (reason ``command``) unless ``--allow-commands``: then each
 runs in a shell (`COMMAND_TIMEOUT_S`) and its output is written as FLAC into the catalog's audio
 folder, which is what the catalog names. Archive entries (``ark:``, ``x.ark:1234``) are not read.
 The data directory's name gives the split when it starts with one (``train_clean_100``,
@@ -89,8 +89,10 @@ def _table(root: Path, name: str, width: int, out: list[Candidate | Rejected], w
     return table
 
 
-def _wav_scp(root: Path, out: list[Candidate | Rejected]) -> dict[str, _Recording]:
-    """wav.scp's usable lines by recording id; bad lines are `Rejected` into ``out``."""
+def _wav_scp(root: Path, out: list[Candidate | Rejected], run_commands: bool) -> dict[str, _Recording]:
+    """wav.scp's usable lines by recording id; bad lines are `Rejected` into ``out``. A decode-only
+    pipe is read as its file unless ``run_commands`` (the user allowed commands: run as written,
+    e.g. sph2pipe for shorten-compressed SPHERE files, which libsndfile cannot read)."""
     path = root / "wav.scp"
     recordings: dict[str, _Recording] = {}
     for number, cols in _lines(path, 2):
@@ -102,7 +104,7 @@ def _wav_scp(root: Path, out: list[Candidate | Rejected]) -> dict[str, _Recordin
         reco, spec = cols[0], cols[1].strip()
         if reco in recordings:
             out.append(Rejected(where, "bad_row", f"{line}: recording {reco!r} already in {recordings[reco].where}"))
-        elif spec.endswith("|") and (decoded := decoder_input(spec[:-1])) is not None:
+        elif spec.endswith("|") and not run_commands and (decoded := decoder_input(spec[:-1])) is not None:
             audio = manifest_audio(root.parent, decoded[0])
             if audio is None:
                 out.append(Rejected(where, "bad_row", f"{line}: {decoded[0]!r} is not a path"))
@@ -228,7 +230,7 @@ def _channels(path: Path) -> int | None:
 def walk_kaldi(root: Path, options: WalkOptions) -> list[Candidate | Rejected]:
     """One candidate per utterance of the data directory (a segment of its recording with ``segments``)."""
     out: list[Candidate | Rejected] = []
-    recordings = _wav_scp(root, out)
+    recordings = _wav_scp(root, out, options.allow_commands)
     # utterance -> (recording, start, end or None for the recording's end, where)
     utterances: dict[str, tuple[str, float, float | None, str]] = {}
     if (root / "segments").is_file():
