@@ -19,8 +19,9 @@ must lie below ROOT or an ``--audio-root`` (absolute paths usually lie elsewhere
 folder). A pipe that only decodes one file (``flac -c -d -s PATH |``, ``sox PATH -t wav - |``,
 ``sph2pipe -f wav [-p] [-c N] PATH |``: `decoder_input`) is read as that file, no shell run
 (unless ``--allow-commands``: then it runs as written). Other pipe commands are refused (reason
-``command``) unless ``--allow-commands``: then each runs in a shell (`COMMAND_TIMEOUT_S`) and its output is written as FLAC into the catalog's audio
-folder, which is what the catalog names. Archive entries (``ark:``, ``x.ark:1234``) are not read.
+``command``) unless ``--allow-commands``: then each runs in a shell (`COMMAND_TIMEOUT_S`) and its
+output is written as FLAC into the catalog's audio folder, which is what the catalog names.
+Archive entries (``ark:``, ``x.ark:1234``) are not read.
 The data directory's name gives the split when it starts with one (``train_clean_100``,
 ``dev93``, ``test_other``; ``valid*`` is dev, ``eval*`` test).
 """
