@@ -92,7 +92,9 @@ def _catalog_help() -> str:
     help="A folder a manifest's audio paths may lie in besides ROOT (repeatable).",
 )
 @click.option("--allow-outside", is_flag=True, help="Let a manifest's audio paths point anywhere (you trust the manifest).")
-@click.option("--allow-commands", is_flag=True, help="Run the shell commands of a Kaldi wav.scp's pipe lines (you trust it).")
+@click.option(
+    "--allow-commands", is_flag=True, help="Run a manifest's shell commands (Kaldi wav.scp pipes, Lhotse command sources; you trust it)."
+)
 @click.option(
     "--text-norm",
     default="keep",

@@ -314,7 +314,7 @@ def walk_kaldi(root: Path, options: WalkOptions) -> list[Candidate | Rejected]:
 
 SOURCE = Source(
     name="kaldi",
-    description="ROOT is a Kaldi data directory: wav.scp, segments, text, utt2spk, spk2gender (pipe lines need --allow-commands)",
+    description="ROOT is a Kaldi data dir: wav.scp, segments, text, utt2spk, spk2gender (pipes other than decoders need --allow-commands)",
     walk=walk_kaldi,
     default_kind="speech",
     reads_paths=True,
