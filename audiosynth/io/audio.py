@@ -77,9 +77,8 @@ def _read_segment(
         with open_audio(path) as handle:
             if sample_rate is not None and handle.samplerate != sample_rate:
                 raise AudioError(str(path), "wrong_rate", f"{handle.samplerate} Hz, the catalog says {sample_rate} Hz")
-            if handle.format in DECODED_FROM_START:  # MP3, Ogg, PyAV: no sample-exact seek
+            if isinstance(handle, AvFile) or handle.format in DECODED_FROM_START:  # MP3, Ogg, PyAV: no sample-exact seek
                 return _decoded_segment(handle, str(path), offset, num_frames, loop, start, frames)
-            assert isinstance(handle, sf.SoundFile)
             if handle.frames <= 0:
                 raise AudioError(str(path), "empty")
             total = handle.frames - start if frames is None else frames  # the clip's frames
