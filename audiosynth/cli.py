@@ -97,14 +97,9 @@ def _catalog_help() -> str:
 )
 @click.option(
     "--text-norm",
-    default="keep",
-    show_default=True,
-    help="Normalize transcripts: keep, librispeech (upper-case words, no punctuation) or module:function; the original is kept.",
-)
-@click.option(
-    "--alignments",
-    type=click.Path(exists=True, path_type=Path),
-    help="Word/phone alignments by clip id: a CTM, TextGrid or LibriSpeech .alignment.txt file, or a folder searched for them.",
+    default=None,
+    help="Normalize transcripts: keep (the corpus's original), librispeech (upper-case words, no punctuation) or module:function "
+    "(marked @text_norm); the original is kept as original_text. Default: the texts as the source gives them.",
 )
 @_fail_cleanly
 def catalog(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import folder, huggingface, kaldi, lhotse_manifests, librispeech, musan, nemo, timit, vctk
+from . import aishell, commonvoice, folder, huggingface, kaldi, lhotse_manifests, librispeech, libritts, musan, nemo, timit, vctk
 from .sources import SOURCES, Source, register
 
 __all__ = ["LAYOUTS", "REJECT_REASONS", "SOURCES", "CatalogSummary", "Source", "catalog_corpus", "check_audio_file", "register"]
@@ -27,6 +27,10 @@ _REGISTERED = (
     timit.SOURCE,
     kaldi.SOURCE,
     huggingface.SOURCE,
+    commonvoice.SOURCE,
+    aishell.SOURCE,
+    libritts.SOURCE,
+    libritts.SOURCE_R,
 )
 for _source in _REGISTERED:
     register(_source)

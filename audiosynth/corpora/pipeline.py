@@ -188,7 +188,7 @@ def catalog_corpus(
     audio_roots: tuple[str | os.PathLike[str], ...] = (),
     allow_outside: bool = False,
     allow_commands: bool = False,
-    text_norm: str = "keep",
+    text_norm: str | None = None,
     alignments: str | os.PathLike[str] | None = None,
 ) -> CatalogSummary:
     """Catalogue the corpus at ``root`` (laid out as ``layout``) into the JSONL ``output``.
@@ -201,7 +201,8 @@ def catalog_corpus(
     ``'none'`` leaves every room unset. A manifest's audio paths must lie below ROOT (its folder,
     for a manifest file) or one of ``audio_roots`` unless ``allow_outside``; ``allow_commands`` lets
     a Kaldi ``wav.scp`` run its pipe commands. ``text_norm`` (`text.TEXT_NORMS`, or
-    ``module:function``) normalizes every transcript, the corpus's kept as ``original_text``.
+    ``module:function``) normalizes every transcript, the corpus's kept as ``original_text``
+    (None: the texts as the source gives them, e.g. LibriTTS's normalized text with its original).
     ``alignments`` (a CTM / TextGrid / ``.alignment.txt`` file or a folder of them, `alignments`)
     gives clips words and phones by clip id (utterance ids; times from the clip's start).
     Raises `CatalogError` for a bad layout or arguments.
@@ -221,7 +222,7 @@ def catalog_corpus(
     rejects_path = Path(rejects_path) if rejects_path is not None else output.with_name(f"{output.stem}.rejects.jsonl")
     folder = root.parent if source.root_is_file else root
     corpus = corpus or ((root.stem if source.root_is_file else root.resolve().name) if source.corpus_from_root else layout)
-    normalize = text_normalizer(text_norm)
+    normalize = text_normalizer(text_norm) if text_norm is not None else None
     given = aligned.read_alignments(alignments) if alignments is not None else None  # a bad path fails before the walk
 
     if kind is None and source.needs_kind:
@@ -283,7 +284,7 @@ def catalog_corpus(
         )
         clip, notes = aligned.fit(clip)
         unfit += notes
-        clips.append(normalize_clip(clip, normalize))
+        clips.append(normalize_clip(clip, normalize) if normalize is not None else clip)
     clips.sort(key=lambda clip: clip.id)
     rejects.sort(key=lambda row: row["path"])
     if unfit:

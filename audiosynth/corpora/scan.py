@@ -17,6 +17,7 @@ import soundfile as sf
 
 from ..dsp import kernels
 from ..errors import AudioError
+from ..io.codecs import ESTIMATED_LENGTH, AvFile, open_audio
 
 REJECT_REASONS = (
     "unreadable",
@@ -94,7 +95,7 @@ def check_audio_file(
     if size == 0:
         raise AudioError(path, "empty", "0 bytes")
     try:
-        handle = sf.SoundFile(path)
+        handle = open_audio(path)
     except Exception as err:  # noqa: BLE001 - every open failure becomes a reason
         raise _open_error(path, err) from None
     with handle as f:
@@ -106,7 +107,7 @@ def check_audio_file(
             raise AudioError(path, "truncated", shortfall)
         frame_power: list[np.ndarray] | None = [] if activity else None
         frames, peak = _scan(f, path, frame_power)
-    if frames < declared and fmt != "MP3":  # MP3 frame counts are estimates
+    if frames < declared and fmt not in ESTIMATED_LENGTH:  # MP3 (and PyAV) frame counts are estimates
         raise AudioError(path, "truncated", f"read {frames} of {declared} frames")
     if frames == 0:
         raise AudioError(path, "empty", "0 frames")
@@ -189,7 +190,7 @@ def _scan_frames(path: str) -> tuple[int, int, int, np.ndarray, np.ndarray]:
     if info.st_size == 0:
         raise AudioError(path, "empty", "0 bytes")
     try:
-        handle = sf.SoundFile(path)
+        handle = open_audio(path)
     except Exception as err:  # noqa: BLE001 - every open failure becomes a reason
         raise _open_error(path, err) from None
     power: list[np.ndarray] = []
@@ -216,7 +217,7 @@ def _scan_frames(path: str) -> tuple[int, int, int, np.ndarray, np.ndarray]:
             raise
         except Exception as err:  # noqa: BLE001 - a decoder error midway means a cut or corrupt stream
             raise AudioError(path, "truncated", f"read error after {frames} frames: {err}") from None
-    if frames < declared and fmt != "MP3":
+    if frames < declared and fmt not in ESTIMATED_LENGTH:
         raise AudioError(path, "truncated", f"read {frames} of {declared} frames")
     if frames == 0:
         raise AudioError(path, "empty", "0 frames")
@@ -254,7 +255,7 @@ def _check_decay(path: str, rate: int, frames: int) -> None:
             raise AudioError(path, reason, f"channel {channel}: {detail}")
 
 
-def _scan(f: sf.SoundFile, path: str, frame_power: list[np.ndarray] | None = None) -> tuple[int, float]:
+def _scan(f: sf.SoundFile | AvFile, path: str, frame_power: list[np.ndarray] | None = None) -> tuple[int, float]:
     """Frames read and peak |sample|, block by block; NaN/Inf -> ``nan``, read error -> ``truncated``.
     With ``frame_power`` (a list), the mean square of every 10 ms frame (all channels) is appended."""
     frames, peak = 0, 0.0
@@ -309,7 +310,7 @@ def _known_audio_header(head: bytes) -> bool:
     )
 
 
-def _header_shortfall(f: sf.SoundFile) -> str | None:
+def _header_shortfall(f: sf.SoundFile | AvFile) -> str | None:
     """Why the data chunk is shorter than the header says (WAV/AIFF), or None."""
     match = _DECLARED_DATA.search(f.extra_info)
     if not match:

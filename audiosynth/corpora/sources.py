@@ -74,6 +74,9 @@ AUDIO_EXTENSIONS = frozenset(
         ".rf64",
         ".sph",
         ".nist",
+        ".m4a",  # these three: decoded with PyAV (the codecs extra), io.codecs.AV_SUFFIXES
+        ".aac",
+        ".webm",
     }
 )
 GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male"}

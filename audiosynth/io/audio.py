@@ -18,6 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import AudioError, DatasetError
+from .codecs import DECODED_FROM_START, AvFile, decode_from_start, open_audio
 
 SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
 
@@ -73,9 +74,11 @@ def _read_segment(
     if not stat.S_ISREG(info.st_mode):  # a FIFO would block the build forever, a device never end
         raise AudioError(str(path), "not_a_file", f"not a regular file (mode {stat.filemode(info.st_mode)})")
     try:
-        with sf.SoundFile(path) as handle:
+        with open_audio(path) as handle:
             if sample_rate is not None and handle.samplerate != sample_rate:
                 raise AudioError(str(path), "wrong_rate", f"{handle.samplerate} Hz, the catalog says {sample_rate} Hz")
+            if isinstance(handle, AvFile) or handle.format in DECODED_FROM_START:  # MP3, Ogg, PyAV: no sample-exact seek
+                return _decoded_segment(handle, str(path), offset, num_frames, loop, start, frames)
             if handle.frames <= 0:
                 raise AudioError(str(path), "empty")
             total = handle.frames - start if frames is None else frames  # the clip's frames
@@ -104,6 +107,33 @@ def _read_segment(
     elif not np.isfinite(data).all():
         raise AudioError(str(path), "nan", "NaN or Inf samples")
     return data.T
+
+
+def _decoded_segment(
+    handle: sf.SoundFile | AvFile, path: str, offset: int, num_frames: int, loop: bool, start: int, frames: int | None
+) -> np.ndarray:
+    """`read_segment` of a file decoded from its start (`codecs.decode_from_start`): the clip is
+    frames ``start .. start + frames`` of that decode (to its end for None), never a seek."""
+    need = start + frames if frames is not None else None  # the clip's end
+    if not loop and (frames is None or offset + num_frames <= frames):
+        need = start + offset + num_frames  # only what is read
+    decoded = decode_from_start(handle, need)
+    if not len(decoded):
+        raise AudioError(path, "empty")
+    total = len(decoded) - start if frames is None else frames  # the clip's frames (all decoded when it matters)
+    if total <= 0 or start + total > len(decoded):
+        raise AudioError(path, "too_short", f"the clip is frames {start}..{start + total}, the file decodes to {len(decoded)}")
+    if not loop and offset + num_frames > total:
+        raise AudioError(path, "too_short", f"needs frames {offset}..{offset + num_frames}, has {total}")
+    clip = decoded[start : start + total]
+    if loop:
+        at = offset % total
+        data = np.tile(clip, (-(-(at + num_frames) // total), 1))[at : at + num_frames]
+    else:
+        data = clip[offset : offset + num_frames]
+    if not np.isfinite(data).all():
+        raise AudioError(path, "nan", "NaN or Inf samples")
+    return data.T.astype(np.float64)
 
 
 def to_integer_pcm(x: np.ndarray, subtype: str) -> np.ndarray:
