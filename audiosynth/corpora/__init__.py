@@ -12,12 +12,22 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import folder, librispeech, musan, nemo, vctk
+from . import but_reverb, dns, folder, librispeech, musan, nemo, rirs_noises, vctk, wham
 from .sources import SOURCES, Source, register
 
 __all__ = ["LAYOUTS", "REJECT_REASONS", "SOURCES", "CatalogSummary", "Source", "catalog_corpus", "check_audio_file", "register"]
 
-_REGISTERED = (librispeech.SOURCE, vctk.SOURCE, musan.SOURCE, folder.SOURCE, nemo.SOURCE)
+_REGISTERED = (
+    librispeech.SOURCE,
+    vctk.SOURCE,
+    musan.SOURCE,
+    folder.SOURCE,
+    nemo.SOURCE,
+    dns.SOURCE,
+    wham.SOURCE,
+    rirs_noises.SOURCE,
+    but_reverb.SOURCE,
+)
 for _source in _REGISTERED:
     register(_source)
 LAYOUTS = tuple(SOURCES)  # the registered sources' names (kept for callers of the old tuple)
