@@ -12,7 +12,24 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import aishell, commonvoice, folder, huggingface, kaldi, lhotse_manifests, librispeech, libritts, musan, nemo, timit, vctk
+from . import (
+    aishell,
+    but_reverb,
+    commonvoice,
+    dns,
+    folder,
+    huggingface,
+    kaldi,
+    lhotse_manifests,
+    librispeech,
+    libritts,
+    musan,
+    nemo,
+    rirs_noises,
+    timit,
+    vctk,
+    wham,
+)
 from .sources import SOURCES, Source, register
 
 __all__ = ["LAYOUTS", "REJECT_REASONS", "SOURCES", "CatalogSummary", "Source", "catalog_corpus", "check_audio_file", "register"]
@@ -31,6 +48,10 @@ _REGISTERED = (
     aishell.SOURCE,
     libritts.SOURCE,
     libritts.SOURCE_R,
+    dns.SOURCE,
+    wham.SOURCE,
+    rirs_noises.SOURCE,
+    but_reverb.SOURCE,
 )
 for _source in _REGISTERED:
     register(_source)
