@@ -71,7 +71,11 @@ def _catalog_help() -> str:
 @click.argument("layout", type=click.Choice(list(SOURCES)))
 @click.argument("root", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Catalog JSONL to write.")
-@click.option("--kind", type=click.Choice(["speech", "noise", "rir"]), help="Kind of every clip (folder layout).")
+@click.option(
+    "--kind",
+    type=click.Choice(["speech", "noise", "rir"]),
+    help="Kind of every clip (folder, manifests); for corpora of several kinds (dns, rirs_noises, but_reverb): only clips of this kind.",
+)
 @click.option("--workers", type=int, default=None, help="Processes checking files (default: cores).")
 @click.option("--min-duration", type=float, default=0.1, show_default=True, help="Reject clips shorter than this (s).")
 @click.option("--max-channels", type=int, default=1, show_default=True, help="Reject clips with more channels.")
@@ -100,6 +104,11 @@ def _catalog_help() -> str:
     default=None,
     help="Normalize transcripts: keep (the corpus's original), librispeech (upper-case words, no punctuation) or module:function "
     "(marked @text_norm); the original is kept as original_text. Default: the texts as the source gives them.",
+)
+@click.option(
+    "--alignments",
+    type=click.Path(exists=True, path_type=Path),
+    help="Word/phone alignments by clip id: a CTM, TextGrid or LibriSpeech .alignment.txt file, or a folder searched for them.",
 )
 @_fail_cleanly
 def catalog(

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from sources_kit import build_and_validate, speech_file
+from sources_kit import build_and_validate, catalog, rejects, speech_file
 
 from audiosynth.catalog import Catalog, Clip, write_catalog
 from audiosynth.config import config_from_dict
@@ -151,3 +151,21 @@ def test_validate_never_imports_a_text_normalization_that_build_json_names(tmp_p
     (tmp_path / "ds" / "build.json").write_text(json.dumps(info))
     assert validate(tmp_path / "ds", progress=False).ok
     assert not (tmp_path / "RAN").exists()
+
+
+def test_every_rir_is_decay_checked_whatever_the_kind_option_and_each_channel_piece_too(tmp_path: Path) -> None:
+    t = np.arange(8000) / 16000
+    decay = np.random.default_rng(0).standard_normal(8000) * np.exp(-6.91 * t / 0.3)
+    flat = np.random.default_rng(1).standard_normal(8000) * 0.1
+    sf.write(tmp_path / "two.wav", np.stack([decay, flat], axis=1), 16000, subtype="FLOAT")
+    got = check_pieces(tmp_path / "two.wav", [(0.0, 0.5, 0), (0.0, 0.5, 1)], kind="rir")
+    assert got[0][:3] == (8000, 16000, 1)  # type: ignore[index]
+    assert getattr(got[1], "reason", None) == "shallow_decay" and "channel 2" in got[1].detail  # type: ignore[union-attr]
+    # a multi-position RIR set (one room per top folder): the source says kind rir, no --kind given
+    room = tmp_path / "rirs" / "hall"
+    room.mkdir(parents=True)
+    sf.write(room / "pos1.wav", decay, 16000, subtype="FLOAT")
+    sf.write(room / "noise_not_a_rir.wav", flat, 16000, subtype="FLOAT")
+    cat = catalog("but_reverb", tmp_path / "rirs", tmp_path / "rirs.jsonl")
+    assert [(c.kind, c.room) for c in cat] == [("rir", "hall")]
+    assert [r["reason"] for r in rejects(tmp_path / "rirs.jsonl")] == ["shallow_decay"]

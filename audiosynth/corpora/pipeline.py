@@ -12,8 +12,9 @@ One place per step:
 5. ``catalog_corpus`` writes the accepted clips and the rejects JSONL (atomically, `writers.write_atomic`).
 
 A bad file never stops cataloguing: it becomes a reject row ``{"path", "reason", "detail"}``
-whose reason is one of `REJECT_REASONS`. RIRs (kind ``rir``) must also have a measurable
-decay (`kernels.measure_rt60`), and a RIR's ``room`` is its parent folder (``room_from``).
+whose reason is one of `REJECT_REASONS`. RIRs (kind ``rir``, from the source or ``--kind``; each
+channel piece too) must also have a measurable decay (`kernels.measure_rt60`), and a RIR's
+``room`` is its parent folder (``room_from``) unless the source names it.
 A new source is one module defining its walker and `Source`, registered in ``corpora/__init__``.
 """
 
@@ -75,17 +76,18 @@ class CatalogSummary:
 # --------------------------------------------------------------------------- checking every file
 
 
-_Job = tuple[str, list[Piece] | None]  # a file, and the pieces of it to check (None: the whole file, once)
+_Job = tuple[str, list[Piece] | None, bool]  # a file, its pieces to check (None: the whole file, once), whether RIRs
 
 
 def _check_path(job: _Job, **limits: Any) -> list[_Checked]:
     """Pool worker: per piece of the file (one result for a whole file) ``(None, "", frames, rate,
-    channels, active)`` or ``(reason, detail, 0, 0, 0, None)``; never raises."""
-    path, pieces = job
+    channels, active)`` or ``(reason, detail, 0, 0, 0, None)``; never raises. RIRs are also
+    checked for a measurable decay."""
+    path, pieces, rir = job
+    limits = {**limits, "kind": "rir" if rir else None}
     try:
         if pieces is None:
             return [(None, "", *check_audio_file(path, activity=True, **limits))]
-        limits.pop("kind", None)  # RIRs are whole files
         return [
             (r.reason, r.detail, 0, 0, 0, None) if isinstance(r, AudioError) else (None, "", *r)
             for r in check_pieces(path, pieces, **limits)
@@ -123,10 +125,10 @@ def _jobs(candidates: list[Candidate]) -> tuple[list[_Job], list[tuple[int, int]
     where = []
     for audio, clip in candidates:
         piece = _piece(clip)
-        key = f"{audio}\0{piece is None}"
+        key = f"{audio}\0{piece is None}\0{clip.kind == 'rir'}"
         if key not in index:
             index[key] = len(jobs)
-            jobs.append((str(audio), None if piece is None else []))
+            jobs.append((str(audio), None if piece is None else [], clip.kind == "rir"))
         pieces = jobs[index[key]][1]
         if pieces is None:
             where.append((index[key], 0))
@@ -261,7 +263,6 @@ def catalog_corpus(
         "min_duration_s": min_duration_s,
         "max_channels": max_channels,
         "silence_dbfs": silence_dbfs,
-        **({"kind": "rir"} if kind == "rir" else {}),
     }
     jobs, where = _jobs(candidates)
     results = _check_all(jobs, workers or os.cpu_count() or 1, progress, limits)

@@ -134,13 +134,15 @@ def check_pieces(
     min_duration_s: float = 0.1,
     max_channels: int = 1,
     silence_dbfs: float = -60.0,
+    kind: str | None = None,
 ) -> list[Scanned | AudioError]:
     """Scan one file once for several clips of it (segments of a long recording, or channels):
     per piece its ``(frames, rate, channels, active)`` with the activity relative to its start,
     or the `AudioError` that rejects it. A fault of the whole file (unreadable, NaN, cut) raises;
     a piece outside the file is ``bad_segment``, a missing channel ``no_such_channel``, and the
     duration, channel and silence checks of `check_audio_file` apply to each piece's own audio
-    (``max_channels`` to pieces that take all channels)."""
+    (``max_channels`` to pieces that take all channels); with ``kind='rir'`` each piece's channels
+    must have a measurable decay (`_check_decay`)."""
     path = os.fspath(path)
     frames, rate, channels, power, peaks = _scan_frames(path)
     step = max(1, round(ACTIVITY_FRAME_S * rate))
@@ -170,6 +172,12 @@ def check_pieces(
             level = 20.0 * math.log10(peak) if peak > 0 else -math.inf
             out.append(AudioError(path, "silent", f"peak {level:.1f} dBFS < {silence_dbfs:g} dBFS over {offset:g} s + {duration:g} s"))
             continue
+        if kind == "rir":
+            try:
+                _check_decay(path, rate, min(length, int(RIR_CHECK_S * rate)), start, channel)
+            except AudioError as err:
+                out.append(err)
+                continue
         active = measure_activity(power[first:last, cols].mean(axis=1), last * step - first * step, rate)
         shift, stop = (start - first * step) / rate, round(length / rate, 3)
         active = [[round(max(0.0, a - shift), 3), round(min(stop, b - shift), 3)] for a, b in active]
@@ -240,11 +248,14 @@ def measure_activity(frame_power: np.ndarray, frames: int, rate: int) -> list[li
     return [[a, min(b, end)] for a, b in intervals if a < min(b, end)]
 
 
-def _check_decay(path: str, rate: int, frames: int) -> None:
-    """`AudioError` (silent, single_impulse or shallow_decay) unless every channel of the RIR at
-    ``path`` has a measurable T20 (`kernels.measure_rt60`) over its first ``frames`` frames."""
-    audio = sf.read(path, frames=frames, dtype="float64", always_2d=True)[0]
-    for channel, rir in enumerate(audio.T, start=1):
+def _check_decay(path: str, rate: int, frames: int, start: int = 0, channel: int | None = None) -> None:
+    """`AudioError` (silent, single_impulse or shallow_decay) unless every channel (or ``channel``)
+    of the RIR at ``path`` has a measurable T20 (`kernels.measure_rt60`) over its ``frames`` frames
+    from ``start``."""
+    audio = sf.read(path, frames=frames, start=start, dtype="float64", always_2d=True)[0]
+    if channel is not None:
+        audio = audio[:, channel : channel + 1]
+    for number, rir in enumerate(audio.T, start=1 if channel is None else channel + 1):
         reason = kernels.measure_rt60(rir, rate, (20.0,))[1]
         if reason is not None:
             detail = {
@@ -252,7 +263,7 @@ def _check_decay(path: str, rate: int, frames: int) -> None:
                 "single_impulse": "all its energy is in one sample: no decay",
                 "shallow_decay": "it decays too little above its noise floor to measure T20",
             }[reason]
-            raise AudioError(path, reason, f"channel {channel}: {detail}")
+            raise AudioError(path, reason, f"channel {number}: {detail}")
 
 
 def _scan(f: sf.SoundFile | AvFile, path: str, frame_power: list[np.ndarray] | None = None) -> tuple[int, float]:
