@@ -183,16 +183,22 @@ class Planner:
         group: Callable[[Clip], str] | None = None,
     ) -> dict[str, tuple[Clip, ...]]:
         """The usable clips of each split: all of them, or (``disjoint``) a partition of them, or of
-        their groups (RIRs: their rooms, so that no room is in two splits)."""
+        their groups (RIRs: their rooms, so that no room is in two splits). A clip (or group) whose
+        catalog declares a split keeps it (WHAM!'s tr/cv/tt), unless ``use_catalog_splits`` is false."""
         usable = [c for c in catalog if self._reachable(c)]
         if not disjoint:
             return {name: tuple(usable) for name in SPLITS}
         keys = [group(c) if group else c.id for c in usable]
-        unique = list(dict.fromkeys(keys))
-        parts = partition(
-            unique, fractions, np.random.default_rng([self.config.seed, stream]), what if len(unique) == len(keys) else f"rooms of {what}"
-        )
-        split_of = {key: name for name, part in parts.items() for key in part}
+        declared: dict[str, str] = {}
+        if self.config.splits.use_catalog_splits:
+            for clip, key in zip(usable, keys, strict=True):
+                if clip.split is not None and declared.setdefault(key, clip.split) != clip.split:
+                    raise PreflightError(f"{what}: room {key!r} holds clips of the catalog splits {declared[key]} and {clip.split}")
+        unique = [key for key in dict.fromkeys(keys) if key not in declared]
+        rng = np.random.default_rng([self.config.seed, stream])
+        label = what if len(set(keys)) == len(keys) else f"rooms of {what}"
+        parts = partition(unique, fractions, rng, label, 0 if declared else 1) if unique else {}
+        split_of = {key: name for name, part in parts.items() for key in part} | declared
         return {
             name: tuple(sorted((c for c, key in zip(usable, keys, strict=True) if split_of[key] == name), key=lambda c: c.id))
             for name in SPLITS
