@@ -349,6 +349,22 @@ def test_a_cutset_gives_supervisions_at_cut_start_plus_start(tmp_path: Path) -> 
     orphan = rows[str(root / "libritts_supervisions_dev-clean.jsonl")]
     assert orphan[0] == "bad_row" and "libritts_recordings_dev-clean.jsonl is not in" in orphan[1]
     assert len(rows) == 4
+    # ROOT one manifest file: the cuts file alone gives the same clips (and not the orphan beside it)
+    alone = catalog("lhotse", Path(cuts), tmp_path / "alone.jsonl")
+    assert [c.to_dict() for c in alone] == [c.to_dict() for c in cat]
+    assert {r["path"] for r in rejects(tmp_path / "alone.jsonl")} == {f"{cuts}:1", f"{cuts}:5", f"{cuts}:6"}
+
+
+def test_root_a_supervisions_file_reads_its_part_with_the_recordings_beside_it(librispeech: Path, tmp_path: Path) -> None:
+    whole = catalog("lhotse", librispeech, tmp_path / "all.jsonl", audio_roots=(librispeech.parent / "LibriSpeech",))
+    one = librispeech / "librispeech_supervisions_dev-clean.jsonl.gz"
+    part = catalog("lhotse", one, tmp_path / "dev.jsonl", audio_roots=(librispeech.parent / "LibriSpeech",))
+    assert [c.id for c in part] == ["1272-128104-0000", "1272-128104-0001"] and {c.split for c in part} == {"dev"}
+    assert [c.to_dict() for c in part] == [c.to_dict() for c in whole if c.split == "dev"]
+    with pytest.raises(CatalogError, match="no audio files found"):
+        catalog(
+            "lhotse", librispeech.parent / "LibriSpeech" / "dev-clean" / "1272" / "128104" / "1272-128104-0000.flac", tmp_path / "x.jsonl"
+        )
 
 
 # --------------------------------------------------------------------------- a build, and the round trip

@@ -74,6 +74,18 @@ class _Part:
         return SPLITS.get(re.split(r"[-_.]", self.name, maxsplit=1)[0].lower()) if self.name else None
 
 
+def _file_part(path: Path) -> list[_Part]:
+    """The part of one manifest file ``path``: a cuts file alone, a recordings or supervisions file
+    with its partner beside it (none when the name is no Lhotse manifest's)."""
+    parts = [part for part in manifest_parts(path.parent) if path in part.files.values()]
+    for part in parts:
+        if part.files.get("cuts") == path:
+            part.files = {"cuts": path}
+        else:
+            part.files.pop("cuts", None)
+    return parts
+
+
 def manifest_parts(root: Path) -> list[_Part]:
     """The Lhotse manifests directly in the folder ``root``, grouped by part (sorted by name)."""
     parts: dict[tuple[str, str], _Part] = {}
@@ -90,15 +102,16 @@ def manifest_parts(root: Path) -> list[_Part]:
 
 
 def walk_lhotse(root: Path, options: WalkOptions) -> list[Candidate | Rejected]:
-    """Every supervision of every part of ``root`` as a clip (a whole recording when it has none)."""
-    parts = manifest_parts(root)
+    """Every supervision of every part of ``root`` as a clip (a whole recording when it has none);
+    ``root`` a manifest file: its part only (a cuts file: read as cuts)."""
+    folder, parts = (root.parent, _file_part(root)) if root.is_file() else (root, manifest_parts(root))
     if not parts:
         return []
     try:
         import lhotse
     except ImportError as err:
         raise CatalogError(f"{root}: reading Lhotse manifests needs the lhotse package ({err}); {INSTALL}") from None
-    reader = _Reader(root, options, lhotse)
+    reader = _Reader(folder, options, lhotse)
     for part in parts:
         if "recordings" in part.files:
             reader.read_recordings_part(part)
@@ -450,8 +463,9 @@ def _timed(items: list[Any], offset: float, duration: float, what: str, name: st
 
 SOURCE = Source(
     name="lhotse",
-    description="ROOT is a folder of Lhotse manifests: *_recordings_<part>.jsonl.gz + *_supervisions_<part>.jsonl.gz, or *_cuts_*.jsonl.gz",
+    description="ROOT is a folder of Lhotse manifests (*_recordings_<part>.jsonl.gz + *_supervisions_<part>.jsonl.gz, *_cuts_*) or one",
     walk=walk_lhotse,
     default_kind="speech",
     reads_paths=True,
+    accepts_file=True,
 )

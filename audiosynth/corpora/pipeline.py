@@ -218,12 +218,13 @@ def catalog_corpus(
         raise CatalogError(f"room_from must be one of {', '.join(ROOM_FROM)} (got {room_from!r})")
     root, output = Path(root).expanduser(), Path(output).expanduser()
     expected = source.description.replace("{mic}", mic)
-    if not (root.is_file() if source.root_is_file else root.is_dir()):
-        what = "a manifest file" if source.root_is_file else "a folder"
+    as_file = root.is_file() and (source.root_is_file or source.accepts_file)
+    if not (as_file or (root.is_dir() and not source.root_is_file)):
+        what = "a manifest file" if source.root_is_file else "a folder or a manifest file" if source.accepts_file else "a folder"
         raise CatalogError(f"{root}: not {what} (layout {layout!r} expects {expected})")
     rejects_path = Path(rejects_path) if rejects_path is not None else output.with_name(f"{output.stem}.rejects.jsonl")
-    folder = root.parent if source.root_is_file else root
-    corpus = corpus or ((root.stem if source.root_is_file else root.resolve().name) if source.corpus_from_root else layout)
+    folder = root.parent if as_file else root
+    corpus = corpus or ((root.stem if as_file else root.resolve().name) if source.corpus_from_root else layout)
     normalize = text_normalizer(text_norm) if text_norm is not None else None
     given = aligned.read_alignments(alignments) if alignments is not None else None  # a bad path fails before the walk
 

@@ -87,7 +87,8 @@ class Source:
     """One corpus layout `catalog_corpus` can read.
 
     ``walk(root, options)`` lists the candidates of ``root`` (a folder, or a manifest file when
-    ``root_is_file``); ``options.kind`` is the user's kind, else ``default_kind`` (None: the walker
+    ``root_is_file``, or either when ``accepts_file``; paths are then confined to its folder);
+    ``options.kind`` is the user's kind, else ``default_kind`` (None: the walker
     decides per file). ``description`` says what the source expects at ROOT, on one line (``{mic}``
     stands for the VCTK microphone). ``needs_kind``: the user must give a kind.
     ``corpus_from_root``: the catalog's corpus is named after ROOT, not after the source.
@@ -103,6 +104,7 @@ class Source:
     corpus_from_root: bool = False
     reads_paths: bool = False
     root_is_file: bool = False
+    accepts_file: bool = False  # ROOT may be a folder or one manifest file of it
 
 
 SOURCES: dict[str, Source] = {}
