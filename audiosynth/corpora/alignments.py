@@ -36,6 +36,7 @@ import dataclasses
 import math
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,10 @@ def _label(text: str, line: int) -> str | None:
 
 
 def _read(path: Path) -> str:
-    """A text file's content: UTF-16 with a BOM (Praat writes it for non-ASCII labels), else UTF-8."""
+    """A text file's content: UTF-16 with a BOM (Praat writes it for non-ASCII labels), else UTF-8.
+    Raises `OSError` for a path that is no regular file (a FIFO would block, a device never end)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(f"{path} is not a regular file")
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")

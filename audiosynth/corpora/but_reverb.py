@@ -31,8 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .dns import files_below
-from .rirs_noises import rir_channels
-from .sources import Candidate, Source, WalkOptions, audio_files, candidate, subdirs
+from .sources import Candidate, Source, WalkOptions, audio_files, candidate, channel_count, subdirs
 
 RIR_DIR = "RIR"
 NOISE_DIR = "silence"
@@ -79,7 +78,7 @@ def _room(room: Path, prefix: str, options: WalkOptions) -> list[Candidate]:
 
 def _rirs(audio: Path, clip_id: str, room: str | None, tags: tuple[str, ...], options: WalkOptions) -> list[Candidate]:
     """A RIR file's clips: the file, or one per channel of a multi-channel file."""
-    channels = rir_channels(audio)
+    channels = channel_count(audio)
     own_room = room or (audio.stem if channels > 1 else None)
     fields = {"kind": "rir", "room": own_room, "tags": tags, "corpus": options.corpus}
     if channels == 1:
