@@ -44,7 +44,7 @@ from pathlib import Path
 from ..catalog import Clip
 from ..errors import CatalogError
 from ..names import has_control
-from .sources import Candidate
+from .sources import Candidate, files_below
 
 Interval = tuple[str, float, float]  # label, start s, end s (from the clip's start)
 FIELDS = ("words", "phones")
@@ -339,20 +339,11 @@ def read_alignments(path: str | os.PathLike[str]) -> Alignments:
             raise CatalogError(f"{path}: cannot read the alignments ({err})") from None
     if not path.is_dir():
         raise CatalogError(f"{path}: alignments must be a *.ctm, *.TextGrid or *.alignment.txt file or a folder of them")
-    found = []
-    visited: set[tuple[int, int]] = set()  # (device, inode) of folders walked: a symlink loop is entered once
-    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
-        here = os.stat(dirpath)
-        if (here.st_dev, here.st_ino) in visited:
-            dirnames[:] = []
-            continue
-        visited.add((here.st_dev, here.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in filenames if f.lower().endswith(SUFFIXES) and not f.startswith(".")]
+    found = files_below(path, SUFFIXES)
     if not found:
         raise CatalogError(f"{path}: no *.ctm, *.TextGrid or *.alignment.txt files found below it")
     out = Alignments()
-    for file in sorted(found):
+    for file in found:
         reader = _reader(file)
         assert reader is not None  # found by its suffix
         try:

@@ -31,12 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..names import NAME
-from .sources import Candidate, Rejected, Source, WalkOptions, candidate, read_csv, subdirs
+from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, read_csv, subdirs
 
 SPLIT_FILES = (("train.tsv", "train"), ("dev.tsv", "dev"), ("test.tsv", "test"), ("validated.tsv", None))
 NOT_CATALOGUED = ("invalidated.tsv", "other.tsv")
 _CLIP_NAME = re.compile(r"common_voice_(.+)_\d+")
-_GENDERS = {"male": "male", "male_masculine": "male", "female": "female", "female_feminine": "female"}
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ def _candidate(audio: Path, row: _Row, folder: str, options: WalkOptions) -> Can
         speaker=_speaker(f.get("client_id", "")),
         text=" ".join(f.get("sentence", "").split()) or None,
         language=f.get("locale") or _locale_of(audio.stem) or folder,
-        gender=_GENDERS.get(f.get("gender", "").lower()),
+        gender=GENDERS.get(f.get("gender", "").lower()),
         split=row.split,
         tags=tuple(tags),
         corpus=options.corpus,

@@ -31,13 +31,11 @@ lacks ``no_such_channel``; the file itself is still catalogued, without the row'
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from pathlib import Path
 
 from . import rirs_noises
 from .sources import (
-    AUDIO_EXTENSIONS,
     Candidate,
     Rejected,
     Source,
@@ -46,6 +44,8 @@ from .sources import (
     candidate,
     channel_count,
     count,
+    files_below,
+    finite_number,
     read_csv,
     seconds,
     subdirs,
@@ -267,7 +267,7 @@ def _table_row(
     if number is None or number < 1:
         return Rejected(where, "bad_row", f"'channel' must be an int >= 1 (got {channel[:40]!r})")
     for name, value in (("T60_WB", t60), ("C50_WB", c50)):
-        if value and (seconds(value) is None if name == "T60_WB" else not _finite(value)):
+        if value and (seconds(value) is None if name == "T60_WB" else not finite_number(value)):
             return Rejected(where, "bad_row", f"'{name}' is not a number (got {value!r})")
     if real not in ("", "0", "1"):
         return Rejected(where, "bad_row", f"'isRealRIR' must be 0 or 1 (got {real!r})")
@@ -284,32 +284,6 @@ def _table_row(
     tags += [f"c50:{c50}"] if c50 else []
     tags += {"1": ["real_rir"], "0": ["simulated_rir"]}.get(real, [])
     return at, tuple(tags)
-
-
-def _finite(text: str) -> bool:
-    try:
-        return abs(float(text)) < float("inf")
-    except ValueError:
-        return False
-
-
-def files_below(folder: Path) -> list[Path]:
-    """Audio files anywhere below ``folder`` (links followed, each folder once), sorted by path."""
-    out: list[Path] = []
-    visited: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        try:
-            here = os.stat(dirpath)
-        except OSError:
-            dirnames[:] = []
-            continue
-        if (here.st_dev, here.st_ino) in visited:
-            dirnames[:] = []
-            continue
-        visited.add((here.st_dev, here.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out += [Path(dirpath) / n for n in filenames if not n.startswith(".") and Path(n).suffix.lower() in AUDIO_EXTENSIONS]
-    return sorted(out)
 
 
 SOURCE = Source(

@@ -30,7 +30,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -40,33 +39,14 @@ from typing import Any
 from ..catalog import Clip
 from ..errors import CatalogError
 from ..names import NAME, has_control, show
-from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, manifest_audio, read_csv, read_jsonl
+from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, manifest_audio, read_csv, read_jsonl, split_of
 
 BATCH_ROWS = 64
 TEXT_COLUMNS = ("text", "sentence", "transcription", "transcript", "normalized_text")
 SPEAKER_COLUMNS = ("speaker_id", "speaker", "client_id")
 LANGUAGE_COLUMNS = ("language", "locale", "lang")
 _NO_AUDIO = "no audio column (a feature of type Audio, or a column named 'audio')"
-_SPLIT = re.compile(r"^(training|train|validation|valid|val|development|dev|testing|test|evaluation|eval)(?![a-z])", re.IGNORECASE)
-_SPLITS = {
-    "training": "train",
-    "train": "train",
-    "validation": "dev",
-    "valid": "dev",
-    "val": "dev",
-    "development": "dev",
-    "dev": "dev",
-    "testing": "test",
-    "test": "test",
-    "evaluation": "test",
-    "eval": "test",
-}
-
-
-def hf_split(name: str) -> str | None:
-    """The split (train|dev|test) a Hub split, folder or file name says (``validation.clean`` is dev), or None."""
-    match = _SPLIT.match(name)
-    return _SPLITS[match.group(1).lower()] if match else None
+hf_split = split_of  # the split (train|dev|test) a Hub split, folder or file name says (validation.clean: dev), or None
 
 
 def _datasets() -> ModuleType:
@@ -181,7 +161,7 @@ def _fields(row: dict[str, Any]) -> dict[str, Any] | str:
         return "the text or language holds a control character"
     gender = row.get("gender")
     gender = str(gender).strip().lower() if isinstance(gender, str) else ""
-    gender = GENDERS.get(gender) or next((g for g in ("female", "male") if gender.startswith(g)), None)  # Common Voice: male_masculine
+    gender = GENDERS.get(gender)  # Common Voice's male_masculine too
     return {"text": text or None, "speaker": speaker, "language": language or None, "gender": gender}
 
 

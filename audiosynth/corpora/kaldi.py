@@ -38,11 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..names import NAME, has_control
-from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, channel_count, manifest_audio, seconds
+from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, channel_count, manifest_audio, seconds, split_of
 
 COMMAND_TIMEOUT_S = 600.0  # one wav.scp pipe command, then it is killed (with its whole process group)
-_SPLIT = re.compile(r"^(train|dev|test|valid|validation|eval)(?![a-z])", re.IGNORECASE)
-_SPLITS = {"train": "train", "dev": "dev", "valid": "dev", "validation": "dev", "test": "test", "eval": "test"}
 _CHANNELS = {"a": 0, "b": 1, "1": 0, "2": 1}
 _ARCHIVE = re.compile(r"^(ark|scp)[a-z,]*:|:\d+(\[[^\]]*\])?$")  # ark:..., scp:..., foo.ark:1234, foo.ark:1234[0:9]
 
@@ -62,10 +60,7 @@ class _Recording:
         return f"wav.scp:{self.number}"
 
 
-def kaldi_split(name: str) -> str | None:
-    """The split (train|dev|test) a data directory's name says, or None."""
-    match = _SPLIT.match(name)
-    return _SPLITS[match.group(1).lower()] if match else None
+kaldi_split = split_of  # the split a data directory's name says (train|dev|test), or None
 
 
 def _lines(path: Path, fields: int | None = None) -> list[tuple[int, list[str]]]:

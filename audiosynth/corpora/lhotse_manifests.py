@@ -3,7 +3,7 @@
 (its SupervisionSet), e.g. ``librispeech_recordings_dev-clean.jsonl.gz`` +
 ``librispeech_supervisions_dev-clean.jsonl.gz``, or ``<prefix>_cuts_<part>.jsonl.gz`` (a CutSet);
 ``.jsonl`` too. Several parts in one folder are several parts of the catalog; a part whose name
-starts with train / dev (valid, validation, val) / test (eval) is that split. A part with a
+starts with train / dev (valid, validation, val) / test (eval; `sources.split_of`) is that split. A part with a
 recordings manifest is read from it and its supervisions (a cuts manifest of the same part, as
 ``lhotse cut simple`` and ``audiosynth export --to lhotse`` write beside them, holds the same and is
 not read again); a part with only cuts is read from its cuts.
@@ -40,10 +40,21 @@ from typing import Any
 
 from ..errors import CatalogError
 from ..names import NAME, has_control
-from .sources import GENDERS, MAX_SECONDS, Candidate, Rejected, Source, WalkOptions, candidate, manifest_audio, read_jsonl, unique_ids
+from .sources import (
+    GENDERS,
+    MAX_SECONDS,
+    Candidate,
+    Rejected,
+    Source,
+    WalkOptions,
+    candidate,
+    manifest_audio,
+    read_jsonl,
+    split_of,
+    unique_ids,
+)
 
 MANIFEST = re.compile(r"^(?:(?P<prefix>.+?)[_.-])?(?P<type>recordings|supervisions|cuts)(?:[_.-](?P<part>.+?))?\.jsonl(?:\.gz)?$")
-SPLITS = {"train": "train", "dev": "dev", "val": "dev", "valid": "dev", "validation": "dev", "test": "test", "eval": "test"}
 COMMAND_TIMEOUT_S = 600.0  # one recording's shell command
 KEPT_TRANSFORMS = frozenset({"Resample"})  # times in seconds do not change; audiosynth resamples every clip itself
 ALIGNMENT_SLACK_S = 0.01  # an alignment item may overrun its supervision by this much (rounding); it is clipped
@@ -68,8 +79,8 @@ class _Part:
 
     @property
     def split(self) -> str | None:
-        """train / dev / test when the part's name starts with one of `SPLITS`."""
-        return SPLITS.get(re.split(r"[-_.]", self.name, maxsplit=1)[0].lower()) if self.name else None
+        """train / dev / test when the part's name starts with one (`sources.SPLIT_WORDS`)."""
+        return split_of(self.name)
 
 
 def manifest_parts(root: Path) -> list[_Part]:

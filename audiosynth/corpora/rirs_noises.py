@@ -37,7 +37,19 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sources import Candidate, Rejected, Source, WalkOptions, audio_files, candidate, channel_count, count, subdirs, unique_ids
+from .sources import (
+    Candidate,
+    Rejected,
+    Source,
+    WalkOptions,
+    audio_files,
+    candidate,
+    channel_count,
+    count,
+    finite_number,
+    subdirs,
+    unique_ids,
+)
 
 SIMULATED = re.compile(r"^simulated_rirs(?:_\d+k)?$")
 REAL = "real_rirs_isotropic_noises"
@@ -124,7 +136,7 @@ def _parse_line(line: str, where: str, top: Path) -> ListRow | Rejected:
     if "id" not in options:
         return Rejected(where, "bad_row", "no '--rir-id' / '--noise-id'")
     for name in _NUMERIC:
-        if name in options and not _is_number(options[name]):
+        if name in options and not finite_number(options[name]):
             return Rejected(where, "bad_row", f"'--{name}' is not a number (got {options[name]!r})")
     channel = None
     if "channel" in options:
@@ -158,14 +170,6 @@ def locate(location: str, top: Path) -> Path | None:
     if parts[0] in (REAL, POINT) or SIMULATED.match(parts[0]) or parts[0] in SIZES:
         return top.joinpath(*parts)
     return top.joinpath(*parts[1:]) if len(parts) > 1 else top / parts[0]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _category_tags(audio: Path, top: Path) -> tuple[str, ...]:

@@ -18,10 +18,11 @@ import csv
 import dataclasses
 import gzip
 import json
+import math
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,24 @@ AUDIO_EXTENSIONS = frozenset(
         ".webm",
     }
 )
-GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male"}
+GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male", "female_feminine": "female", "male_masculine": "male"}
+# A split's name as corpora and tools write it (``train-clean-100``, ``dev93``, ``validation.clean``,
+# ``eval2000``, ``Testing``): one of these words at its start, not followed by a letter.
+SPLIT_WORDS = {
+    "training": "train",
+    "train": "train",
+    "validation": "dev",
+    "valid": "dev",
+    "val": "dev",
+    "development": "dev",
+    "dev": "dev",
+    "testing": "test",
+    "test": "test",
+    "evaluation": "test",
+    "eval": "test",
+}
+_SPLIT_WORD = re.compile(rf"^({'|'.join(sorted(SPLIT_WORDS, key=len, reverse=True))})(?![a-z])", re.IGNORECASE)
+LIBRI_SUBSET = re.compile(r"^(train|dev|test)(?:[-_].*)?$")  # LibriSpeech / LibriTTS subsets: train-clean-100, dev-other
 MAX_SECONDS = 1e9  # a manifest's time past this (31 years) is no time: 1e308 s would overflow sample counts
 MAX_LINE_CHARS = 16 << 20  # a manifest line longer than this is a bad row (a gzip bomb must not fill memory)
 _COUNT = re.compile(r"[0-9]{1,9}")
@@ -136,6 +154,41 @@ def subdirs(folder: Path) -> list[Path]:
 def audio_files(folder: Path) -> list[Path]:
     """Audio files directly in ``folder`` by name; broken links are kept (they become rejects)."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and not p.is_dir())
+
+
+def split_of(name: str) -> str | None:
+    """The split (train|dev|test) a folder, file or part name says by its first word (`SPLIT_WORDS`), or None."""
+    match = _SPLIT_WORD.match(name)
+    return SPLIT_WORDS[match.group(1).lower()] if match else None
+
+
+def finite_number(text: str | None) -> bool:
+    """Whether ``text`` is a finite number (``"17"``, ``"-0.5"``, not ``"inf"`` or ``"nan"``)."""
+    try:
+        return text is not None and math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def files_below(folder: Path, suffixes: Iterable[str] = AUDIO_EXTENSIONS) -> list[Path]:
+    """Files anywhere below ``folder`` whose names end in one of ``suffixes`` (any case; audio files
+    by default), links followed (each folder once: a link loop ends), hidden ones skipped, sorted by path."""
+    ends = tuple(s.lower() for s in suffixes)
+    out: list[Path] = []
+    visited: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        try:
+            here = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (here.st_dev, here.st_ino) in visited:
+            dirnames[:] = []
+            continue
+        visited.add((here.st_dev, here.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out += [Path(dirpath) / n for n in filenames if not n.startswith(".") and n.lower().endswith(ends)]
+    return sorted(out)
 
 
 def read_text(path: Path) -> str | None:
