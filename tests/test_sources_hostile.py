@@ -385,3 +385,15 @@ def test_layout_names_and_texts_a_catalog_would_refuse_are_rejects(tmp_path: Pat
     cat = catalog("aishell", tmp_path / "aishell", out)
     assert isinstance(cat, Catalog) and [c.id for c in cat] == ["BAC009S0003W0001"]
     assert sorted(r["reason"] for r in rejects(out)) == ["bad_row", "bad_row"]
+
+
+@pytest.mark.parametrize("reco", ["../../escape", ".hidden", "a" * 300, "-rf"])
+def test_command_outputs_get_safe_names_inside_the_audio_folder(tmp_path: Path, reco: str) -> None:
+    root = tmp_path / "kaldi" / "train"
+    speech_file(root / "src.wav", 1.0)
+    (root / "wav.scp").write_text(f"{reco} cat {root / 'src.wav'} |\n")
+    out = tmp_path / "out" / "speech.jsonl"
+    (clip,) = catalog("kaldi", root, out, allow_commands=True)
+    written = sorted(p for p in tmp_path.rglob("*.flac"))
+    assert len(written) == 1 and written[0].parent == out.parent / "speech.audio" and not written[0].name.startswith(".")
+    assert len(written[0].name) <= 120 and Path(Catalog([clip], out.parent).resolve(clip)) == written[0]
