@@ -36,6 +36,7 @@ import dataclasses
 import math
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ from pathlib import Path
 from ..catalog import Clip
 from ..errors import CatalogError
 from ..names import has_control
-from .sources import Candidate
+from .sources import Candidate, files_below
 
 Interval = tuple[str, float, float]  # label, start s, end s (from the clip's start)
 FIELDS = ("words", "phones")
@@ -113,7 +114,10 @@ def _label(text: str, line: int) -> str | None:
 
 
 def _read(path: Path) -> str:
-    """A text file's content: UTF-16 with a BOM (Praat writes it for non-ASCII labels), else UTF-8."""
+    """A text file's content: UTF-16 with a BOM (Praat writes it for non-ASCII labels), else UTF-8.
+    Raises `OSError` for a path that is no regular file (a FIFO would block, a device never end)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(f"{path} is not a regular file")
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
@@ -335,20 +339,11 @@ def read_alignments(path: str | os.PathLike[str]) -> Alignments:
             raise CatalogError(f"{path}: cannot read the alignments ({err})") from None
     if not path.is_dir():
         raise CatalogError(f"{path}: alignments must be a *.ctm, *.TextGrid or *.alignment.txt file or a folder of them")
-    found = []
-    visited: set[tuple[int, int]] = set()  # (device, inode) of folders walked: a symlink loop is entered once
-    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
-        here = os.stat(dirpath)
-        if (here.st_dev, here.st_ino) in visited:
-            dirnames[:] = []
-            continue
-        visited.add((here.st_dev, here.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in filenames if f.lower().endswith(SUFFIXES) and not f.startswith(".")]
+    found = files_below(path, SUFFIXES)
     if not found:
         raise CatalogError(f"{path}: no *.ctm, *.TextGrid or *.alignment.txt files found below it")
     out = Alignments()
-    for file in sorted(found):
+    for file in found:
         reader = _reader(file)
         assert reader is not None  # found by its suffix
         try:

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .dns import files_below
-from .rirs_noises import rir_channels
-from .sources import Candidate, Source, WalkOptions, audio_files, candidate, subdirs
+from .sources import Candidate, Source, WalkOptions, audio_files, candidate, channel_count, files_below, finite_number, subdirs
 
 RIR_DIR = "RIR"
 NOISE_DIR = "silence"
@@ -79,7 +77,7 @@ def _room(room: Path, prefix: str, options: WalkOptions) -> list[Candidate]:
 
 def _rirs(audio: Path, clip_id: str, room: str | None, tags: tuple[str, ...], options: WalkOptions) -> list[Candidate]:
     """A RIR file's clips: the file, or one per channel of a multi-channel file."""
-    channels = rir_channels(audio)
+    channels = channel_count(audio)
     own_room = room or (audio.stem if channels > 1 else None)
     fields = {"kind": "rir", "room": own_room, "tags": tags, "corpus": options.corpus}
     if channels == 1:
@@ -106,7 +104,7 @@ def _position_tags(rel: Path, room: Path) -> tuple[str, ...]:
         spk = read_meta(room.joinpath(*folders[:2], "spk_meta.txt"))
         n = mic.get("EnvMicID", "")
         for key, tag in ((f"EnvMic{n}RelRT60", "rt60"), (f"EnvMic{n}RelDistance", "distance_m")):
-            if _number(mic.get(key)):
+            if finite_number(mic.get(key)):
                 tags.append(f"{tag}:{mic[key]}")
         tags += _xyz(mic, f"EnvMic{n}", "mic_xyz") + _xyz(spk, "EnvSpk1", "source_xyz")
     return tuple(tags)
@@ -114,14 +112,7 @@ def _position_tags(rel: Path, room: Path) -> tuple[str, ...]:
 
 def _xyz(meta: dict[str, str], key: str, tag: str) -> list[str]:
     values = [meta.get(f"{key}{axis}") for axis in ("Width", "Depth", "Height")]
-    return [f"{tag}:{','.join(values)}"] if all(_number(v) for v in values) else []  # type: ignore[arg-type]
-
-
-def _number(text: str | None) -> bool:
-    try:
-        return text is not None and abs(float(text)) < float("inf")
-    except ValueError:
-        return False
+    return [f"{tag}:{','.join(values)}"] if all(finite_number(v) for v in values) else []  # type: ignore[arg-type]
 
 
 def read_meta(path: Path) -> dict[str, str]:

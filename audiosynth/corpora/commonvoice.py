@@ -31,12 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..names import NAME
-from .sources import Candidate, Rejected, Source, WalkOptions, candidate, subdirs
+from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, read_csv, subdirs
 
 SPLIT_FILES = (("train.tsv", "train"), ("dev.tsv", "dev"), ("test.tsv", "test"), ("validated.tsv", None))
 NOT_CATALOGUED = ("invalidated.tsv", "other.tsv")
 _CLIP_NAME = re.compile(r"common_voice_(.+)_\d+")
-_GENDERS = {"male": "male", "male_masculine": "male", "female": "female", "female_feminine": "female"}
 
 
 @dataclass(frozen=True)
@@ -82,15 +81,18 @@ def _read_tsv(path: Path, split: str | None) -> list[_Row | Rejected]:
     """The rows of one TSV (missing file: none), as ``column -> value``; bad lines are rejects."""
     if not path.is_file():
         return []
-    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        lines = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    if not lines:
+    lines = read_csv(path, delimiter="\t", quoting=csv.QUOTE_NONE)
+    first = next(lines, None)
+    if first is None:
         return []
-    header = [h.strip().lower() for h in lines[0]]
+    header = [] if isinstance(first[1], Rejected) else [h.strip().lower() for h in first[1]]
     if "path" not in header:
         return [Rejected(f"{path}:1", "bad_row", f"the header names no 'path' column (got {'|'.join(header)[:80]!r})")]
     out: list[_Row | Rejected] = []
-    for number, cols in enumerate(lines[1:], start=2):
+    for number, cols in lines:
+        if isinstance(cols, Rejected):
+            out.append(cols)
+            continue
         if not any(c.strip() for c in cols):
             continue
         where = f"{path}:{number}"
@@ -142,7 +144,7 @@ def _candidate(audio: Path, row: _Row, folder: str, options: WalkOptions) -> Can
         speaker=_speaker(f.get("client_id", "")),
         text=" ".join(f.get("sentence", "").split()) or None,
         language=f.get("locale") or _locale_of(audio.stem) or folder,
-        gender=_GENDERS.get(f.get("gender", "").lower()),
+        gender=GENDERS.get(f.get("gender", "").lower()),
         split=row.split,
         tags=tuple(tags),
         corpus=options.corpus,

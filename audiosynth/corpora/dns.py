@@ -30,14 +30,27 @@ lacks ``no_such_channel``; the file itself is still catalogued, without the row'
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import os
 import re
 from pathlib import Path
 
 from . import rirs_noises
-from .sources import AUDIO_EXTENSIONS, Candidate, Rejected, Source, WalkOptions, audio_files, candidate, seconds, subdirs, unique_ids
+from .sources import (
+    Candidate,
+    Rejected,
+    Source,
+    WalkOptions,
+    audio_files,
+    candidate,
+    channel_count,
+    count,
+    files_below,
+    finite_number,
+    read_csv,
+    seconds,
+    subdirs,
+    unique_ids,
+)
 
 BASES = ("datasets", "datasets_fullband")
 CLEAN = ("clean", "clean_fullband")
@@ -170,7 +183,7 @@ def _rir_candidates(audio: Path, folder: Path, base: Path, prefix: str, options:
     rel = audio.relative_to(folder)
     fields = {"kind": "rir", "corpus": options.corpus, "tags": rel.parts[:1] if len(rel.parts) > 1 else ()}
     clip_id = _clip_id(audio, base, prefix)
-    channels = rirs_noises.rir_channels(audio)
+    channels = channel_count(audio)
     if channels == 1:
         return [candidate(audio, id=clip_id, room=rel.parent.as_posix() if len(rel.parts) > 1 else None, **fields)]
     room = rel.with_suffix("").as_posix()
@@ -219,22 +232,22 @@ def _apply_table(walked: list[Candidate | Rejected], table: Path | None, folder:
         if clip.kind == "rir":
             index[(key, clip.channel)] = i
     out = list(walked)
-    with open(table, encoding="utf-8", errors="replace", newline="") as handle:
-        reader = csv.reader(handle)
-        header = [h.strip().lower() for h in next(reader, [])]
-        names = ("wavfile", "channel", "t60_wb", "c50_wb", "isrealrir")
-        columns: dict[str, int] = {name: header.index(name) for name in names if name in header}
-        for number, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            named = _table_row(row, columns, f"{table}:{number}", folder, files, index)
-            if isinstance(named, Rejected):
-                out.append(named)
-                continue
-            at, tags = named
-            found = out[at]
-            assert not isinstance(found, Rejected)  # the index holds candidates only
-            out[at] = (found[0], dataclasses.replace(found[1], tags=(*found[1].tags, *tags)))
+    columns: dict[str, int] | None = None
+    for number, row in read_csv(table):
+        if columns is None and not isinstance(row, Rejected):  # the header
+            header = [h.strip().lower() for h in row]
+            columns = {name: header.index(name) for name in ("wavfile", "channel", "t60_wb", "c50_wb", "isrealrir") if name in header}
+            continue
+        if not isinstance(row, Rejected) and not any(cell.strip() for cell in row):
+            continue
+        named = row if isinstance(row, Rejected) else _table_row(row, columns or {}, f"{table}:{number}", folder, files, index)
+        if isinstance(named, Rejected):
+            out.append(named)
+            continue
+        at, tags = named
+        found = out[at]
+        assert not isinstance(found, Rejected)  # the index holds candidates only
+        out[at] = (found[0], dataclasses.replace(found[1], tags=(*found[1].tags, *tags)))
     return out
 
 
@@ -250,10 +263,11 @@ def _table_row(
     wavfile, channel, t60, c50, real = cell("wavfile"), cell("channel"), cell("t60_wb"), cell("c50_wb"), cell("isrealrir")
     if not wavfile:
         return Rejected(where, "bad_row", "'wavfile' is missing")
-    if not channel.isdigit() or int(channel) < 1:
-        return Rejected(where, "bad_row", f"'channel' must be an int >= 1 (got {channel!r})")
+    number = count(channel)
+    if number is None or number < 1:
+        return Rejected(where, "bad_row", f"'channel' must be an int >= 1 (got {channel[:40]!r})")
     for name, value in (("T60_WB", t60), ("C50_WB", c50)):
-        if value and (seconds(value) is None if name == "T60_WB" else not _finite(value)):
+        if value and (seconds(value) is None if name == "T60_WB" else not finite_number(value)):
             return Rejected(where, "bad_row", f"'{name}' is not a number (got {value!r})")
     if real not in ("", "0", "1"):
         return Rejected(where, "bad_row", f"'isRealRIR' must be 0 or 1 (got {real!r})")
@@ -263,7 +277,6 @@ def _table_row(
     name = key.as_posix()
     if name not in files:
         return Rejected(where, "unreadable", f"'wavfile' {wavfile!r}: no such file below {folder}")
-    number = int(channel)
     at = index.get((name, number - 1), index.get((name, None)) if number == 1 else None)
     if at is None:
         return Rejected(where, "no_such_channel", f"'wavfile' {wavfile!r} has no RIR channel {number} catalogued")
@@ -271,32 +284,6 @@ def _table_row(
     tags += [f"c50:{c50}"] if c50 else []
     tags += {"1": ["real_rir"], "0": ["simulated_rir"]}.get(real, [])
     return at, tuple(tags)
-
-
-def _finite(text: str) -> bool:
-    try:
-        return abs(float(text)) < float("inf")
-    except ValueError:
-        return False
-
-
-def files_below(folder: Path) -> list[Path]:
-    """Audio files anywhere below ``folder`` (links followed, each folder once), sorted by path."""
-    out: list[Path] = []
-    visited: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        try:
-            here = os.stat(dirpath)
-        except OSError:
-            dirnames[:] = []
-            continue
-        if (here.st_dev, here.st_ino) in visited:
-            dirnames[:] = []
-            continue
-        visited.add((here.st_dev, here.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out += [Path(dirpath) / n for n in filenames if not n.startswith(".") and Path(n).suffix.lower() in AUDIO_EXTENSIONS]
-    return sorted(out)
 
 
 SOURCE = Source(

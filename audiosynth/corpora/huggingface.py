@@ -27,11 +27,9 @@ applied: the catalog holds each file's own rate.
 
 from __future__ import annotations
 
-import csv
 import importlib
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -41,33 +39,14 @@ from typing import Any
 from ..catalog import Clip
 from ..errors import CatalogError
 from ..names import NAME, has_control, show
-from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, manifest_audio, read_jsonl
+from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, manifest_audio, read_csv, read_jsonl, split_of
 
 BATCH_ROWS = 64
 TEXT_COLUMNS = ("text", "sentence", "transcription", "transcript", "normalized_text")
 SPEAKER_COLUMNS = ("speaker_id", "speaker", "client_id")
 LANGUAGE_COLUMNS = ("language", "locale", "lang")
 _NO_AUDIO = "no audio column (a feature of type Audio, or a column named 'audio')"
-_SPLIT = re.compile(r"^(training|train|validation|valid|val|development|dev|testing|test|evaluation|eval)(?![a-z])", re.IGNORECASE)
-_SPLITS = {
-    "training": "train",
-    "train": "train",
-    "validation": "dev",
-    "valid": "dev",
-    "val": "dev",
-    "development": "dev",
-    "dev": "dev",
-    "testing": "test",
-    "test": "test",
-    "evaluation": "test",
-    "eval": "test",
-}
-
-
-def hf_split(name: str) -> str | None:
-    """The split (train|dev|test) a Hub split, folder or file name says (``validation.clean`` is dev), or None."""
-    match = _SPLIT.match(name)
-    return _SPLITS[match.group(1).lower()] if match else None
+hf_split = split_of  # the split (train|dev|test) a Hub split, folder or file name says (validation.clean: dev), or None
 
 
 def _datasets() -> ModuleType:
@@ -90,7 +69,7 @@ class _Walk:
 
     def add(self, row: dict[str, Any], audio: Any, base: Path, split_name: str | None, where: str, index: int) -> None:
         """One dataset row: its audio (``{"bytes", "path"}``, a path, bytes, None) and label columns."""
-        from .decoded import safe_file_name, write_flac
+        from .decoded import audio_target, safe_file_name, write_flac
 
         folder = safe_file_name(split_name or "all", "all")
         said = f"split {split_name or '(none)'!r}, row {index}"
@@ -111,8 +90,8 @@ class _Walk:
             n += 1
         used.add(name)
         if data is not None:
-            target = self.options.audio_dir / folder / f"{name}.flac"
             try:
+                target = audio_target(self.options.audio_dir, folder, f"{name}.flac")
                 write_flac(data, target)
             except Exception as err:  # noqa: BLE001 - what libsndfile says of the bytes goes in the reject row
                 detail = f"{said}: the audio bytes are not audio soundfile reads ({str(err)[:200]})"
@@ -182,7 +161,7 @@ def _fields(row: dict[str, Any]) -> dict[str, Any] | str:
         return "the text or language holds a control character"
     gender = row.get("gender")
     gender = str(gender).strip().lower() if isinstance(gender, str) else ""
-    gender = GENDERS.get(gender) or next((g for g in ("female", "male") if gender.startswith(g)), None)  # Common Voice: male_masculine
+    gender = GENDERS.get(gender)  # Common Voice's male_masculine too
     return {"text": text or None, "speaker": speaker, "language": language or None, "gender": gender}
 
 
@@ -194,7 +173,7 @@ def _metadata_files(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in ("metadata.jsonl", "metadata.csv"):
-            if name in filenames:
+            if name in filenames and (Path(dirpath) / name).is_file():  # not a FIFO or a device
                 yield Path(dirpath) / name
                 break
 
@@ -204,10 +183,16 @@ def _metadata_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | Rejected]
     if path.suffix == ".jsonl":
         yield from read_jsonl(path)
         return
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for row in reader:
-            yield reader.line_num, {k: (v if v != "" else None) for k, v in row.items() if isinstance(k, str)}
+    rows = read_csv(path)
+    header = next(rows, (1, []))[1]
+    if isinstance(header, Rejected):
+        yield 1, header
+        return
+    for number, row in rows:
+        if isinstance(row, Rejected):
+            yield number, row
+        elif row:  # a blank line is no row
+            yield number, {k: (v if v != "" else None) for k, v in zip(header, row, strict=False)}
 
 
 def _audiofolder(walk: _Walk) -> None:
@@ -262,17 +247,23 @@ def _load(folder: Path, datasets: ModuleType) -> Any:
         raise CatalogError(f"{folder}: cannot load the saved dataset ({type(err).__name__}: {str(err)[:300]})") from None
 
 
-def _check_split_names(path: Path) -> None:
-    """Refuse a ``dataset_dict.json`` whose split names are no names (``../x`` would load a folder outside ROOT)."""
-    if not path.is_file():
-        return
-    try:
-        splits = json.loads(path.read_text(encoding="utf-8")).get("splits", [])
-    except (ValueError, AttributeError) as err:
-        raise CatalogError(f"{path}: not a dataset_dict.json ({err})") from None
-    for name in splits if isinstance(splits, list) else [splits]:
-        if not isinstance(name, str) or not NAME.fullmatch(name):
-            raise CatalogError(f"{path}: {show(name)} is not a split name ({NAME.pattern})")
+def _check_saved(folder: Path) -> None:
+    """Refuse a saved dataset whose ``dataset_dict.json`` split names or ``state.json`` data file
+    names are no names: ``../x`` would have ``load_from_disk`` load a folder or file outside ROOT."""
+    for path, key in ((folder / "dataset_dict.json", "splits"), (folder / "state.json", "_data_files")):
+        if not path.is_file():
+            continue
+        try:
+            names = json.loads(path.read_text(encoding="utf-8")).get(key, [])
+        except (ValueError, AttributeError) as err:
+            raise CatalogError(f"{path}: not a {path.name} ({str(err)[:80]})") from None
+        for name in names if isinstance(names, list) else [names]:
+            name = name.get("filename") if key == "_data_files" and isinstance(name, dict) else name
+            if not isinstance(name, str) or not NAME.fullmatch(name):
+                raise CatalogError(f"{path}: {show(name)} is not a {'split' if key == 'splits' else 'file'} name ({NAME.pattern})")
+        if key == "splits":
+            for name in names if isinstance(names, list) else []:
+                _check_saved(folder / name)
 
 
 def _saved(walk: _Walk, ds: Any, folder: Path, split_name: str | None, datasets: ModuleType) -> None:
@@ -318,7 +309,7 @@ def walk_hf(root: Path, options: WalkOptions) -> list[Candidate | Rejected]:
     walk = _Walk(root, options)
     saved: list[tuple[str | None, Any, Path]] = []
     if (root / "dataset_dict.json").is_file() or (root / "state.json").is_file():
-        _check_split_names(root / "dataset_dict.json")
+        _check_saved(root)
         datasets = _datasets()
         loaded = _load(root, datasets)
         if isinstance(loaded, datasets.DatasetDict):
@@ -327,13 +318,17 @@ def walk_hf(root: Path, options: WalkOptions) -> list[Candidate | Rejected]:
             saved = [(None, loaded, root)]
     elif folders := [d for d in sorted(root.iterdir()) if d.is_dir() and (d / "state.json").is_file()]:
         datasets = _datasets()
+        for d in folders:
+            _check_saved(d)
         saved = [(d.name, _load(d, datasets), d) for d in folders]
     if saved:
         for split_name, ds, folder in saved:
             _saved(walk, ds, folder, split_name, datasets)
         return walk.result()
     _audiofolder(walk)
-    parquets = sorted(p for p in root.rglob("*.parquet") if not any(part.startswith(".") for part in p.relative_to(root).parts))
+    parquets = sorted(
+        p for p in root.rglob("*.parquet") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )  # a FIFO or a device is no file
     if parquets:
         datasets = _datasets()
         for path in parquets:

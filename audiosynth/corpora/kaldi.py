@@ -38,11 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..names import NAME, has_control
-from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, manifest_audio, seconds
+from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, channel_count, manifest_audio, seconds, split_of
 
 COMMAND_TIMEOUT_S = 600.0  # one wav.scp pipe command, then it is killed (with its whole process group)
-_SPLIT = re.compile(r"^(train|dev|test|valid|validation|eval)(?![a-z])", re.IGNORECASE)
-_SPLITS = {"train": "train", "dev": "dev", "valid": "dev", "validation": "dev", "test": "test", "eval": "test"}
 _CHANNELS = {"a": 0, "b": 1, "1": 0, "2": 1}
 _ARCHIVE = re.compile(r"^(ark|scp)[a-z,]*:|:\d+(\[[^\]]*\])?$")  # ark:..., scp:..., foo.ark:1234, foo.ark:1234[0:9]
 
@@ -62,10 +60,7 @@ class _Recording:
         return f"wav.scp:{self.number}"
 
 
-def kaldi_split(name: str) -> str | None:
-    """The split (train|dev|test) a data directory's name says, or None."""
-    match = _SPLIT.match(name)
-    return _SPLITS[match.group(1).lower()] if match else None
+kaldi_split = split_of  # the split a data directory's name says (train|dev|test), or None
 
 
 def _lines(path: Path, fields: int | None = None) -> list[tuple[int, list[str]]]:
@@ -175,6 +170,8 @@ def _run_command(command: str, cwd: Path, target: Path, timeout_s: float) -> str
         return "wrote no audio"
     try:
         write_flac(data, target)
+    except OSError as error:
+        return f"wrote audio that could not be saved to {target} ({error})"
     except Exception as error:  # noqa: BLE001 - what libsndfile says of the bytes goes in the reject row
         return f"wrote no audio soundfile reads ({type(error).__name__}: {str(error)[:200]})"
     return None
@@ -216,16 +213,6 @@ def _end(value: str) -> float | None:
     except ValueError:
         return None
     return seconds(value)
-
-
-def _channels(path: Path) -> int | None:
-    """A file's channel count from its header, or None when it cannot be read (the scan rejects it)."""
-    import soundfile as sf
-
-    try:
-        return int(sf.info(str(path)).channels)
-    except Exception:  # noqa: BLE001 - an unreadable file is rejected by the scan, with its reason
-        return None
 
 
 def walk_kaldi(root: Path, options: WalkOptions) -> list[Candidate | Rejected]:
@@ -291,7 +278,7 @@ def walk_kaldi(root: Path, options: WalkOptions) -> list[Candidate | Rejected]:
             text = ""
         audio = files[reco]
         channel = _CHANNELS[channels[reco][0].lower()] if reco in channels else recordings[reco].channel
-        if channel is not None and (_channels(audio) or 1) < 2:
+        if channel is not None and channel_count(audio) < 2:
             channel = None  # a mono file: wav.scp already gives the channel (sph2pipe -c 1)
         candidates.append(
             candidate(

@@ -3,7 +3,7 @@
 (its SupervisionSet), e.g. ``librispeech_recordings_dev-clean.jsonl.gz`` +
 ``librispeech_supervisions_dev-clean.jsonl.gz``, or ``<prefix>_cuts_<part>.jsonl.gz`` (a CutSet);
 ``.jsonl`` too. Several parts in one folder are several parts of the catalog; a part whose name
-starts with train / dev (valid, validation, val) / test (eval) is that split. A part with a
+starts with train / dev (valid, validation, val) / test (eval; `sources.split_of`) is that split. A part with a
 recordings manifest is read from it and its supervisions (a cuts manifest of the same part, as
 ``lhotse cut simple`` and ``audiosynth export --to lhotse`` write beside them, holds the same and is
 not read again); a part with only cuts is read from its cuts.
@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import copy
 import io
-import math
-import os
 import re
 import subprocess
 from collections.abc import Iterable
@@ -42,10 +40,21 @@ from typing import Any
 
 from ..errors import CatalogError
 from ..names import NAME, has_control
-from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, candidate, manifest_audio, read_jsonl, unique_ids
+from .sources import (
+    GENDERS,
+    MAX_SECONDS,
+    Candidate,
+    Rejected,
+    Source,
+    WalkOptions,
+    candidate,
+    manifest_audio,
+    read_jsonl,
+    split_of,
+    unique_ids,
+)
 
 MANIFEST = re.compile(r"^(?:(?P<prefix>.+?)[_.-])?(?P<type>recordings|supervisions|cuts)(?:[_.-](?P<part>.+?))?\.jsonl(?:\.gz)?$")
-SPLITS = {"train": "train", "dev": "dev", "val": "dev", "valid": "dev", "validation": "dev", "test": "test", "eval": "test"}
 COMMAND_TIMEOUT_S = 600.0  # one recording's shell command
 KEPT_TRANSFORMS = frozenset({"Resample"})  # times in seconds do not change; audiosynth resamples every clip itself
 ALIGNMENT_SLACK_S = 0.01  # an alignment item may overrun its supervision by this much (rounding); it is clipped
@@ -70,8 +79,8 @@ class _Part:
 
     @property
     def split(self) -> str | None:
-        """train / dev / test when the part's name starts with one of `SPLITS`."""
-        return SPLITS.get(re.split(r"[-_.]", self.name, maxsplit=1)[0].lower()) if self.name else None
+        """train / dev / test when the part's name starts with one (`sources.SPLIT_WORDS`)."""
+        return split_of(self.name)
 
 
 def _file_part(path: Path) -> list[_Part]:
@@ -199,6 +208,11 @@ class _Reader:
     ) -> None:
         """The clips of one recording: its supervisions (times from ``base``, a cut's start), else
         the whole recording (``cut``: id, start, duration, channels of a cut without supervisions)."""
+        try:
+            _number(recording.duration, "duration")
+        except _Bad as bad:
+            self.out.append(Rejected(where, bad.reason, f"recording {recording.id!r}: {bad.detail}"))
+            return
         files = self._resolve(recording, where, len(supervisions))
         if not supervisions and (cut is None or _spans(recording, *cut[1:])):
             try:
@@ -332,6 +346,8 @@ class _Reader:
         """Run a source's shell command (in ROOT) and write its audio as FLAC into the audio folder; raises `_Bad`."""
         import soundfile as sf
 
+        from .decoded import safe_file_name, write_new
+
         what = f"recording {recording.id!r}: the command {command!r}"
         try:
             done = subprocess.run(command, shell=True, cwd=self.root, capture_output=True, timeout=COMMAND_TIMEOUT_S, check=False)
@@ -348,8 +364,7 @@ class _Reader:
             audio, rate = sf.read(io.BytesIO(done.stdout), dtype="int32" if exact else "float64", always_2d=True)
         except Exception as err:  # noqa: BLE001 - whatever it printed, it is no audio soundfile reads
             raise _Bad("not_audio", f"{what} printed no audio ({type(err).__name__}: {err})") from None
-        name = re.sub(r"[^A-Za-z0-9._=+-]", "_", str(recording.id)).lstrip(".") or "recording"
-        name += "" if len(recording.sources) == 1 else f"-{k}"
+        name = safe_file_name(str(recording.id), "recording") + ("" if len(recording.sources) == 1 else f"-{k}")
         n = 1
         while name + ("" if n == 1 else f"-{n}") in self._written:
             n += 1
@@ -358,13 +373,10 @@ class _Reader:
         fmt = "FLAC" if audio.shape[1] <= 8 else "WAV"  # FLAC holds at most 8 channels
         subtype = "PCM_16" if info.subtype in ("PCM_16", "PCM_S8", "PCM_U8", "ULAW", "ALAW") else "PCM_24" if fmt == "FLAC" else "FLOAT"
         path = self.options.audio_dir / f"{name}.{fmt.lower()}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
         try:
-            sf.write(tmp, audio, rate, format=fmt, subtype=subtype)
-            os.replace(tmp, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_new(path, lambda handle: sf.write(handle, audio, rate, format=fmt, subtype=subtype))
         except Exception as err:  # noqa: BLE001 - a full disk, a rate FLAC cannot hold: this recording only
-            tmp.unlink(missing_ok=True)
             raise _Bad("unreadable", f"{what}: its audio could not be written to {path} ({type(err).__name__}: {err})") from None
         return path
 
@@ -400,8 +412,8 @@ def _number(value: Any, name: str) -> float:
 
 
 def _signed(value: Any, name: str) -> float:
-    """A finite time in seconds (a cut's supervision may start before the cut); raises `_Bad`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    """A time in seconds within `MAX_SECONDS` either way (a cut's supervision may start before the cut); raises `_Bad`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= MAX_SECONDS:
         raise _Bad("bad_row", f"'{name}' must be a number of seconds (got {value!r})")
     return float(value)
 

@@ -10,24 +10,22 @@ phones (`alignments`; a malformed one is skipped with a warning naming file:line
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from .alignments import Alignments, read_librispeech_alignment, read_textgrid
-from .sources import GENDERS, Candidate, Source, WalkOptions, audio_files, candidate, read_table, subdirs
+from .sources import GENDERS, LIBRI_SUBSET, Candidate, Source, WalkOptions, audio_files, candidate, read_table, subdirs
 
-_SUBSET = re.compile(r"^(train|dev|test)(?:[-_].*)?$")
 logger = logging.getLogger(__name__)
 
 
 def walk_librispeech(root: Path, options: WalkOptions) -> list[Candidate]:
     """Every ``<speaker>-<chapter>-<utt>`` file, with its transcript, its speaker's gender and its subset's split."""
     corpus, kind = options.corpus, options.kind
-    subsets = [d for d in subdirs(root) if _SUBSET.match(d.name)] or [root]
+    subsets = [d for d in subdirs(root) if LIBRI_SUBSET.match(d.name)] or [root]
     genders = _librispeech_genders(root / "SPEAKERS.TXT") or _librispeech_genders(root.parent / "SPEAKERS.TXT")
     out = []
     for subset in subsets:
-        match = _SUBSET.match(subset.name)
+        match = LIBRI_SUBSET.match(subset.name)
         for speaker in subdirs(subset):
             for chapter in subdirs(speaker):
                 texts = read_table(chapter / f"{speaker.name}-{chapter.name}.trans.txt")

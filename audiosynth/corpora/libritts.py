@@ -20,27 +20,25 @@ catalog's corpus names which one it is.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from .sources import GENDERS, Candidate, Rejected, Source, WalkOptions, audio_files, candidate, read_text, subdirs
+from .sources import GENDERS, LIBRI_SUBSET, Candidate, Rejected, Source, WalkOptions, audio_files, candidate, read_text, subdirs
 
-_SUBSET = re.compile(r"^(train|dev|test)(?:[-_].*)?$")
 BAD_LISTS = "libritts_r_failed_speech_restoration_examples"
 
 
 def walk_libritts(root: Path, options: WalkOptions) -> list[Candidate | Rejected]:
     """Every ``<speaker>_<chapter>_<par>_<sent>`` utterance with its normalized text, its speaker's
     gender and its subset's split; those in a LibriTTS-R bad-sample list are rejects."""
-    subsets = [d for d in subdirs(root) if _SUBSET.match(d.name)]
-    is_subset = not subsets and bool(_SUBSET.match(root.name))
+    subsets = [d for d in subdirs(root) if LIBRI_SUBSET.match(d.name)]
+    is_subset = not subsets and bool(LIBRI_SUBSET.match(root.name))
     subsets = subsets or [root]
     above = [root, root.parent] if not is_subset else [root, root.parent, root.parent.parent]
     genders = next((g for folder in above[:2] if (g := _genders(folder))), {})
     bad = _bad_samples([folder / BAD_LISTS for folder in above])
     out: list[Candidate | Rejected] = []
     for subset in subsets:
-        match = _SUBSET.match(subset.name)
+        match = LIBRI_SUBSET.match(subset.name)
         for speaker in subdirs(subset):
             for chapter in subdirs(speaker):
                 texts = _trans_tsv(chapter / f"{speaker.name}_{chapter.name}.trans.tsv")

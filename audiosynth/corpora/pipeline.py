@@ -35,6 +35,7 @@ from tqdm import tqdm
 from ..catalog import KINDS, Clip, relative_audio_path
 from ..errors import AudioError, CatalogError
 from ..io.files import jsonl_bytes, write_atomic
+from ..names import MAX_TEXT, show
 from . import alignments as aligned
 from .scan import Piece, check_audio_file, check_pieces
 from .sources import SOURCES, Candidate, Rejected, WalkOptions
@@ -286,7 +287,12 @@ def catalog_corpus(
         )
         clip, notes = aligned.fit(clip)
         unfit += notes
-        clips.append(normalize_clip(clip, normalize) if normalize is not None else clip)
+        clip = normalize_clip(clip, normalize) if normalize is not None else clip
+        refused = _refused(clip)
+        if refused is not None:  # a row read_catalog (or a dataset's validation) would refuse: a speaker or id from elsewhere
+            rejects.append({"path": os.path.abspath(audio), "reason": "bad_row", "detail": f"clip {show(clip.id)}: {refused}"})
+            continue
+        clips.append(clip)
     clips.sort(key=lambda clip: clip.id)
     rejects.sort(key=lambda row: row["path"])
     if unfit:
@@ -348,6 +354,20 @@ def _aligned_summary(clips: list[Clip], given: aligned.Alignments, unmatched: in
     line = f"words for {words} clips, phones for {phones}, from {given.files} files"
     extra = [(unmatched, "matched no clip"), (len(given.problems), "malformed (skipped)"), (dropped, "past the audio's end (dropped)")]
     return line + "".join(f"; {n} {what}" for n, what in extra if n)
+
+
+def _refused(clip: Clip) -> str | None:
+    """Why `read_catalog` would refuse the row of ``clip`` (or a dataset's validation, its text or
+    id: longer than `names.MAX_TEXT`), on one line; None when it takes it."""
+    for name in ("id", "text", "original_text"):
+        value = getattr(clip, name)
+        if value is not None and len(value) > MAX_TEXT:
+            return f"'{name}' is longer than {MAX_TEXT} characters"
+    try:
+        Clip.from_dict(clip.to_dict())
+    except CatalogError as err:
+        return str(err)
+    return None
 
 
 def _utf8(text: str) -> bool:

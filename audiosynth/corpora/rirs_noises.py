@@ -37,13 +37,25 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sources import Candidate, Rejected, Source, WalkOptions, audio_files, candidate, subdirs, unique_ids
+from .sources import (
+    Candidate,
+    Rejected,
+    Source,
+    WalkOptions,
+    audio_files,
+    candidate,
+    channel_count,
+    count,
+    finite_number,
+    subdirs,
+    unique_ids,
+)
 
 SIMULATED = re.compile(r"^simulated_rirs(?:_\d+k)?$")
 REAL = "real_rirs_isotropic_noises"
 POINT = "pointsource_noises"
 SIZES = ("smallroom", "mediumroom", "largeroom")
-_SOX_REMIX = re.compile(r"^sox\s+(?P<path>\S+)\s+(?:.*\s)?remix\s+(?P<channel>\d+)\s*\|$")
+_SOX_REMIX = re.compile(r"^sox\s+(?P<path>\S+)\s+(?:.*\s)?remix\s+(?P<channel>[0-9]{1,9})\s*\|$")
 _LIST_FLAGS = {
     "--rir-id": "id",
     "--noise-id": "id",
@@ -73,16 +85,6 @@ def is_corpus(folder: Path) -> bool:
 def corpus_root(root: Path) -> Path:
     """The folder holding the categories: ``root`` itself, or ``root/RIRS_NOISES``."""
     return root / "RIRS_NOISES" if not is_corpus(root) and (root / "RIRS_NOISES").is_dir() else root
-
-
-def rir_channels(path: Path) -> int:
-    """The channel count in an audio file's header; 1 when it cannot be read (the scan then says why)."""
-    import soundfile as sf  # here, not at import: the registry loads without soundfile
-
-    try:
-        return int(sf.info(str(path)).channels)
-    except Exception:  # noqa: BLE001 - any unreadable header: the scan rejects the file with its reason
-        return 1
 
 
 @dataclass(frozen=True)
@@ -134,13 +136,13 @@ def _parse_line(line: str, where: str, top: Path) -> ListRow | Rejected:
     if "id" not in options:
         return Rejected(where, "bad_row", "no '--rir-id' / '--noise-id'")
     for name in _NUMERIC:
-        if name in options and not _is_number(options[name]):
+        if name in options and not finite_number(options[name]):
             return Rejected(where, "bad_row", f"'--{name}' is not a number (got {options[name]!r})")
     channel = None
     if "channel" in options:
-        if not options["channel"].isdigit():
-            return Rejected(where, "bad_row", f"'--channel' must be an int >= 0 (got {options['channel']!r})")
-        channel = int(options["channel"])
+        channel = count(options["channel"])
+        if channel is None:
+            return Rejected(where, "bad_row", f"'--channel' must be an int >= 0 (got {options['channel'][:40]!r})")
     if not rest:
         return Rejected(where, "bad_row", "no audio location after the options")
     location = " ".join(rest)
@@ -168,14 +170,6 @@ def locate(location: str, top: Path) -> Path | None:
     if parts[0] in (REAL, POINT) or SIMULATED.match(parts[0]) or parts[0] in SIZES:
         return top.joinpath(*parts)
     return top.joinpath(*parts[1:]) if len(parts) > 1 else top / parts[0]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _category_tags(audio: Path, top: Path) -> tuple[str, ...]:
@@ -223,7 +217,7 @@ def _row_candidates(row: ListRow, kind: str, top: Path, corpus: str, id_prefix: 
     clip_id = id_prefix + opts["id"]
     if row.channel is not None:
         return [candidate(row.audio, id=clip_id, channel=row.channel, **fields)]
-    channels = rir_channels(row.audio) if kind == "rir" else 1
+    channels = channel_count(row.audio) if kind == "rir" else 1
     if channels == 1:
         return [candidate(row.audio, id=clip_id, **fields)]
     return [candidate(row.audio, id=f"{clip_id}-ch{k}", channel=k, **fields) for k in range(channels)]

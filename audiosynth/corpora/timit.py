@@ -41,7 +41,7 @@ CORE_TEST = frozenset(  # the core test set: two men and a woman per dialect reg
 _REGION = re.compile(r"^DR\d+$")
 _SENTENCE = re.compile(r"^(S[AIX])\d+$")
 _PROMPT = re.compile(r"^\s*\d+\s+\d+\s+(.*?)\s*$", re.DOTALL | re.ASCII)
-_MARK = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S+)\s*$", re.ASCII)
+_MARK = re.compile(r"^\s*(\d{1,12})\s+(\d{1,12})\s+(\S+)\s*$", re.ASCII)  # sample indices: 12 digits are years of audio
 
 
 def walk_timit(root: Path, options: WalkOptions) -> list[Candidate]:

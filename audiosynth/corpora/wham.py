@@ -21,10 +21,9 @@ while two clips of one recording would be counted twice and could land in two sp
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from .sources import Candidate, Rejected, Source, WalkOptions, audio_files, candidate
+from .sources import Candidate, Rejected, Source, WalkOptions, audio_files, candidate, read_csv
 
 SPLITS = {"tr": "train", "cv": "dev", "tt": "test"}
 _REVERB = {"l": "low", "m": "medium", "h": "high"}
@@ -60,33 +59,36 @@ def _read_meta(path: Path, folder: str, files: dict[str, Path]) -> tuple[dict[st
         return {}, []
     tags: dict[str, tuple[str, ...]] = {}
     rejects: list[Rejected] = []
-    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        reader = csv.reader(handle)
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in _COLUMNS[:1] if c not in header]
-        if missing:
-            return {}, [Rejected(f"{path}:1", "bad_row", f"the header has no '{missing[0]}' column (got {','.join(header)[:120]!r})")]
-        for number, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            where = f"{path}:{number}"
-            cells = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header)}
-            name = cells["utterance_id"]
-            if not name:
-                rejects.append(Rejected(where, "bad_row", "'utterance_id' is missing"))
-                continue
-            name = name if name.endswith(".wav") else f"{name}.wav"
-            if name not in files:
-                rejects.append(Rejected(where, "unreadable", f"'utterance_id' {name!r}: no such file in {path.parent.parent / folder}"))
-                continue
-            if name in tags:
-                rejects.append(Rejected(where, "bad_row", f"'utterance_id' {name!r} is listed twice (the first row is kept)"))
-                continue
-            row_tags = _row_tags(cells)
-            if isinstance(row_tags, str):
-                rejects.append(Rejected(where, "bad_row", row_tags))
-                continue
-            tags[name] = row_tags
+    rows = read_csv(path)
+    first = next(rows, (1, []))[1]
+    header = [] if isinstance(first, Rejected) else [h.strip() for h in first]
+    missing = [c for c in _COLUMNS[:1] if c not in header]
+    if missing:
+        return {}, [Rejected(f"{path}:1", "bad_row", f"the header has no '{missing[0]}' column (got {','.join(header)[:120]!r})")]
+    for number, row in rows:
+        if isinstance(row, Rejected):
+            rejects.append(row)
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{path}:{number}"
+        cells = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header)}
+        name = cells["utterance_id"]
+        if not name:
+            rejects.append(Rejected(where, "bad_row", "'utterance_id' is missing"))
+            continue
+        name = name if name.endswith(".wav") else f"{name}.wav"
+        if name not in files:
+            rejects.append(Rejected(where, "unreadable", f"'utterance_id' {name!r}: no such file in {path.parent.parent / folder}"))
+            continue
+        if name in tags:
+            rejects.append(Rejected(where, "bad_row", f"'utterance_id' {name!r} is listed twice (the first row is kept)"))
+            continue
+        row_tags = _row_tags(cells)
+        if isinstance(row_tags, str):
+            rejects.append(Rejected(where, "bad_row", row_tags))
+            continue
+        tags[name] = row_tags
     return tags, rejects
 
 
