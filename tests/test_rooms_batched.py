@@ -31,7 +31,7 @@ def mixed_rooms(count: int, seed: int) -> list[Room]:
         mics_n = (1, 8, 4, 2, 3)[i % 5]
         centre = rng.uniform(1.0, size - 1.0)
         if i % 2:
-            mics = tuple(tuple(float(v) for v in centre + [0.04 * (k - mics_n / 2), 0.0, 0.0]) for k in range(mics_n))
+            mics = tuple(tuple(float(v) for v in centre + np.array([0.04 * (k - mics_n / 2), 0.0, 0.0])) for k in range(mics_n))
         else:
             mics = tuple(tuple(float(v) for v in centre + rng.uniform(-0.2, 0.2, 3)) for _ in range(mics_n))
         banded = i % 3 == 2
@@ -58,7 +58,9 @@ def test_the_batch_mixes_what_it_should() -> None:
 
 
 def _same_bits(a: RoomResponse, b: RoomResponse) -> bool:
-    return all(x.shape == y.shape and x.dtype == y.dtype and x.tobytes() == y.tobytes() for x, y in ((a.rirs, b.rirs), (a.direct, b.direct)))
+    return all(
+        x.shape == y.shape and x.dtype == y.dtype and x.tobytes() == y.tobytes() for x, y in ((a.rirs, b.rirs), (a.direct, b.direct))
+    )
 
 
 def test_numpy_batch_is_the_single_room_path_bit_for_bit(single: list[RoomResponse]) -> None:
@@ -135,7 +137,13 @@ def _spec(room: Room) -> dict[str, Any]:
 def test_measured_rt60_of_batched_rirs_is_the_target() -> None:
     rng = np.random.default_rng(11)
     rooms = [
-        Room((6.0, 5.0, 3.0), rt60, ((1.5, 1.2, 1.6), (4.4, 3.1, 1.2)), ((3.0, 2.5, 1.3), (3.05, 2.5, 1.3)), tail_seed=int(rng.integers(1 << 30)))
+        Room(
+            (6.0, 5.0, 3.0),
+            rt60,
+            ((1.5, 1.2, 1.6), (4.4, 3.1, 1.2)),
+            ((3.0, 2.5, 1.3), (3.05, 2.5, 1.3)),
+            tail_seed=int(rng.integers(1 << 30)),
+        )
         for rt60 in (0.2, 0.45, 0.7, 0.95, 1.2)
     ]
     for room, response in zip(rooms, simulate_rooms(rooms, FS), strict=True):

@@ -606,7 +606,11 @@ def _render_batch(xp: Backend, plans: list[_Plan], sample_rate: int) -> list[Any
         unit: list[int] = []
         for r in [r for r in order if plans[r].chunks > j] + [-1]:  # -1: the end
             size = sum(int(bounds[u][j + 1] - bounds[u][j]) for u in unit) * plans[unit[0]].bands * _TAPS if unit else 0
-            if unit and (r < 0 or plans[r].bands != plans[unit[0]].bands or size + plans[r].bands * _TAPS * int(bounds[r][j + 1] - bounds[r][j]) > budget):
+            if unit and (
+                r < 0
+                or plans[r].bands != plans[unit[0]].bands
+                or size + plans[r].bands * _TAPS * int(bounds[r][j + 1] - bounds[r][j]) > budget
+            ):
                 _scatter_unit(xp, flat, plans, unit, j, bounds, offsets, coef, k_float, k_int, sample_rate)
                 unit = []
             if r >= 0:

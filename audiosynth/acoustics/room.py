@@ -112,7 +112,9 @@ def simulate_rooms(rooms: Sequence[Room], sample_rate: int, backend: str | Backe
     for room in rooms:
         if room.simulator == "pyroomacoustics":
             absorption = np.asarray(room.absorption, dtype=float) if room.absorption else None
-            full = xp.asarray(ism.simulate_pra(room.size_m, room.sources_m, room.mics_m, sample_rate, rt60_s=room.rt60_s, absorption=absorption))
+            full = xp.asarray(
+                ism.simulate_pra(room.size_m, room.sources_m, room.mics_m, sample_rate, rt60_s=room.rt60_s, absorption=absorption)
+            )
         else:
             full = next(simulated)
         responses.append(RoomResponse(full, next(simulated), ism.direct_delays(room.sources_m, room.mics_m, sample_rate)))
