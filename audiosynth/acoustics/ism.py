@@ -13,10 +13,11 @@ See ``docs/room_simulation.md``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -463,3 +464,288 @@ def simulate_pra(
         for s, r in enumerate(per_source):
             out[s, m, : len(r)] = r
     return out / (4 * math.pi)  # pyroomacoustics 0.10 scales a path by 1/d (tests/test_rir.py checks the match)
+
+
+# ---- batches of rooms ---------------------------------------------------------------------------
+
+_BATCH_KEYS = ("size_m", "sources_m", "mics_m", "rt60_s", "absorption", "max_order", "early_s", "length_s", "tail_seed", "highpass_hz")
+_SCATTER_CPU = 1 << 18  # (pair, image, band, tap) entries per scatter of `_render_batch` (NumPy, torch CPU)
+_SCATTER_CUDA = 1 << 25
+_FFT_CPU = 1 << 18  # samples per band-splitting FFT call of `simulate_ism_batch` (NumPy, torch CPU)
+_FFT_CUDA = 1 << 27
+_BATCH_SCRATCH = threading.local()  # per thread: `_render_batch`'s reusable NumPy buffers, by name
+
+
+@dataclasses.dataclass
+class _Plan:
+    """One room of a batch, planned on the host (NumPy): what `simulate_ism` computes before and
+    around its array work, and the image entries ``(pair, image)`` that carry sound."""
+
+    size: np.ndarray
+    src: np.ndarray
+    mic: np.ndarray
+    alpha: np.ndarray  # (6, B)
+    rt60: np.ndarray  # (B,)
+    sample_rate: int
+    length: int
+    start: int  # first tail sample (``length``: no tail)
+    window: int
+    drift: bool  # `_continue_drift` before the band split
+    highpass_hz: float | None
+    seed: int
+    width: int  # image samples kept per row (the rest of the row is zero), <= length
+    entries: dict[str, np.ndarray]  # per kept (s, m, i), in scatter order: dist, log_gain (E, B), row (E,), chunk (E,)
+    chunks: int
+
+    @property
+    def bands(self) -> int:
+        return int(self.alpha.shape[1])
+
+    @property
+    def nfft(self) -> int | None:
+        """The band-splitting FFT size, None where `_band_split` filters nothing."""
+        if self.bands == 1 and self.highpass_hz is None:
+            return None
+        return 1 << math.ceil(math.log2(self.length + _PAD_S * self.sample_rate))
+
+
+def _plan(spec: dict[str, Any], sample_rate: int, xp: Backend) -> _Plan | None:
+    """`simulate_ism`'s host part for one room (the same checks, errors and numbers); None for the
+    settings the batch does not render (``max_order`` > 0, or no tail and no order: ``early_s=None``)."""
+    unknown = set(spec) - set(_BATCH_KEYS)
+    if unknown:
+        raise TypeError(f"unknown room settings {sorted(unknown)}")
+    max_order, early_s = spec.get("max_order"), spec.get("early_s", 0.08)
+    size, src, mic = _geometry(spec["size_m"], spec["sources_m"], spec["mics_m"])
+    alpha, rt60 = _absorption(size, spec.get("rt60_s"), spec.get("absorption"), sample_rate, walls=max_order != 0)
+    if max_order not in (None, 0) or (max_order is None and early_s is None):
+        return None
+    radius = early_s * SPEED_OF_SOUND if max_order is None else None
+    if radius is not None:
+        q, dist = _within_distances(size, src, mic, radius)
+        keep = dist < radius  # the others are scaled by 0: they add nothing (not even a sign) to any sample
+    else:
+        q = _l1_ball(0)
+        dist = np.asarray(_distances(NUMPY, q, size, src, mic))
+        keep = np.ones(dist.shape, bool)
+    direct = direct_delays(src, mic, sample_rate)
+    length_s = spec.get("length_s")
+    if length_s is not None:
+        length = round(length_s * sample_rate)
+    elif radius is not None:
+        length = math.ceil(1.1 * rt60.max() * sample_rate + direct.max()) + FD_HALF + 1
+    else:
+        length = math.ceil(float(dist.max()) / SPEED_OF_SOUND * sample_rate) + 2 * FD_HALF + 2
+    start = round(early_s * sample_rate) + FD_HALF if radius is not None else length
+    window = min(int(_TAIL_WINDOW_S * sample_rate), start - math.ceil(direct.max()) - 2 * FD_HALF)
+    if start < length and window < 0.005 * sample_rate:
+        raise ValueError(
+            f"early_s={early_s} must exceed the longest direct path ({(direct.max() - FD_HALF) / sample_rate:.4f} s) "
+            f"by at least {2 * FD_HALF / sample_rate + 0.005:.4f} s"
+        )
+    highpass_hz = spec.get("highpass_hz", 10.0)
+    # an image closer than the radius peaks before early_s * rate + FD_HALF: its taps end before `width`
+    width = length if radius is None else min(length, math.ceil(early_s * sample_rate) + 2 * FD_HALF + 2)
+    (S, M), B = keep.shape[:2], alpha.shape[1]
+    step = max(1, _chunk(xp) // (S * M * B * _TAPS))  # NumPy: `_render_images`' chunks, hence its sums
+    log_gain = np.concatenate([_log_gains(q[lo : lo + step], alpha) for lo in range(0, len(q), step)])  # its matrix shapes too
+    s, m, i = np.nonzero(keep)  # pair-major, images in order: each sample's sum in `_render_images`' order
+    chunk = i // step
+    order = np.argsort(chunk, kind="stable")
+    s, m, i = s[order], m[order], i[order]
+    entries = {"dist": dist[s, m, i], "log_gain": log_gain[i], "row": (s * M + m) * B, "chunk": chunk[order]}
+    return _Plan(
+        size, src, mic, alpha, rt60, sample_rate, length, start, window, start < length and highpass_hz is not None, highpass_hz,
+        int(spec.get("tail_seed", 0)), width, entries, -(-len(q) // step)
+    )  # fmt: skip
+
+
+def _within_distances(size: np.ndarray, src: np.ndarray, mic: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """`_within`'s images and their distances ``(S, M, I)``, the same numbers as `_distances` of them."""
+    q_max = np.ceil(radius / size).astype(int) + 1
+    grid = np.stack(np.meshgrid(*(np.arange(-n, n + 1) for n in q_max), indexing="ij"), -1).reshape(-1, 3)
+    dist = np.asarray(_distances(NUMPY, grid, size, src, mic))
+    near = (dist < radius).any(axis=(0, 1))
+    return grid[near], dist[:, :, near]
+
+
+def _scratch(xp: Backend, name: str, shape: tuple[int, ...], dtype: Any) -> Any:
+    """A reusable NumPy buffer ``shape`` (fresh temporaries of a few MB cost more in page faults
+    than the arithmetic); None on torch (its allocator caches)."""
+    if xp.name != "numpy":
+        return None
+    size = math.prod(shape)
+    buffer = getattr(_BATCH_SCRATCH, name, None)
+    if buffer is None or buffer.size < size or buffer.dtype != dtype:
+        buffer = np.empty(max(size, 1 << 16), dtype)
+        setattr(_BATCH_SCRATCH, name, buffer)
+    return buffer[:size].reshape(shape)
+
+
+def _render_batch(xp: Backend, plans: list[_Plan], sample_rate: int) -> list[Any]:
+    """The image part of every room: ``(S, M, B, width)`` each, views into one flat buffer.
+
+    Every kept (pair, image) entry of every room becomes a Hann-windowed sinc, scattered into the
+    room's rows (width + 1 samples each, the last a spare for taps past the end). On NumPy a
+    scatter takes at most one `_render_images` chunk of each room, and a room's chunks come in
+    order, so that every sample is summed as `simulate_ism` sums it; rooms of one band count
+    share a scatter."""
+    k = np.arange(_TAPS) - FD_HALF
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_TAPS) / (_TAPS - 1))
+    coef = xp.asarray(-((-1.0) ** k) * hann / math.pi)
+    k_float, k_int = xp.asarray(k), xp.asarray(k, xp.int64)
+    order = sorted(range(len(plans)), key=lambda r: (plans[r].bands, -plans[r].chunks, r))  # a chunk's rooms: a prefix of a band group
+    offsets, total = {}, 0
+    for r in order:
+        offsets[r] = total
+        total += plans[r].src.shape[0] * plans[r].mic.shape[0] * plans[r].bands * (plans[r].width + 1)
+    flat = xp.zeros(total)
+    bounds = {r: np.searchsorted(p.entries["chunk"], np.arange(p.chunks + 1)) for r, p in enumerate(plans)}
+    budget = _SCATTER_CUDA if xp.device.startswith("cuda") else _SCATTER_CPU
+    for j in range(max((p.chunks for p in plans), default=0)):
+        unit: list[int] = []
+        for r in [r for r in order if plans[r].chunks > j] + [-1]:  # -1: the end
+            size = sum(int(bounds[u][j + 1] - bounds[u][j]) for u in unit) * plans[unit[0]].bands * _TAPS if unit else 0
+            if unit and (
+                r < 0
+                or plans[r].bands != plans[unit[0]].bands
+                or size + plans[r].bands * _TAPS * int(bounds[r][j + 1] - bounds[r][j]) > budget
+            ):
+                _scatter_unit(xp, flat, plans, unit, j, bounds, offsets, coef, k_float, k_int, sample_rate)
+                unit = []
+            if r >= 0:
+                unit.append(r)
+    views = []
+    for r, p in enumerate(plans):
+        S, M, B, row = p.src.shape[0], p.mic.shape[0], p.bands, p.width + 1
+        views.append(flat[offsets[r] : offsets[r] + S * M * B * row].reshape(S, M, B, row)[..., : p.width])
+    return views
+
+
+def _scatter_unit(
+    xp: Backend, flat: Any, plans: list[_Plan], unit: list[int], j: int, bounds: dict[int, np.ndarray], offsets: dict[int, int],
+    coef: Any, k_float: Any, k_int: Any, sample_rate: int,
+) -> None:  # fmt: skip
+    """Chunk ``j`` of each room of ``unit`` (one band count, contiguous in ``flat``): one scatter."""
+    lo = offsets[unit[0]]
+    last = plans[unit[-1]]
+    hi = offsets[unit[-1]] + last.src.shape[0] * last.mic.shape[0] * last.bands * (last.width + 1)
+    parts: dict[str, list[np.ndarray]] = {"dist": [], "log_gain": [], "row": [], "width": []}
+    for r in unit:
+        p, (a, b) = plans[r], (int(bounds[r][j]), int(bounds[r][j + 1]))
+        parts["dist"].append(p.entries["dist"][a:b])
+        parts["log_gain"].append(p.entries["log_gain"][a:b])
+        rows = offsets[r] - lo + (p.entries["row"][a:b, None] + np.arange(p.bands)) * (p.width + 1)
+        parts["row"].append(rows)
+        parts["width"].append(np.full(b - a, p.width))
+    dist = xp.asarray(np.concatenate(parts["dist"]), xp.float64)
+    E, B = dist.shape[0], plans[unit[0]].bands
+    if E == 0:
+        return
+    delay = dist * (sample_rate / SPEED_OF_SOUND) + FD_HALF
+    whole = xp.floor(delay)
+    frac = xp.astype(xp.clip(delay - whole, 1e-12, None), xp.float_dtype)  # > 0, so that k = f never gives 0/0
+    amp = xp.exp(xp.asarray(np.concatenate(parts["log_gain"]))) / xp.astype(4 * math.pi * dist, xp.float_dtype)[:, None]
+    amp = amp * xp.sin(math.pi * frac)[:, None]  # (E, B)
+    taps = xp.subtract(k_float, frac[:, None], out=_scratch(xp, "taps", (E, _TAPS), np.float64))
+    taps = _divide(xp, coef, taps)  # (E, T)
+    rows = np.concatenate(parts["row"])  # (E, B): each band's row start in flat[lo:hi]
+    base = xp.astype(whole, xp.int64)[:, None] + xp.asarray(rows, xp.int64)
+    index = xp.add(base[:, :, None], k_int, out=_scratch(xp, "index", (E, B, _TAPS), np.int64))
+    spare = rows + np.concatenate(parts["width"])[:, None]  # the sample after each row's last
+    host_whole = np.floor(np.concatenate(parts["dist"]) * (sample_rate / SPEED_OF_SOUND) + FD_HALF)  # `whole`, as the host computes it
+    if np.any(host_whole[:, None] + rows + FD_HALF >= spare):  # taps past a row's end (length_s shorter than the images): to its spare
+        index = _minimum(xp, index, xp.asarray(spare, xp.int64)[:, :, None])
+    values = xp.multiply(amp[:, :, None], taps[:, None, :], out=_scratch(xp, "values", (E, B, _TAPS), np.float64))
+    xp.scatter_add(flat[lo:hi], index, values)
+
+
+def _divide(xp: Backend, a: Any, b: Any) -> Any:
+    """``a / b`` into ``b`` (NumPy; torch: a new tensor)."""
+    return xp.m.divide(a, b, out=b) if xp.name == "numpy" else a / b
+
+
+def _minimum(xp: Backend, a: Any, b: Any) -> Any:
+    """Elementwise minimum, into ``a`` (NumPy; torch: a new tensor)."""
+    return xp.m.minimum(a, b, out=a) if xp.name == "numpy" else xp.m.minimum(a, b)
+
+
+def simulate_ism_batch(
+    rooms: Sequence[Mapping[str, Any]], sample_rate: int, backend: str | Backend = "numpy", device: str = "cpu", dtype: Any = None
+) -> list[Array]:
+    """`simulate_ism` of B rooms at once: one ``(S_b, M_b, K_b)`` array per room, in order.
+
+    Each room is a mapping of `simulate_ism`'s arguments (``size_m``, ``sources_m``, ``mics_m``,
+    and any of ``rt60_s``, ``absorption``, ``max_order``, ``early_s``, ``length_s``,
+    ``tail_seed``, ``highpass_hz``), all at ``sample_rate``. Rooms may differ in everything.
+
+    The images of all rooms (those before each room's ``early_s``, or the direct paths of
+    ``max_order=0``) are rendered together, scattered into one flat buffer a chunk at a time
+    (`_render_batch`); the band split runs once per FFT size (rooms of one ``nfft``, band count
+    and high-pass share the calls); the tail is per room (its noise from the room's own
+    ``tail_seed``; its filter has the room's own length). Each result depends on its room alone:
+    on NumPy it is `simulate_ism`'s, bit for bit; on torch within rounding of it. Rooms with
+    ``max_order`` > 0 or ``early_s=None`` (no tail) are passed to `simulate_ism` one by one.
+    No device-to-host copy on torch (the planning is on the host, from the positions)."""
+    xp = get_backend(backend, device, dtype)
+    results: list[Array] = [None] * len(rooms)
+    plans: dict[int, _Plan] = {}
+    for b, room in enumerate(rooms):
+        spec = dict(room)
+        plan = _plan(spec, sample_rate, xp)
+        if plan is None:
+            geometry = (spec.pop("size_m"), spec.pop("sources_m"), spec.pop("mics_m"))
+            results[b] = simulate_ism(*geometry, sample_rate, backend=xp, **spec)
+        else:
+            plans[b] = plan
+    batch = list(plans)
+    images = dict(zip(batch, _render_batch(xp, [plans[b] for b in batch], sample_rate), strict=True))
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for b in batch:
+        p = plans[b]
+        groups.setdefault((p.nfft, p.bands, p.highpass_hz), []).append(b)
+    limit = _FFT_CUDA if xp.device.startswith("cuda") else _FFT_CPU
+    for (nfft, B, highpass_hz), members in groups.items():
+        if nfft is None:  # nothing to filter: the rows as they are
+            for b in members:
+                p = plans[b]
+                raw = xp.zeros((p.src.shape[0], p.mic.shape[0], B, p.length))
+                raw[..., : p.width] = images[b]
+                results[b] = _finish(xp, p, raw, np.ones(1))
+            continue
+        gains, power_gain = _band_gains(nfft, sample_rate, B, highpass_hz)
+        while members:  # as many rooms as fit in one FFT call
+            count, rows = 0, 0
+            while count < len(members) and (count == 0 or (rows + _rows(plans[members[count]])) * nfft <= limit):
+                rows += _rows(plans[members[count]])
+                count += 1
+            part, members = members[:count], members[count:]
+            signal, first = xp.zeros((rows, nfft)), 0
+            for b in part:
+                p = plans[b]
+                raw = signal[first : first + _rows(p)].reshape(p.src.shape[0], p.mic.shape[0], B, nfft)
+                raw[..., : p.width] = images[b]
+                if p.drift:
+                    _continue_drift(xp, raw[..., : p.length], p.size, p.alpha, sample_rate, p.start, p.window)
+                first += _rows(p)
+            spectrum = xp.rfft(signal, nfft)
+            bands = xp.irfft(spectrum.reshape(rows // B, B, -1) * xp.asarray(gains), nfft).reshape(rows, nfft)
+            first = 0
+            for b in part:
+                p = plans[b]
+                band = bands[first : first + _rows(p)].reshape(p.src.shape[0], p.mic.shape[0], B, nfft)[..., : p.length]
+                results[b] = _finish(xp, p, band, power_gain)
+                first += _rows(p)
+    return results
+
+
+def _rows(p: _Plan) -> int:
+    return int(p.src.shape[0] * p.mic.shape[0] * p.bands)
+
+
+def _finish(xp: Backend, p: _Plan, bands: Any, power_gain: np.ndarray) -> Any:
+    """`simulate_ism`'s last steps: the bands summed, the tail added."""
+    rir = bands.sum(2)
+    if p.start < p.length:
+        rir[..., p.start :] += _tail(xp, bands, power_gain, p.size, p.alpha, p.rt60, p.sample_rate, p.start, p.window, p.seed)
+    return rir

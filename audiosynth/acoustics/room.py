@@ -88,10 +88,37 @@ class RoomResponse:
 def simulate_rooms(rooms: Sequence[Room], sample_rate: int, backend: str | Backend = "numpy", device: str = "cpu") -> list[RoomResponse]:
     """Every room of a batch simulated on ``backend``: one `RoomResponse` per room, in order.
 
-    The rooms are simulated one after the other for now; a batched kernel would replace the
-    loop here (each room's result must not depend on the others)."""
+    The image-source rooms and every room's direct paths go through one
+    `audiosynth.acoustics.ism.simulate_ism_batch` call (rooms of any size, RT60, absorption,
+    array and source count together); each result depends on its room alone (NumPy: the bits
+    of `simulate_ism`). pyroomacoustics rooms are simulated one by one."""
+    from . import ism
+
     xp = get_backend(backend, device)
-    return [_simulate(room, sample_rate, xp) for room in rooms]
+    specs: list[dict[str, Any]] = []
+    for room in rooms:
+        geometry = {
+            "size_m": room.size_m,
+            "sources_m": room.sources_m,
+            "mics_m": room.mics_m,
+            "rt60_s": room.rt60_s,
+            "absorption": np.asarray(room.absorption, dtype=float) if room.absorption else None,
+        }
+        if room.simulator != "pyroomacoustics":
+            specs.append({**geometry, "early_s": room.early_s, "tail_seed": room.tail_seed})
+        specs.append({**geometry, "max_order": 0})
+    simulated = iter(ism.simulate_ism_batch(specs, sample_rate, xp))
+    responses = []
+    for room in rooms:
+        if room.simulator == "pyroomacoustics":
+            absorption = np.asarray(room.absorption, dtype=float) if room.absorption else None
+            full = xp.asarray(
+                ism.simulate_pra(room.size_m, room.sources_m, room.mics_m, sample_rate, rt60_s=room.rt60_s, absorption=absorption)
+            )
+        else:
+            full = next(simulated)
+        responses.append(RoomResponse(full, next(simulated), ism.direct_delays(room.sources_m, room.mics_m, sample_rate)))
+    return responses
 
 
 def simulate_room(room: Room, sample_rate: int, *, backend: str | Backend = "numpy", device: str = "cpu") -> RoomResponse:
@@ -99,7 +126,9 @@ def simulate_room(room: Room, sample_rate: int, *, backend: str | Backend = "num
     return simulate_rooms([room], sample_rate, backend, device)[0]
 
 
-def _simulate(room: Room, sample_rate: int, xp: Backend) -> RoomResponse:
+def simulate_one(room: Room, sample_rate: int, xp: Backend) -> RoomResponse:
+    """One room with `simulate_ism` (the per-scene path that `simulate_rooms` batches; the
+    reference of tests/test_rooms_batched.py and benchmarks/bench_gpu.py)."""
     from . import ism
 
     absorption = np.asarray(room.absorption, dtype=float) if room.absorption else None
