@@ -189,18 +189,31 @@ def fft_convolve_many(jobs: list[tuple[Array, Array, int]], *, backend: str | Ba
 
 def _convolve_bucket(xp: Backend, jobs: list[tuple[Array, Array, int]], size: int, where: list[int], out: list[Array]) -> None:
     """The jobs of one transform length in one batched call; results into ``out[where[i]]``."""
-    signals = xp.stack([xp.pad_last(xp.asarray(x).reshape(-1)[: min(x.shape[-1], n)], size) for x, _, n in jobs])
+    signals = _rows(xp, [xp.asarray(x).reshape(1, -1)[:, : min(x.shape[-1], n)] for x, _, n in jobs])
     filters = [xp.asarray(h).reshape(-1, h.shape[-1]) for _, h, _ in jobs]
     rows = [f.shape[0] for f in filters]
-    spectra = _batched(xp, xp.rfft, signals, size)
-    products = _batched(xp, xp.rfft, xp.concatenate([xp.pad_last(f, size) for f in filters], axis=0), size)
-    products *= xp.concatenate([xp.repeat(spectra[i : i + 1], r, axis=0) for i, r in enumerate(rows)], axis=0)
+    spectra = _batched(xp, xp.rfft, signals, size)  # rfft zero-pads to ``size``: the rows need only the longest's length
+    products = _batched(xp, xp.rfft, _rows(xp, filters), size)
+    start = 0
+    for i, r in enumerate(rows):
+        products[start : start + r] *= spectra[i]
+        start += r
     y = _batched(xp, xp.irfft, products, size)
     start = 0
     for i, ((_, h, n), r) in enumerate(zip(jobs, rows, strict=True)):
         piece = y[start : start + r, :n]
         out[where[i]] = (piece if piece.shape[-1] == n else xp.pad_last(piece, n)).reshape(*h.shape[:-1], n)
         start += r
+
+
+def _rows(xp: Backend, arrays: list[Array]) -> Array:
+    """``(R_i, L_i)`` arrays stacked into ``(ΣR_i, max L_i)``, zeros after each."""
+    out = xp.zeros((sum(a.shape[0] for a in arrays), max(a.shape[-1] for a in arrays)))
+    start = 0
+    for a in arrays:
+        out[start : start + a.shape[0], : a.shape[-1]] = a
+        start += a.shape[0]
+    return out
 
 
 def _batched(xp: Backend, transform: Any, rows: Array, size: int) -> Array:

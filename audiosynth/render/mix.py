@@ -221,6 +221,13 @@ def rendered_to_numpy(results: Sequence[Rendered | AudioError]) -> list[Rendered
     if not arrays:
         return [r.to_numpy() if isinstance(r, Rendered) else r for r in results]
     xp = backend_of(*arrays)
+    if xp.device == "cpu":  # the host's own memory: each array as it is (torch shares it with NumPy)
+        return [r.to_numpy() if isinstance(r, Rendered) else r for r in results]
+    return _fetched(results, xp)
+
+
+def _fetched(results: Sequence[Rendered | AudioError], xp: Backend) -> list[Rendered | AudioError]:
+    """`rendered_to_numpy` from a device: every signal of the batch in one `Fetch` transfer."""
     fetch = Fetch(xp)
     handles = [{role: fetch.put(x) for role, x in r.audio.items()} if isinstance(r, Rendered) else {} for r in results]
     fetch.run()
