@@ -8,7 +8,8 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from ..errors import AudioError, ConfigError, CropError, DatasetError, Interrupt
 from ..plan.planner import Planner
 from ..plan.pools import load_catalogs
 from ..render.load import LoadedScene, load_scene
-from ..render.mix import Rendered, render_batch
+from ..render.mix import Rendered, render_batch, rendered_to_numpy
 from ..scene import Scene
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,13 @@ def _init_worker(config_json: str, *, worker_process: bool = True) -> None:
             else ""
         )
         raise ConfigError(f"a worker process could not set up the build: {detail[:800]}{hint}") from None
-    _WORKER.update(config=config, planner=planner, clips=catalogs.all(), fingerprint=config.fingerprint())
+    _WORKER.update(
+        config=config,
+        planner=planner,
+        clips=catalogs.all(),
+        fingerprint=config.fingerprint(),
+        render_batch=render_batch_size(config, catalogs),
+    )
 
 
 def _keep_freed_memory() -> None:
@@ -100,8 +107,24 @@ def _init_pool_worker(config_json: str, parent_pid: int, stop: Any = None) -> No
 
 
 MAX_DRAWS = 20  # draws of one example before a build gives up on it (every one used a bad clip)
-RENDER_BATCH = 1  # examples of a shard mixed in one `render_batch` call (the seam for batched GPU rendering;
-# on NumPy a batch is a loop, and one example at a time keeps the memory bound of `limits.check_memory`)
+RENDER_BATCH = 1  # examples of a shard mixed in one `render_batch` call on NumPy: there a batch is a loop
+# (per-scene transforms keep today's bits), and one example at a time keeps the memory bound of `limits.check_memory`
+DEVICE_RENDER_BATCH = 16  # the same with the torch backend (CPU or CUDA): one batched call per transform length,
+# capped so that the batch's estimated memory stays within limits.max_example_memory_gb (`render_batch_size`)
+
+
+def render_batch_size(config: Config, catalogs: Any = None) -> int:
+    """Examples of a shard rendered together: `RENDER_BATCH` on NumPy; with torch
+    `DEVICE_RENDER_BATCH`, fewer when that many examples of the config's largest size would need
+    more than ``limits.max_example_memory_gb`` (`limits.example_memory`; ``catalogs`` None: no cap)."""
+    if config.backend != "torch":
+        return RENDER_BATCH
+    if catalogs is None:
+        return DEVICE_RENDER_BATCH
+    from .limits import GB, example_memory
+
+    cost = example_memory(config, catalogs)[0]
+    return max(1, min(DEVICE_RENDER_BATCH, int(config.limits.max_example_memory_gb * GB // max(cost, 1.0))))
 
 
 @dataclass
@@ -165,8 +188,9 @@ def render_examples(planner: Planner, indices: Sequence[int], clips: Any, config
             if isinstance(result, AudioError):
                 d.refused(scene.scene, attempt, result)
                 pending.append(d)
-            else:
-                done[d.index] = result.to_numpy()
+        for (d, _, _), result in zip(loaded, rendered_to_numpy(results), strict=True):  # one transfer a batch
+            if isinstance(result, Rendered):
+                done[d.index] = result
     return [(done[d.index], d.rejects) for d in draws]
 
 
@@ -178,7 +202,9 @@ def render_example(planner: Planner, index: int, clips: Any, config: Config) -> 
 def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: int | None = None) -> tuple[int, int, float]:
     """Render and write shard ``shard`` (in a worker set up by `_init_worker`) as a folder
     shard or, with ``format="webdataset"``, a tar, its examples rendered ``batch_size`` at a time
-    (default `RENDER_BATCH`).
+    (default `render_batch_size`: 1 on NumPy). With the torch backend a thread encodes and writes
+    each batch while the next one renders (on the device); the examples are written in order, so
+    the bytes are those of a build that renders and writes one example at a time.
     Returns ``(shard, examples, audio seconds)``.
     On any failure, and when ``_WORKER["stop"]`` is set before an example (Ctrl-C: raises
     `Interrupted`), the shard's temporary files are removed; a later build redoes it. Its rows carry
@@ -197,16 +223,22 @@ def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: in
         writer_class = WebDatasetShardWriter if format == "webdataset" else FolderShardWriter
         writer = writer_class(out_dir, shard, config.output.format, config.output.subtype)
         seconds, rejects = 0.0, []
+
+        def write(batch: list[tuple[Rendered, list[dict[str, Any]]]]) -> None:
+            nonlocal seconds
+            for rendered, met in batch:
+                rejects.extend(met)
+                writer.add(rendered)
+                seconds += rendered.scene.duration
+
         try:
             indices = range(shard * size, min(config.num_examples, (shard + 1) * size))
-            batch_size = batch_size or RENDER_BATCH
-            for start in range(0, len(indices), batch_size):
-                if stop is not None and stop.is_set():
-                    raise Interrupted(f"shard {shard}: stopped by Ctrl-C before example {indices[start]}")
-                for rendered, met in render_examples(planner, indices[start : start + batch_size], _WORKER["clips"], config):
-                    rejects += met
-                    writer.add(rendered)
-                    seconds += rendered.scene.duration
+            batch_size = batch_size or _WORKER.get("render_batch") or render_batch_size(config)
+            with _Writing(config.backend == "torch") as writing:
+                for start in range(0, len(indices), batch_size):
+                    if stop is not None and stop.is_set():
+                        raise Interrupted(f"shard {shard}: stopped by Ctrl-C before example {indices[start]}")
+                    writing.submit(write, render_examples(planner, indices[start : start + batch_size], _WORKER["clips"], config))
             for row in writer.rows:
                 row["fingerprint"] = _WORKER["fingerprint"]  # which config wrote it (dropped from the manifest)
             write_shard_rejects(out_dir, shard, rejects)
@@ -215,6 +247,39 @@ def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: in
             writer.abort()
             raise
     return shard, len(writer.rows), seconds
+
+
+class _Writing:
+    """Runs the writes of a shard's batches in order: in a thread of its own when ``overlap`` (the
+    next batch renders meanwhile; at most one batch waits), else at once. Leaving waits for the
+    last write; a write's error is raised by the next `submit` or on leaving."""
+
+    def __init__(self, overlap: bool) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="audiosynth-writer") if overlap else None
+        self.pending: Future[None] | None = None
+
+    def __enter__(self) -> _Writing:
+        return self
+
+    def submit(self, write: Callable[[Any], None], batch: Any) -> None:
+        if self.pool is None:
+            write(batch)
+            return
+        if self.pending is not None:
+            self.pending.result()
+        self.pending = self.pool.submit(write, batch)
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if self.pool is None:
+            return
+        try:
+            if self.pending is not None:
+                if kind is None:
+                    self.pending.result()
+                else:  # already failing: let the write finish (the shard is then removed), keep the first error
+                    wait([self.pending])
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def run_shard_task(config_json: str, out_dir: str, shard: int, format: str = "folder", catalogs_key: str = "") -> tuple[int, int, float]:

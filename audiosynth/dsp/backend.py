@@ -118,6 +118,10 @@ class Backend:
     def where(self, condition: Array, a: Array, b: Array) -> Array:
         return self.m.where(condition, a, b)
 
+    def maximum(self, a: Array, b: Array) -> Array:
+        """Elementwise larger of two arrays of this backend."""
+        return self.m.maximum(a, b)
+
     def diff(self, x: Array) -> Array:
         """``x[1:] - x[:-1]`` along the last axis."""
         return self.m.diff(x)
@@ -187,6 +191,11 @@ class Backend:
 
     def flatnonzero(self, x: Array) -> Array:
         """Indices (int64) of the non-zero elements of the flattened ``x``."""
+        raise NotImplementedError
+
+    def first_true(self, mask: Array) -> Array:
+        """`argmax` of a 1-D boolean ``mask`` as a 0-d array of the working float (0 when none is
+        True), left on the device: no host round trip."""
         raise NotImplementedError
 
     # shapes
@@ -304,6 +313,9 @@ class NumpyBackend(Backend):
     def flatnonzero(self, x: Array) -> Array:
         return np.flatnonzero(x)
 
+    def first_true(self, mask: Array) -> Array:
+        return np.asarray(np.argmax(mask), dtype=self.float_dtype)
+
     def concatenate(self, arrays: Sequence[Array], axis: int = -1) -> Array:
         return np.concatenate(arrays, axis=axis)
 
@@ -415,6 +427,9 @@ class TorchBackend(Backend):
     def flatnonzero(self, x: Array) -> Array:
         return self.m.nonzero(x.reshape(-1)).reshape(-1)
 
+    def first_true(self, mask: Array) -> Array:
+        return self.m.argmax(mask.reshape(-1).to(self.m.uint8)).to(self.float_dtype)
+
     def concatenate(self, arrays: Sequence[Array], axis: int = -1) -> Array:
         return self.m.cat(list(arrays), dim=axis)
 
@@ -442,6 +457,76 @@ def _torch_dtype(torch: Any, dtype: Any) -> Any:
 
 
 NUMPY = NumpyBackend()
+
+
+_HANDOFF = threading.local()  # set while a `Fetch` moves its values to the host
+
+
+def handing_off() -> bool:
+    """Whether this thread is inside a `Fetch` transfer: the one place a batched device path
+    hands arrays to the host (tests that refuse every other host conversion ask this)."""
+    return bool(getattr(_HANDOFF, "active", False))
+
+
+class Fetch:
+    """Values of one backend brought to the host together: `put` queues an array and returns
+    its handle, `run` moves everything queued in one transfer (and the arrays queued with
+    `put_if` whose flag came back true in a second one), `get` gives a handle's NumPy value.
+
+    A batched path queues every scalar and small array it needs on the host, and runs once:
+    the device never waits for the host in between."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.xp = backend
+        self._queued: list[Array] = []
+        self._shapes: list[tuple[int, ...]] = []
+        self._maybe: list[tuple[int, int]] = []  # (flag handle, handle)
+        self._values: dict[int, npt.NDArray[np.float64]] = {}
+        self.transfers = 0
+
+    def put(self, x: Array) -> int:
+        """Queue ``x`` (any shape, any dtype: it comes back as float64); returns its handle."""
+        self._queued.append(x)
+        self._shapes.append(tuple(x.shape))
+        return len(self._queued) - 1
+
+    def put_if(self, flag: int, x: Array) -> int:
+        """Queue ``x`` to come back only when the value of handle ``flag`` is true."""
+        handle = self.put(x)
+        self._maybe.append((flag, handle))
+        return handle
+
+    def run(self) -> None:
+        """The transfers: one for every `put`, one more for the `put_if` arrays that are wanted."""
+        later = {handle for _, handle in self._maybe}
+        self._move([h for h in range(len(self._queued)) if h not in later])
+        self._move([h for flag, h in self._maybe if bool(self._values[flag].reshape(-1)[0])])
+        self._queued = [None] * len(self._queued)  # the device arrays can go
+
+    def _move(self, handles: list[int]) -> None:
+        if not handles:
+            return
+        xp = self.xp
+        flat = xp.concatenate([xp.astype(self._queued[h].reshape(-1), xp.float64) for h in handles], axis=-1)
+        _HANDOFF.active = True
+        try:
+            host = xp.to_numpy(flat)
+        finally:
+            _HANDOFF.active = False
+        self.transfers += 1
+        offset = 0
+        for h in handles:
+            size = int(np.prod(self._shapes[h], dtype=np.int64))
+            self._values[h] = host[offset : offset + size].reshape(self._shapes[h])
+            offset += size
+
+    def get(self, handle: int) -> npt.NDArray[np.float64]:
+        """The value queued as ``handle`` (after `run`), float64."""
+        return self._values[handle]
+
+    def number(self, handle: int) -> float:
+        """The value of a 0-d handle as a Python float."""
+        return float(self._values[handle])
 
 
 @functools.cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -141,6 +142,89 @@ def _overlap_add(xp: Backend, pieces: Array, block: int) -> Array:
     return out.reshape(*batch, (count + 1) * block)
 
 
+def size_class(n: int) -> int:
+    """The transform length of `fft_convolve_many` for ``n`` samples: the smallest ``2**a`` or
+    ``3 * 2**a`` that holds them (a coarse ladder, so that signals of nearby lengths share a call)."""
+    power = 1 << max(n - 1, 0).bit_length()
+    three = 3 * (power >> 2)
+    return three if three >= n else power
+
+
+MANY_CHUNK = 1 << 23  # spectrum bins of one `fft_convolve_many` call: bounds its memory
+
+
+def fft_convolve_many(jobs: list[tuple[Array, Array, int]], *, backend: str | Backend | None = None, device: str = "cpu") -> list[Array]:
+    """Many convolutions in a few batched calls: each job ``(x (..., L), h (..., K), n)`` is one
+    signal (``x`` holds one row) convolved with every row of ``h``, its first ``n`` samples, as
+    ``(*h.shape[:-1], n)``.
+
+    The jobs are bucketed by transform length, `size_class` of ``min(L, n) + K - 1``: a job's
+    length depends on the job alone, so its result is the same whatever the other jobs (the rows
+    of a batched transform are transformed one by one). Every signal is transformed once, every
+    filter row once, and the products of a bucket inverted in one call (`MANY_CHUNK` bins at most).
+    Unlike `fft_convolve` nothing is trimmed (no lead, no overlap-add): the same values within
+    float rounding, in calls shared by all the signals of a batch of scenes."""
+    if not jobs:
+        return []
+    xp = backend_of(*(a for job in jobs for a in job[:2])) if backend is None else get_backend(backend, device)
+    buckets: dict[int, list[int]] = {}
+    for j, (x, h, n) in enumerate(jobs):
+        if math.prod(x.shape[:-1]) != 1 or x.shape[-1] == 0 or h.shape[-1] == 0:
+            raise ValueError(f"fft_convolve_many: job {j} needs one non-empty signal and filters (x {tuple(x.shape)}, h {tuple(h.shape)})")
+        buckets.setdefault(size_class(min(x.shape[-1], n) + h.shape[-1] - 1), []).append(j)
+    out: list[Array] = [None] * len(jobs)
+    for size, members in buckets.items():
+        chunk: list[int] = []
+        bins = 0
+        for k in members:
+            rows = math.prod(jobs[k][1].shape[:-1]) + 1
+            if chunk and bins + rows * (size // 2 + 1) > MANY_CHUNK:
+                _convolve_bucket(xp, [jobs[i] for i in chunk], size, chunk, out)
+                chunk, bins = [], 0
+            chunk.append(k)
+            bins += rows * (size // 2 + 1)
+        _convolve_bucket(xp, [jobs[i] for i in chunk], size, chunk, out)
+    return out
+
+
+def _convolve_bucket(xp: Backend, jobs: list[tuple[Array, Array, int]], size: int, where: list[int], out: list[Array]) -> None:
+    """The jobs of one transform length in one batched call; results into ``out[where[i]]``."""
+    signals = _rows(xp, [xp.asarray(x).reshape(1, -1)[:, : min(x.shape[-1], n)] for x, _, n in jobs])
+    filters = [xp.asarray(h).reshape(-1, h.shape[-1]) for _, h, _ in jobs]
+    rows = [f.shape[0] for f in filters]
+    spectra = _batched(xp, xp.rfft, signals, size)  # rfft zero-pads to ``size``: the rows need only the longest's length
+    products = _batched(xp, xp.rfft, _rows(xp, filters), size)
+    start = 0
+    for i, r in enumerate(rows):
+        products[start : start + r] *= spectra[i]
+        start += r
+    y = _batched(xp, xp.irfft, products, size)
+    start = 0
+    for i, ((_, h, n), r) in enumerate(zip(jobs, rows, strict=True)):
+        piece = y[start : start + r, :n]
+        out[where[i]] = (piece if piece.shape[-1] == n else xp.pad_last(piece, n)).reshape(*h.shape[:-1], n)
+        start += r
+
+
+def _rows(xp: Backend, arrays: list[Array]) -> Array:
+    """``(R_i, L_i)`` arrays stacked into ``(ΣR_i, max L_i)``, zeros after each."""
+    out = xp.zeros((sum(a.shape[0] for a in arrays), max(a.shape[-1] for a in arrays)))
+    start = 0
+    for a in arrays:
+        out[start : start + a.shape[0], : a.shape[-1]] = a
+        start += a.shape[0]
+    return out
+
+
+def _batched(xp: Backend, transform: Any, rows: Array, size: int) -> Array:
+    """``transform(rows, size)`` of ``(R, F)`` rows, a lone row transformed beside a row of zeros:
+    MKL (torch on the CPU) transforms a single row by another algorithm than the rows of a batch
+    (another last bit), and a row's result must not depend on how many share its call."""
+    if rows.shape[0] != 1:
+        return transform(rows, size)
+    return transform(xp.concatenate([rows, xp.zeros(tuple(rows.shape), dtype=rows.dtype)], axis=0), size)[:1]
+
+
 def next_fast_length(n: int) -> int:
     """The smallest ``2**a * 3**b * 5**c >= n``: a length pocketfft and cuFFT transform fast."""
     best, p5 = 1 << max(n - 1, 0).bit_length(), 1
@@ -198,6 +282,113 @@ def gain_for_ratio(signal: Array, interference: Array, ratio_db: float) -> float
 def db_to_gain(db: float) -> float:
     """Amplitude gain of a level change in dB."""
     return float(10.0 ** (db / 20.0))
+
+
+# The same measures as arrays of the backend (0-d), for batched paths that must not wait for
+# the host: a number is taken (`backend.Fetch`) once the whole batch is queued.
+
+
+def energy_array(x: Array) -> Array:
+    """`energy` as a 0-d array of ``x``'s backend."""
+    xp = backend_of(x)
+    return xp.sum(xp.square(x))
+
+
+def energy_dbfs_array(total: Array, size: int) -> Array:
+    """`energy_dbfs` of a 0-d energy array."""
+    return 10.0 * backend_of(total).log10(total / max(size, 1) + EPS)
+
+
+def rms_dbfs_array(x: Array) -> Array:
+    """`rms_dbfs` as a 0-d array."""
+    return energy_dbfs_array(energy_array(x), math.prod(x.shape))
+
+
+def peak_array(x: Array) -> Array:
+    """`peak` as a 0-d array."""
+    xp = backend_of(x)
+    return xp.maximum(xp.max(x), -xp.min(x))
+
+
+def peak_dbfs_array(x: Array) -> Array:
+    """`peak_dbfs` as a 0-d array."""
+    return 20.0 * backend_of(x).log10(peak_array(x) + EPS)
+
+
+def energy_ratio_db_array(signal_energy: Array, interference_energy: Array) -> Array:
+    """`energy_ratio_db` of two 0-d energies."""
+    return 10.0 * backend_of(signal_energy, interference_energy).log10((signal_energy + EPS) / (interference_energy + EPS))
+
+
+def power_ratio_db_array(signal: Array, interference: Array) -> Array:
+    """`power_ratio_db` as a 0-d array."""
+    return energy_ratio_db_array(energy_array(signal), energy_array(interference))
+
+
+def gain_for_ratio_array(signal: Array, interference: Array, ratio_db: Any) -> Array:
+    """`gain_for_ratio` as a 0-d array (``ratio_db`` a number or an array)."""
+    return 10.0 ** ((power_ratio_db_array(signal, interference) - ratio_db) / 20.0)
+
+
+def db_to_gain_array(db: Array) -> Array:
+    """`db_to_gain` of an array of dB."""
+    return 10.0 ** (db / 20.0)
+
+
+def masked_rms_dbfs_array(x: Array, mask: Array) -> Array:
+    """`rms_dbfs` of ``x[mask]`` (a 1-D boolean mask) without indexing by it (which needs the host)."""
+    xp = backend_of(x, mask)
+    total = xp.sum(xp.where(mask, xp.square(x), 0.0))
+    return 10.0 * xp.log10(total / xp.clip(xp.sum(xp.astype(mask, xp.float_dtype)), 1.0, None) + EPS)
+
+
+def rir_measures(
+    rir: Array, delay: float, sample_rate: int, decays_db: tuple[float, ...] = (20.0, 30.0), early_ms: float = 50.0
+) -> dict[str, Array]:
+    """What `measure_rt60`, `drr_db` and `clarity_db` measure of a 1-D RIR, as 0-d arrays of its
+    backend, none waiting for the host: ``silent``, ``single_impulse`` (`rir_degeneracy`),
+    ``floor`` (the RIR has a noise floor: `noise_floor_truncation` would cut it, and `measure_rt60`
+    must be run instead, on the host), per decay ``t<d>`` (RT60 of a RIR without a floor) and
+    ``ok<d>`` (whether it is measurable), ``drr_db`` and ``c50_db``. The same definitions, the
+    least-squares fits as masked sums over the whole curve (values within float rounding)."""
+    xp = backend_of(rir)
+    power = xp.square(rir)
+    n = power.shape[-1]
+    total = xp.sum(power)
+    out: dict[str, Array] = {"silent": ~(total > 0), "single_impulse": total - xp.max(power) <= 1e-6 * total}
+    tenth = n // 10
+    if tenth < 2:
+        out["floor"] = xp.zeros((), dtype=out["silent"].dtype)
+    else:
+        late = energy_ratio_db_array(xp.sum(power[n - 2 * tenth : n - tenth]), xp.sum(power[n - tenth :]))
+        out["floor"] = late < 3.0
+    curve = schroeder_decay_db(rir)
+    index = xp.arange(n)
+    start = xp.first_true(curve <= -5.0)
+    for decay_db in decays_db:
+        stop = xp.first_true(curve <= -5.0 - decay_db)
+        inside = (index >= start) & (index < stop)
+        t = xp.where(inside, index - start - (stop - start - 1) / 2, 0.0)  # centred sample times, as in measure_rt60
+        slope = xp.sum(t * curve) / xp.clip(xp.sum(t * t), EPS, None) * sample_rate
+        key = f"{decay_db:g}"
+        out[f"ok{key}"] = stop > start + 1
+        out[f"t{key}"] = -60.0 / xp.where(slope == 0, -EPS, slope)
+    direct = xp.abs(index - delay) <= 0.0025 * sample_rate
+    out["drr_db"] = energy_ratio_db_array(xp.sum(xp.where(direct, power, 0.0)), xp.sum(xp.where(direct, 0.0, power)))
+    cut = round(delay + early_ms * 1e-3 * sample_rate)
+    out["c50_db"] = energy_ratio_db_array(xp.sum(power[..., :cut]), xp.sum(power[..., cut:]))
+    return out
+
+
+def rt60_from_measures(values: dict[str, float], decays_db: tuple[float, ...] = (20.0, 30.0)) -> tuple[list[float | None], str | None]:
+    """`measure_rt60`'s answer from `rir_measures` brought to the host, for a RIR without a noise
+    floor (``values["floor"]`` false: else run `measure_rt60` on it)."""
+    if values["silent"]:
+        return [None] * len(decays_db), "silent"
+    if values["single_impulse"]:
+        return [None] * len(decays_db), "single_impulse"
+    times = [float(values[f"t{d:g}"]) if values[f"ok{d:g}"] else None for d in decays_db]
+    return times, None if all(t is not None for t in times) else "shallow_decay"
 
 
 def quantize(x: Array, bits: int, out: Array | None = None) -> Array:
@@ -441,13 +632,41 @@ def activity_segments(
     loudest = float(xp.max(energies))
     if loudest <= 0:
         return []
+    return merge_activity(xp.runs(energies >= loudest * 10 ** (threshold_db / 10)), x.shape[-1], sample_rate, frame_s, min_gap_s)
+
+
+def activity_frames(x: Array, sample_rate: int, threshold_db: float = -40.0, frame_s: float = 0.01) -> Array:
+    """The active frames of `activity_segments` as a boolean array of ``x``'s backend (all false
+    for a silent ``x``), computed without the host; `activity_from_frames` finishes on the host."""
+    xp = backend_of(x)
+    frame = max(1, round(frame_s * sample_rate))
+    count = -(-x.shape[-1] // frame)
+    padded = xp.zeros(count * frame)
+    padded[: x.shape[-1]] = x
+    energies = xp.sum(padded.reshape(count, frame) ** 2, axis=1)
+    loudest = xp.max(energies)
+    return (energies >= loudest * 10 ** (threshold_db / 10)) & (loudest > 0)
+
+
+def activity_from_frames(
+    frames: npt.NDArray[Any], length: int, sample_rate: int, frame_s: float = 0.01, min_gap_s: float = 0.2
+) -> list[tuple[int, int]]:
+    """`activity_segments` of a signal of ``length`` samples from its `activity_frames` (on the host)."""
+    return merge_activity(NUMPY.runs(np.asarray(frames) > 0.5), length, sample_rate, frame_s, min_gap_s)
+
+
+def merge_activity(
+    runs: list[tuple[int, int]], length: int, sample_rate: int, frame_s: float = 0.01, min_gap_s: float = 0.2
+) -> list[tuple[int, int]]:
+    """Runs of active frames ``[a, b)`` merged across gaps shorter than ``min_gap_s``, as sample ranges."""
+    frame = max(1, round(frame_s * sample_rate))
     merged: list[list[int]] = []
-    for a, b in xp.runs(energies >= loudest * 10 ** (threshold_db / 10)):
+    for a, b in runs:
         if merged and (a - merged[-1][1]) * frame < min_gap_s * sample_rate:
             merged[-1][1] = b
         else:
             merged.append([a, b])
-    return [(a * frame, min(b * frame, x.shape[-1])) for a, b in merged]
+    return [(a * frame, min(b * frame, length)) for a, b in merged]
 
 
 def activity_intervals(

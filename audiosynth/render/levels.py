@@ -44,6 +44,28 @@ class LevelDefinition:
         """Amplitude gain that gives ``image`` the `speech_level_dbfs` ``level_dbfs``."""
         return kernels.db_to_gain(level_dbfs - self.speech_level_dbfs(image, span))
 
+    # The same definitions as 0-d arrays of the signals' backend, for the batched device path
+    # (`mix.render_batch` on torch), which never waits for the host between scenes. A new
+    # definition overrides these too (they must agree with the float ones within float rounding).
+
+    def ratio_db_array(self, signal: Array, interference: Array) -> Array:
+        """`ratio_db` as a 0-d array."""
+        return kernels.power_ratio_db_array(signal, interference)
+
+    def gain_for_ratio_array(self, signal: Array, interference: Array, ratio_db: Any) -> Array:
+        """`gain_for_ratio` as a 0-d array (``ratio_db`` a number or an array)."""
+        return kernels.db_to_gain_array(self.ratio_db_array(signal, interference) - ratio_db)
+
+    def speech_level_dbfs_array(self, image: Array, span: Any) -> Array:
+        """`speech_level_dbfs` as a 0-d array (a mask ``span`` is summed over, not indexed by)."""
+        if isinstance(span, slice):
+            return kernels.rms_dbfs_array(image[0, span])
+        return kernels.masked_rms_dbfs_array(image[0], span)
+
+    def gain_for_level_array(self, image: Array, span: Any, level_dbfs: Any) -> Array:
+        """`gain_for_level` as a 0-d array."""
+        return kernels.db_to_gain_array(level_dbfs - self.speech_level_dbfs_array(image, span))
+
     def ratio_from_levels_db(self, signal_dbfs: float, interference_dbfs: float) -> float | None:
         """The ratio of two signals from their written ``<role>_dbfs`` labels (RMS over all samples
         of equally long signals), or None when this definition cannot tell it from them."""

@@ -11,7 +11,7 @@ channel. All signals are ``(M, N)`` arrays of the backend: one row per microphon
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +20,11 @@ import numpy as np
 from ..acoustics.room import Room, RoomResponse, simulate_rooms
 from ..catalog import Catalog
 from ..dsp import kernels
-from ..dsp.backend import Array, Backend, get_backend, to_numpy
+from ..dsp.backend import Array, Backend, Fetch, backend_of, get_backend, to_numpy
 from ..errors import AudioError, CropError
 from ..io.audio import SUBTYPE_BITS
 from ..scene import Scene
-from .labels import measure_labels
+from .labels import measure_labels, measure_labels_deferred
 from .levels import scene_level_definition
 from .load import LoadedScene, Reverb, load_scene
 
@@ -78,7 +78,163 @@ def render_batch(batch: Sequence[LoadedScene], backend: str | Backend = "numpy",
     xp = get_backend(backend, device)
     scenes = [loaded.on(xp) for loaded in batch]
     rooms = _simulate(scenes, xp)
-    return [_mix(loaded, room, xp) for loaded, room in zip(scenes, rooms, strict=True)]
+    if xp.name == "numpy":  # one scene at a time: today's bits (a shared transform length would move them)
+        return [_mix(loaded, room, xp) for loaded, room in zip(scenes, rooms, strict=True)]
+    return _mix_batch(scenes, rooms, xp)
+
+
+@dataclass
+class _Signals:
+    """One scene's reverberation plan for the batched path: the RIR of each talker and of the
+    noise (None: dry), the target names, and its convolutions' results once done."""
+
+    talker_reverbs: list[Reverb | None]
+    noise_reverb: Reverb | None
+    names: list[str]
+    jobs: list[tuple[Array, Array, int]]
+    wet: list[Array]
+
+
+def _plan_signals(loaded: LoadedScene, room: RoomResponse | None, xp: Backend) -> _Signals:
+    """The convolutions a scene needs (`_mix`'s, one job per signal): wet images, then targets."""
+    scene, n = loaded.scene, loaded.scene.num_samples
+
+    def room_reverb(position: int | None) -> Reverb | None:
+        if room is None or position is None:
+            return None
+        return Reverb(room.rirs[position], room.direct[position], room.delays[position])
+
+    talker_reverbs = [t.reverb or room_reverb(t.position) for t in loaded.talkers]
+    noise = loaded.noise
+    noise_reverb = room_reverb(noise.position) if noise is not None else None
+    names = [t for t in loaded.targets if t != "dry"]
+    jobs = [(t.dry, r.rir, n) for t, r in zip(loaded.talkers, talker_reverbs, strict=True) if r]
+    if noise is not None and noise_reverb is not None:
+        jobs.append((noise.dry, noise_reverb.rir, n))
+    if names:
+        for t, r in zip(loaded.talkers, talker_reverbs, strict=True):
+            if r:
+                filters = [r.direct if name == "direct" else _early(xp, r, scene.sample_rate, scene.early_ms) for name in names]
+                jobs.append((t.dry, _stack_filters(xp, filters), n))
+    return _Signals(talker_reverbs, noise_reverb, names, jobs, [])
+
+
+def _mix_batch(scenes: list[LoadedScene], rooms: list[RoomResponse | None], xp: Backend) -> list[Rendered | AudioError]:
+    """`render_batch` on a device: every convolution of every scene in one call per transform
+    length (`kernels.fft_convolve_many`), then each scene's gains, limiting, quantization and
+    labels as arrays of the backend (no number read back), then one transfer of every number
+    the labels and refusals need (`Fetch`). Each scene's arrays go through the same operations
+    whatever the batch (a convolution's transform length depends on the scene alone), so a
+    scene renders as it does alone."""
+    plans = [_plan_signals(loaded, room, xp) for loaded, room in zip(scenes, rooms, strict=True)]
+    results = iter(kernels.fft_convolve_many([job for plan in plans for job in plan.jobs], backend=xp))
+    for plan in plans:
+        plan.wet = [next(results) for _ in plan.jobs]
+    fetch = Fetch(xp)
+    finishers = [_mix_deferred(loaded, plan, xp, fetch) for loaded, plan in zip(scenes, plans, strict=True)]
+    fetch.run()
+    return [finish() for finish in finishers]
+
+
+def _mix_deferred(loaded: LoadedScene, plan: _Signals, xp: Backend, fetch: Fetch) -> Callable[[], Rendered | AudioError]:
+    """`_mix` of one scene whose convolutions are done (``plan.wet``), every gain a 0-d array and
+    every number queued on ``fetch``; the returned function (after ``fetch.run()``) gives the result."""
+    scene, subtype = loaded.scene, loaded.subtype
+    level = scene_level_definition(scene)
+    talkers, noise = loaded.talkers, loaded.noise
+    wet = iter(plan.wet)
+    reverberant = sum(1 for r in plan.talker_reverbs if r)
+    wet_targets = iter(plan.wet[reverberant + (noise is not None and plan.noise_reverb is not None) :])
+    images: dict[str, Array] = {}
+    targets: dict[str, Array] = {}
+    reverbs: dict[str, Reverb] = {}
+    for talker, reverb in zip(talkers, plan.talker_reverbs, strict=True):
+        extra: dict[str, Array] = {}
+        if reverb is None:
+            image = talker.dry
+        else:
+            reverbs[talker.role], image = reverb, next(wet)
+            if plan.names:
+                extra = {f"{talker.role}_{t}": x for t, x in zip(plan.names, next(wet_targets), strict=True)}
+            if "dry" in loaded.targets:
+                extra[f"{talker.role}_dry"] = xp.copy(talker.dry)
+        if talker.sir_db is None or not images:
+            gain = level.gain_for_level_array(image, talker.level_span, talker.level_dbfs)
+        else:
+            gain = level.gain_for_ratio_array(next(iter(images.values())), image, talker.sir_db)
+        image *= gain
+        images[talker.role] = image
+        targets.update({role: x * gain for role, x in extra.items()})
+    speech = _total(images.values())
+    if noise is not None:
+        noise_signal = next(wet) if plan.noise_reverb is not None else noise.dry
+        if plan.noise_reverb is None and speech.shape[0] > 1:
+            noise_signal = xp.repeat(noise_signal, speech.shape[0], axis=0)
+        noise_signal *= level.gain_for_ratio_array(speech, noise_signal, noise.snr_db)
+    else:
+        noise_signal = xp.zeros(tuple(speech.shape))
+    limit = kernels.db_to_gain(scene.peak_dbfs)
+    peak = xp.max(xp.stack([kernels.peak_array(x) for x in (*images.values(), noise_signal, speech + noise_signal)]))
+    gain = _limiting_gain(xp, peak, limit)
+    for x in (*images.values(), *targets.values(), noise_signal):
+        x *= gain  # x * 1.0 == x: the same values as `_mix`, which skips a gain of 1
+    mix = _total(images.values()) + noise_signal
+    target_gains: dict[str, Array] = {}
+    for role, x in targets.items():
+        target_gains[role] = _limiting_gain(xp, kernels.peak_array(x), limit)
+        x *= target_gains[role]
+    noise_level = fetch.put(kernels.rms_dbfs_array(noise_signal)) if noise is not None else None
+    images, noise_signal, mix = _quantize_images(xp, images, noise_signal, mix, subtype)
+    targets = {role: _quantize(xp, x, subtype) for role, x in targets.items()}
+    if loaded.enrollment is not None:
+        enrollment = loaded.enrollment
+        targets["enrollment"] = _quantize(
+            xp, enrollment * kernels.db_to_gain_array(scene.enrollment_dbfs - kernels.rms_dbfs_array(enrollment)), subtype
+        )
+    audio = {"mix": mix, **images, "noise": noise_signal, **targets}
+    labels = measure_labels_deferred(loaded, audio, reverbs, gain, level, fetch)
+    gains_db = {role: fetch.put(20.0 * xp.log10(g)) for role, g in target_gains.items()}
+
+    def finish() -> Rendered | AudioError:
+        if noise is not None and noise_level is not None:
+            refusal = _floor_refusal(fetch.number(noise_level), noise.clip_id, noise.path, subtype)
+            if refusal is not None:
+                return refusal
+        if loaded.late_error is not None:
+            return loaded.late_error
+        values = labels()
+        values.update({f"{role}_gain_db": round(fetch.number(h), 4) for role, h in gains_db.items()})
+        return Rendered(scene, audio, values)
+
+    return finish
+
+
+def _limiting_gain(xp: Backend, peak: Array, limit: float) -> Array:
+    """``min(1, limit / peak)`` (1 for a silent signal) as a 0-d array."""
+    return xp.where(peak > 0, xp.clip(limit / xp.where(peak > 0, peak, 1.0), None, 1.0), 1.0)
+
+
+def rendered_to_numpy(results: Sequence[Rendered | AudioError]) -> list[Rendered | AudioError]:
+    """`Rendered.to_numpy` of every result of a batch in one transfer (the hand-off to the writer:
+    the signals leave the device once, together)."""
+    arrays = [x for r in results if isinstance(r, Rendered) for x in r.audio.values() if not isinstance(x, np.ndarray)]
+    if not arrays:
+        return [r.to_numpy() if isinstance(r, Rendered) else r for r in results]
+    xp = backend_of(*arrays)
+    if xp.device == "cpu":  # the host's own memory: each array as it is (torch shares it with NumPy)
+        return [r.to_numpy() if isinstance(r, Rendered) else r for r in results]
+    return _fetched(results, xp)
+
+
+def _fetched(results: Sequence[Rendered | AudioError], xp: Backend) -> list[Rendered | AudioError]:
+    """`rendered_to_numpy` from a device: every signal of the batch in one `Fetch` transfer."""
+    fetch = Fetch(xp)
+    handles = [{role: fetch.put(x) for role, x in r.audio.items()} if isinstance(r, Rendered) else {} for r in results]
+    fetch.run()
+    return [
+        Rendered(r.scene, {role: fetch.get(h[role]) for role in r.audio}, r.labels) if isinstance(r, Rendered) else r
+        for r, h in zip(results, handles, strict=True)
+    ]
 
 
 def _simulate(scenes: list[LoadedScene], xp: Backend) -> list[RoomResponse | None]:
@@ -199,7 +355,12 @@ def _below_floor(noise: Array, clip_id: str, path: str, subtype: str) -> CropErr
     """`CropError` ``silent_crop`` when the noise, at its final level, is less than
     `FLOOR_MARGIN_DB` above the output grid's rounding noise: the written ``snr_db`` would then
     measure the rounding, not the noise drawn."""
-    level, floor = kernels.rms_dbfs(noise), grid_floor_dbfs(subtype) + FLOOR_MARGIN_DB
+    return _floor_refusal(kernels.rms_dbfs(noise), clip_id, path, subtype)
+
+
+def _floor_refusal(level: float, clip_id: str, path: str, subtype: str) -> CropError | None:
+    """`_below_floor` of a noise whose final level is ``level`` dBFS."""
+    floor = grid_floor_dbfs(subtype) + FLOOR_MARGIN_DB
     if level >= floor:
         return None
     return CropError(
