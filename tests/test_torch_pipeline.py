@@ -205,3 +205,13 @@ def test_a_draw_the_renderer_refuses_is_redrawn_as_the_build_does(folder_and_sha
     n = want.audio["mix"].shape[-1]
     assert int(batch["lengths"]["mix"][0]) == n
     assert torch.equal(batch["mix"][0, :, :n], torch.from_numpy(want.audio["mix"].astype(np.float32)))
+
+
+def test_the_training_example_runs():
+    import math
+    import runpy
+    from pathlib import Path
+
+    example = runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "train_on_the_fly.py"))
+    loss = example["main"](["--num-examples", "8", "--epochs", "2", "--batch-size", "4", "--num-workers", "0", "--device", "cpu"])
+    assert math.isfinite(loss) and 0 < loss < 1
