@@ -2,7 +2,9 @@
 
 Every random choice of example ``i`` comes from ``numpy.random.default_rng([seed, 0, i])``,
 never from a shared running generator, so any subset, order or number of workers gives the
-same scenes. Splits are assigned per speaker once (stream ``[seed, 1]``), so no speaker is in
+same scenes. Dynamic mixing (a training loop drawing new mixtures every epoch) sets
+`Planner.epoch`: epoch 0 is the built dataset, epoch ``e > 0`` draws item ``i`` from a stream of
+its own (see `item_rng`). Splits are assigned per speaker once (stream ``[seed, 1]``), so no speaker is in
 two splits. The pre-flight check in `Planner.__init__` refuses configs the catalogs cannot
 satisfy, and says why. The planner holds the pools of every split; the config's task
 (`audiosynth.plan.tasks`) draws each scene from them.
@@ -25,11 +27,20 @@ from .pools import Catalogs, assign_speakers, no_speaker_cause, partition, speak
 from .rooms import array_layout, check_all_reverberant, check_room_ranges, room_of
 from .tasks import task_of
 
+EPOCH_STREAM = 4  # the seed-sequence stream of epochs > 0 (0: epoch 0's items; 1, 2, 3: the split pools)
 
-def item_rng(seed: int, index: int, attempt: int = 0) -> np.random.Generator:
-    """The generator of example ``index`` (draw ``attempt``): independent of every other example.
-    Attempt 0 is the example's first draw; later ones re-draw it when a clip it used is bad."""
-    return np.random.default_rng([seed, 0, index] + ([attempt] if attempt else []))
+
+def item_rng(seed: int, index: int, attempt: int = 0, epoch: int = 0) -> np.random.Generator:
+    """The generator of example ``index`` (draw ``attempt``) in ``epoch``: independent of every other
+    example and epoch. Attempt 0 is the example's first draw; later ones re-draw it when a clip it
+    used is bad. Epoch 0 is the built dataset (``[seed, 0, index(, attempt)]``); epoch ``e > 0``
+    draws from ``[seed, EPOCH_STREAM, e, index, attempt]``, so every epoch of a training loop sees
+    new mixtures, reproducibly."""
+    if epoch < 0:
+        raise ValueError(f"epoch {epoch}: must be >= 0")
+    if epoch == 0:
+        return np.random.default_rng([seed, 0, index] + ([attempt] if attempt else []))
+    return np.random.default_rng([seed, EPOCH_STREAM, epoch, index, attempt])
 
 
 class Planner:
@@ -37,12 +48,14 @@ class Planner:
 
     The pools a task draws from, per split name: ``speech`` (usable utterances), ``by_speaker``
     (speaker -> its utterances), ``noise``, ``rirs`` (catalog RIRs) and ``rir_rooms`` (room -> its
-    RIRs); ``speakers`` lists each split's speakers.
+    RIRs); ``speakers`` lists each split's speakers. ``epoch`` (0: the built dataset) selects the
+    draws of `scene` (see `item_rng`); the pools do not depend on it.
     """
 
     def __init__(self, config: Config, catalogs: Catalogs) -> None:
         self.config = config
         self.catalogs = catalogs
+        self.epoch = 0
         self.sample_rate = config.sample_rate
         fractions = config.splits.fractions()
         self.counts = split_counts(config.num_examples, fractions)
@@ -215,10 +228,12 @@ class Planner:
             index -= self.counts[name]
         raise AssertionError("unreachable")
 
-    def scene(self, index: int, attempt: int = 0) -> Scene:
+    def scene(self, index: int, attempt: int = 0, epoch: int | None = None) -> Scene:
         """Plan example ``index``: every random choice, none left to the renderer; ``attempt`` > 0
-        re-draws it from a stream of its own (see `item_rng`). The config's task draws it."""
-        return self.task.plan(self, item_rng(self.config.seed, index, attempt), self.split_of(index), index)
+        re-draws it from a stream of its own (see `item_rng`), in ``epoch`` (default `epoch`). The
+        config's task draws it."""
+        rng = item_rng(self.config.seed, index, attempt, self.epoch if epoch is None else epoch)
+        return self.task.plan(self, rng, self.split_of(index), index)
 
 
 def plan(config: Config, catalogs: Catalogs, seed: int, index: int) -> Scene:
