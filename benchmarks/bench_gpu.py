@@ -199,6 +199,84 @@ def rir_rows(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+# ---- the training pipeline: finished mixtures per second ----------------------------------------
+
+
+def mixture_config(backend: str, device: str, num_examples: int, seed: int) -> Any:
+    """Two talkers plus noise in a fresh simulated room per example, a 4-mic circular array, 16 kHz,
+    3-4 s: the demo corpus (`configs/denoising_demo.yaml`) with these changes."""
+    import yaml
+
+    from audiosynth.config import config_from_dict
+
+    path = ROOT / "configs" / "denoising_demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.update(
+        task="separation",
+        talkers={"count": [2, 2]},
+        num_examples=num_examples,
+        seed=seed,
+        duration_s=[3.0, 4.0],
+        backend=backend,
+        device=device,
+        splits={"train": 1.0, "dev": 0.0, "test": 0.0},
+        targets={"direct": False, "early": False},
+    )
+    data["reverb"] = {**data["reverb"], "probability": 1.0, "source": "simulated"}
+    data["reverb"]["room"] = {**data["reverb"]["room"], "rt60_s": [0.2, 1.2], "array": {"type": "circular", "num_mics": 4}}
+    return config_from_dict(data, base_dir=path.parent)
+
+
+def mixture_rows(args: argparse.Namespace) -> list[Row]:
+    """Finished 4-channel two-talker-plus-noise mixtures per second: the training pipeline
+    (`audiosynth.torch.OnTheFlyLoader`, no encoding) on NumPy and torch, against the reverberant
+    build of the same config (1 worker, FLAC encoding), in audio-seconds per second."""
+    import shutil
+    import tempfile
+
+    from audiosynth.build import build
+    from audiosynth.torch import OnTheFlyLoader
+
+    n = args.mixtures
+    runs: dict[str, list[float]] = {"build[numpy]": [], "pipeline[numpy]": [], f"pipeline[torch:{args.device}]": []}
+    seconds = 0.0
+    for repeat in range(args.repeats):
+        for method in runs:
+            backend = "torch" if "torch" in method else "numpy"
+            config = mixture_config(backend, args.device if backend == "torch" else "cpu", n, args.seed + repeat)
+            start = time.perf_counter()
+            if method.startswith("build"):
+                out = Path(tempfile.mkdtemp(prefix="bench_gpu_"))
+                try:
+                    summary = build(config, out / "ds", workers=1, progress=False)
+                finally:
+                    shutil.rmtree(out, ignore_errors=True)
+                total = float(getattr(summary, "audio_hours", 0.0)) * 3600.0
+            else:
+                device = args.device if backend == "torch" else "cpu"
+                loader = OnTheFlyLoader(config, roles=("mix", "s1", "s2", "noise"), batch_size=8, device=device, backend=backend)
+                total = 0.0
+                for batch in loader:
+                    total += float(batch["lengths"]["mix"].sum()) / config.sample_rate
+            runs[method].append(time.perf_counter() - start)
+            seconds = total or seconds
+    base = statistics.median(runs["build[numpy]"])
+    return [
+        Row(
+            section="mixtures",
+            case="2tlk+n,4mic",
+            method=method,
+            unit="audio-s",
+            rate=seconds / statistics.median(times),
+            ratio=base / statistics.median(times),
+            baseline="build[numpy]",
+            median_s=statistics.median(times),
+            runs_s=times,
+        )
+        for method, times in runs.items()
+    ]
+
+
 def versions() -> dict[str, Any]:
     """What the numbers depend on."""
     info: dict[str, Any] = {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count()}
@@ -238,7 +316,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads on the CPU (NumPy runs on one)")
     parser.add_argument("--json", type=Path, default=RESULTS, help="results file (merged by section)")
+    parser.add_argument("--mixtures", type=int, default=48, help="examples per run of the mixtures section (0: skip it)")
     args = parser.parse_args(argv)
+    if args.mixtures and ("mixtures", mixture_rows) not in SECTIONS:
+        add_section("mixtures", mixture_rows)
     if args.torch_threads and not args.device.startswith("cuda"):
         try:
             import torch
