@@ -289,19 +289,30 @@ def _one_thread(user_api: str | None = None) -> contextlib.AbstractContextManage
     return _LIMITS["controller"][1].limit(limits=1, user_api=user_api)
 
 
-class _ConfigState:
-    """A config's planner and clips, loaded lazily once per process (never pickled: a worker loads its own)."""
+CLIP_CACHE_MB = 256.0  # default memory, per process, for decoded clips when rendering on the fly
 
-    def __init__(self, config: Config) -> None:
+
+class _ConfigState:
+    """A config's planner, clips and clip cache, made lazily once per process (never pickled: a
+    worker makes its own). ``clip_cache_mb``: the `ClipCache` budget (0: every segment read from its file)."""
+
+    def __init__(self, config: Config, clip_cache_mb: float) -> None:
+        if not clip_cache_mb >= 0:
+            raise ValueError(f"clip_cache_mb {clip_cache_mb}: must be >= 0")
         self.config_json = config.model_dump_json()
         self.num_examples = config.num_examples
-        self._state: tuple[int, Any, Any, Config] | None = None
+        self.clip_cache_mb = clip_cache_mb
+        self._state: tuple[int, Any, Any, Config, Any] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_state": None}
 
-    def get(self, epoch: int) -> tuple[Any, Any, Config]:
-        """``(planner, clips, config)`` of this process, the planner drawing ``epoch``."""
+    @contextlib.contextmanager
+    def get(self, epoch: int) -> Iterator[tuple[Any, Any, Config]]:
+        """``(planner, clips, config)`` of this process, the planner drawing ``epoch``; within the
+        block segments come from this process's clip cache, on one BLAS thread (as build's workers: the same bytes)."""
+        from .render.load import ClipCache, active_cache
+
         if self._state is None or self._state[0] != os.getpid():
             from .plan.planner import Planner
             from .plan.pools import load_catalogs
@@ -309,10 +320,12 @@ class _ConfigState:
 
             config = Config.model_validate_json(self.config_json)
             catalogs = load_catalogs(config)
-            self._state = (os.getpid(), Planner(config, catalogs), catalogs.all(), config)
-        _, planner, clips, config = self._state
+            cache = ClipCache(int(self.clip_cache_mb * 2**20)) if self.clip_cache_mb else None
+            self._state = (os.getpid(), Planner(config, catalogs), catalogs.all(), config, cache)
+        _, planner, clips, config, cache = self._state
         planner.epoch = epoch
-        return planner, clips, config
+        with _one_thread(), active_cache(cache):
+            yield planner, clips, config
 
 
 def _epoch_index(key: int | tuple[int, int], epoch: int, num_examples: int) -> tuple[int, int]:
@@ -339,10 +352,14 @@ class OnTheFlyDataset(Dataset):
     Dynamic mixing: after ``set_epoch(e)`` item ``i`` is drawn from ``(seed, e, i)``
     (`audiosynth.plan.item_rng`): every epoch new mixtures, the same ones for the same seed; epoch 0
     is the built dataset. Workers see the epoch when the loader's iterator is created (not with
-    ``persistent_workers=True``); ``dataset[(e, i)]`` asks for an epoch explicitly."""
+    ``persistent_workers=True``); ``dataset[(e, i)]`` asks for an epoch explicitly.
 
-    def __init__(self, config: Config, roles: Sequence[str] = ("mix", "clean")) -> None:
-        self._config = _ConfigState(config)
+    ``clip_cache_mb``: memory per process (each DataLoader worker its own) for clips decoded whole
+    and kept (`audiosynth.render.load.ClipCache`): the same samples, each file decoded once while
+    it fits; 0 reads every segment from its file."""
+
+    def __init__(self, config: Config, roles: Sequence[str] = ("mix", "clean"), clip_cache_mb: float = CLIP_CACHE_MB) -> None:
+        self._config = _ConfigState(config, clip_cache_mb)
         self.num_examples = config.num_examples
         self.roles = tuple(roles)
         self.epoch = 0
@@ -358,8 +375,7 @@ class OnTheFlyDataset(Dataset):
         from .build.worker import render_example
 
         epoch, index = _epoch_index(key, self.epoch, self.num_examples)
-        planner, clips, config = self._config.get(epoch)
-        with _one_thread():  # one BLAS thread, as build's workers: the same bytes
+        with self._config.get(epoch) as (planner, clips, config):
             rendered, _ = render_example(planner, index, clips, config)  # bad clips re-drawn, as in the build
         item: Item = {"id": rendered.scene.id, "labels": rendered.labels}
         for role in self.roles:
@@ -390,10 +406,11 @@ class LoadedDataset(Dataset):
     with ``collate_fn=collate_loaded`` and mix it with a `DeviceRenderer` in the main process.
 
     Epochs as `OnTheFlyDataset`'s: `set_epoch`, or ``dataset[(e, i)]`` (what `EpochSampler`
-    gives: the epoch travels with the index, so persistent workers follow it too)."""
+    gives: the epoch travels with the index, so persistent workers follow it too). ``clip_cache_mb``
+    as `OnTheFlyDataset`'s."""
 
-    def __init__(self, config: Config) -> None:
-        self._config = _ConfigState(config)
+    def __init__(self, config: Config, clip_cache_mb: float = CLIP_CACHE_MB) -> None:
+        self._config = _ConfigState(config, clip_cache_mb)
         self.num_examples = config.num_examples
         self.epoch = 0
 
@@ -408,9 +425,8 @@ class LoadedDataset(Dataset):
         from .build.worker import _Draws
 
         epoch, index = _epoch_index(key, self.epoch, self.num_examples)
-        planner, clips, config = self._config.get(epoch)
         draws = _Draws(index)
-        with _one_thread():
+        with self._config.get(epoch) as (planner, clips, config):
             attempt, loaded = draws.load_next(planner, clips, config.output.subtype)
         return LoadedExample(index, epoch, attempt, loaded, draws)
 
@@ -439,7 +455,7 @@ class DeviceRenderer:
         backend: str = "torch",
         fallback: dict[str, str] | None = None,
     ) -> None:
-        self._config = _ConfigState(config)
+        self._config = _ConfigState(config, 0)  # re-draws are rare: read from the files
         self.roles = tuple(roles)
         self.device = torch.device(device)
         self.backend = backend
@@ -460,8 +476,7 @@ class DeviceRenderer:
             for (k, e), result in zip(pending, results, strict=True):
                 if isinstance(result, AudioError):
                     e.draws.refused(e.loaded.scene, e.attempt, result)
-                    planner, clips, config = self._config.get(e.epoch)
-                    with _one_thread():
+                    with self._config.get(e.epoch) as (planner, clips, config):
                         e.attempt, e.loaded = e.draws.load_next(planner, clips, config.output.subtype)
                     refused.append((k, e))
                 else:
@@ -543,7 +558,8 @@ class OnTheFlyLoader:
     `DeviceRenderer` on ``device``: each batch is ``{role: (B, M, N) float32 on device,
     "lengths": {role: (B,)}, "labels", "id", "index"}``. ``set_epoch(e)`` before each epoch draws
     new mixtures (dynamic mixing, from ``(seed, e, i)``); epoch 0 is the built dataset. Other
-    keyword arguments go to the DataLoader (``prefetch_factor``, ``persistent_workers``, ...)::
+    keyword arguments go to the DataLoader (``prefetch_factor``, ``persistent_workers``, ...);
+    ``clip_cache_mb`` is each worker's memory for decoded clips (`OnTheFlyDataset`)::
 
         loader = OnTheFlyLoader(config, roles=("mix", "clean"), batch_size=8, device="cuda", num_workers=4)
         for epoch in range(10):
@@ -563,9 +579,10 @@ class OnTheFlyLoader:
         shuffle: bool = False,
         seed: int = 0,
         fallback: dict[str, str] | None = None,
+        clip_cache_mb: float = CLIP_CACHE_MB,
         **loader_kwargs: Any,
     ) -> None:
-        self.dataset = LoadedDataset(config)
+        self.dataset = LoadedDataset(config, clip_cache_mb)
         self.sampler = EpochSampler(len(self.dataset), shuffle, seed)
         self.renderer = DeviceRenderer(config, roles, device, backend, fallback)
         self.loader = DataLoader(

@@ -200,8 +200,8 @@ def test_a_draw_the_renderer_refuses_is_redrawn_as_the_build_does(folder_and_sha
     batch = DeviceRenderer(config, roles=("mix",), backend="numpy")(examples)
     assert examples[0].attempt == 1 and [r["reason"] for r in examples[0].draws.rejects] == ["silent_crop"]
     assert examples[1].attempt == 0 and batch["id"] == ["train-000000", "train-000001"]
-    planner, clips, _ = dataset._config.get(0)
-    want = render(planner.scene(0, 1), clips, config.output.subtype)
+    with dataset._config.get(0) as (planner, clips, _):
+        want = render(planner.scene(0, 1), clips, config.output.subtype)
     n = want.audio["mix"].shape[-1]
     assert int(batch["lengths"]["mix"][0]) == n
     assert torch.equal(batch["mix"][0, :, :n], torch.from_numpy(want.audio["mix"].astype(np.float32)))

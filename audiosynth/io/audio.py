@@ -6,13 +6,15 @@ short reason tag so that callers can reject a clip instead of crashing.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import soundfile as sf
@@ -21,6 +23,7 @@ from ..errors import AudioError, DatasetError
 from .codecs import DECODED_FROM_START, AvFile, decode_from_start, open_audio
 
 SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
+_T = TypeVar("_T")
 
 
 # Integer PCM is read as integers and scaled in NumPy: bit-identical to libsndfile's float64
@@ -52,9 +55,46 @@ def read_segment(
     before the clip counts as bad: a network filesystem's hiccup must not change a dataset.
     Returns float64 of shape ``(channels, num_frames)``.
     """
+    return _retrying(lambda: _read_segment(path, offset, num_frames, loop, sample_rate, start, frames))
+
+
+def read_clip(path: str | os.PathLike[str], *, sample_rate: int | None = None, start: int = 0, frames: int | None = None) -> DecodedClip:
+    """Decode the whole clip (the file's frames ``start .. start + frames``, as `read_segment`
+    takes them) once, for many segments: ``read_clip(...).segment(offset, n, loop)`` equals
+    ``read_segment(..., offset, n, loop=loop)`` bit for bit, with the same refusals."""
+    return _retrying(lambda: _read_clip(path, sample_rate, start, frames))
+
+
+@dataclass(frozen=True)
+class DecodedClip:
+    """A clip decoded whole and kept as read: ``data (frames, C)``, integer PCM with its ``scale``
+    to float64 (exact), or floats (``scale`` None)."""
+
+    path: str
+    data: np.ndarray
+    scale: float | None
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.nbytes)
+
+    def segment(self, offset: int, num_frames: int, loop: bool = False) -> np.ndarray:
+        """`read_segment`'s result for this clip: a fresh float64 ``(channels, num_frames)``."""
+        total = len(self.data)
+        if loop:
+            at = offset % total
+            data = np.tile(self.data, (-(-(at + num_frames) // total), 1))[at : at + num_frames]
+        elif offset + num_frames > total:
+            raise AudioError(self.path, "too_short", f"needs frames {offset}..{offset + num_frames}, has {total}")
+        else:
+            data = self.data[offset : offset + num_frames]
+        return _to_float(self.path, data, self.scale, copy=True)
+
+
+def _retrying(read: Callable[[], _T]) -> _T:
     for delay in (*RETRY_DELAYS_S, None):
         try:
-            return _read_segment(path, offset, num_frames, loop, sample_rate, start, frames)
+            return read()
         except AudioError as err:
             if delay is None or err.reason not in ("missing", "io_error"):
                 raise AudioError(err.path, "unreadable" if err.reason == "io_error" else err.reason, err.detail) from err
@@ -62,9 +102,10 @@ def read_segment(
     raise AssertionError("unreachable")
 
 
-def _read_segment(
-    path: str | os.PathLike[str], offset: int, num_frames: int, loop: bool, sample_rate: int | None, start: int, frames: int | None
-) -> np.ndarray:
+@contextlib.contextmanager
+def _opened(path: str | os.PathLike[str], sample_rate: int | None) -> Iterator[sf.SoundFile | AvFile]:
+    """The file opened for reading, after the checks every read makes (a regular file, the
+    catalog's rate); libsndfile's and the OS's failures inside the block become `AudioError`."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -77,36 +118,73 @@ def _read_segment(
         with open_audio(path) as handle:
             if sample_rate is not None and handle.samplerate != sample_rate:
                 raise AudioError(str(path), "wrong_rate", f"{handle.samplerate} Hz, the catalog says {sample_rate} Hz")
-            if isinstance(handle, AvFile) or handle.format in DECODED_FROM_START:  # MP3, Ogg, PyAV: no sample-exact seek
-                return _decoded_segment(handle, str(path), offset, num_frames, loop, start, frames)
-            if handle.frames <= 0:
-                raise AudioError(str(path), "empty")
-            total = handle.frames - start if frames is None else frames  # the clip's frames
-            if total <= 0 or start + total > handle.frames:
-                raise AudioError(str(path), "too_short", f"the clip is frames {start}..{start + total}, the file has {handle.frames}")
-            if not loop and offset + num_frames > total:
-                raise AudioError(str(path), "too_short", f"needs frames {offset}..{offset + num_frames}, has {total}")
-            dtype, scale = _INTEGER_READS.get(handle.subtype, ("float64", None))
-            if loop and num_frames + (offset % total) > total:
-                handle.seek(start)
-                data = handle.read(total, dtype=dtype, always_2d=True)
-                reps = -(-(offset % total + num_frames) // total)
-                data = np.tile(data, (reps, 1))[offset % total : offset % total + num_frames]
-            else:
-                handle.seek(start + (offset % total if loop else offset))
-                data = handle.read(num_frames, dtype=dtype, always_2d=True)
+            yield handle
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
         transient = isinstance(err, OSError) or getattr(err, "code", None) == _SYSTEM_ERROR
         raise AudioError(str(path), "io_error" if transient else "unreadable", str(err)) from err
+
+
+def _clip_frames(path: str, available: int, start: int, frames: int | None, has: str) -> int:
+    """The clip's frame count, refused when the file's ``available`` frames do not hold it."""
+    total = available - start if frames is None else frames
+    if total <= 0 or start + total > available:
+        raise AudioError(path, "too_short", f"the clip is frames {start}..{start + total}, the file {has} {available}")
+    return total
+
+
+def _read_segment(
+    path: str | os.PathLike[str], offset: int, num_frames: int, loop: bool, sample_rate: int | None, start: int, frames: int | None
+) -> np.ndarray:
+    with _opened(path, sample_rate) as handle:
+        if isinstance(handle, AvFile) or handle.format in DECODED_FROM_START:  # MP3, Ogg, PyAV: no sample-exact seek
+            return _decoded_segment(handle, str(path), offset, num_frames, loop, start, frames)
+        if handle.frames <= 0:
+            raise AudioError(str(path), "empty")
+        total = _clip_frames(str(path), handle.frames, start, frames, "has")
+        if not loop and offset + num_frames > total:
+            raise AudioError(str(path), "too_short", f"needs frames {offset}..{offset + num_frames}, has {total}")
+        dtype, scale = _INTEGER_READS.get(handle.subtype, ("float64", None))
+        if loop and num_frames + (offset % total) > total:
+            handle.seek(start)
+            data = handle.read(total, dtype=dtype, always_2d=True)
+            reps = -(-(offset % total + num_frames) // total)
+            data = np.tile(data, (reps, 1))[offset % total : offset % total + num_frames]
+        else:
+            handle.seek(start + (offset % total if loop else offset))
+            data = handle.read(num_frames, dtype=dtype, always_2d=True)
     if data.shape[0] != num_frames:
         raise AudioError(str(path), "truncated", f"read {data.shape[0]} of {num_frames} frames")
+    return _to_float(str(path), data, scale)
+
+
+def _read_clip(path: str | os.PathLike[str], sample_rate: int | None, start: int, frames: int | None) -> DecodedClip:
+    with _opened(path, sample_rate) as handle:
+        if isinstance(handle, AvFile) or handle.format in DECODED_FROM_START:
+            decoded = decode_from_start(handle, None if frames is None else start + frames)
+            if not len(decoded):
+                raise AudioError(str(path), "empty")
+            total = _clip_frames(str(path), len(decoded), start, frames, "decodes to")
+            return DecodedClip(str(path), decoded[start : start + total], None)
+        if handle.frames <= 0:
+            raise AudioError(str(path), "empty")
+        total = _clip_frames(str(path), handle.frames, start, frames, "has")
+        dtype, scale = _INTEGER_READS.get(handle.subtype, ("float64", None))
+        handle.seek(start)
+        data = handle.read(total, dtype=dtype, always_2d=True)
+    if data.shape[0] != total:
+        raise AudioError(str(path), "truncated", f"read {data.shape[0]} of {total} frames")
+    return DecodedClip(str(path), data, scale)
+
+
+def _to_float(path: str, data: np.ndarray, scale: float | None, copy: bool = False) -> np.ndarray:
+    """Samples as read ``(n, C)`` -> float64 ``(C, n)``: integers scaled (exact), floats checked for NaN/Inf."""
     if scale is not None:
-        data = np.multiply(data, scale, dtype=np.float64)
-    elif not np.isfinite(data).all():
-        raise AudioError(str(path), "nan", "NaN or Inf samples")
-    return data.T
+        return np.multiply(data, scale, dtype=np.float64).T
+    if not np.isfinite(data).all():
+        raise AudioError(path, "nan", "NaN or Inf samples")
+    return np.array(data, dtype=np.float64, copy=copy or None).T
 
 
 def _decoded_segment(
@@ -120,20 +198,10 @@ def _decoded_segment(
     decoded = decode_from_start(handle, need)
     if not len(decoded):
         raise AudioError(path, "empty")
-    total = len(decoded) - start if frames is None else frames  # the clip's frames (all decoded when it matters)
-    if total <= 0 or start + total > len(decoded):
-        raise AudioError(path, "too_short", f"the clip is frames {start}..{start + total}, the file decodes to {len(decoded)}")
+    total = _clip_frames(path, len(decoded), start, frames, "decodes to")  # the clip's frames (all decoded when it matters)
     if not loop and offset + num_frames > total:
         raise AudioError(path, "too_short", f"needs frames {offset}..{offset + num_frames}, has {total}")
-    clip = decoded[start : start + total]
-    if loop:
-        at = offset % total
-        data = np.tile(clip, (-(-(at + num_frames) // total), 1))[at : at + num_frames]
-    else:
-        data = clip[offset : offset + num_frames]
-    if not np.isfinite(data).all():
-        raise AudioError(path, "nan", "NaN or Inf samples")
-    return data.T.astype(np.float64)
+    return DecodedClip(path, decoded[start : start + total], None).segment(offset, num_frames, loop)
 
 
 def to_integer_pcm(x: np.ndarray, subtype: str) -> np.ndarray:

@@ -7,8 +7,12 @@ the catalog (speakers, texts). `LoadedScene` then holds all that `mix.render_bat
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
-from collections.abc import Callable
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +22,7 @@ from ..catalog import Catalog
 from ..dsp import kernels
 from ..dsp.backend import Array, Backend
 from ..errors import AudioError, CropError
-from ..io.audio import read_segment
+from ..io.audio import DecodedClip, read_clip, read_segment
 from ..scene import Noise, Scene, Segment, Source
 
 SILENT_DBFS = -90.0  # a crop whose RMS (all its samples, as read) is below this is silent
@@ -146,19 +150,69 @@ def load_scene(scene: Scene, clips: Catalog, subtype: str) -> LoadedScene:
     return LoadedScene(scene, subtype, talkers, noise, targets, segments, enrollment, late_error)
 
 
+class ClipCache:
+    """Clips decoded whole and kept in memory, the least recently used dropped first beyond
+    ``max_bytes``: for rendering on the fly, where the same noise clips, RIRs and utterances come
+    back epoch after epoch. A segment cut from a cached clip equals `read_segment`'s bit for bit
+    (`DecodedClip.segment`); a file is looked up by its path and its ``stat`` (size, mtime, inode),
+    so a file changed or replaced on disk is decoded again, and a file gone is refused as it would be.
+    Process-local: made per worker (`active_cache`), never shared."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self.hits = self.misses = 0
+        self._clips: OrderedDict[tuple[Any, ...], DecodedClip] = OrderedDict()
+
+    def clip(self, path: str, sample_rate: int | None, start: int, frames: int | None) -> DecodedClip:
+        """The decoded clip (frames ``start .. start + frames`` of ``path``; `read_clip`'s refusals)."""
+        try:
+            info = os.stat(path)
+        except OSError:
+            return read_clip(path, sample_rate=sample_rate, start=start, frames=frames)  # its refusal, with its retries
+        key = (path, sample_rate, start, frames, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+        found = self._clips.get(key)
+        if found is not None:
+            self.hits += 1
+            self._clips.move_to_end(key)
+            return found
+        self.misses += 1
+        decoded = read_clip(path, sample_rate=sample_rate, start=start, frames=frames)
+        if decoded.nbytes <= self.max_bytes:
+            self._clips[key] = decoded
+            self.nbytes += decoded.nbytes
+            while self.nbytes > self.max_bytes:
+                self.nbytes -= self._clips.popitem(last=False)[1].nbytes
+        return decoded
+
+
+_CACHE: contextvars.ContextVar[ClipCache | None] = contextvars.ContextVar("audiosynth_clip_cache", default=None)
+
+
+@contextlib.contextmanager
+def active_cache(cache: ClipCache | None) -> Iterator[None]:
+    """Within the block, `load_scene` cuts its segments from ``cache`` (None: read each from its file)."""
+    token = _CACHE.set(cache)
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
+
+
 def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples: int) -> np.ndarray:
     """The segment's audio resampled to ``sample_rate`` and placed at its onset in
     ``num_samples`` zeros (anything past the end is cut). Returns ``(C, num_samples)``."""
     clip = clips.by_id(segment.clip_id)
+    piece = {} if clip.is_whole_file else {"start": clip.start_frame, "frames": clip.num_samples}
+    cache = _CACHE.get()
     try:
-        audio = read_segment(
-            clips.resolve(clip),
-            segment.offset,
-            segment.length,
-            loop=segment.loop,
-            sample_rate=clip.sample_rate,
-            **({} if clip.is_whole_file else {"start": clip.start_frame, "frames": clip.num_samples}),
-        )
+        if cache is None:
+            audio = read_segment(
+                clips.resolve(clip), segment.offset, segment.length, loop=segment.loop, sample_rate=clip.sample_rate, **piece
+            )
+        else:
+            decoded = cache.clip(str(clips.resolve(clip)), clip.sample_rate, piece.get("start", 0), piece.get("frames"))
+            audio = decoded.segment(segment.offset, segment.length, segment.loop)
     except AudioError as err:
         err.clip_id = clip.id
         raise
