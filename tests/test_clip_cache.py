@@ -141,3 +141,36 @@ def test_load_segment_through_the_cache_equals_the_files(corpus: dict[str, Path]
                 got = load_segment(seg, clips, 16000, 9000)
             np.testing.assert_array_equal(got, want)
     assert cache.hits == cache.misses == len(clips) >= 2  # each file decoded once, its second segment cut
+
+
+def test_a_catalog_rir_is_made_once_and_equals_the_uncached(corpus: dict[str, Path]) -> None:
+    from audiosynth.catalog import read_catalog
+    from audiosynth.render.load import catalog_reverb
+
+    clips = read_catalog(corpus["rirs"])
+    cache = ClipCache(max_bytes=10**8)
+    for clip in clips:
+        want = catalog_reverb(clip.id, clips, 16000)
+        with active_cache(cache):
+            first, again = catalog_reverb(clip.id, clips, 16000), catalog_reverb(clip.id, clips, 16000)
+        assert again is first
+        for name in ("rir", "direct", "delays"):
+            np.testing.assert_array_equal(getattr(first, name), getattr(want, name))
+
+
+def test_on_the_fly_items_are_the_same_with_and_without_the_cache(folder_and_shards) -> None:
+    import torch
+
+    from audiosynth.torch import OnTheFlyDataset
+
+    config = folder_and_shards[0]  # catalog RIRs on some examples
+    cached, uncached = OnTheFlyDataset(config, roles=("mix", "clean", "noise")), OnTheFlyDataset(config, ("mix", "clean", "noise"), 0)
+    reverberant = 0
+    for key in [(e, i) for e in (0, 1) for i in range(config.num_examples)]:
+        a, b = cached[key], uncached[key]
+        assert a["labels"] == b["labels"] and a["id"] == b["id"]
+        assert all(torch.equal(a[r], b[r]) for r in ("mix", "clean", "noise"))
+        reverberant += "rt60_s" in a["labels"]
+    assert reverberant >= 2
+    with pytest.raises(ValueError, match="clip_cache_mb"):
+        OnTheFlyDataset(config, clip_cache_mb=-1)

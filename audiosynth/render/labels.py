@@ -121,16 +121,18 @@ def reverb_labels(reverb: Reverb, rate: int, scene: Scene, source: Source) -> di
     """RT60 (T20, T30), DRR and C50 of the first microphone's RIR; per microphone the direct-path
     delay (samples) and, in simulated rooms, the source distance (m). An RT60 that cannot be
     measured is None, and ``rt60_reason`` (one of `kernels.RT60_REASONS`) says why."""
-    first, delay = reverb.rir[0], float(reverb.delays[0])
-    (t20, t30), reason = kernels.measure_rt60(first, rate, (20.0, 30.0))
-    labels: dict[str, Any] = {
-        "rt60_s": None if t20 is None else round(t20, 4),
-        "rt60_t30_s": None if t30 is None else round(t30, 4),
-        **({"rt60_reason": reason} if reason else {}),
-        "drr_db": round(kernels.drr_db(first, delay, rate), 4),
-        "c50_db": round(kernels.clarity_db(first, delay, rate), 4),
-        "direct_delay_samples": [round(float(d), 3) for d in reverb.delays],
-    }
+    if ("labels", rate) not in reverb.measured:  # a cached catalog RIR is measured once
+        first, delay = reverb.rir[0], float(reverb.delays[0])
+        (t20, t30), reason = kernels.measure_rt60(first, rate, (20.0, 30.0))
+        reverb.measured["labels", rate] = {
+            "rt60_s": None if t20 is None else round(t20, 4),
+            "rt60_t30_s": None if t30 is None else round(t30, 4),
+            **({"rt60_reason": reason} if reason else {}),
+            "drr_db": round(kernels.drr_db(first, delay, rate), 4),
+            "c50_db": round(kernels.clarity_db(first, delay, rate), 4),
+            "direct_delay_samples": [round(float(d), 3) for d in reverb.delays],
+        }
+    labels: dict[str, Any] = {k: list(v) if isinstance(v, list) else v for k, v in reverb.measured["labels", rate].items()}
     if scene.room is not None and source.position is not None:
         labels["distance_m"] = [round(float(d), 4) for d in scene.room.distances_m()[source.position]]
     return labels

@@ -14,7 +14,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,8 @@ from ..errors import AudioError, CropError
 from ..io.audio import DecodedClip, read_clip, read_segment
 from ..scene import Noise, Scene, Segment, Source
 
+_T = TypeVar("_T")
+
 SILENT_DBFS = -90.0  # a crop whose RMS (all its samples, as read) is below this is silent
 SESSION_TURN_DBFS = -20.0  # each turn of a session's talker is brought to this RMS before the room
 
@@ -32,11 +34,13 @@ SESSION_TURN_DBFS = -20.0  # each turn of a session's talker is brought to this 
 @dataclass(frozen=True)
 class Reverb:
     """How one signal is reverberated: its RIR ``(M, K)``, the direct path alone ``(M, Kd)`` (backend
-    arrays) and the direct-path delay per microphone (samples, NumPy ``(M,)``)."""
+    arrays) and the direct-path delay per microphone (samples, NumPy ``(M,)``). ``measured``: what
+    has been measured on it, kept for the next example that uses the same (cached) catalog RIR."""
 
     rir: Array
     direct: Array
     delays: np.ndarray
+    measured: dict[Any, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ class LoadedScene:
         """A copy with every signal array passed through ``convert`` (e.g. onto a backend)."""
 
         def reverb(r: Reverb | None) -> Reverb | None:
-            return None if r is None else Reverb(convert(r.rir), convert(r.direct), r.delays)
+            return None if r is None else Reverb(convert(r.rir), convert(r.direct), r.delays, r.measured)
 
         talkers = tuple(
             dataclasses.replace(
@@ -162,28 +166,45 @@ class ClipCache:
         self.max_bytes = max_bytes
         self.nbytes = 0
         self.hits = self.misses = 0
-        self._clips: OrderedDict[tuple[Any, ...], DecodedClip] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
 
     def clip(self, path: str, sample_rate: int | None, start: int, frames: int | None) -> DecodedClip:
         """The decoded clip (frames ``start .. start + frames`` of ``path``; `read_clip`'s refusals)."""
+        return self.get(
+            path,
+            ("clip", sample_rate, start, frames),
+            lambda: read_clip(path, sample_rate=sample_rate, start=start, frames=frames),
+            _nbytes,
+        )
+
+    def get(self, path: str, key: tuple[Any, ...], make: Callable[[], _T], nbytes: Callable[[_T], int]) -> _T:
+        """What ``make()`` derives from the file ``path`` (``key`` names it), made once while the file
+        stays as it is and the budget holds it (``nbytes`` its size); ``make``'s refusals as they are."""
         try:
             info = os.stat(path)
         except OSError:
-            return read_clip(path, sample_rate=sample_rate, start=start, frames=frames)  # its refusal, with its retries
-        key = (path, sample_rate, start, frames, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
-        found = self._clips.get(key)
+            return make()  # its own refusal, with its retries
+        full = (path, *key, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+        found = self._entries.get(full)
         if found is not None:
             self.hits += 1
-            self._clips.move_to_end(key)
-            return found
+            self._entries.move_to_end(full)
+            return found[0]
         self.misses += 1
-        decoded = read_clip(path, sample_rate=sample_rate, start=start, frames=frames)
-        if decoded.nbytes <= self.max_bytes:
-            self._clips[key] = decoded
-            self.nbytes += decoded.nbytes
+        value = make()
+        size = nbytes(value)
+        if size <= self.max_bytes:
+            self._entries[full] = (value, size)
+            self.nbytes += size
             while self.nbytes > self.max_bytes:
-                self.nbytes -= self._clips.popitem(last=False)[1].nbytes
-        return decoded
+                self.nbytes -= self._entries.popitem(last=False)[1][1]
+        return value
+
+
+def _nbytes(value: DecodedClip | Reverb) -> int:
+    if isinstance(value, DecodedClip):
+        return value.nbytes
+    return int(value.rir.nbytes + value.direct.nbytes)
 
 
 _CACHE: contextvars.ContextVar[ClipCache | None] = contextvars.ContextVar("audiosynth_clip_cache", default=None)
@@ -235,7 +256,21 @@ def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples
 def catalog_reverb(clip_id: str, clips: Catalog, sample_rate: int) -> Reverb:
     """A measured RIR from the catalog (all its channels), its direct path taken as the
     samples within 2.5 ms of each channel's peak. A RIR that is no room (`kernels.rir_degeneracy`:
-    all zeros, or a single impulse) raises `AudioError`, so that the build re-draws the example."""
+    all zeros, or a single impulse) raises `AudioError`, so that the build re-draws the example.
+    Made once per file and rate within an `active_cache` (its arrays must not be changed)."""
+    cache = _CACHE.get()
+    if cache is None:
+        return _catalog_reverb(clip_id, clips, sample_rate)
+    clip = clips.by_id(clip_id)
+    return cache.get(
+        str(clips.resolve(clip)),
+        ("reverb", clip.start_frame, clip.num_samples, clip.channel, sample_rate),
+        lambda: _catalog_reverb(clip_id, clips, sample_rate),
+        _nbytes,
+    )
+
+
+def _catalog_reverb(clip_id: str, clips: Catalog, sample_rate: int) -> Reverb:
     clip = clips.by_id(clip_id)
     rir = load_segment(
         Segment(clip_id, 0, clip.num_samples), clips, sample_rate, kernels.resampled_length(clip.num_samples, clip.sample_rate, sample_rate)
