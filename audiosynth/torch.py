@@ -318,6 +318,10 @@ class _ConfigState:
             from .plan.pools import load_catalogs
             from .render import mix  # noqa: F401  (the renderer's libraries loaded before the thread controller looks)
 
+            if get_worker_info() is not None:  # a DataLoader worker, as a build worker: freed memory kept for the next item
+                from .build.worker import keep_freed_memory
+
+                keep_freed_memory()
             config = Config.model_validate_json(self.config_json)
             catalogs = load_catalogs(config)
             cache = ClipCache(int(self.clip_cache_mb * 2**20)) if self.clip_cache_mb else None

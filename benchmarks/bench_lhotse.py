@@ -20,7 +20,10 @@ noise segment at the same SNR, the same catalog RIR or room seed. Four cases:
 
 For (3) and (4) the training pipeline is timed too (``audiosynth_loader``: ``OnTheFlyLoader``,
 batches of 8, ``num_workers=0`` so one process, NumPy backend), reported beside the per-item
-dataset; the goal ratio uses the per-item dataset, the same access pattern as Lhotse's.
+dataset; the goal ratio uses the per-item dataset, the same access pattern as Lhotse's. Both
+render on the fly with their default clip cache (clips decoded once and kept, 256 MB a process;
+Lhotse decodes each segment from its file every time); ``audiosynth_nocache`` is the dataset with
+``clip_cache_mb=0``, reading every segment from its file as Lhotse does, shown beside them.
 
 What differs, and how: audiosynth does more per example (speech at a drawn level, peak limiting
 to -1 dBFS, PCM quantization with ``mix == clean + noise`` exact, labels measured: SNR, levels,
@@ -35,7 +38,8 @@ worker); Lhotse gets one torch thread too (``--lhotse-threads``, 0 for torch's d
 with two, its reverberant cases ran 5-9x slower on this shared 2-core machine (OpenMP threads
 waiting on each other under load) than with one, which would flatter audiosynth. Lhotse's reverberation by a generated room
 needs torchaudio; where ``import torchaudio`` fails, case (2) runs audiosynth only and says so.
-Results: ``benchmarks/results/lhotse.json``.
+Every run has glibc keep freed memory for reuse (``MALLOC_ENV``: what audiosynth's build and
+DataLoader workers set for themselves; given to Lhotse's runs alike). Results: ``benchmarks/results/lhotse.json``.
 
     python benchmarks/bench_lhotse.py                       # 300 examples, 3 repeats
     python benchmarks/bench_lhotse.py --repeats 5 --cases fly fly_reverb
@@ -60,6 +64,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data_manifests" / "demo"
 RESULTS = ROOT / "benchmarks" / "results" / "lhotse.json"
 CASES = ("write", "write_room", "fly_reverb", "fly")
+# glibc keeps freed memory for reuse in every run, audiosynth's and Lhotse's alike (what audiosynth's
+# build and DataLoader workers set for themselves, `keep_freed_memory`): both allocate ~0.5 MB arrays
+# per item, which glibc's defaults give back to the OS and page-fault in again
+MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(64 << 20), "MALLOC_MMAP_THRESHOLD_": str(32 << 20)}
 ROLES = ("mix", "clean", "noise")
 
 
@@ -173,7 +181,7 @@ def run_lhotse(case: str, num_examples: int, out: Path, threads: int) -> dict[st
 # -- audiosynth ------------------------------------------------------------------------------
 
 
-def run_audiosynth(case: str, num_examples: int, out: Path, loader: bool = False) -> dict[str, Any]:
+def run_audiosynth(case: str, num_examples: int, out: Path, loader: bool = False, cache_mb: float = 256.0) -> dict[str, Any]:
     import torch
 
     from audiosynth.torch import OnTheFlyDataset, OnTheFlyLoader
@@ -193,7 +201,7 @@ def run_audiosynth(case: str, num_examples: int, out: Path, loader: bool = False
         start = time.perf_counter()
         audio_s = sum(float(b["lengths"]["mix"].sum()) for b in batches) / config.sample_rate
         return {"seconds": time.perf_counter() - start, "audio_s": audio_s}
-    dataset = OnTheFlyDataset(config, roles=ROLES)
+    dataset = OnTheFlyDataset(config, roles=ROLES, clip_cache_mb=cache_mb)
     dataset[0]  # catalogs and planner loaded before the clock
     start = time.perf_counter()
     audio_s = sum(dataset[i]["mix"].shape[-1] for i in range(num_examples)) / config.sample_rate
@@ -203,7 +211,8 @@ def run_audiosynth(case: str, num_examples: int, out: Path, loader: bool = False
 def run_once(method: str, case: str, num_examples: int, out: Path, lhotse_threads: int = 1) -> dict[str, Any]:
     if method == "lhotse":
         return run_lhotse(case, num_examples, out, lhotse_threads)
-    return run_audiosynth(case, num_examples, out, loader=method == "audiosynth_loader")
+    cache_mb = 0.0 if method == "audiosynth_nocache" else 256.0
+    return run_audiosynth(case, num_examples, out, loader=method == "audiosynth_loader", cache_mb=cache_mb)
 
 
 def spawn(method: str, case: str, num_examples: int, lhotse_threads: int) -> dict[str, Any]:
@@ -212,7 +221,7 @@ def spawn(method: str, case: str, num_examples: int, lhotse_threads: int) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, __file__, "--run", method, case, tmp, "--num-examples", str(num_examples)]
         cmd += ["--lhotse-threads", str(lhotse_threads)]
-        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", **MALLOC_ENV}
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{method} {case} failed:\n{done.stderr[-3000:]}")
@@ -243,7 +252,7 @@ def main() -> None:
     runs: list[dict[str, Any]] = []
     for repeat in range(args.repeats):
         for case in args.cases:
-            methods = ["audiosynth"] + (["audiosynth_loader"] if case.startswith("fly") else [])
+            methods = ["audiosynth"] + (["audiosynth_loader", "audiosynth_nocache"] if case.startswith("fly") else [])
             methods += ["lhotse"] if case != "write_room" or has_torchaudio else []
             for method in methods:
                 result = spawn(method, case, args.num_examples, args.lhotse_threads)
@@ -257,10 +266,10 @@ def main() -> None:
     table = []
     for case in args.cases:
         row: dict[str, Any] = {"case": case}
-        for method in ("audiosynth", "audiosynth_loader", "lhotse"):
+        for method in ("audiosynth", "audiosynth_loader", "audiosynth_nocache", "lhotse"):
             if of(case, method):
                 row[method] = round(statistics.median(of(case, method)), 1)
-        for method in ("audiosynth", "audiosynth_loader"):
+        for method in ("audiosynth", "audiosynth_loader", "audiosynth_nocache"):
             if of(case, "lhotse") and of(case, method):
                 ratios = [a / b for a, b in zip(of(case, method), of(case, "lhotse"), strict=True)]
                 row[f"{method}_over_lhotse"] = {
@@ -273,16 +282,16 @@ def main() -> None:
         table.append(row)
 
     print(f"\n{args.num_examples} examples, one process, median of {args.repeats}; audio seconds per wall second")
-    print(f"{'case':12s} {'audiosynth':>11s} {'loader':>9s} {'lhotse':>9s}  {'ratio (range)':>22s}  loader ratio")
+    print(f"{'case':12s} {'audiosynth':>11s} {'loader':>9s} {'no cache':>9s} {'lhotse':>9s}  {'ratio (range)':>22s}  loader, no cache")
     for row in table:
         lh = row.get("lhotse")
         ratio = row.get("audiosynth_over_lhotse")
-        lratio = row.get("audiosynth_loader_over_lhotse")
+        others = [row.get(f"audiosynth_{m}_over_lhotse") for m in ("loader", "nocache")]
         print(
             f"{row['case']:12s} {row['audiosynth']:11.1f} {row.get('audiosynth_loader', float('nan')):9.1f} "
-            f"{lh if isinstance(lh, float) else float('nan'):9.1f}  "
+            f"{row.get('audiosynth_nocache', float('nan')):9.1f} {lh if isinstance(lh, float) else float('nan'):9.1f}  "
             + (f"{ratio['median']:6.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f})" if ratio else f"{'n/a':>22s}")
-            + (f"   {lratio['median']:.2f}x ({lratio['min']:.2f}-{lratio['max']:.2f})" if lratio else "")
+            + "".join(f"   {r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})" for r in others if r)
         )
         if isinstance(lh, str):
             print(f"{'':12s} lhotse {lh}")

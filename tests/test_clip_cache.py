@@ -135,12 +135,40 @@ def test_load_segment_through_the_cache_equals_the_files(corpus: dict[str, Path]
     clips = read_catalog(corpus["noise"])
     cache = ClipCache(max_bytes=10**8)
     for clip in clips:
-        for seg in (Segment(clip.id, 0, 4000), Segment(clip.id, 5, clip.num_samples + 3000, loop=True, onset=700)):
+        segments = [Segment(clip.id, 0, 4000), Segment(clip.id, 5, clip.num_samples + 3000, loop=True, onset=700), Segment(clip.id, 9, 99)]
+        for seg in segments:
             want = load_segment(seg, clips, 16000, 9000)
             with active_cache(cache):
                 got = load_segment(seg, clips, 16000, 9000)
             np.testing.assert_array_equal(got, want)
-    assert cache.hits == cache.misses == len(clips) >= 2  # each file decoded once, its second segment cut
+    # per clip: the first segment read alone, the second decodes the clip whole (a miss), the third is cut from it
+    assert (cache.misses, cache.hits) == (len(clips), len(clips)) and len(clips) >= 2
+
+
+def test_a_clip_read_once_or_too_big_is_not_decoded_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audiosynth.render import load
+
+    path = tmp_path / "long.wav"
+    speech_file(path, 4.0, subtype="PCM_16")  # 64000 frames
+    decoded = []
+    monkeypatch.setattr(load, "read_clip", lambda *a, **k: decoded.append(a) or read_clip(*a, **k))
+
+    def cut(cache: ClipCache, offset: int, length: int) -> np.ndarray:
+        got = cache.segment(str(path), None, 0, None, offset, length, False, clip_frames=64000, channels=1)
+        np.testing.assert_array_equal(got, read_segment(path, offset, length))
+        return got
+
+    big = ClipCache(max_bytes=8 * 64000 * 7)  # the clip (64000 float64 frames) is above 1/8 of it
+    for offset in (0, 100, 200):
+        cut(big, offset, 60000)
+    assert decoded == [] and big.nbytes == 0
+    roomy = ClipCache(max_bytes=10**8)
+    for offset in (0, 100, 200):  # short segments: read alone the first time, the clip decoded at the second
+        cut(roomy, offset, 500)
+    assert len(decoded) == 1 and roomy.nbytes == 64000 * 2  # decoded once; kept as int16
+    at_once = ClipCache(max_bytes=10**8)
+    cut(at_once, 10, int(0.8 * 64000))  # most of the clip: decoded whole at once
+    assert len(decoded) == 2 and at_once.nbytes == 64000 * 2
 
 
 def test_a_catalog_rir_is_made_once_and_equals_the_uncached(corpus: dict[str, Path]) -> None:
@@ -174,3 +202,25 @@ def test_on_the_fly_items_are_the_same_with_and_without_the_cache(folder_and_sha
     assert reverberant >= 2
     with pytest.raises(ValueError, match="clip_cache_mb"):
         OnTheFlyDataset(config, clip_cache_mb=-1)
+
+
+def test_a_build_with_the_cache_writes_the_bytes_of_one_without(corpus: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+    import hashlib
+
+    from conftest import small_config
+
+    from audiosynth.build import build, worker
+
+    config = small_config(corpus, num_examples=16, reverb={"probability": 0.5, "source": "catalog"})
+
+    def digests(out: Path) -> dict[str, str]:
+        files = [p for p in sorted(out.rglob("*")) if p.is_file() and p.name != "build.json"]
+        return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+    build(config, tmp_path / "cached", workers=1, progress=False)
+    cache = worker._WORKER["clip_cache"]
+    assert cache.hits > 10  # the corpus's few noises and RIRs came back
+    monkeypatch.setattr(worker, "BUILD_CLIP_CACHE_MB", 0)
+    build(config, tmp_path / "plain", workers=1, progress=False)
+    assert worker._WORKER["clip_cache"].max_bytes == 0
+    assert digests(tmp_path / "cached") == digests(tmp_path / "plain") != {}

@@ -29,7 +29,7 @@ from ..dsp.backend import get_backend
 from ..errors import AudioError, ConfigError, CropError, DatasetError, Interrupted
 from ..plan.planner import Planner
 from ..plan.pools import load_catalogs
-from ..render.load import LoadedScene, load_scene
+from ..render.load import ClipCache, LoadedScene, active_cache, load_scene
 from ..render.mix import Rendered, render_batch, rendered_to_numpy
 from ..scene import Scene
 
@@ -63,18 +63,19 @@ def _init_worker(config_json: str, *, worker_process: bool = True) -> None:
         clips=catalogs.all(),
         fingerprint=config.fingerprint(),
         render_batch=render_batch_size(config, catalogs),
+        clip_cache=ClipCache(BUILD_CLIP_CACHE_MB << 20),
     )
 
 
-def _keep_freed_memory() -> None:
+def keep_freed_memory() -> None:
     """Have glibc's malloc keep freed memory for reuse instead of returning it to the OS.
 
     An example allocates and frees a few arrays of ~0.5 MB. With glibc's default, dynamic
     thresholds the top of the heap is given back after most examples and page-faulted in
     again by the next one (~230 faults an example; a 2-worker build ran ~12% faster without
     them). Fixed thresholds (M_TRIM_THRESHOLD 64 MiB, M_MMAP_THRESHOLD 32 MiB, its maximum)
-    stop that. Only in the build's own worker processes, never in the caller's (workers=1);
-    a no-op without glibc."""
+    stop that. Only in the build's own worker processes and in DataLoader workers of
+    `audiosynth.torch`, never in the caller's (workers=1, ``num_workers=0``); a no-op without glibc."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):
@@ -98,7 +99,7 @@ def _init_pool_worker(config_json: str, parent_pid: int, stop: Any = None) -> No
     Ctrl-C does not reach it anyway): the driver decides, and sets ``stop`` (an event read between examples)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
-    _keep_freed_memory()
+    keep_freed_memory()
     _WORKER["stop"] = stop
     try:
         _init_worker(config_json)
@@ -107,6 +108,7 @@ def _init_pool_worker(config_json: str, parent_pid: int, stop: Any = None) -> No
 
 
 MAX_DRAWS = 20  # draws of one example before a build gives up on it (every one used a bad clip)
+BUILD_CLIP_CACHE_MB = 128  # per build worker: clips that come back (reused noises, RIRs, utterances) decoded once, the same bytes
 RENDER_BATCH = 1  # examples of a shard mixed in one `render_batch` call on NumPy: there a batch is a loop
 # (per-scene transforms keep today's bits), and one example at a time keeps the memory bound of `limits.check_memory`
 DEVICE_RENDER_BATCH = 16  # the same with the torch backend (CPU or CUDA): one batched call per transform length,
@@ -202,9 +204,10 @@ def render_example(planner: Planner, index: int, clips: Any, config: Config) -> 
 def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: int | None = None) -> tuple[int, int, float]:
     """Render and write shard ``shard`` (in a worker set up by `_init_worker`) as a folder
     shard or, with ``format="webdataset"``, a tar, its examples rendered ``batch_size`` at a time
-    (default `render_batch_size`: 1 on NumPy). With the torch backend a thread encodes and writes
-    each batch while the next one renders (on the device); the examples are written in order, so
-    the bytes are those of a build that renders and writes one example at a time.
+    (default `render_batch_size`: 1 on NumPy). A thread encodes and writes each batch while the
+    next one renders (`_Writing`); the examples are written in order, so the bytes are those of a
+    build that renders and writes one example at a time. Segments come from this worker's
+    `ClipCache` (`BUILD_CLIP_CACHE_MB`): the same samples as read from the files.
     Returns ``(shard, examples, audio seconds)``.
     On any failure, and when ``_WORKER["stop"]`` is set before an example (Ctrl-C: raises
     `Interrupted`), the shard's temporary files are removed; a later build redoes it. Its rows carry
@@ -234,7 +237,7 @@ def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: in
         try:
             indices = range(shard * size, min(config.num_examples, (shard + 1) * size))
             batch_size = batch_size or _WORKER.get("render_batch") or render_batch_size(config)
-            with _Writing(config.backend == "torch") as writing:
+            with _Writing() as writing, active_cache(_WORKER.get("clip_cache")):
                 for start in range(0, len(indices), batch_size):
                     if stop is not None and stop.is_set():
                         raise Interrupted(f"shard {shard}: stopped by Ctrl-C before example {indices[start]}")
@@ -250,28 +253,24 @@ def build_shard(out_dir: str, shard: int, format: str = "folder", batch_size: in
 
 
 class _Writing:
-    """Runs the writes of a shard's batches in order: in a thread of its own when ``overlap`` (the
-    next batch renders meanwhile; at most one batch waits), else at once. Leaving waits for the
-    last write; a write's error is raised by the next `submit` or on leaving."""
+    """Runs the writes (encoding and files) of a shard's batches in order, in a thread of its own:
+    the next batch renders meanwhile (at most one batch waits); libsndfile's encoder and the file
+    system calls release the GIL. Leaving waits for the last write; a write's error is raised by
+    the next `submit` or on leaving."""
 
-    def __init__(self, overlap: bool) -> None:
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="audiosynth-writer") if overlap else None
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="audiosynth-writer")
         self.pending: Future[None] | None = None
 
     def __enter__(self) -> _Writing:
         return self
 
     def submit(self, write: Callable[[Any], None], batch: Any) -> None:
-        if self.pool is None:
-            write(batch)
-            return
         if self.pending is not None:
             self.pending.result()
         self.pending = self.pool.submit(write, batch)
 
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
-        if self.pool is None:
-            return
         try:
             if self.pending is not None:
                 if kind is None:
@@ -291,7 +290,7 @@ def run_shard_task(config_json: str, out_dir: str, shard: int, format: str = "fo
     if _WORKER.get("key") != key:
         from threadpoolctl import threadpool_limits
 
-        _keep_freed_memory()
+        keep_freed_memory()
         threadpool_limits(limits=1)  # for the rest of this worker process: set once (each call scans every loaded library)
         _init_worker(config_json)
         _WORKER["key"] = key

@@ -156,17 +156,61 @@ def load_scene(scene: Scene, clips: Catalog, subtype: str) -> LoadedScene:
 
 class ClipCache:
     """Clips decoded whole and kept in memory, the least recently used dropped first beyond
-    ``max_bytes``: for rendering on the fly, where the same noise clips, RIRs and utterances come
-    back epoch after epoch. A segment cut from a cached clip equals `read_segment`'s bit for bit
-    (`DecodedClip.segment`); a file is looked up by its path and its ``stat`` (size, mtime, inode),
-    so a file changed or replaced on disk is decoded again, and a file gone is refused as it would be.
-    Process-local: made per worker (`active_cache`), never shared."""
+    ``max_bytes``: for rendering where the same noise clips, RIRs and utterances come back (on the
+    fly, epoch after epoch; a build's reused noises). A segment cut from a cached clip equals
+    `read_segment`'s bit for bit (`DecodedClip.segment`); a file is looked up by its path and its
+    ``stat`` (size, mtime, inode), so a file changed or replaced on disk is decoded again, and a
+    file gone is refused as it would be. A clip is decoded whole only when it comes back (its first
+    segment is read alone, as without a cache, unless it is most of the clip: a corpus far larger
+    than the cache costs little more) and when it would take at most 1/8 of the budget. Process-local: made per worker, never shared."""
+
+    SEEN_KEYS = 1 << 16  # clips remembered as read once
+    WHOLE_ENOUGH = 0.8  # a segment of at least this part of its clip decodes the clip whole at once
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.nbytes = 0
         self.hits = self.misses = 0
         self._entries: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
+        self._seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+
+    def segment(
+        self,
+        path: str,
+        sample_rate: int | None,
+        start: int,
+        frames: int | None,
+        offset: int,
+        length: int,
+        loop: bool,
+        clip_frames: int,
+        channels: int,
+    ) -> np.ndarray:
+        """`read_segment(path, offset, length, loop=, sample_rate=, start=, frames=)` of a clip of
+        ``clip_frames`` x ``channels``, from the cache when the clip is there, comes back, or is
+        mostly this segment anyway (at least `WHOLE_ENOUGH` of it: decoding it whole costs little more)."""
+        key = (path, "clip", sample_rate, start, frames)
+        if self._key(path, key) not in self._entries and (
+            8 * clip_frames * channels > self.max_bytes // 8 or (length < self.WHOLE_ENOUGH * clip_frames and not self._seen_before(key))
+        ):
+            return read_segment(path, offset, length, loop=loop, sample_rate=sample_rate, start=start, frames=frames)
+        return self.clip(path, sample_rate, start, frames).segment(offset, length, loop)
+
+    def _seen_before(self, key: tuple[Any, ...]) -> bool:
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        if len(self._seen) > self.SEEN_KEYS:
+            self._seen.popitem(last=False)
+        return False
+
+    @staticmethod
+    def _key(path: str, key: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        return (*key, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
 
     def clip(self, path: str, sample_rate: int | None, start: int, frames: int | None) -> DecodedClip:
         """The decoded clip (frames ``start .. start + frames`` of ``path``; `read_clip`'s refusals)."""
@@ -180,11 +224,9 @@ class ClipCache:
     def get(self, path: str, key: tuple[Any, ...], make: Callable[[], _T], nbytes: Callable[[_T], int]) -> _T:
         """What ``make()`` derives from the file ``path`` (``key`` names it), made once while the file
         stays as it is and the budget holds it (``nbytes`` its size); ``make``'s refusals as they are."""
-        try:
-            info = os.stat(path)
-        except OSError:
+        full = self._key(path, (path, *key))
+        if full is None:
             return make()  # its own refusal, with its retries
-        full = (path, *key, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
         found = self._entries.get(full)
         if found is not None:
             self.hits += 1
@@ -232,8 +274,17 @@ def load_segment(segment: Segment, clips: Catalog, sample_rate: int, num_samples
                 clips.resolve(clip), segment.offset, segment.length, loop=segment.loop, sample_rate=clip.sample_rate, **piece
             )
         else:
-            decoded = cache.clip(str(clips.resolve(clip)), clip.sample_rate, piece.get("start", 0), piece.get("frames"))
-            audio = decoded.segment(segment.offset, segment.length, segment.loop)
+            audio = cache.segment(
+                str(clips.resolve(clip)),
+                clip.sample_rate,
+                piece.get("start", 0),
+                piece.get("frames"),
+                segment.offset,
+                segment.length,
+                segment.loop,
+                clip_frames=clip.num_samples,
+                channels=max(clip.num_channels, 1 if clip.channel is None else clip.channel + 1),
+            )
     except AudioError as err:
         err.clip_id = clip.id
         raise
