@@ -263,6 +263,62 @@ class OutputConfig(_Model):
         return self
 
 
+class ChannelConfig(_Model):
+    """Device and channel effects (`audiosynth.effects`). With ``probability``, an example gets a
+    chain of ``steps`` (min, max) effects drawn by weight, without repeats, from ``effects``
+    (name -> that effect's settings: its ranges and ``weight``), in the natural order of a capture
+    path (``order: natural``: microphone, clipping, band, network) or a drawn one. Linear steps
+    (response, band) colour every image and the noise; ``colour_targets`` colours the dereverberation
+    targets too. Non-linear steps (clipping, packet loss) change the mixture, the difference written
+    as the ``distortion`` role. Off by default (and then left out of the config's dict)."""
+
+    probability: float = Field(0.0, ge=0, le=1, description="share of examples with a device/channel chain")
+    steps: tuple[int, int] = (1, 3)
+    order: Literal["natural", "random"] = "natural"
+    colour_targets: bool = False
+    effects: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("steps")
+    @classmethod
+    def _step_counts(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError(f"must satisfy 1 <= min <= max (got [{value[0]}, {value[1]}])")
+        return value
+
+    @field_validator("effects", mode="before")
+    @classmethod
+    def _known_effects(cls, value: Any) -> dict[str, Any]:
+        from .effects import EffectSettings, effect
+
+        if not isinstance(value, dict):
+            raise ValueError(f"must map effect names to their settings (got {type(value).__name__})")
+        out = {}
+        for name, settings in value.items():
+            try:
+                known = effect(str(name))
+            except KeyError as err:
+                raise ValueError(str(err.args[0])) from None
+            if isinstance(settings, EffectSettings):
+                out[str(name)] = settings
+                continue
+            try:
+                out[str(name)] = known.settings.model_validate(settings or {})
+            except ValidationError as err:  # named from the effect down: "clipping.below_peak_db: ..."
+                first = err.errors()[0]
+                where = ".".join(str(part) for part in (name, *first["loc"]))
+                raise ValueError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
+        return out
+
+    @model_validator(mode="after")
+    def _effects_when_on(self) -> ChannelConfig:
+        if self.probability > 0 and not self.effects:
+            raise ValueError("probability > 0 needs at least one effect under channel.effects")
+        return self
+
+    def is_off(self) -> bool:
+        return self == ChannelConfig()
+
+
 class LimitsConfig(_Model):
     """Resource limits checked in pre-flight (they do not change what is built)."""
 
@@ -298,6 +354,7 @@ class Config(_Model):
     device: Literal["cpu", "cuda"] = "cpu"
     splits: SplitsConfig = Field(default_factory=SplitsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    channel: ChannelConfig = Field(default_factory=ChannelConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     _ranges = field_validator("duration_s", "snr_db", "speech_level_dbfs")(_check_range)
@@ -332,11 +389,16 @@ class Config(_Model):
             raise ValueError(f"output.format: FLAC holds at most 8 channels, the array has {mics}; use format: wav")
         if self.device == "cuda" and self.backend != "torch":
             raise ValueError("device: 'cuda' needs backend: torch")
+        if not self.channel.is_off() and self.channel.probability > 0 and self.backend == "torch":
+            raise ValueError("channel: device/channel effects render on the NumPy backend only (backend: torch does not run them yet)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (ranges as lists)."""
+        """Plain JSON-ready dict (ranges as lists); ``channel`` left out while off, so that configs
+        without effects keep the dict (and fingerprint) they had before effects existed."""
         data: dict[str, Any] = json.loads(self.model_dump_json())
+        if self.channel.is_off():
+            del data["channel"]
         return data
 
     def fingerprint(self) -> str:

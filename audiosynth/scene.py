@@ -19,7 +19,8 @@ from typing import Any, TypeAlias
 
 from .acoustics.room import Room
 
-SCENE_VERSION = 1
+SCENE_VERSION = 2  # the newest scene format read; a scene writes the oldest that holds it
+CHAIN_SCENE_VERSION = 2  # scenes with an effect chain (older readers must refuse them)
 NOISE_FIELDS = ("mono", "point")  # how noise reaches the microphones: the same everywhere, or from a point of the room
 DEFAULT_LEVEL_DEFINITION = "power"  # the level / SNR definition of every gain (all-samples power ratio)
 
@@ -239,7 +240,7 @@ class Scene:
     chain: tuple[EffectStep, ...] = ()
     level_definition: str = DEFAULT_LEVEL_DEFINITION
     type: str = "denoising"
-    version: int = SCENE_VERSION
+    version: int = 1
 
     @property
     def duration(self) -> float:
@@ -302,11 +303,14 @@ class Scene:
             chain=tuple(EffectStep.from_dict(step) for step in d.get("chain") or ()),
             level_definition=str(d.get("level_definition") or DEFAULT_LEVEL_DEFINITION),
             type=d.get("type", "denoising"),
-            version=int(d.get("version", SCENE_VERSION)),
+            version=int(d.get("version", 1)),
         )
 
 
+DISTORTION_ROLE = "distortion"  # what non-linear channel effects changed: mix == sum(images) + noise + distortion
+
+
 def is_image_role(role: str) -> bool:
-    """Whether audio role ``role`` is one of the images that sum to the mixture
-    (``clean``, ``s1`` ... ``sN``, ``noise``), as opposed to a target such as ``s1_dry``."""
-    return role in ("clean", "noise") or (role.startswith("s") and role[1:].isdigit())
+    """Whether audio role ``role`` is one of the signals that sum to the mixture
+    (``clean``, ``s1`` ... ``sN``, ``noise``, ``distortion``), as opposed to a target such as ``s1_dry``."""
+    return role in ("clean", "noise", DISTORTION_ROLE) or (role.startswith("s") and role[1:].isdigit())

@@ -60,6 +60,11 @@ def _labels(*keys: str, minus: str | None = None) -> Callable[[dict[str, Any]], 
 
     def values(row: dict[str, Any]) -> list[float]:
         labels = row.get("labels") or {}
+        acoustic = (labels.get("channel") or {}).get("acoustic") if isinstance(labels.get("channel"), dict) else None
+        if isinstance(acoustic, dict):  # a device/channel chain: the ranges bound the mixture before it, before the common gain
+            found = [float(v) for v in map(acoustic.get, keys) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if found:
+                return found[:1]
         for key in keys:
             value = labels.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -74,6 +79,9 @@ def _sirs(row: dict[str, Any]) -> list[float]:
     labels as the example's level definition relates them (``power``: their difference, exact for
     RMS over the same samples, 10·log10(Σ s1² / Σ sk²))."""
     labels = row.get("labels") or {}
+    acoustic = (labels.get("channel") or {}).get("acoustic") if isinstance(labels.get("channel"), dict) else None
+    if isinstance(acoustic, dict) and isinstance(acoustic.get("sir_db"), dict):  # before a device/channel chain
+        return [float(v) for v in acoustic["sir_db"].values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     roles = [r for r in (labels.get("sir_db") or {}) if r != "s1"] if isinstance(labels.get("sir_db"), dict) else []
     try:
         level = scene_level_definition(row.get("scene") or {})

@@ -16,10 +16,12 @@ from tqdm import tqdm
 
 from ..catalog import Catalog
 from ..dsp import kernels
+from ..effects.bandwidth import effective_bandwidth_hz
+from ..effects.clipping import clipped_fraction
 from ..errors import DatasetError
 from ..io.audio import audio_mismatches, read_dataset_audio
 from ..render.levels import scene_level_definition
-from ..scene import is_image_role
+from ..scene import DISTORTION_ROLE, is_image_role
 from .ranges import check_label_ranges, label_ranges, speech_catalog, texts_known
 from .rows import row_speakers, row_talkers
 from .trust import read_build_info, read_rows, show
@@ -117,6 +119,24 @@ def _number_label(row: dict[str, Any], key: str, problems: list[str]) -> float |
     return float(value)
 
 
+def _check_channel(row: dict[str, Any], audio: dict[str, np.ndarray]) -> list[str]:
+    """A chained example's ``channel`` labels measured on its mixture file again: the effective
+    bandwidth (within 1 Hz) and the clipped share (within 1e-6)."""
+    channel = row["labels"].get("channel")
+    if not isinstance(channel, dict):
+        return []
+    problems = []
+    rate = row["sample_rate"]
+    measured = {"bandwidth_hz": effective_bandwidth_hz(audio["mix"], rate), "clipped_fraction": clipped_fraction(audio["mix"][0])}
+    for name, tolerance in (("bandwidth_hz", 1.0), ("clipped_fraction", 1e-6)):
+        label = channel.get(name)
+        if not isinstance(label, (int, float)) or isinstance(label, bool):
+            problems.append(f"channel.{name}: missing or not a number")
+        elif abs(measured[name] - label) > tolerance:
+            problems.append(f"channel.{name} label {label:g} but the mixture file gives {measured[name]:g}")
+    return problems
+
+
 def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> list[str]:
     """Every problem of one manifest row (empty when it is consistent); ``files`` reads the
     row's files (default: the folder ``root``; a tar shard's members for a sharded dataset)."""
@@ -149,10 +169,11 @@ def check_row(root: Path, row: dict[str, Any], files: Files | None = None) -> li
     level = scene_level_definition(row["scene"])  # the SNR / SIR definition the example's gains used
     label = _number_label(row, "snr_db", problems)
     if label is not None and "noise" in audio:
-        speech = sum(x for role, x in audio.items() if is_image_role(role) and role != "noise")
+        speech = sum(x for role, x in audio.items() if is_image_role(role) and role not in ("noise", DISTORTION_ROLE))
         measured = level.ratio_db(speech, audio["noise"])
         if abs(measured - label) > SNR_TOLERANCE_DB:
             problems.append(f"snr_db label {label:.3f} but the files give {measured:.3f}")
+    problems.extend(_check_channel(row, audio))
     sir = row["labels"].get("sir_db")
     if isinstance(sir, dict):
         for role, value in sir.items():

@@ -12,6 +12,7 @@ satisfy, and says why. The planner holds the pools of every split; the config's 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +23,8 @@ import numpy as np
 from ..catalog import Catalog, Clip
 from ..config import SPLITS, Config
 from ..errors import PreflightError
-from ..scene import Scene
+from ..scene import CHAIN_SCENE_VERSION, Scene
+from .chain import chain_rng, draw_chain
 from .pools import Catalogs, assign_speakers, no_speaker_cause, partition, speaker_of, split_counts
 from .rooms import array_layout, check_all_reverberant, check_room_ranges, room_of
 from .tasks import task_of
@@ -232,8 +234,10 @@ class Planner:
         """Plan example ``index``: every random choice, none left to the renderer; ``attempt`` > 0
         re-draws it from a stream of its own (see `item_rng`), in ``epoch`` (default `epoch`). The
         config's task draws it."""
-        rng = item_rng(self.config.seed, index, attempt, self.epoch if epoch is None else epoch)
-        return self.task.plan(self, rng, self.split_of(index), index)
+        epoch = self.epoch if epoch is None else epoch
+        scene = self.task.plan(self, item_rng(self.config.seed, index, attempt, epoch), self.split_of(index), index)
+        chain = draw_chain(self.config.channel, chain_rng(self.config.seed, index, attempt, epoch), self.sample_rate)
+        return dataclasses.replace(scene, chain=chain, version=CHAIN_SCENE_VERSION) if chain else scene
 
 
 def plan(config: Config, catalogs: Catalogs, seed: int, index: int) -> Scene:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..dsp import kernels
 from ..dsp.backend import Array, Fetch, backend_of
-from ..scene import Scene, Source
+from ..scene import DISTORTION_ROLE, Scene, Source
 from .levels import POWER, LevelDefinition
 from .load import LoadedScene, Reverb
 
@@ -45,7 +45,7 @@ def measure_labels(
     noise_energy = kernels.energy(audio["noise"])
     roles = list(dict.fromkeys(s.role for s in scene.sources))
     labels: dict[str, Any] = {
-        "snr_db": round(level.ratio_db(audio["mix"] - audio["noise"], audio["noise"]), 4) if scene.noise else None,
+        "snr_db": round(level.ratio_db(_speech(audio), audio["noise"]), 4) if scene.noise else None,
         "mix_dbfs": round(kernels.rms_dbfs(audio["mix"]), 4),
         "mix_peak_dbfs": round(kernels.peak_dbfs(audio["mix"]), 4),
         "noise_dbfs": round(kernels.energy_dbfs(noise_energy, math.prod(audio["noise"].shape)), 4),
@@ -89,6 +89,12 @@ def measure_labels(
             enrollment_duration=audio["enrollment"].shape[-1] / rate,
         )
     return labels
+
+
+def _speech(audio: dict[str, Array]) -> Array:
+    """What the talkers' images sum to: the mixture less the noise (and the channel's distortion)."""
+    speech = audio["mix"] - audio["noise"]
+    return speech - audio[DISTORTION_ROLE] if DISTORTION_ROLE in audio else speech
 
 
 def activity_labels(

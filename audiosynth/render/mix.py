@@ -23,7 +23,8 @@ from ..dsp import kernels
 from ..dsp.backend import Array, Backend, Fetch, backend_of, get_backend, to_numpy
 from ..errors import AudioError, CropError
 from ..io.audio import SUBTYPE_BITS
-from ..scene import Scene
+from ..scene import DISTORTION_ROLE, Scene
+from .channel import ACOUSTIC_SUFFIX, acoustic_levels, apply_chain, chain_labels
 from .labels import measure_labels, measure_labels_deferred
 from .levels import scene_level_definition
 from .load import LoadedScene, Reverb, load_scene
@@ -309,16 +310,27 @@ def _mix(loaded: LoadedScene, room: RoomResponse | None, xp: Backend) -> Rendere
         noise_signal *= level.gain_for_ratio(speech, noise_signal, noise.snr_db)
     else:
         noise_signal = xp.zeros(tuple(speech.shape))
-    mix = speech + noise_signal
+    distortion: Array | None = None
+    chain_steps: list[dict[str, Any]] = []
+    if scene.chain:  # the device/channel effects, on the levelled signals (render.channel)
+        acoustic = acoustic_levels(scene, loaded.talkers, images, noise_signal if noise is not None else None, level)
+        before = {f"{role}{ACOUSTIC_SUFFIX}": xp.copy(x) for role, x in images.items()}  # each image as it reached the device
+        images, noise_signal, targets, distortion, chain_steps = apply_chain(scene, images, noise_signal, targets)
+        targets.update(before)
+        speech = _total(images.values())
+    parts = (*images.values(), noise_signal, *([] if distortion is None else [distortion]))
+    mix = speech + noise_signal if distortion is None else speech + noise_signal + distortion
     # the common gain: only the signals that sum to the mixture set it (the mixture's speech keeps
     # its configured level); a target that would still peak above the limit gets its own gain
-    peak = max(kernels.peak(x) for x in (*images.values(), noise_signal, mix))
+    peak = max(kernels.peak(x) for x in (*parts, mix))
     limit = kernels.db_to_gain(scene.peak_dbfs)
     gain = min(1.0, limit / peak) if peak > 0 else 1.0
     if gain != 1.0:  # x * 1.0 == x, so the unscaled mixture is already right when gain is 1
-        for x in (*images.values(), *targets.values(), noise_signal):
+        for x in (*parts, *targets.values()):
             x *= gain
         xp.add(_total(images.values()), noise_signal, out=mix)
+        if distortion is not None:
+            mix += distortion
     target_gains: dict[str, float] = {}
     for role, x in targets.items():
         target_peak = kernels.peak(x)
@@ -331,15 +343,20 @@ def _mix(loaded: LoadedScene, room: RoomResponse | None, xp: Backend) -> Rendere
             return refusal
     if loaded.late_error is not None:
         return loaded.late_error
-    images, noise_signal, mix = _quantize_images(xp, images, noise_signal, mix, subtype)
+    if distortion is None:
+        images, noise_signal, mix = _quantize_images(xp, images, noise_signal, mix, subtype)
+    else:
+        images, noise_signal, distortion, mix = _quantize_with_distortion(xp, images, noise_signal, distortion, mix, subtype)
     targets = {role: _quantize(xp, x, subtype) for role, x in targets.items()}
     if loaded.enrollment is not None:
         enrollment = loaded.enrollment
         targets["enrollment"] = _quantize(
             xp, enrollment * kernels.db_to_gain(scene.enrollment_dbfs - kernels.rms_dbfs(enrollment)), subtype
         )
-    audio = {"mix": mix, **images, "noise": noise_signal, **targets}
+    audio = {"mix": mix, **images, "noise": noise_signal, **({} if distortion is None else {DISTORTION_ROLE: distortion}), **targets}
     labels = measure_labels(loaded, audio, reverbs, gain, level)
+    if scene.chain:
+        labels["channel"] = {**chain_labels(mix, rate, chain_steps), "acoustic": acoustic}
     labels.update({f"{role}_gain_db": round(20 * np.log10(g), 4) for role, g in target_gains.items()})
     return Rendered(scene, audio, labels)
 
@@ -402,6 +419,21 @@ def _convolve_each(xp: Backend, pairs: list[tuple[Array, Array]], n: int) -> lis
         return []
     signals = xp.stack([lift(x, h) for x, h in pairs])
     return list(kernels.fft_convolve(signals, _stack_filters(xp, [h for _, h in pairs]), n))
+
+
+def _quantize_with_distortion(
+    xp: Backend, images: dict[str, Array], noise: Array, distortion: Array, mix: Array, subtype: str
+) -> tuple[dict[str, Array], Array, Array, Array]:
+    """`_quantize_images` of a chained scene: images, noise and mixture on the grid, and the
+    distortion the rest, so that ``mix == sum(images) + noise + distortion`` (exactly in PCM)."""
+    images = {role: _quantize(xp, x, subtype) for role, x in images.items()}
+    noise = _quantize(xp, noise, subtype)
+    if subtype == "FLOAT":
+        distortion = _quantize(xp, distortion, subtype)
+        total = sum(xp.astype(x, xp.float32) for x in (*images.values(), noise, distortion))
+        return images, noise, distortion, xp.astype(total, xp.float_dtype)
+    mix = _quantize(xp, mix, subtype)
+    return images, noise, mix - _total(images.values()) - noise, mix
 
 
 def _quantize(xp: Backend, x: Array, subtype: str) -> Array:

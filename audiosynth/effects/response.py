@@ -1,0 +1,82 @@
+"""Microphone and device frequency responses: a low shelf, a high shelf and a resonance (RBJ
+audio-EQ biquads, run forward and backward so that the response has no delay: the device's
+magnitude, zero phase). Linear: applied to every image and to the noise."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import signal
+
+from . import Effect, EffectSettings, Range, register, uniform
+
+
+class MicResponseSettings(EffectSettings):
+    low_shelf_hz: Range = (100.0, 400.0)
+    low_shelf_db: Range = (-12.0, 3.0)
+    high_shelf_hz: Range = (2000.0, 6000.0)
+    high_shelf_db: Range = (-9.0, 6.0)
+    peak_hz: Range = (1000.0, 5000.0)
+    peak_db: Range = (-6.0, 9.0)
+    peak_q: Range = (0.7, 4.0)
+
+
+def draw(rng: np.random.Generator, settings: MicResponseSettings, sample_rate: int) -> dict[str, Any]:
+    nyquist = 0.45 * sample_rate
+    return {
+        "low_shelf_hz": min(uniform(rng, settings.low_shelf_hz), nyquist),
+        "low_shelf_db": uniform(rng, settings.low_shelf_db),
+        "high_shelf_hz": min(uniform(rng, settings.high_shelf_hz), nyquist),
+        "high_shelf_db": uniform(rng, settings.high_shelf_db),
+        "peak_hz": min(uniform(rng, settings.peak_hz), nyquist),
+        "peak_db": uniform(rng, settings.peak_db),
+        "peak_q": uniform(rng, settings.peak_q),
+    }
+
+
+def sections(params: dict[str, Any], sample_rate: int) -> np.ndarray:
+    """The response as second-order sections ``(3, 6)`` (each with half the gain in dB: run twice)."""
+    half = 0.5  # forward and backward: each pass has half the dB
+    return np.stack(
+        [
+            _shelf(params["low_shelf_hz"], half * params["low_shelf_db"], sample_rate, high=False),
+            _shelf(params["high_shelf_hz"], half * params["high_shelf_db"], sample_rate, high=True),
+            _peak(params["peak_hz"], half * params["peak_db"], params["peak_q"], sample_rate),
+        ]
+    )
+
+
+def response_db(params: dict[str, Any], freqs_hz: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The applied magnitude response (dB) at ``freqs_hz``."""
+    _, h = signal.sosfreqz(sections(params, sample_rate), worN=np.asarray(freqs_hz, float), fs=sample_rate)
+    return 2 * 20 * np.log10(np.maximum(np.abs(h), 1e-300))  # two passes
+
+
+def apply(params: dict[str, Any], x: np.ndarray, sample_rate: int) -> np.ndarray:
+    return np.asarray(signal.sosfiltfilt(sections(params, sample_rate), x, axis=-1, padtype=None))
+
+
+def _shelf(f0: float, gain_db: float, rate: int, high: bool) -> np.ndarray:
+    a, w = 10 ** (gain_db / 40), 2 * math.pi * f0 / rate
+    cos, alpha = math.cos(w), math.sin(w) / 2 * math.sqrt(2)  # shelf slope 1
+    root = 2 * math.sqrt(a) * alpha
+    if high:
+        b = [a * ((a + 1) + (a - 1) * cos + root), -2 * a * ((a - 1) + (a + 1) * cos), a * ((a + 1) + (a - 1) * cos - root)]
+        den = [(a + 1) - (a - 1) * cos + root, 2 * ((a - 1) - (a + 1) * cos), (a + 1) - (a - 1) * cos - root]
+    else:
+        b = [a * ((a + 1) - (a - 1) * cos + root), 2 * a * ((a - 1) - (a + 1) * cos), a * ((a + 1) - (a - 1) * cos - root)]
+        den = [(a + 1) + (a - 1) * cos + root, -2 * ((a - 1) + (a + 1) * cos), (a + 1) + (a - 1) * cos - root]
+    return np.r_[b, den] / den[0]
+
+
+def _peak(f0: float, gain_db: float, q: float, rate: int) -> np.ndarray:
+    a, w = 10 ** (gain_db / 40), 2 * math.pi * f0 / rate
+    alpha = math.sin(w) / (2 * q)
+    b = [1 + alpha * a, -2 * math.cos(w), 1 - alpha * a]
+    den = [1 + alpha / a, -2 * math.cos(w), 1 - alpha / a]
+    return np.r_[b, den] / den[0]
+
+
+MIC_RESPONSE = register(Effect("mic_response", 10, True, MicResponseSettings, draw, apply))

@@ -1,0 +1,237 @@
+"""Device and channel effects (audiosynth.effects): each effect measured numerically, chains drawn
+reproducibly from a stream of their own, and chained builds that keep ``mix == sum(images) + noise
++ distortion`` exactly, the same bytes for any worker count and on re-render, and labels that
+``validate`` measures again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import small_config
+from scipy import signal
+
+from audiosynth.config import ChannelConfig, config_from_dict
+from audiosynth.effects import EFFECTS, bandwidth, clipping, packet_loss, response
+from audiosynth.errors import ConfigError
+from audiosynth.plan.chain import chain_rng, draw_chain
+
+RATE = 16000
+
+
+def _white(seconds: float = 20.0, seed: int = 0, channels: int = 1) -> np.ndarray:
+    return 0.1 * np.random.default_rng(seed).standard_normal((channels, int(seconds * RATE)))
+
+
+def _gain_db(x: np.ndarray, y: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Measured magnitude response |Y/X| (dB) at ``freqs``, from Welch spectra (64 ms segments)."""
+    f, pxx = signal.welch(x[0], fs=RATE, nperseg=1024)
+    _, pyy = signal.welch(y[0], fs=RATE, nperseg=1024)
+    return np.interp(freqs, f, 10 * np.log10(pyy / pxx))
+
+
+def test_a_band_limit_is_6_db_down_at_its_edges_and_steep_beyond() -> None:
+    x = _white()
+    params = {"low_hz": 300.0, "high_hz": 3400.0, "order": 8, "path_rate": None}
+    y = bandwidth.apply(params, x, RATE)
+    at = _gain_db(x, y, np.array([300.0, 1000.0, 3400.0, 6800.0, 100.0]))
+    np.testing.assert_allclose(at[:3], [-6.0, 0.0, -6.0], atol=1.0)  # forward and backward: -3 dB twice at each edge
+    assert at[3] < -60 and at[4] < -30
+    assert abs(bandwidth.effective_bandwidth_hz(y, RATE) - 3400) <= 0.1 * 3400  # 99 % of the power: within 10 % of the edge (white noise)
+    lag = np.argmax(signal.correlate(y[0], x[0], mode="full", method="fft")) - (x.shape[1] - 1)
+    assert lag == 0  # no delay: the targets stay aligned
+
+
+def test_a_resampling_path_leaves_nothing_above_its_rate() -> None:
+    x = _white(5.0)
+    y = bandwidth.apply({"low_hz": 50.0, "high_hz": 7000.0, "order": 4, "path_rate": 8000}, x, RATE)
+    assert y.shape == x.shape
+    assert _gain_db(x, y, np.array([4500.0, 6000.0])).max() < -40  # soxr's anti-aliasing at 4 kHz
+    assert abs(_gain_db(x, y, np.array([1000.0]))[0]) < 0.5
+
+
+def test_the_mic_response_is_the_drawn_one_with_no_delay() -> None:
+    params = {
+        "low_shelf_hz": 200.0,
+        "low_shelf_db": -9.0,
+        "high_shelf_hz": 4000.0,
+        "high_shelf_db": 5.0,
+        "peak_hz": 2000.0,
+        "peak_db": 6.0,
+        "peak_q": 2.0,
+    }
+    x = _white()
+    y = response.apply(params, x, RATE)
+    freqs = np.array([80.0, 500.0, 1000.0, 2000.0, 3000.0, 6000.0])
+    np.testing.assert_allclose(_gain_db(x, y, freqs), response.response_db(params, freqs, RATE), atol=0.5)
+    assert abs(response.response_db(params, np.array([30.0]), RATE)[0] + 9.0) < 1.0  # the shelf's depth
+    lag = np.argmax(signal.correlate(y[0], x[0], mode="full", method="fft")) - (x.shape[1] - 1)
+    assert lag == 0
+
+
+def test_hard_clipping_cuts_what_is_above_its_threshold_and_says_how_much() -> None:
+    x = _white(5.0)
+    params = {"below_peak_db": 6.0, "soft": False}
+    t = clipping.threshold(params, x)
+    y = clipping.apply(params, x, RATE)
+    assert np.max(np.abs(y)) == pytest.approx(t)
+    want = float(np.mean(np.abs(x) >= t))
+    assert clipping.clipped_fraction(y) == pytest.approx(want, abs=1e-9) and want > 0.01
+    assert clipping.labels(params, x, y, RATE) == {"clipped_fraction": round(want, 6)}
+    soft = clipping.apply({"below_peak_db": 6.0, "soft": True}, x, RATE)
+    assert np.max(np.abs(soft)) < t and np.allclose(soft[np.abs(x) < 0.01 * t], x[np.abs(x) < 0.01 * t], rtol=1e-3)
+    assert clipping.labels({"below_peak_db": 6.0, "soft": True}, x, soft, RATE)["saturated_fraction"] == pytest.approx(
+        float(np.mean(np.abs(x) > t)), abs=1e-6
+    )
+
+
+@pytest.mark.parametrize(("loss", "burst"), [(0.05, 1.0), (0.1, 2.5), (0.2, 4.0)])
+def test_packet_loss_rate_and_bursts_are_the_drawn_ones(loss: float, burst: float) -> None:
+    params = {"loss_rate": loss, "mean_burst_packets": burst, "packet_ms": 20.0, "seed": 7}
+    lost = packet_loss.losses(params, 200_000)
+    assert lost.mean() == pytest.approx(loss, rel=0.05)
+    assert np.mean(packet_loss.burst_lengths(lost)) == pytest.approx(burst, rel=0.05)
+    x = _white(2.0) + 0.5  # no zero of its own
+    y = packet_loss.apply(params, x, RATE)
+    size = packet_loss.packet_samples(params, RATE)
+    gone = packet_loss.losses(params, -(-x.shape[1] // size))
+    zeros = np.repeat(gone, size)[: x.shape[1]]
+    assert np.all(y[:, zeros] == 0) and np.array_equal(y[:, ~zeros], x[:, ~zeros])
+    facts = packet_loss.labels(params, x, y, RATE)
+    assert facts["lost_fraction"] == pytest.approx(gone.mean(), abs=1e-6) and facts["bursts"] == len(packet_loss.burst_lengths(gone))
+
+
+def _channel(**changes: object) -> ChannelConfig:
+    data = {"probability": 1.0, "steps": [1, 4], "effects": {name: {} for name in EFFECTS}}
+    return ChannelConfig.model_validate({**data, **changes})
+
+
+def test_chains_are_drawn_reproducibly_in_the_natural_order() -> None:
+    config = _channel()
+    chains = [draw_chain(config, chain_rng(0, i, 0, 0), RATE) for i in range(300)]
+    assert chains == [draw_chain(config, chain_rng(0, i, 0, 0), RATE) for i in range(300)]
+    assert chains != [draw_chain(config, chain_rng(1, i, 0, 0), RATE) for i in range(300)]
+    counts = {len(c) for c in chains}
+    assert counts == {1, 2, 3, 4}
+    stages = {"mic_response": 10, "clipping": 30, "band_limit": 40, "packet_loss": 60}
+    assert all([stages[s.name] for s in c] == sorted(stages[s.name] for s in c) for c in chains)
+    assert all(s.roles == (("images", "noise") if EFFECTS[s.name].linear else ("mix",)) for c in chains for s in c)
+    used = {s.name for c in chains for s in c}
+    assert used == set(EFFECTS)
+    half = _channel(probability=0.5)
+    share = np.mean([bool(draw_chain(half, chain_rng(0, i, 0, 0), RATE)) for i in range(2000)])
+    assert 0.45 < share < 0.55
+    assert draw_chain(ChannelConfig(), chain_rng(0, 0, 0, 0), RATE) == ()
+
+
+def test_turning_the_chain_on_keeps_every_other_draw(corpus: dict[str, Path]) -> None:
+    from audiosynth.plan.planner import Planner
+    from audiosynth.plan.pools import load_catalogs
+
+    plain = small_config(corpus, num_examples=20)
+    chained = plain.with_overrides(channel={"probability": 1.0, "effects": {"clipping": {}}})
+    a, b = (Planner(c, load_catalogs(c)) for c in (plain, chained))
+    for i in range(20):
+        sa, sb = a.scene(i), b.scene(i)
+        assert sb.chain and not sa.chain and sb.version == 2 and sa.version == 1
+        assert {**sb.to_dict(), "chain": None, "version": 1} == {**sa.to_dict(), "chain": None, "version": 1}
+
+
+def test_config_errors_name_the_effect_and_field(corpus: dict[str, Path]) -> None:
+    base = small_config(corpus).to_dict()
+    cases = [
+        ({"probability": 0.5, "effects": {"clip": {}}}, "channel.effects: unknown effect 'clip'"),
+        ({"probability": 0.5, "effects": {"clipping": {"below_peak_db": [6, 1]}}}, "clipping.below_peak_db: min must be <= max"),
+        ({"probability": 0.5, "effects": {"band_limit": {"rate": 1}}}, "band_limit.rate: Extra inputs"),
+        ({"probability": 0.5}, "needs at least one effect"),
+        ({"probability": 0.5, "steps": [0, 2], "effects": {"clipping": {}}}, "channel.steps"),
+    ]
+    for channel, message in cases:
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+            config_from_dict({**base, "channel": channel})
+    with pytest.raises(ConfigError, match="NumPy backend only"):
+        config_from_dict({**base, "backend": "torch", "channel": {"probability": 0.5, "effects": {"clipping": {}}}})
+    assert "channel" not in small_config(corpus).to_dict()  # off: the dict (and fingerprint) of before
+
+
+def _chained(corpus: dict[str, Path], **changes: object):
+    effects = {name: {} for name in EFFECTS}
+    return small_config(
+        corpus,
+        num_examples=12,
+        channel={"probability": 1.0, "steps": [2, 4], "effects": effects},
+        output={"shard_size": 4},
+        **changes,
+    )
+
+
+def _audio(folder: Path, row: dict, role: str) -> np.ndarray:
+    return sf.read(folder / row["audio"][role], dtype="float64", always_2d=True)[0].T
+
+
+def _digests(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "build.json"}
+
+
+@pytest.mark.parametrize(
+    "reverb", [{"probability": 0.0}, {"probability": 1.0, "source": "simulated", "room": {"array": {"type": "linear", "num_mics": 3}}}]
+)
+def test_a_chained_build_keeps_the_sum_exact_and_the_bytes(corpus: dict[str, Path], tmp_path: Path, reverb: dict) -> None:
+    from audiosynth.build import build
+    from audiosynth.dataset.validate import validate
+
+    config = _chained(corpus, reverb=reverb)
+    build(config, tmp_path / "one", workers=1, progress=False)
+    build(config, tmp_path / "two", workers=2, progress=False)
+    assert _digests(tmp_path / "one") == _digests(tmp_path / "two")
+    rows = [json.loads(line) for line in (tmp_path / "one" / "manifest.jsonl").read_text().splitlines()]
+    distorted = 0
+    for row in rows:
+        audio = {role: _audio(tmp_path / "one", row, role) for role in row["audio"]}
+        parts = audio["clean"] + audio["noise"] + audio.get("distortion", 0.0)
+        np.testing.assert_array_equal(audio["mix"], parts)  # per channel, exactly: every value on the PCM grid
+        assert "clean_acoustic" in audio and audio["mix"].shape[0] == (3 if reverb["probability"] else 1)
+        steps = row["labels"]["channel"]["steps"]
+        assert 2 <= len(steps) <= 4 and row["scene"]["chain"] and row["scene"]["version"] == 2
+        distorted += "distortion" in audio
+        if not any(not EFFECTS[s["name"]].linear for s in steps):
+            assert "distortion" not in audio
+    assert distorted >= 3
+    assert validate(tmp_path / "one").ok
+
+
+def test_a_chained_example_re_renders_from_its_manifest_row(corpus: dict[str, Path], tmp_path: Path) -> None:
+    from audiosynth.build import build
+    from audiosynth.plan.pools import load_catalogs
+    from audiosynth.render import render
+    from audiosynth.scene import Scene
+
+    config = _chained(corpus)
+    build(config, tmp_path / "ds", workers=1, progress=False)
+    clips = load_catalogs(config).all()
+    for line in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()[:4]:
+        row = json.loads(line)
+        again = render(Scene.from_dict(row["scene"]), clips, config.output.subtype)
+        for role in row["audio"]:
+            np.testing.assert_array_equal(again.audio[role], _audio(tmp_path / "ds", row, role))
+        assert again.labels["channel"] == row["labels"]["channel"]
+
+
+def test_validate_measures_the_channel_labels_again(corpus: dict[str, Path], tmp_path: Path) -> None:
+    from audiosynth.build import build
+    from audiosynth.dataset.validate import validate
+
+    config = _chained(corpus)
+    out = tmp_path / "ds"
+    build(config, out, workers=1, progress=False)
+    manifest = out / "manifest.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    rows[0]["labels"]["channel"]["bandwidth_hz"] += 500.0
+    rows[1]["labels"]["channel"]["clipped_fraction"] += 0.01
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    problems = "\n".join(validate(out).problems)
+    assert f"{rows[0]['id']}: channel.bandwidth_hz label" in problems
+    assert f"{rows[1]['id']}: channel.clipped_fraction label" in problems
