@@ -75,6 +75,37 @@ def effect(name: str) -> Effect:
         raise KeyError(f"unknown effect {name!r} (known: {', '.join(sorted(EFFECTS))})") from None
 
 
+RESPONSE_POINTS = 4097  # a response is evaluated at this many frequencies (0..Nyquist), interpolated between (~2 Hz apart at 16 kHz)
+ZERO_PHASE_PAD_S = 0.25  # s of zeros after a signal filtered by `zero_phase`: the filter's two-sided response fits in it
+
+
+def zero_phase(x: np.ndarray, magnitude: Callable[[np.ndarray], np.ndarray], sample_rate: int) -> np.ndarray:
+    """``x (..., N)`` filtered with zero phase by the real ``magnitude(freqs_hz)`` response: one
+    FFT of all rows, padded by `ZERO_PHASE_PAD_S` so that the response's two sides do not wrap
+    around (what a forward-backward IIR run gives, without its edge transients, and faster)."""
+    from scipy import fft
+
+    n = x.shape[-1]
+    size = fft.next_fast_len(n + int(ZERO_PHASE_PAD_S * sample_rate), real=True)
+    freqs = np.fft.rfftfreq(size, 1 / sample_rate)
+    grid = np.linspace(0.0, sample_rate / 2, RESPONSE_POINTS)  # smooth responses: evaluated on a grid, interpolated
+    gains = np.interp(freqs, grid, magnitude(grid)) if len(freqs) > RESPONSE_POINTS else magnitude(freqs)
+    return np.asarray(fft.irfft(fft.rfft(x, size, axis=-1) * gains, size, axis=-1)[..., :n])
+
+
+def sos_magnitude(sos: np.ndarray, freqs_hz: np.ndarray, sample_rate: int) -> np.ndarray:
+    """|H| of second-order sections ``sos (S, 6)`` at ``freqs_hz``, in real arithmetic:
+    |b0 + b1 z + b2 z^2|^2 = b0^2 + b1^2 + b2^2 + 2 (b0 b1 + b1 b2) cos w + 2 b0 b2 cos 2w."""
+    w = 2 * np.pi * np.asarray(freqs_hz, float) / sample_rate
+    cos1, cos2 = np.cos(w), np.cos(2 * w)
+    power = np.ones_like(w)
+    for b0, b1, b2, a0, a1, a2 in np.asarray(sos, float):
+        num = b0 * b0 + b1 * b1 + b2 * b2 + 2 * (b0 * b1 + b1 * b2) * cos1 + 2 * b0 * b2 * cos2
+        den = a0 * a0 + a1 * a1 + a2 * a2 + 2 * (a0 * a1 + a1 * a2) * cos1 + 2 * a0 * a2 * cos2
+        power *= num / den
+    return np.asarray(np.sqrt(np.maximum(power, 0.0)))
+
+
 def uniform(rng: np.random.Generator, low_high: tuple[float, float]) -> float:
     """A value drawn uniformly from ``[low, high]``, rounded to 6 significant digits (as saved)."""
     return float(f"{rng.uniform(*low_high):.6g}")

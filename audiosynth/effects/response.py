@@ -1,6 +1,6 @@
-"""Microphone and device frequency responses: a low shelf, a high shelf and a resonance (RBJ
-audio-EQ biquads, run forward and backward so that the response has no delay: the device's
-magnitude, zero phase). Linear: applied to every image and to the noise."""
+"""Microphone and device frequency responses: a low shelf, a high shelf and a resonance (the
+magnitude of RBJ audio-EQ biquads, applied with zero phase, `effects.zero_phase`: no delay, so the
+targets stay aligned). Linear: applied to every image and to the noise."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import signal
 
-from . import Effect, EffectSettings, Range, register, uniform
+from . import Effect, EffectSettings, Range, register, sos_magnitude, uniform, zero_phase
 
 
 class MicResponseSettings(EffectSettings):
@@ -37,8 +36,9 @@ def draw(rng: np.random.Generator, settings: MicResponseSettings, sample_rate: i
 
 
 def sections(params: dict[str, Any], sample_rate: int) -> np.ndarray:
-    """The response as second-order sections ``(3, 6)`` (each with half the gain in dB: run twice)."""
-    half = 0.5  # forward and backward: each pass has half the dB
+    """The response as second-order sections ``(3, 6)``, each with half its gain in dB (the
+    magnitude applied is their response squared)."""
+    half = 0.5
     return np.stack(
         [
             _shelf(params["low_shelf_hz"], half * params["low_shelf_db"], sample_rate, high=False),
@@ -50,12 +50,13 @@ def sections(params: dict[str, Any], sample_rate: int) -> np.ndarray:
 
 def response_db(params: dict[str, Any], freqs_hz: np.ndarray, sample_rate: int) -> np.ndarray:
     """The applied magnitude response (dB) at ``freqs_hz``."""
-    _, h = signal.sosfreqz(sections(params, sample_rate), worN=np.asarray(freqs_hz, float), fs=sample_rate)
-    return 2 * 20 * np.log10(np.maximum(np.abs(h), 1e-300))  # two passes
+    h = sos_magnitude(sections(params, sample_rate), freqs_hz, sample_rate)
+    return 2 * 20 * np.log10(np.maximum(h, 1e-300))  # the half-dB sections squared
 
 
 def apply(params: dict[str, Any], x: np.ndarray, sample_rate: int) -> np.ndarray:
-    return np.asarray(signal.sosfiltfilt(sections(params, sample_rate), x, axis=-1, padtype=None))
+    sos = sections(params, sample_rate)
+    return zero_phase(x, lambda f: sos_magnitude(sos, f, sample_rate) ** 2, sample_rate)  # the half-dB sections squared
 
 
 def _shelf(f0: float, gain_db: float, rate: int, high: bool) -> np.ndarray:

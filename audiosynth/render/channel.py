@@ -38,13 +38,14 @@ def apply_chain(
     for step in scene.chain:
         known, params = effect(step.name), step.params_dict()
         facts: dict[str, Any] = {}
-        if known.linear:
-            images = {role: known.apply(params, x, rate) for role, x in images.items()}
-            noise = known.apply(params, noise, rate)
-            if distortion is not None:
-                distortion = known.apply(params, distortion, rate)
-            if "targets" in step.roles:
-                targets = {role: known.apply(params, x, rate) for role, x in targets.items()}
+        if known.linear:  # every signal it colours in one call: one response, one batched transform
+            coloured = {f"image:{r}": x for r, x in images.items()} | {"noise": noise}
+            coloured |= {} if distortion is None else {"distortion": distortion}
+            coloured |= {f"target:{r}": x for r, x in targets.items()} if "targets" in step.roles else {}
+            out = _apply_stacked(known.apply, params, coloured, rate)
+            images = {r: out[f"image:{r}"] for r in images}
+            noise, distortion = out["noise"], out.get("distortion")
+            targets = {r: out.get(f"target:{r}", x) for r, x in targets.items()}
         else:
             mix = _sum(images, noise, distortion)
             changed = known.apply(params, mix, rate)
@@ -82,6 +83,14 @@ def chain_labels(mix: np.ndarray, sample_rate: int, steps: list[dict[str, Any]])
         "bandwidth_hz": round(effective_bandwidth_hz(mix, sample_rate), 1),
         "clipped_fraction": round(clipped_fraction(np.asarray(mix[0])), 6),
     }
+
+
+def _apply_stacked(apply: Any, params: dict[str, Any], signals: dict[str, np.ndarray], rate: int) -> dict[str, np.ndarray]:
+    """``apply(params, x, rate)`` of each signal ``(C_k, N)``, run once on all of them stacked."""
+    names = list(signals)
+    stacked = apply(params, np.concatenate([signals[n] for n in names], axis=0), rate)
+    bounds = np.cumsum([0, *(signals[n].shape[0] for n in names)])
+    return {n: stacked[lo:hi] for n, lo, hi in zip(names, bounds[:-1], bounds[1:], strict=True)}
 
 
 def _sum(images: dict[str, np.ndarray], noise: np.ndarray, distortion: np.ndarray | None) -> np.ndarray:
