@@ -159,13 +159,8 @@ def test_config_errors_name_the_effect_and_field(corpus: dict[str, Path]) -> Non
 
 def _chained(corpus: dict[str, Path], **changes: object):
     effects = {name: {} for name in EFFECTS}
-    return small_config(
-        corpus,
-        num_examples=12,
-        channel={"probability": 1.0, "steps": [2, 4], "effects": effects},
-        output={"shard_size": 4},
-        **changes,
-    )
+    settings: dict[str, object] = {"channel": {"probability": 1.0, "steps": [2, 4], "effects": effects}, "output": {"shard_size": 4}}
+    return small_config(corpus, num_examples=12, **{**settings, **changes})
 
 
 def _audio(folder: Path, row: dict, role: str) -> np.ndarray:
@@ -235,3 +230,36 @@ def test_validate_measures_the_channel_labels_again(corpus: dict[str, Path], tmp
     problems = "\n".join(validate(out).problems)
     assert f"{rows[0]['id']}: channel.bandwidth_hz label" in problems
     assert f"{rows[1]['id']}: channel.clipped_fraction label" in problems
+
+
+def test_float_output_keeps_the_sum_in_float32(corpus: dict[str, Path], tmp_path: Path) -> None:
+    from audiosynth.build import build
+    from audiosynth.dataset.validate import validate
+
+    config = _chained(corpus, output={"shard_size": 4, "format": "wav", "subtype": "FLOAT"})
+    build(config, tmp_path / "ds", workers=1, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]
+    assert any("distortion" in r["audio"] for r in rows)
+    for row in rows:
+        audio = {role: _audio(tmp_path / "ds", row, role).astype(np.float32) for role in row["audio"]}
+        parts = [audio[r] for r in ("clean", "noise", "distortion") if r in audio]
+        np.testing.assert_allclose(audio["mix"], sum(parts), atol=1e-6)
+    assert validate(tmp_path / "ds").ok
+
+
+def test_colour_targets_colours_the_dereverberation_targets_only_when_asked(corpus: dict[str, Path], tmp_path: Path) -> None:
+    from audiosynth.build import build
+
+    effects = {"mic_response": {"low_shelf_db": [-12.0, -10.0], "high_shelf_db": [5.0, 6.0]}}
+    base = {"probability": 1.0, "steps": [1, 1], "effects": effects}
+    reverb = {"probability": 1.0, "source": "simulated"}
+    energies = {}
+    for colour in (False, True):
+        config = small_config(corpus, num_examples=4, reverb=reverb, channel={**base, "colour_targets": colour}, output={"shard_size": 4})
+        out = tmp_path / str(colour)
+        build(config, out, workers=1, progress=False)
+        row = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+        energies[colour] = {r: float(np.sum(_audio(out, row, r) ** 2)) for r in ("clean_direct", "clean_acoustic", "clean")}
+    assert energies[False]["clean_acoustic"] == pytest.approx(energies[True]["clean_acoustic"], rel=1e-6)  # never coloured
+    assert energies[False]["clean"] == pytest.approx(energies[True]["clean"], rel=1e-6)  # always coloured (an image)
+    assert abs(energies[True]["clean_direct"] / energies[False]["clean_direct"] - 1) > 0.05  # the shelves changed it
