@@ -294,10 +294,7 @@ class ChannelConfig(_Model):
             raise ValueError(f"must map effect names to their settings (got {type(value).__name__})")
         out = {}
         for name, settings in value.items():
-            try:
-                known = effect(str(name))
-            except KeyError as err:
-                raise ValueError(str(err.args[0])) from None
+            known = effect(str(name))  # ValueError naming the registered effects
             if isinstance(settings, EffectSettings):
                 out[str(name)] = settings
                 continue

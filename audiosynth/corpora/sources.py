@@ -29,6 +29,7 @@ from typing import Any
 
 from ..catalog import Clip
 from ..errors import CatalogError
+from ..registry import Registry
 
 Candidate = tuple[Path, Clip]  # audio file, row with path/rate (and duration, for a whole file) still to fill in
 
@@ -131,15 +132,12 @@ class Source:
     accepts_file: bool = False  # ROOT may be a folder or one manifest file of it
 
 
-SOURCES: dict[str, Source] = {}
+SOURCES: Registry[Source] = Registry("corpus source", CatalogError, "a {kind} named {name!r} is already registered")
 
 
 def register(source: Source) -> Source:
     """Add ``source`` to `SOURCES` (its name must be new); return it."""
-    if source.name in SOURCES:
-        raise CatalogError(f"a corpus source named {source.name!r} is already registered")
-    SOURCES[source.name] = source
-    return source
+    return SOURCES.add(source.name, source)
 
 
 def candidate(audio: Path, **fields: Any) -> Candidate:

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ..registry import Registry
 from ..scene import DISTORTION_ROLE  # noqa: F401  (what non-linear steps changed in the mixture)
 
 
@@ -56,23 +57,17 @@ class Effect:
     labels: Callable[[dict[str, Any], np.ndarray, np.ndarray, int], dict[str, Any]] | None = None
 
 
-EFFECTS: dict[str, Effect] = {}
+EFFECTS: Registry[Effect] = Registry("effect")
 
 
 def register(effect: Effect) -> Effect:
     """Add ``effect`` to the registry (its name must be new)."""
-    if effect.name in EFFECTS:
-        raise ValueError(f"effect {effect.name!r} is registered twice")
-    EFFECTS[effect.name] = effect
-    return effect
+    return EFFECTS.add(effect.name, effect)
 
 
 def effect(name: str) -> Effect:
-    """The registered effect ``name``; `KeyError` naming the known ones."""
-    try:
-        return EFFECTS[name]
-    except KeyError:
-        raise KeyError(f"unknown effect {name!r} (known: {', '.join(sorted(EFFECTS))})") from None
+    """The registered effect ``name``; `ValueError` naming the known ones."""
+    return EFFECTS.find(name)
 
 
 RESPONSE_POINTS = 4097  # a response is evaluated at this many frequencies (0..Nyquist), interpolated between (~2 Hz apart at 16 kHz)

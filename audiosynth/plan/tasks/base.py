@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...registry import Registry
+
 if TYPE_CHECKING:  # the planner imports the registry, not the other way round
     from ...config import Config
     from ...scene import Scene
@@ -63,25 +65,19 @@ class Task:
         return False
 
 
-TASKS: dict[str, Task] = {}
+TASKS: Registry[Task] = Registry("task")
 
 
 def register(task: Task) -> Task:
     """Add ``task`` to the registry under its name (refused if the name is taken or unsafe)."""
     if not task.name.isidentifier():
         raise ValueError(f"task name {task.name!r} is not an identifier")
-    if task.name in TASKS:
-        raise ValueError(f"task {task.name!r} is already registered")
-    TASKS[task.name] = task
-    return task
+    return TASKS.add(task.name, task)
 
 
 def task_of(name: str) -> Task:
     """The registered task ``name``."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ValueError(f"unknown task {name!r} (registered: {', '.join(task_names())})") from None
+    return TASKS.find(name)
 
 
 def task_names() -> tuple[str, ...]:
