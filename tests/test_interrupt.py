@@ -374,3 +374,19 @@ def test_a_build_with_its_report_resumes_when_build_json_was_deleted(quick, tmp_
     (out / "shards" / "00005.jsonl").unlink()
     build(config, out, workers=1, progress=False)
     assert {k: v for k, v in dataset_digest(out).items() if not k.startswith("report/")} == ref
+
+
+def test_a_folder_where_another_build_is_writing_its_build_json_is_not_refused(tmp_path):
+    """Two builds starting on one new folder: the second may look while the first writes
+    build.json (its ``build.json.partial`` is there, build.json not yet): that is a build starting,
+    not a foreign folder (test_two_builds_racing_on_one_folder... met it on CI)."""
+    from audiosynth.dataset.trust import check_output_dir
+    from audiosynth.errors import DatasetError
+
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "build.json.partial").write_text("{")
+    check_output_dir(out)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetError, match="not empty and not an audiosynth dataset"):
+        check_output_dir(out)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
+from ..io.files import TMP_SUFFIX
 from ..names import ID, MAX_TEXT, NAME, ROLE, has_control, show
 
 MAX_PATH = 1024  # characters of a path in a row
@@ -334,10 +335,13 @@ BUILD_ENTRIES = frozenset({"audio", "shards", ".locks", "manifest.jsonl", "rejec
 
 
 def _build_leftovers(path: Path) -> bool:
-    """Whether folder ``path`` holds only what a build writes, shards included (a build whose
-    build.json was deleted): it is resumed, and its done shards' config fingerprints checked."""
+    """Whether folder ``path`` holds only what a build writes: shards included (a build whose
+    build.json was deleted: it is resumed, and its done shards' config fingerprints checked), or
+    only the ``build.json.partial`` of a build that is starting there (another build, this instant)."""
     names = {entry.name for entry in os.scandir(path)}
-    return "shards" in names and all(name in BUILD_ENTRIES or name.endswith(".partial") for name in names)
+    if names == {"build.json" + TMP_SUFFIX}:
+        return True
+    return "shards" in names and all(name in BUILD_ENTRIES or name.endswith(TMP_SUFFIX) for name in names)
 
 
 def check_token(value: str, where: str, field: str) -> str:
