@@ -116,7 +116,8 @@ def test_chains_are_drawn_reproducibly_in_the_natural_order() -> None:
     assert chains != [draw_chain(config, chain_rng(1, i, 0, 0), RATE) for i in range(300)]
     counts = {len(c) for c in chains}
     assert counts == {1, 2, 3, 4}
-    stages = {"mic_response": 10, "clipping": 30, "band_limit": 40, "packet_loss": 60}
+    stages = {name: EFFECTS[name].stage for name in EFFECTS}
+    assert stages == {"mic_response": 10, "clipping": 30, "band_limit": 40, "codec": 50, "packet_loss": 60}
     assert all([stages[s.name] for s in c] == sorted(stages[s.name] for s in c) for c in chains)
     assert all(s.roles == (("images", "noise") if EFFECTS[s.name].linear else ("mix",)) for c in chains for s in c)
     used = {s.name for c in chains for s in c}
@@ -263,3 +264,33 @@ def test_colour_targets_colours_the_dereverberation_targets_only_when_asked(corp
     assert energies[False]["clean_acoustic"] == pytest.approx(energies[True]["clean_acoustic"], rel=1e-6)  # never coloured
     assert energies[False]["clean"] == pytest.approx(energies[True]["clean"], rel=1e-6)  # always coloured (an image)
     assert abs(energies[True]["clean_direct"] / energies[False]["clean_direct"] - 1) > 0.05  # the shelves changed it
+
+
+def _speech_band_noise(seconds: float, seed: int) -> np.ndarray:
+    """Noise below 2.5 kHz, ``(1, N)`` at 16 kHz: what every codec here keeps as a waveform."""
+    n = int(seconds * RATE)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    spectrum[int(2500 / (RATE / 2) * len(spectrum)) :] = 0
+    x = np.fft.irfft(spectrum, n)[None]
+    return 0.3 * x / np.max(np.abs(x))
+
+
+@pytest.mark.parametrize("name", sorted(__import__("audiosynth.effects.codec", fromlist=["CODECS"]).CODECS))
+def test_each_codec_round_trip_is_aligned_to_one_sample_and_repeats(name: str) -> None:
+    from audiosynth.effects import codec
+
+    bitrates = codec.CODECS[name][4]
+    for bitrate in [None] if bitrates is None else [min(bitrates), max(bitrates)]:
+        params = {"codec": name, "bitrate": bitrate}
+        x = _speech_band_noise(3.0, 11)
+        y = codec.apply(params, x, RATE)
+        assert y.shape == x.shape
+        size = 1 << 17
+        corr = np.fft.irfft(np.fft.rfft(y[0], size) * np.conj(np.fft.rfft(x[0], size)), size)
+        lag = int(np.argmax(np.r_[corr[-400:], corr[:401]])) - 400
+        assert abs(lag) <= 1, (name, bitrate, lag)  # the codec's delay removed
+        assert np.corrcoef(x[0], y[0])[0, 1] > 0.3  # still the signal (6 kbit/s Opus keeps ~0.5 of it)
+        assert not np.array_equal(x, y)
+        np.testing.assert_array_equal(codec.apply(params, x, RATE), y)  # the same bits again
+        facts = codec.labels(params, x, y, RATE)
+        assert facts["codec_rate"] == codec.CODECS[name][3] and facts["delay_samples"] >= 0

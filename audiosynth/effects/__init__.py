@@ -10,8 +10,9 @@ step's measured facts (lost packets, saturated share); the renderer measures the
 itself (`bandwidth.effective_bandwidth_hz`, `clipping.clipped_fraction`), and ``validate`` again.
 
 Effects here: `mic_response` (parametric shelves and a resonance), `band_limit` (band edges and a
-resampling path), `clipping` (hard or soft), `packet_loss` (Gilbert-Elliott bursts, lost packets
-zeroed). A new effect is a module that calls `register`.
+resampling path), `clipping` (hard or soft), `codec` (Opus, MP3, AAC, Vorbis, AMR-NB, G.711, G.722
+through FFmpeg's encoders, their delay removed), `packet_loss` (Gilbert-Elliott bursts, lost
+packets zeroed). A new effect is a module that calls `register`.
 """
 
 from __future__ import annotations
@@ -106,4 +107,4 @@ def uniform(rng: np.random.Generator, low_high: tuple[float, float]) -> float:
     return float(f"{rng.uniform(*low_high):.6g}")
 
 
-from . import bandwidth, clipping, packet_loss, response  # noqa: E402, F401  (they register themselves)
+from . import bandwidth, clipping, codec, packet_loss, response  # noqa: E402, F401  (they register themselves)

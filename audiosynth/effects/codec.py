@@ -1,0 +1,143 @@
+"""Speech and music codecs through real encoders (FFmpeg's, in the PyAV wheel: the optional
+``codecs`` extra): Opus, MP3, AAC, Vorbis, AMR-NB, G.711 µ-law and A-law, G.722. The mixture is
+resampled to the codec's rate (soxr), brought to a fixed peak, encoded and decoded in memory, and
+brought back; the codec's delay (measured once per codec, bitrate and rate on a fixed probe, by
+cross-correlation) is removed, so the output stays aligned to the sample with the targets.
+Non-linear: applied to the mixture (the change is in the ``distortion`` role).
+
+Labels: ``codec``, ``bitrate`` (bits/s; None for the fixed-rate G.711/G.722/Vorbis default),
+``codec_rate`` (Hz) and ``delay_samples`` (removed, at the output rate)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from typing import Any, cast
+
+import numpy as np
+from pydantic import Field
+
+from ..dsp import kernels
+from . import Effect, EffectSettings, register
+
+# name -> (encoder, decoder, sample format, codec rate Hz, bitrates drawn from (bits/s; None: fixed))
+CODECS: dict[str, tuple[str, str, str, int, tuple[int, ...] | None]] = {
+    "opus": ("libopus", "libopus", "s16", 16000, (6000, 8000, 12000, 16000, 24000, 32000)),
+    "mp3": ("libmp3lame", "mp3float", "s16p", 16000, (16000, 24000, 32000, 48000, 64000)),
+    "aac": ("aac", "aac", "fltp", 16000, (16000, 24000, 32000, 48000)),
+    "vorbis": ("vorbis", "vorbis", "fltp", 16000, None),  # FFmpeg's own encoder: experimental, stereo only (the mono signal twice)
+    "amr_nb": ("libopencore_amrnb", "libopencore_amrnb", "s16", 8000, (4750, 5150, 5900, 6700, 7400, 7950, 10200, 12200)),
+    "mulaw": ("pcm_mulaw", "pcm_mulaw", "s16", 8000, None),
+    "alaw": ("pcm_alaw", "pcm_alaw", "s16", 8000, None),
+    "g722": ("g722", "g722", "s16", 16000, None),
+}
+PEAK = 0.5  # the mixture's peak going into the encoder (and back out at its own level)
+PROBE_S = 2.0  # s of seeded noise whose round trip measures a codec's delay
+MAX_DELAY_S = 0.25  # the longest delay looked for
+
+
+class CodecSettings(EffectSettings):
+    codecs: tuple[str, ...] = Field(tuple(CODECS), description="codecs drawn from (equal chances)")
+
+    def model_post_init(self, _: Any) -> None:
+        unknown = [c for c in self.codecs if c not in CODECS]
+        if unknown or not self.codecs:
+            raise ValueError(f"codecs: {unknown or 'none'} not among {', '.join(CODECS)}")
+        if importlib.util.find_spec("av") is None:
+            raise ValueError("the codec effect needs PyAV: pip install 'audiosynth[codecs]'")
+
+
+def draw(rng: np.random.Generator, settings: CodecSettings, sample_rate: int) -> dict[str, Any]:
+    name = str(rng.choice(list(settings.codecs)))
+    bitrates = CODECS[name][4]
+    return {"codec": name, "bitrate": None if bitrates is None else int(rng.choice(bitrates))}
+
+
+def roundtrip(x: np.ndarray, codec: str, bitrate: int | None) -> np.ndarray:
+    """``x (N,)`` at the codec's rate encoded and decoded (float64, as decoded: delay included)."""
+    import av
+
+    encoder, decoder, fmt, rate, _ = CODECS[codec]
+    stereo = codec == "vorbis"
+    enc = cast("av.AudioCodecContext", av.CodecContext.create(encoder, "w"))
+    enc.sample_rate, enc.layout, enc.format = rate, "stereo" if stereo else "mono", fmt
+    if bitrate is not None:
+        enc.bit_rate = bitrate
+    if stereo:
+        enc.options = {"strict": "experimental"}
+    enc.thread_count = 1
+    enc.open()
+    size = enc.frame_size or 1024
+    packets = []
+    for start in range(0, len(x), size):
+        block = x[start : start + size]
+        if len(block) < size and enc.frame_size:
+            block = np.concatenate([block, np.zeros(size - len(block))])
+        data: np.ndarray = (np.round(block * 32767).astype(np.int16) if fmt.startswith("s16") else block.astype(np.float32))[None, :]
+        if stereo:
+            data = np.repeat(data, 2, axis=0)  # planar: one row per channel
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="stereo" if stereo else "mono")
+        frame.sample_rate, frame.pts = rate, start
+        packets.extend(enc.encode(frame))
+    packets.extend(enc.encode(None))
+    dec = cast("av.AudioCodecContext", av.CodecContext.create(decoder, "r"))
+    dec.sample_rate, dec.layout = rate, "stereo" if stereo else "mono"
+    if enc.extradata:
+        dec.extradata = enc.extradata
+    out, decoded_rate = [], rate
+    for packet in [*packets, None]:
+        for frame in dec.decode(packet):
+            array = frame.to_ndarray().astype(np.float64)
+            samples = array[0] if frame.format.is_planar else array.reshape(-1, len(frame.layout.channels))[:, 0]
+            out.append(samples / 32768 if frame.format.name.startswith("s16") else samples)
+            decoded_rate = frame.sample_rate  # libopus decodes at 48 kHz whatever it was given
+    y = np.concatenate(out) if out else np.zeros(0)
+    return kernels.resample(y[None], decoded_rate, rate)[0] if decoded_rate != rate and len(y) else y
+
+
+def _path(x: np.ndarray, codec: str, bitrate: int | None, sample_rate: int) -> np.ndarray:
+    """One channel ``x (N,)`` at ``sample_rate`` through the codec and back, its delay still in (``(M,)``)."""
+    rate = CODECS[codec][3]
+    signal = kernels.resample(x[None], sample_rate, rate)[0]
+    peak = float(np.max(np.abs(signal)))
+    if peak == 0:
+        return np.zeros(len(x))
+    decoded = roundtrip(signal * (PEAK / peak), codec, bitrate) * (peak / PEAK)
+    return np.asarray(kernels.resample(decoded[None], rate, sample_rate)[0])
+
+
+@functools.lru_cache(maxsize=256)
+def codec_delay(codec: str, bitrate: int | None, sample_rate: int) -> int:
+    """The delay (samples at ``sample_rate``) of the codec's path at this bitrate: the lag at which
+    the round trip of a fixed probe (noise below a fifth of the codec's rate) best matches it
+    (cross-correlation peak, 0 .. `MAX_DELAY_S`), measured at the output rate (so within half an
+    output sample, whatever the codec's rate)."""
+    rate = CODECS[codec][3]
+    noise = np.random.default_rng(1234).standard_normal(int(PROBE_S * sample_rate))
+    spectrum = np.fft.rfft(noise)
+    spectrum[int(0.2 * rate / (sample_rate / 2) * len(spectrum)) :] = 0  # what every codec here keeps as a waveform
+    probe = np.fft.irfft(spectrum, len(noise))
+    probe *= PEAK / np.max(np.abs(probe))
+    y = _path(probe, codec, bitrate, sample_rate)
+    lags = int(MAX_DELAY_S * sample_rate)
+    size = 1 << int(np.ceil(np.log2(len(probe) + len(y))))
+    corr = np.fft.irfft(np.fft.rfft(y, size) * np.conj(np.fft.rfft(probe, size)), size)[: lags + 1]
+    return int(np.argmax(corr))
+
+
+def apply(params: dict[str, Any], x: np.ndarray, sample_rate: int) -> np.ndarray:
+    codec, bitrate = params["codec"], params["bitrate"]
+    delay, n = codec_delay(codec, bitrate, sample_rate), x.shape[-1]
+    out = np.zeros_like(x)
+    for channel in range(x.shape[0]):
+        y = _path(x[channel], codec, bitrate, sample_rate)[delay : delay + n]
+        out[channel, : len(y)] = y
+    return out
+
+
+def labels(params: dict[str, Any], before: np.ndarray, after: np.ndarray, sample_rate: int) -> dict[str, Any]:
+    codec = params["codec"]
+    return {"codec_rate": CODECS[codec][3], "delay_samples": codec_delay(codec, params["bitrate"], sample_rate)}
+
+
+CODEC = register(Effect("codec", 50, False, CodecSettings, draw, apply, labels))
