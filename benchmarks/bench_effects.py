@@ -5,7 +5,8 @@ chain, and a build with a typical chain against the same build without it, in on
 - ``effects``: each registered effect's ``apply`` on 4 s of 16 kHz noise with parameters drawn by
   its default settings (a new draw each call), one thread; a linear one on two rows (an image and
   the noise, stacked in one call as the renderer does), a non-linear one on the mixture (one row);
-  ``chain``: all of them in their natural order.
+  ``chain``: all of them but the codec in their natural order (the goal's "without Opus/AMR"),
+  ``chain_with_codec``: all of them (the codec drawn among all its codecs).
 - ``build``: ``build(config, workers=1)`` of ``--num-examples`` demo examples (3-6 s, no reverb,
   FLAC) with ``channel`` off and with a typical chain (probability 0.7, 1-3 steps of every
   effect), interleaved, medians of ``--repeats``; the ratio is with / without.
@@ -49,10 +50,12 @@ def effect_rates(seconds: float, calls: int) -> dict[str, float]:
     x = 0.1 * rng.standard_normal((2, int(seconds * RATE)))  # an image and the noise
     out: dict[str, float] = {}
     with threadpool_limits(limits=1):
-        for name, known in [*sorted(EFFECTS.items()), ("chain", None)]:
+        ordered = sorted(EFFECTS.values(), key=lambda e: e.stage)
+        chains = {"chain": [e for e in ordered if e.name != "codec"], "chain_with_codec": ordered}
+        for name, known in [*sorted(EFFECTS.items()), *((n, None) for n in chains)]:
             start = time.perf_counter()
             for _ in range(calls):
-                steps = [known] if known is not None else sorted(EFFECTS.values(), key=lambda e: e.stage)
+                steps = [known] if known is not None else chains[name]
                 y = x
                 for step in steps:
                     params = step.draw(rng, step.settings(), RATE)

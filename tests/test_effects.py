@@ -117,7 +117,16 @@ def test_chains_are_drawn_reproducibly_in_the_natural_order() -> None:
     counts = {len(c) for c in chains}
     assert counts == {1, 2, 3, 4}
     stages = {name: EFFECTS[name].stage for name in EFFECTS}
-    assert stages == {"mic_response": 10, "clipping": 30, "band_limit": 40, "codec": 50, "packet_loss": 60}
+    assert stages == {
+        "mic_response": 10,
+        "clock_drift": 15,
+        "gain_jumps": 20,
+        "dc_offset": 25,
+        "clipping": 30,
+        "band_limit": 40,
+        "codec": 50,
+        "packet_loss": 60,
+    }
     assert all([stages[s.name] for s in c] == sorted(stages[s.name] for s in c) for c in chains)
     assert all(s.roles == (("images", "noise") if EFFECTS[s.name].linear else ("mix",)) for c in chains for s in c)
     used = {s.name for c in chains for s in c}
@@ -294,3 +303,39 @@ def test_each_codec_round_trip_is_aligned_to_one_sample_and_repeats(name: str) -
         np.testing.assert_array_equal(codec.apply(params, x, RATE), y)  # the same bits again
         facts = codec.labels(params, x, y, RATE)
         assert facts["codec_rate"] == codec.CODECS[name][3] and facts["delay_samples"] >= 0
+
+
+@pytest.mark.parametrize("ppm", [-80.0, -12.5, 37.0])
+def test_clock_drift_is_the_drawn_one_within_1_ppm_measured_on_a_tone(ppm: float) -> None:
+    from audiosynth.effects import device
+
+    seconds, f0 = 20.0, 1000.0
+    t = np.arange(int(seconds * RATE)) / RATE
+    y = device.apply_drift({"ppm": ppm}, np.sin(2 * np.pi * f0 * t)[None], RATE)
+    # the recorded tone's frequency from its phase over time (analytic signal, unwrapped, a line fit
+    # away from the ends): a clock fast by ppm records f0 / (1 + ppm 1e-6) cycles per sample-second
+    keep = slice(RATE, len(t) - RATE)
+    phase = np.unwrap(np.angle(signal.hilbert(y[0])))[keep]
+    measured = np.polyfit(t[keep], phase, 1)[0] / (2 * np.pi)
+    assert (f0 / measured - 1) * 1e6 == pytest.approx(ppm, abs=1.0)
+
+
+def test_gain_jumps_set_each_segment_to_its_level() -> None:
+    from audiosynth.effects import device
+
+    x = _white(4.0)
+    params = {"at": [0.25, 0.6], "gain_db": [-6.0, 4.0]}
+    y = device.apply_jumps(params, x, RATE)
+    n = x.shape[1]
+    ramp = int(device.RAMP_S * RATE)
+    for (lo, hi), want in [((0, n // 4), 0.0), ((n // 4 + ramp, int(0.6 * n)), -6.0), ((int(0.6 * n) + ramp, n), 4.0)]:
+        got = 10 * np.log10(np.sum(y[0, lo:hi] ** 2) / np.sum(x[0, lo:hi] ** 2))
+        assert got == pytest.approx(want, abs=1e-9)
+
+
+def test_a_dc_offset_moves_the_mean_by_its_value() -> None:
+    from audiosynth.effects import device
+
+    x = _white(2.0)
+    y = device.apply_dc({"offset": -0.0125}, x, RATE)
+    assert np.mean(y - x) == pytest.approx(-0.0125, abs=1e-15)

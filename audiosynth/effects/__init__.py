@@ -12,7 +12,8 @@ itself (`bandwidth.effective_bandwidth_hz`, `clipping.clipped_fraction`), and ``
 Effects here: `mic_response` (parametric shelves and a resonance), `band_limit` (band edges and a
 resampling path), `clipping` (hard or soft), `codec` (Opus, MP3, AAC, Vorbis, AMR-NB, G.711, G.722
 through FFmpeg's encoders, their delay removed), `packet_loss` (Gilbert-Elliott bursts, lost
-packets zeroed). A new effect is a module that calls `register`.
+packets zeroed), `clock_drift`, `gain_jumps` and `dc_offset` (device imperfections). A new effect
+is a module that calls `register`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class EffectSettings(BaseModel):
 @dataclass(frozen=True)
 class Effect:
     """A registered effect. ``stage`` orders a chain in the natural order of a capture path
-    (microphone 10, dynamics 20, clipping 30, band 40, codec 50, network 60)."""
+    (microphone 10, clock 15, gain 20, converter offset 25, clipping 30, band 40, codec 50, network 60)."""
 
     name: str
     stage: int
@@ -107,4 +108,4 @@ def uniform(rng: np.random.Generator, low_high: tuple[float, float]) -> float:
     return float(f"{rng.uniform(*low_high):.6g}")
 
 
-from . import bandwidth, clipping, codec, packet_loss, response  # noqa: E402, F401  (they register themselves)
+from . import bandwidth, clipping, codec, device, packet_loss, response  # noqa: E402, F401  (they register themselves)

@@ -52,7 +52,7 @@ def apply_chain(
             if known.labels is not None:
                 facts = known.labels(params, mix, changed, rate)
             distortion = changed - mix if distortion is None else distortion + (changed - mix)
-        steps.append({"name": step.name, **params, **facts})
+        steps.append({"name": step.name, **step.to_dict()["params"], **facts})  # as JSON holds them (lists)
     return images, noise, targets, distortion, steps
 
 
