@@ -31,7 +31,7 @@ SETTINGS = {
             "mic_response": {"low_shelf_db": [-15.0, 3.0], "high_shelf_db": [-12.0, 6.0], "peak_db": [-6.0, 10.0]},
             "band_limit": {"low_hz": [80.0, 400.0], "high_hz": [3400.0, 7500.0], "path_probability": 0.5},
             "clipping": {"below_peak_db": [1.0, 15.0], "soft_probability": 0.5, "weight": 0.5},
-            "codec": {"codecs": ["opus", "mp3", "aac", "amr_nb", "mulaw", "alaw", "g722"]},
+            "codec": {"codecs": ["opus", "mp3", "aac", "amr_nb", "mulaw", "alaw", "g722", "gsm"]},
             "packet_loss": {"loss_rate": [0.01, 0.15], "mean_burst_packets": [1.0, 3.0], "weight": 0.7},
             "clock_drift": {"ppm": [-60.0, 60.0], "weight": 0.3},
             "gain_jumps": {"gain_db": [-8.0, 4.0], "weight": 0.3},

@@ -1,5 +1,6 @@
-"""Speech and music codecs through real encoders (FFmpeg's, in the PyAV wheel: the optional
-``codecs`` extra): Opus, MP3, AAC, Vorbis, AMR-NB, G.711 µ-law and A-law, G.722. The mixture is
+"""Speech and music codecs through real encoders (FFmpeg's, in the PyAV wheel, and pedalboard's GSM
+full-rate compressor: the optional ``codecs`` extra): Opus, MP3, AAC, Vorbis, AMR-NB, G.711 µ-law and
+A-law, G.722, GSM. The mixture is
 resampled to the codec's rate (soxr), brought to a fixed peak, encoded and decoded in memory, and
 brought back; the codec's delay (measured once per codec, bitrate and rate on a fixed probe, by
 cross-correlation) is removed, so the output stays aligned to the sample with the targets.
@@ -30,6 +31,7 @@ CODECS: dict[str, tuple[str, str, str, int, tuple[int, ...] | None]] = {
     "mulaw": ("pcm_mulaw", "pcm_mulaw", "s16", 8000, None),
     "alaw": ("pcm_alaw", "pcm_alaw", "s16", 8000, None),
     "g722": ("g722", "g722", "s16", 16000, None),
+    "gsm": ("pedalboard", "pedalboard", "flt", 8000, None),  # GSM 06.10 full rate: pedalboard's compressor (not in this FFmpeg)
 }
 PEAK = 0.5  # the mixture's peak going into the encoder (and back out at its own level)
 PROBE_S = 2.0  # s of seeded noise whose round trip measures a codec's delay
@@ -43,8 +45,10 @@ class CodecSettings(EffectSettings):
         unknown = [c for c in self.codecs if c not in CODECS]
         if unknown or not self.codecs:
             raise ValueError(f"codecs: {unknown or 'none'} not among {', '.join(CODECS)}")
-        if importlib.util.find_spec("av") is None:
-            raise ValueError("the codec effect needs PyAV: pip install 'audiosynth[codecs]'")
+        needs = {"pedalboard"} if self.codecs == ("gsm",) else {"av", "pedalboard"} if "gsm" in self.codecs else {"av"}
+        missing = sorted(m for m in needs if importlib.util.find_spec(m) is None)
+        if missing:
+            raise ValueError(f"the codec effect needs {' and '.join(missing)}: pip install 'audiosynth[codecs]'")
 
 
 def draw(rng: np.random.Generator, settings: CodecSettings, sample_rate: int) -> dict[str, Any]:
@@ -55,6 +59,10 @@ def draw(rng: np.random.Generator, settings: CodecSettings, sample_rate: int) ->
 
 def roundtrip(x: np.ndarray, codec: str, bitrate: int | None) -> np.ndarray:
     """``x (N,)`` at the codec's rate encoded and decoded (float64, as decoded: delay included)."""
+    if codec == "gsm":
+        from pedalboard import GSMFullRateCompressor
+
+        return np.asarray(GSMFullRateCompressor()(x[None].astype(np.float32), CODECS[codec][3])[0], np.float64)
     import av
 
     encoder, decoder, fmt, rate, _ = CODECS[codec]
