@@ -170,7 +170,7 @@ def test_config_errors_name_the_effect_and_field(corpus: dict[str, Path]) -> Non
 def _chained(corpus: dict[str, Path], **changes: object):
     effects = {name: {} for name in EFFECTS}
     settings: dict[str, object] = {"channel": {"probability": 1.0, "steps": [2, 4], "effects": effects}, "output": {"shard_size": 4}}
-    return small_config(corpus, num_examples=12, **{**settings, **changes})
+    return small_config(corpus, **{"num_examples": 12, **settings, **changes})
 
 
 def _audio(folder: Path, row: dict, role: str) -> np.ndarray:
@@ -339,3 +339,24 @@ def test_a_dc_offset_moves_the_mean_by_its_value() -> None:
     x = _white(2.0)
     y = device.apply_dc({"offset": -0.0125}, x, RATE)
     assert np.mean(y - x) == pytest.approx(-0.0125, abs=1e-15)
+
+
+def test_the_report_shows_the_chain_against_its_configured_ranges(corpus: dict[str, Path], tmp_path: Path) -> None:
+    from test_report import Page
+
+    from audiosynth.build import build
+    from audiosynth.report import make_report
+
+    config = _chained(corpus, num_examples=16)
+    out = tmp_path / "ds"
+    build(config, out, workers=1, progress=False)
+    page = Page(make_report(out, progress=False).read_text())
+    coverage = {r["quantity"]: r for r in page.table("coverage-table")}
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    drawn = [s["params"]["below_peak_db"] for r in rows for s in r["scene"]["chain"] if s["name"] == "clipping"]
+    clip = coverage["channel.effects.clipping.below_peak_db"]
+    assert int(clip["values"]) == len(drawn) > 0
+    assert (float(clip["configured min"]), float(clip["configured max"])) == (1.0, 12.0) and clip["outside range"] == "0"
+    assert float(clip["sampled min"]) == pytest.approx(min(drawn), abs=1e-3)
+    labels = {r["label"]: r for r in page.table("label-stats")}
+    assert int(labels["channel_bandwidth_hz"]["values"]) == len(rows)

@@ -45,6 +45,8 @@ LABEL_PLOTS = {
     "noise_dbfs": "noise_dbfs (dBFS)",
     "speech_ratio": "speech_ratio",
     "activity_overlap_ratio": "activity_overlap_ratio",
+    "channel_bandwidth_hz": "channel: effective bandwidth of the mixture (Hz)",
+    "channel_clipped_fraction": "channel: clipped share of the mixture",
 }
 _ROLE_LABEL = re.compile(r"^(?:clean|s\d+)_(dbfs)$|^s\d+_(rt60_s|drr_db|c50_db)$")
 
@@ -144,6 +146,46 @@ def label_values(row: Row) -> Iterator[tuple[str, float]]:
         for v in values:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                 yield name, float(v)
+    channel = labels.get("channel")
+    if isinstance(channel, dict):
+        for key in ("bandwidth_hz", "clipped_fraction"):
+            v = channel.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                yield f"channel_{key}", float(v)
+
+
+def _step_param(effect: str, param: str) -> Extract:
+    """The drawn values of one parameter of one effect in a row's chain (its scene)."""
+
+    def values(row: Row) -> list[float]:
+        return [
+            float(v)
+            for step in (row.get("scene") or {}).get("chain") or []
+            if isinstance(step, dict) and step.get("name") == effect
+            for v in [(step.get("params") or {}).get(param)]
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
+
+    return values
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _chain_ranges(config: dict[str, Any]) -> list[tuple[str, Any, Extract]]:
+    """Every configured range of the device/channel effects (``channel.effects.<name>.<field>``),
+    against the values drawn into the rows' chains."""
+    channel = config.get("channel") or {}
+    wanted: list[tuple[str, Any, Extract]] = []
+    if not channel.get("probability"):
+        return wanted
+    for name, settings in (channel.get("effects") or {}).items():
+        for param, span in (settings or {}).items():
+            numbers = isinstance(span, list) and len(span) == 2 and all(_is_number(v) for v in span)
+            if numbers and param not in ("order", "jumps"):  # counts, not drawn values saved under that name
+                wanted.append((f"channel.effects.{name}.{param}", span, _step_param(name, param)))
+    return wanted
 
 
 # -- drawn room geometry of one row, read from its scene (inputs of the simulation, not measured) --
@@ -186,6 +228,7 @@ def coverage_quantities(config: dict[str, Any], speech: Catalog | None = None) -
             wanted.append((f"reverb.room.{name}", room.get(name), _room_size(axis)))
         if (room.get("array") or {}).get("type", "single") != "explicit":  # explicit offsets need not be centred
             wanted.append(("reverb.room.distance_m", room.get("distance_m"), _distances))
+    wanted.extend(_chain_ranges(config))
     return quantities + [Coverage(name, float(span[0]), float(span[1]), extract) for name, span, extract in wanted if span is not None]
 
 
