@@ -121,6 +121,7 @@ def test_chains_are_drawn_reproducibly_in_the_natural_order() -> None:
         "mic_response": 10,
         "clock_drift": 15,
         "gain_jumps": 20,
+        "agc": 22,
         "dc_offset": 25,
         "clipping": 30,
         "band_limit": 40,
@@ -360,3 +361,27 @@ def test_the_report_shows_the_chain_against_its_configured_ranges(corpus: dict[s
     assert float(clip["sampled min"]) == pytest.approx(min(drawn), abs=1e-3)
     labels = {r["label"]: r for r in page.table("label-stats")}
     assert int(labels["channel_bandwidth_hz"]["values"]) == len(rows)
+
+
+def test_agc_brings_the_level_to_its_target_and_colours_every_part_alike() -> None:
+    from audiosynth.effects import agc
+    from audiosynth.render.channel import _apply_stacked
+
+    params = {"target_dbfs": -22.0, "max_gain_db": 24.0, "attack_s": 0.01, "release_s": 0.3}
+    rng = np.random.default_rng(3)
+    quiet, loud = 10 ** (-40 / 20) * rng.standard_normal(3 * RATE), 10 ** (-12 / 20) * rng.standard_normal(3 * RATE)
+    x = np.concatenate([quiet, loud])[None]
+    y = agc.apply(params, x, RATE)
+
+    def level(z: np.ndarray) -> float:
+        return 10 * np.log10(np.mean(z**2))
+
+    assert level(y[0, 2 * RATE : 3 * RATE]) == pytest.approx(-22.0, abs=1.0)  # raised 18 dB (released up within 2 s)
+    assert level(y[0, 4 * RATE :]) == pytest.approx(-22.0, abs=1.0)  # cut 10 dB after the step (fast attack)
+    facts = agc.control(params, x, RATE)
+    assert facts["gain_max_db"] == pytest.approx(18.0, abs=1.0) and facts["gain_min_db"] == pytest.approx(-10.0, abs=1.5)
+    # driven by the mixture, applied to its parts: the parts still sum to the coloured mixture
+    speech, noise = 0.5 * x, 0.5 * x[:, ::-1].copy()
+    state = agc.control(params, speech + noise, RATE)
+    out = _apply_stacked(agc.apply, {**params, **state}, {"s": speech, "n": noise}, RATE)
+    np.testing.assert_allclose(out["s"] + out["n"], agc.apply({**params, **state}, speech + noise, RATE), atol=1e-12)

@@ -12,7 +12,8 @@ itself (`bandwidth.effective_bandwidth_hz`, `clipping.clipped_fraction`), and ``
 Effects here: `mic_response` (parametric shelves and a resonance), `band_limit` (band edges and a
 resampling path), `clipping` (hard or soft), `codec` (Opus, MP3, AAC, Vorbis, AMR-NB, G.711, G.722
 through FFmpeg's encoders, their delay removed), `packet_loss` (Gilbert-Elliott bursts, lost
-packets zeroed), `clock_drift`, `gain_jumps` and `dc_offset` (device imperfections). A new effect
+packets zeroed), `clock_drift`, `gain_jumps` and `dc_offset` (device imperfections), `agc` (an
+automatic gain control driven by the mixture's level, applied to every signal alike). A new effect
 is a module that calls `register`.
 """
 
@@ -48,7 +49,8 @@ class EffectSettings(BaseModel):
 @dataclass(frozen=True)
 class Effect:
     """A registered effect. ``stage`` orders a chain in the natural order of a capture path
-    (microphone 10, clock 15, gain 20, converter offset 25, clipping 30, band 40, codec 50, network 60)."""
+    (microphone 10, clock 15, gain 20, AGC 22, converter offset 25, clipping 30, band 40, codec 50,
+    network 60)."""
 
     name: str
     stage: int
@@ -57,6 +59,9 @@ class Effect:
     draw: Callable[[np.random.Generator, Any, int], dict[str, Any]]
     apply: Callable[[dict[str, Any], np.ndarray, int], np.ndarray]
     labels: Callable[[dict[str, Any], np.ndarray, np.ndarray, int], dict[str, Any]] | None = None
+    control: Callable[[dict[str, Any], np.ndarray, int], dict[str, Any]] | None = None
+    """A linear step driven by the mixture (an AGC's gain follows its level): ``control(params, mix,
+    rate)`` derives, from the mixture it would colour, what ``apply`` then gets with the params."""
 
 
 EFFECTS: Registry[Effect] = Registry("effect")
@@ -108,4 +113,4 @@ def uniform(rng: np.random.Generator, low_high: tuple[float, float]) -> float:
     return float(f"{rng.uniform(*low_high):.6g}")
 
 
-from . import bandwidth, clipping, codec, device, packet_loss, response  # noqa: E402, F401  (they register themselves)
+from . import agc, bandwidth, clipping, codec, device, packet_loss, response  # noqa: E402, F401  (they register themselves)

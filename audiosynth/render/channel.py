@@ -39,6 +39,10 @@ def apply_chain(
         known, params = effect(step.name), step.params_dict()
         facts: dict[str, Any] = {}
         if known.linear:  # every signal it colours in one call: one response, one batched transform
+            if known.control is not None:  # driven by the mixture: the same gain for every part of it
+                state = known.control(params, _sum(images, noise, distortion), rate)
+                facts = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+                params = {**params, **state}
             coloured = {f"image:{r}": x for r, x in images.items()} | {"noise": noise}
             coloured |= {} if distortion is None else {"distortion": distortion}
             coloured |= {f"target:{r}": x for r, x in targets.items()} if "targets" in step.roles else {}

@@ -1,0 +1,67 @@
+"""Automatic gain control: the device's gain follows the mixture's level toward a target (an
+envelope of 10 ms frames, a fast attack when the level rises, a slow release when it falls, the
+gain bounded), as phones and conferencing clients do. The gain curve is derived from the mixture
+(`Effect.control`) and applied to every image and the noise alike: a linear, time-varying step,
+so ``mix == sum(images) + noise`` still holds. Facts: ``gain_min_db`` and ``gain_max_db`` applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import Effect, EffectSettings, Range, register, uniform
+
+FRAME_S = 0.01  # s per level measurement
+SILENT_DBFS = -70.0  # frames below this keep the gain where it is
+
+
+class AgcSettings(EffectSettings):
+    target_dbfs: Range = (-26.0, -16.0)
+    max_gain_db: Range = (6.0, 30.0)
+    attack_s: Range = (0.005, 0.05)
+    release_s: Range = (0.2, 1.5)
+
+
+def draw(rng: np.random.Generator, settings: AgcSettings, sample_rate: int) -> dict[str, Any]:
+    return {
+        "target_dbfs": uniform(rng, settings.target_dbfs),
+        "max_gain_db": uniform(rng, settings.max_gain_db),
+        "attack_s": uniform(rng, settings.attack_s),
+        "release_s": uniform(rng, settings.release_s),
+    }
+
+
+def gain_db_curve(params: dict[str, Any], mix: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The gain (dB) per 10 ms frame of the mixture ``mix (M, N)`` (its first channel)."""
+    frame = max(1, int(FRAME_S * sample_rate))
+    x = np.asarray(mix[0], float)
+    count = -(-len(x) // frame)
+    padded = np.concatenate([x, np.zeros(count * frame - len(x))]).reshape(count, frame)
+    level = 10 * np.log10(np.maximum(np.mean(padded**2, axis=1), 1e-20))
+    wanted = np.clip(params["target_dbfs"] - level, -params["max_gain_db"], params["max_gain_db"])
+    attack = 1 - np.exp(-FRAME_S / params["attack_s"])
+    release = 1 - np.exp(-FRAME_S / params["release_s"])
+    gains, gain = np.empty(count), 0.0
+    for k in range(count):
+        if level[k] > SILENT_DBFS:
+            gain += (wanted[k] - gain) * (attack if wanted[k] < gain else release)  # down fast (level rose), up slowly
+        gains[k] = gain
+    return gains
+
+
+def control(params: dict[str, Any], mix: np.ndarray, sample_rate: int) -> dict[str, Any]:
+    frames = gain_db_curve(params, mix, sample_rate)
+    frame = max(1, int(FRAME_S * sample_rate))
+    centres = (np.arange(len(frames)) + 0.5) * frame
+    curve = 10 ** (np.interp(np.arange(mix.shape[-1]), centres, frames) / 20)
+    return {"curve": curve, "gain_min_db": round(float(frames.min()), 3), "gain_max_db": round(float(frames.max()), 3)}
+
+
+def apply(params: dict[str, Any], x: np.ndarray, sample_rate: int) -> np.ndarray:
+    if "curve" not in params:  # applied without its mixture (e.g. on its own): the mixture is x itself
+        params = {**params, **control(params, x, sample_rate)}
+    return x * params["curve"]
+
+
+AGC = register(Effect("agc", 22, True, AgcSettings, draw, apply, control=control))
