@@ -119,6 +119,7 @@ def test_chains_are_drawn_reproducibly_in_the_natural_order() -> None:
     stages = {name: EFFECTS[name].stage for name in EFFECTS}
     assert stages == {
         "mic_response": 10,
+        "self_noise": 12,
         "clock_drift": 15,
         "gain_jumps": 20,
         "agc": 22,
@@ -385,3 +386,18 @@ def test_agc_brings_the_level_to_its_target_and_colours_every_part_alike() -> No
     state = agc.control(params, speech + noise, RATE)
     out = _apply_stacked(agc.apply, {**params, **state}, {"s": speech, "n": noise}, RATE)
     np.testing.assert_allclose(out["s"] + out["n"], agc.apply({**params, **state}, speech + noise, RATE), atol=1e-12)
+
+
+@pytest.mark.parametrize("pink", [False, True])
+def test_self_noise_has_its_level_and_colour(pink: bool) -> None:
+    from audiosynth.effects import device
+
+    x = _white(5.0, channels=2)
+    params = {"level_dbfs": -70.0, "pink": pink, "seed": 9}
+    added = device.apply_self_noise(params, x, RATE) - x
+    for channel in added:
+        assert 10 * np.log10(np.mean(channel**2)) == pytest.approx(-70.0, abs=0.01)
+    assert not np.allclose(added[0], added[1])  # each channel its own
+    at = _gain_db(x[:1], added[:1], np.array([200.0, 3200.0]))  # relative to white noise
+    slope = at[1] - at[0]  # 4 octaves: pink falls 12 dB, white stays
+    assert slope == pytest.approx(-12.0 if pink else 0.0, abs=1.5)

@@ -12,7 +12,7 @@ itself (`bandwidth.effective_bandwidth_hz`, `clipping.clipped_fraction`), and ``
 Effects here: `mic_response` (parametric shelves and a resonance), `band_limit` (band edges and a
 resampling path), `clipping` (hard or soft), `codec` (Opus, MP3, AAC, Vorbis, AMR-NB, G.711, G.722
 through FFmpeg's encoders, their delay removed), `packet_loss` (Gilbert-Elliott bursts, lost
-packets zeroed), `clock_drift`, `gain_jumps` and `dc_offset` (device imperfections), `agc` (an
+packets zeroed), `clock_drift`, `gain_jumps`, `dc_offset` and `self_noise` (device imperfections), `agc` (an
 automatic gain control driven by the mixture's level, applied to every signal alike). A new effect
 is a module that calls `register`.
 """
@@ -49,8 +49,8 @@ class EffectSettings(BaseModel):
 @dataclass(frozen=True)
 class Effect:
     """A registered effect. ``stage`` orders a chain in the natural order of a capture path
-    (microphone 10, clock 15, gain 20, AGC 22, converter offset 25, clipping 30, band 40, codec 50,
-    network 60)."""
+    (microphone 10, its self-noise 12, clock 15, gain 20, AGC 22, converter offset 25, clipping 30,
+    band 40, codec 50, network 60)."""
 
     name: str
     stage: int

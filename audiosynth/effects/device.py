@@ -1,14 +1,16 @@
 """Device imperfections: a sample clock that runs fast or slow (``clock_drift``: tens of ppm, the
 signal resampled by soxr at the drifted rate and kept at its length), level steps of an automatic
 gain stage (``gain_jumps``: a few gain changes at drawn times, each ramped over 10 ms) and a DC
-offset of the converter (``dc_offset``). Drift and gain jumps are linear (every image and the
-noise get the same one); a DC offset is added to the mixture (it is the ``distortion``)."""
+offset of the converter (``dc_offset``) and the microphone's own noise (``self_noise``, white or
+pink). Drift and gain jumps are linear (every image and the noise get the same one); a DC offset
+and self-noise are added to the mixture (they are in the ``distortion``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from . import Effect, EffectSettings, Range, register, uniform
 
@@ -81,3 +83,36 @@ def apply_dc(params: dict[str, Any], x: np.ndarray, sample_rate: int) -> np.ndar
 CLOCK_DRIFT = register(Effect("clock_drift", 15, True, ClockDriftSettings, draw_drift, apply_drift))
 GAIN_JUMPS = register(Effect("gain_jumps", 20, True, GainJumpsSettings, draw_jumps, apply_jumps))
 DC_OFFSET = register(Effect("dc_offset", 25, False, DcOffsetSettings, draw_dc, apply_dc))
+
+
+class SelfNoiseSettings(EffectSettings):
+    level_dbfs: Range = (-85.0, -60.0)
+    pink_probability: float = Field(0.5, ge=0, le=1, description="share of pink (1/f) self-noise; else white")
+
+
+def draw_self_noise(rng: np.random.Generator, settings: SelfNoiseSettings, sample_rate: int) -> dict[str, Any]:
+    return {
+        "level_dbfs": uniform(rng, settings.level_dbfs),
+        "pink": bool(rng.random() < settings.pink_probability),
+        "seed": int(rng.integers(2**31)),
+    }
+
+
+def self_noise(params: dict[str, Any], shape: tuple[int, ...], sample_rate: int) -> np.ndarray:
+    """The microphone's own noise ``shape`` at ``level_dbfs`` RMS (each channel its own): white, or
+    pink (power falling 3 dB an octave above 20 Hz), from the step's ``seed``."""
+    noise = np.random.default_rng(int(params["seed"])).standard_normal(shape)
+    if params["pink"]:
+        n = shape[-1]
+        spectrum = np.fft.rfft(noise, axis=-1)
+        spectrum /= np.sqrt(np.maximum(np.fft.rfftfreq(n, 1 / sample_rate), 20.0))
+        noise = np.fft.irfft(spectrum, n, axis=-1)
+    rms = np.sqrt(np.mean(noise**2, axis=-1, keepdims=True))
+    return np.asarray(noise / np.maximum(rms, 1e-20) * 10 ** (params["level_dbfs"] / 20))
+
+
+def apply_self_noise(params: dict[str, Any], x: np.ndarray, sample_rate: int) -> np.ndarray:
+    return x + self_noise(params, x.shape, sample_rate)
+
+
+SELF_NOISE = register(Effect("self_noise", 12, False, SelfNoiseSettings, draw_self_noise, apply_self_noise))
