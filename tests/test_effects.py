@@ -401,3 +401,26 @@ def test_self_noise_has_its_level_and_colour(pink: bool) -> None:
     at = _gain_db(x[:1], added[:1], np.array([200.0, 3200.0]))  # relative to white noise
     slope = at[1] - at[0]  # 4 octaves: pink falls 12 dB, white stays
     assert slope == pytest.approx(-12.0 if pink else 0.0, abs=1.5)
+
+
+def test_amr_mode_switches_within_an_example_change_its_quality_where_drawn() -> None:
+    from audiosynth.effects import codec
+
+    x = _speech_band_noise(4.0, 21)
+    low, switched = {"codec": "amr_nb", "bitrate": 4750}, {"codec": "amr_nb", "bitrate": 4750, "switches": [[0.5, 12200]]}
+    a, b = codec.apply(low, x, RATE), codec.apply(switched, x, RATE)
+    n = x.shape[1]
+
+    def snr(y: np.ndarray, part: slice) -> float:
+        return float(10 * np.log10(np.sum(x[0, part] ** 2) / np.sum((y[0, part] - x[0, part]) ** 2)))
+
+    first, second = slice(RATE // 4, n // 2 - RATE // 4), slice(n // 2 + RATE // 4, n - RATE // 4)
+    assert snr(b, first) == pytest.approx(snr(a, first), abs=0.5)  # the same mode before the switch
+    assert snr(b, second) > snr(a, second) + 2.0  # 12.2 kbit/s after it
+    size = 1 << 17
+    corr = np.fft.irfft(np.fft.rfft(b[0], size) * np.conj(np.fft.rfft(x[0], size)), size)
+    assert abs(int(np.argmax(np.r_[corr[-400:], corr[:401]])) - 400) <= 1  # still aligned
+    assert codec.labels(switched, x, b, RATE)["bitrates_used"] == [4750, 12200]
+    draws = [codec.draw(np.random.default_rng(k), codec.CodecSettings(codecs=("amr_nb",)), RATE) for k in range(200)]
+    share = np.mean(["switches" in d for d in draws])
+    assert 0.4 < share < 0.6 and all(1 <= len(d["switches"]) <= 3 for d in draws if "switches" in d)

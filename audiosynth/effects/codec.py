@@ -6,8 +6,10 @@ brought back; the codec's delay (measured once per codec, bitrate and rate on a 
 cross-correlation) is removed, so the output stays aligned to the sample with the targets.
 Non-linear: applied to the mixture (the change is in the ``distortion`` role).
 
-Labels: ``codec``, ``bitrate`` (bits/s; None for the fixed-rate G.711/G.722/Vorbis default),
-``codec_rate`` (Hz) and ``delay_samples`` (removed, at the output rate)."""
+AMR-NB may switch mode within an example (``switches``: [share of the example, bitrate], the
+encoder reading its bitrate every 20 ms frame). Labels: ``codec``, ``bitrate`` (bits/s; None for
+the fixed-rate G.711/G.722/GSM and Vorbis' default), ``codec_rate`` (Hz), ``delay_samples``
+(removed, at the output rate) and, with switches, ``bitrates_used``."""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ MAX_DELAY_S = 0.25  # the longest delay looked for
 
 class CodecSettings(EffectSettings):
     codecs: tuple[str, ...] = Field(tuple(CODECS), description="codecs drawn from (equal chances)")
+    switch_probability: float = Field(0.5, ge=0, le=1, description="share of AMR-NB examples whose mode switches (1-3 times)")
 
     def model_post_init(self, _: Any) -> None:
         unknown = [c for c in self.codecs if c not in CODECS]
@@ -51,14 +54,29 @@ class CodecSettings(EffectSettings):
             raise ValueError(f"the codec effect needs {' and '.join(missing)}: pip install 'audiosynth[codecs]'")
 
 
+SWITCHING = ("amr_nb",)  # codecs whose mode (bitrate) may change within an example, as adaptive multi-rate links do
+
+
 def draw(rng: np.random.Generator, settings: CodecSettings, sample_rate: int) -> dict[str, Any]:
     name = str(rng.choice(list(settings.codecs)))
     bitrates = CODECS[name][4]
-    return {"codec": name, "bitrate": None if bitrates is None else int(rng.choice(bitrates))}
+    params: dict[str, Any] = {"codec": name, "bitrate": None if bitrates is None else int(rng.choice(bitrates))}
+    if name in SWITCHING and bitrates and rng.random() < settings.switch_probability:
+        count = int(rng.integers(1, 4))
+        params["switches"] = [[round(float(at), 6), int(rng.choice(bitrates))] for at in np.sort(rng.uniform(0.05, 0.95, count))]
+    return params
 
 
-def roundtrip(x: np.ndarray, codec: str, bitrate: int | None) -> np.ndarray:
-    """``x (N,)`` at the codec's rate encoded and decoded (float64, as decoded: delay included)."""
+def schedule(params: dict[str, Any]) -> tuple[tuple[float, int], ...]:
+    """``(start share of the example, bitrate)`` of each mode: the drawn bitrate from 0, then each switch."""
+    if params.get("bitrate") is None:
+        return ()
+    return ((0.0, int(params["bitrate"])), *((float(at), int(rate)) for at, rate in params.get("switches") or ()))
+
+
+def roundtrip(x: np.ndarray, codec: str, bitrate: int | None, switches: tuple[tuple[float, int], ...] = ()) -> np.ndarray:
+    """``x (N,)`` at the codec's rate encoded and decoded (float64, as decoded: delay included);
+    ``switches``: ``(share of x, bitrate)`` at which the encoder changes mode (AMR-NB)."""
     if codec == "gsm":
         from pedalboard import GSMFullRateCompressor
 
@@ -77,7 +95,10 @@ def roundtrip(x: np.ndarray, codec: str, bitrate: int | None) -> np.ndarray:
     enc.open()
     size = enc.frame_size or 1024
     packets = []
+    modes = [(int(at * len(x)), rate) for at, rate in switches]
     for start in range(0, len(x), size):
+        while modes and modes[0][0] <= start:  # the encoder reads its bitrate every frame
+            enc.bit_rate = modes.pop(0)[1]
         block = x[start : start + size]
         if len(block) < size and enc.frame_size:
             block = np.concatenate([block, np.zeros(size - len(block))])
@@ -103,14 +124,14 @@ def roundtrip(x: np.ndarray, codec: str, bitrate: int | None) -> np.ndarray:
     return kernels.resample(y[None], decoded_rate, rate)[0] if decoded_rate != rate and len(y) else y
 
 
-def _path(x: np.ndarray, codec: str, bitrate: int | None, sample_rate: int) -> np.ndarray:
+def _path(x: np.ndarray, codec: str, bitrate: int | None, sample_rate: int, switches: tuple[tuple[float, int], ...] = ()) -> np.ndarray:
     """One channel ``x (N,)`` at ``sample_rate`` through the codec and back, its delay still in (``(M,)``)."""
     rate = CODECS[codec][3]
     signal = kernels.resample(x[None], sample_rate, rate)[0]
     peak = float(np.max(np.abs(signal)))
     if peak == 0:
         return np.zeros(len(x))
-    decoded = roundtrip(signal * (PEAK / peak), codec, bitrate) * (peak / PEAK)
+    decoded = roundtrip(signal * (PEAK / peak), codec, bitrate, switches) * (peak / PEAK)
     return np.asarray(kernels.resample(decoded[None], rate, sample_rate)[0])
 
 
@@ -138,14 +159,17 @@ def apply(params: dict[str, Any], x: np.ndarray, sample_rate: int) -> np.ndarray
     delay, n = codec_delay(codec, bitrate, sample_rate), x.shape[-1]
     out = np.zeros_like(x)
     for channel in range(x.shape[0]):
-        y = _path(x[channel], codec, bitrate, sample_rate)[delay : delay + n]
+        y = _path(x[channel], codec, bitrate, sample_rate, schedule(params)[1:])[delay : delay + n]
         out[channel, : len(y)] = y
     return out
 
 
 def labels(params: dict[str, Any], before: np.ndarray, after: np.ndarray, sample_rate: int) -> dict[str, Any]:
     codec = params["codec"]
-    return {"codec_rate": CODECS[codec][3], "delay_samples": codec_delay(codec, params["bitrate"], sample_rate)}
+    facts: dict[str, Any] = {"codec_rate": CODECS[codec][3], "delay_samples": codec_delay(codec, params["bitrate"], sample_rate)}
+    if params.get("switches"):
+        facts["bitrates_used"] = sorted({rate for _, rate in schedule(params)})
+    return facts
 
 
 CODEC = register(Effect("codec", 50, False, CodecSettings, draw, apply, labels))
