@@ -270,13 +270,16 @@ class ChannelConfig(_Model):
     path (``order: natural``: microphone, clipping, band, network) or a drawn one. Linear steps
     (response, band) colour every image and the noise; ``colour_targets`` colours the dereverberation
     targets too. Non-linear steps (clipping, packet loss) change the mixture, the difference written
-    as the ``distortion`` role. Off by default (and then left out of the config's dict)."""
+    as the ``distortion`` role. ``splits`` gives a split a chain of its own (e.g. a test set of
+    devices none of the training set has): each entry is a whole chain setting for that split.
+    Off by default (and then left out of the config's dict)."""
 
     probability: float = Field(0.0, ge=0, le=1, description="share of examples with a device/channel chain")
     steps: tuple[int, int] = (1, 3)
     order: Literal["natural", "random"] = "natural"
     colour_targets: bool = False
     effects: dict[str, Any] = Field(default_factory=dict)
+    splits: dict[str, ChannelConfig] = Field(default_factory=dict)
 
     @field_validator("steps")
     @classmethod
@@ -310,10 +313,21 @@ class ChannelConfig(_Model):
     def _effects_when_on(self) -> ChannelConfig:
         if self.probability > 0 and not self.effects:
             raise ValueError("probability > 0 needs at least one effect under channel.effects")
+        nested = [name for name, chain in self.splits.items() if chain.splits]
+        if nested:
+            raise ValueError(f"splits.{nested[0]}: a split's chain cannot have splits of its own")
         return self
+
+    def for_split(self, split: str) -> ChannelConfig:
+        """The chain setting of ``split``: its own when ``splits`` names it, else this one."""
+        return self.splits.get(split, self)
 
     def is_off(self) -> bool:
         return self == ChannelConfig()
+
+    def is_on(self) -> bool:
+        """Whether some split's examples may get a chain."""
+        return self.probability > 0 or any(chain.probability > 0 for chain in self.splits.values())
 
 
 class LimitsConfig(_Model):
@@ -386,7 +400,10 @@ class Config(_Model):
             raise ValueError(f"output.format: FLAC holds at most 8 channels, the array has {mics}; use format: wav")
         if self.device == "cuda" and self.backend != "torch":
             raise ValueError("device: 'cuda' needs backend: torch")
-        if not self.channel.is_off() and self.channel.probability > 0 and self.backend == "torch":
+        unknown = sorted(set(self.channel.splits) - set(SPLITS))
+        if unknown:
+            raise ValueError(f"channel.splits: {unknown[0]!r} is not a split ({', '.join(SPLITS)})")
+        if self.channel.is_on() and self.backend == "torch":
             raise ValueError("channel: device/channel effects render on the NumPy backend only (backend: torch does not run them yet)")
         return self
 

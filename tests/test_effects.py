@@ -424,3 +424,27 @@ def test_amr_mode_switches_within_an_example_change_its_quality_where_drawn() ->
     draws = [codec.draw(np.random.default_rng(k), codec.CodecSettings(codecs=("amr_nb",)), RATE) for k in range(200)]
     share = np.mean(["switches" in d for d in draws])
     assert 0.4 < share < 0.6 and all(1 <= len(d["switches"]) <= 3 for d in draws if "switches" in d)
+
+
+def test_a_split_gets_a_chain_of_its_own(corpus: dict[str, Path], tmp_path: Path) -> None:
+    from test_report import Page
+
+    from audiosynth.build import build
+    from audiosynth.report import make_report
+
+    channel = {
+        "probability": 1.0,
+        "steps": [1, 1],
+        "effects": {"mic_response": {}},
+        "splits": {"test": {"probability": 1.0, "steps": [1, 1], "effects": {"clipping": {"below_peak_db": [3.0, 4.0]}}}},
+    }
+    config = small_config(corpus, num_examples=30, channel=channel, splits={"train": 0.5, "dev": 0.0, "test": 0.5})
+    out = tmp_path / "ds"
+    build(config, out, workers=1, progress=False)
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    names = {split: {s["name"] for r in rows if r["split"] == split for s in r["scene"]["chain"]} for split in ("train", "test")}
+    assert names == {"train": {"mic_response"}, "test": {"clipping"}}
+    coverage = {r["quantity"]: r for r in Page(make_report(out, progress=False).read_text()).table("coverage-table")}
+    test_clip = coverage["channel.splits.test.effects.clipping.below_peak_db"]
+    assert int(test_clip["values"]) == sum(r["split"] == "test" for r in rows) and test_clip["outside range"] == "0"
+    assert int(coverage["channel.effects.mic_response.peak_q"]["values"]) == sum(r["split"] == "train" for r in rows)

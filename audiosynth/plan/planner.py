@@ -236,7 +236,8 @@ class Planner:
         config's task draws it."""
         epoch = self.epoch if epoch is None else epoch
         scene = self.task.plan(self, item_rng(self.config.seed, index, attempt, epoch), self.split_of(index), index)
-        chain = draw_chain(self.config.channel, chain_rng(self.config.seed, index, attempt, epoch), self.sample_rate)
+        channel = self.config.channel.for_split(scene.split)
+        chain = draw_chain(channel, chain_rng(self.config.seed, index, attempt, epoch), self.sample_rate)
         return dataclasses.replace(scene, chain=chain, version=CHAIN_SCENE_VERSION) if chain else scene
 
 

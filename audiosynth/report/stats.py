@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from tqdm import tqdm
@@ -154,37 +154,45 @@ def label_values(row: Row) -> Iterator[tuple[str, float]]:
                 yield f"channel_{key}", float(v)
 
 
-def _step_param(effect: str, param: str) -> Extract:
-    """The drawn values of one parameter of one effect in a row's chain (its scene)."""
+def _step_param(effect: str, param: str, splits: set[str], inside: bool) -> Extract:
+    """The drawn values of one parameter of one effect in a row's chain (its scene), for the rows
+    whose split is in ``splits`` (``inside``) or not in it."""
 
     def values(row: Row) -> list[float]:
+        if (row.get("split") in splits) != inside:
+            return []
         return [
             float(v)
             for step in (row.get("scene") or {}).get("chain") or []
             if isinstance(step, dict) and step.get("name") == effect
             for v in [(step.get("params") or {}).get(param)]
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
+            if _is_number(v)
         ]
 
     return values
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _chain_ranges(config: dict[str, Any]) -> list[tuple[str, Any, Extract]]:
-    """Every configured range of the device/channel effects (``channel.effects.<name>.<field>``),
-    against the values drawn into the rows' chains."""
+    """Every configured range of the device/channel effects (``channel.effects.<name>.<field>``;
+    a split's own chain: ``channel.splits.<split>.effects...``), against the values drawn into the
+    chains of the rows it set."""
     channel = config.get("channel") or {}
+    own = channel.get("splits") or {}
+    settings = [("channel", channel, set(own), False)]
+    settings += [(f"channel.splits.{split}", chain or {}, {split}, True) for split, chain in own.items()]
     wanted: list[tuple[str, Any, Extract]] = []
-    if not channel.get("probability"):
-        return wanted
-    for name, settings in (channel.get("effects") or {}).items():
-        for param, span in (settings or {}).items():
-            numbers = isinstance(span, list) and len(span) == 2 and all(_is_number(v) for v in span)
-            if numbers and param not in ("order", "jumps"):  # counts, not drawn values saved under that name
-                wanted.append((f"channel.effects.{name}.{param}", span, _step_param(name, param)))
+    for prefix, chain, splits, inside in settings:
+        if not chain.get("probability"):
+            continue
+        for name, effect_settings in (chain.get("effects") or {}).items():
+            for param, span in (effect_settings or {}).items():
+                numbers = isinstance(span, list) and len(span) == 2 and all(_is_number(v) for v in span)
+                if numbers and param not in ("order", "jumps"):  # counts, not drawn values saved under that name
+                    wanted.append((f"{prefix}.effects.{name}.{param}", span, _step_param(name, param, splits, inside)))
     return wanted
 
 
