@@ -448,3 +448,28 @@ def test_a_split_gets_a_chain_of_its_own(corpus: dict[str, Path], tmp_path: Path
     test_clip = coverage["channel.splits.test.effects.clipping.below_peak_db"]
     assert int(test_clip["values"]) == sum(r["split"] == "test" for r in rows) and test_clip["outside range"] == "0"
     assert int(coverage["channel.effects.mic_response.peak_q"]["values"]) == sum(r["split"] == "train" for r in rows)
+
+
+def test_opus_conceals_its_lost_packets() -> None:
+    from audiosynth.effects import codec, packet_loss
+
+    t = np.arange(3 * RATE) / RATE
+    x = 0.3 * np.sin(2 * np.pi * 440 * t)[None]
+    base = {"codec": "opus", "bitrate": 24000}
+    lossy = {**base, "loss_rate": 0.2, "mean_burst_packets": 2.0, "loss_seed": 4}
+    clean, concealed = codec.apply(base, x, RATE), codec.apply(lossy, x, RATE)
+    lost = packet_loss.losses({"loss_rate": 0.2, "mean_burst_packets": 2.0, "seed": 4}, 150)
+    frame = 320  # 20 ms at 16 kHz
+    gone = [k for k in range(5, 140) if lost[k] and not lost[k - 1]]  # first lost packet of each burst
+    assert len(gone) >= 5
+    for k in gone:
+        part = slice(k * frame + 40, (k + 1) * frame - 40)
+        assert np.sqrt(np.mean(concealed[0, part] ** 2)) > 0.05  # concealed, not silence (zeros would be 0)
+        assert not np.allclose(concealed[0, part], clean[0, part], atol=1e-3)  # and not the packet itself
+    kept = [k for k in range(5, 140) if not any(lost[max(0, k - 3) : k + 1])]
+    diff = max(np.max(np.abs(concealed[0, k * frame : (k + 1) * frame] - clean[0, k * frame : (k + 1) * frame])) for k in kept)
+    assert diff < 0.2  # packets well after a loss decode as without it (the decoder's state recovers)
+    facts = codec.labels(lossy, x, concealed, RATE)
+    assert facts["concealed"] and facts["lost_fraction"] == pytest.approx(lost[:150].mean(), abs=0.02)
+    draws = [codec.draw(np.random.default_rng(k), codec.CodecSettings(codecs=("opus",)), RATE) for k in range(300)]
+    assert 0.2 < np.mean(["loss_rate" in d for d in draws]) < 0.4

@@ -21,7 +21,8 @@ import numpy as np
 from pydantic import Field
 
 from ..dsp import kernels
-from . import Effect, EffectSettings, register
+from . import Effect, EffectSettings, Range, register, uniform
+from .packet_loss import burst_lengths, losses
 
 # name -> (encoder, decoder, sample format, codec rate Hz, bitrates drawn from (bits/s; None: fixed))
 CODECS: dict[str, tuple[str, str, str, int, tuple[int, ...] | None]] = {
@@ -43,6 +44,9 @@ MAX_DELAY_S = 0.25  # the longest delay looked for
 class CodecSettings(EffectSettings):
     codecs: tuple[str, ...] = Field(tuple(CODECS), description="codecs drawn from (equal chances)")
     switch_probability: float = Field(0.5, ge=0, le=1, description="share of AMR-NB examples whose mode switches (1-3 times)")
+    loss_probability: float = Field(0.3, ge=0, le=1, description="share of Opus examples that lose packets (concealed by its PLC)")
+    loss_rate: Range = (0.02, 0.2)
+    mean_burst_packets: Range = (1.0, 3.0)
 
     def model_post_init(self, _: Any) -> None:
         unknown = [c for c in self.codecs if c not in CODECS]
@@ -55,6 +59,7 @@ class CodecSettings(EffectSettings):
 
 
 SWITCHING = ("amr_nb",)  # codecs whose mode (bitrate) may change within an example, as adaptive multi-rate links do
+CONCEALING = ("opus",)  # codecs whose decoder conceals lost packets (PLC); others lose packets in `packet_loss` (zeros)
 
 
 def draw(rng: np.random.Generator, settings: CodecSettings, sample_rate: int) -> dict[str, Any]:
@@ -64,7 +69,20 @@ def draw(rng: np.random.Generator, settings: CodecSettings, sample_rate: int) ->
     if name in SWITCHING and bitrates and rng.random() < settings.switch_probability:
         count = int(rng.integers(1, 4))
         params["switches"] = [[round(float(at), 6), int(rng.choice(bitrates))] for at in np.sort(rng.uniform(0.05, 0.95, count))]
+    if name in CONCEALING and rng.random() < settings.loss_probability:
+        params.update(
+            loss_rate=uniform(rng, settings.loss_rate),
+            mean_burst_packets=max(1.0, uniform(rng, settings.mean_burst_packets)),
+            loss_seed=int(rng.integers(2**31)),
+        )
     return params
+
+
+def _loss(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The Gilbert-Elliott settings of a step's lost packets (`packet_loss.losses`), None without losses."""
+    if "loss_rate" not in params:
+        return None
+    return {"loss_rate": params["loss_rate"], "mean_burst_packets": params["mean_burst_packets"], "seed": params["loss_seed"]}
 
 
 def schedule(params: dict[str, Any]) -> tuple[tuple[float, int], ...]:
@@ -74,9 +92,13 @@ def schedule(params: dict[str, Any]) -> tuple[tuple[float, int], ...]:
     return ((0.0, int(params["bitrate"])), *((float(at), int(rate)) for at, rate in params.get("switches") or ()))
 
 
-def roundtrip(x: np.ndarray, codec: str, bitrate: int | None, switches: tuple[tuple[float, int], ...] = ()) -> np.ndarray:
+def roundtrip(
+    x: np.ndarray, codec: str, bitrate: int | None, switches: tuple[tuple[float, int], ...] = (), loss: dict[str, Any] | None = None
+) -> np.ndarray:
     """``x (N,)`` at the codec's rate encoded and decoded (float64, as decoded: delay included);
-    ``switches``: ``(share of x, bitrate)`` at which the encoder changes mode (AMR-NB)."""
+    ``switches``: ``(share of x, bitrate)`` at which the encoder changes mode (AMR-NB); ``loss``:
+    packets lost (`packet_loss.losses`), each replaced by a zero-length Opus frame (its TOC byte
+    alone), which the decoder conceals (RFC 6716: a frame of length 0 is decoded by PLC)."""
     if codec == "gsm":
         from pedalboard import GSMFullRateCompressor
 
@@ -114,6 +136,9 @@ def roundtrip(x: np.ndarray, codec: str, bitrate: int | None, switches: tuple[tu
     if enc.extradata:
         dec.extradata = enc.extradata
     out, decoded_rate = [], rate
+    if loss is not None:
+        lost = losses(loss, len(packets))
+        packets = [_concealed(p, av) if gone else p for p, gone in zip(packets, lost, strict=True)]
     for packet in [*packets, None]:
         for frame in dec.decode(packet):
             array = frame.to_ndarray().astype(np.float64)
@@ -124,14 +149,28 @@ def roundtrip(x: np.ndarray, codec: str, bitrate: int | None, switches: tuple[tu
     return kernels.resample(y[None], decoded_rate, rate)[0] if decoded_rate != rate and len(y) else y
 
 
-def _path(x: np.ndarray, codec: str, bitrate: int | None, sample_rate: int, switches: tuple[tuple[float, int], ...] = ()) -> np.ndarray:
+def _concealed(packet: Any, av: Any) -> Any:
+    """A lost Opus packet's stand-in: its TOC byte with frame code 0 and no frame data."""
+    stand_in = av.Packet(bytes([bytes(packet)[0] & 0xFC]))
+    stand_in.pts, stand_in.duration = packet.pts, packet.duration
+    return stand_in
+
+
+def _path(
+    x: np.ndarray,
+    codec: str,
+    bitrate: int | None,
+    sample_rate: int,
+    switches: tuple[tuple[float, int], ...] = (),
+    loss: dict[str, Any] | None = None,
+) -> np.ndarray:
     """One channel ``x (N,)`` at ``sample_rate`` through the codec and back, its delay still in (``(M,)``)."""
     rate = CODECS[codec][3]
     signal = kernels.resample(x[None], sample_rate, rate)[0]
     peak = float(np.max(np.abs(signal)))
     if peak == 0:
         return np.zeros(len(x))
-    decoded = roundtrip(signal * (PEAK / peak), codec, bitrate, switches) * (peak / PEAK)
+    decoded = roundtrip(signal * (PEAK / peak), codec, bitrate, switches, loss) * (peak / PEAK)
     return np.asarray(kernels.resample(decoded[None], rate, sample_rate)[0])
 
 
@@ -159,7 +198,7 @@ def apply(params: dict[str, Any], x: np.ndarray, sample_rate: int) -> np.ndarray
     delay, n = codec_delay(codec, bitrate, sample_rate), x.shape[-1]
     out = np.zeros_like(x)
     for channel in range(x.shape[0]):
-        y = _path(x[channel], codec, bitrate, sample_rate, schedule(params)[1:])[delay : delay + n]
+        y = _path(x[channel], codec, bitrate, sample_rate, schedule(params)[1:], _loss(params))[delay : delay + n]
         out[channel, : len(y)] = y
     return out
 
@@ -169,6 +208,14 @@ def labels(params: dict[str, Any], before: np.ndarray, after: np.ndarray, sample
     facts: dict[str, Any] = {"codec_rate": CODECS[codec][3], "delay_samples": codec_delay(codec, params["bitrate"], sample_rate)}
     if params.get("switches"):
         facts["bitrates_used"] = sorted({rate for _, rate in schedule(params)})
+    loss = _loss(params)
+    if loss is not None:
+        frame = 320 * sample_rate // 16000  # 20 ms Opus packets
+        lost = losses(loss, -(-before.shape[-1] // frame))
+        bursts = burst_lengths(lost)
+        facts["lost_fraction"] = round(float(lost.mean()), 6)
+        facts["mean_burst_packets_lost"] = round(float(np.mean(bursts)), 4) if bursts else 0.0
+        facts["concealed"] = True
     return facts
 
 
