@@ -496,3 +496,31 @@ def test_every_codec_gives_the_same_bytes_for_1_and_2_workers_and_on_re_render(c
         again = render(Scene.from_dict(row["scene"]), clips, config.output.subtype)
         for role, x in audio.items():
             np.testing.assert_array_equal(again.audio[role], x)
+
+
+@pytest.mark.parametrize(
+    ("effect", "settings", "message"),
+    [
+        ("band_limit", {"low_hz": [-5.0, 10.0]}, "band_limit.low_hz: must lie in (0, inf]"),
+        ("band_limit", {"order": [0, 4]}, "band_limit.order: must satisfy 1 <= min"),
+        ("band_limit", {"path_rates": [8000, 50]}, "band_limit.path_rates.1"),
+        ("mic_response", {"peak_q": [0.0, 1.0]}, "mic_response.peak_q"),
+        ("mic_response", {"peak_db": [0.0, 600.0]}, "mic_response.peak_db: must lie in [-60, 60]"),
+        ("packet_loss", {"loss_rate": [0.5, 1.0]}, "packet_loss.loss_rate: must lie in [0, 0.95]"),
+        ("packet_loss", {"mean_burst_packets": [0.0, 2.0]}, "packet_loss.mean_burst_packets"),
+        ("packet_loss", {"packet_ms": [0.0, 20.0]}, "packet_loss.packet_ms"),
+        ("clipping", {"below_peak_db": [-3.0, 1.0]}, "clipping.below_peak_db"),
+        ("clock_drift", {"ppm": [0.0, 1e6]}, "clock_drift.ppm"),
+        ("gain_jumps", {"jumps": [1, 1000]}, "gain_jumps.jumps"),
+        ("dc_offset", {"offset_dbfs": [-20.0, 6.0]}, "dc_offset.offset_dbfs: must lie in [-inf, 0]"),
+        ("self_noise", {"level_dbfs": [-60.0, 3.0]}, "self_noise.level_dbfs"),
+        ("agc", {"attack_s": [0.0, 0.1]}, "agc.attack_s"),
+        ("codec", {"codecs": ["opus", "speex"]}, "codec"),
+        ("codec", {"loss_rate": [0.1, 2.0]}, "codec.loss_rate"),
+    ],
+)
+def test_an_effect_setting_out_of_its_bounds_is_refused_naming_it(corpus: dict[str, Path], effect: str, settings: dict, message: str):
+    base = small_config(corpus).to_dict()
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")) as err:
+        config_from_dict({**base, "channel": {"probability": 0.5, "effects": {effect: settings}}})
+    assert len(str(err.value).splitlines()) == 1

@@ -39,6 +39,42 @@ def _ordered(value: tuple[float, float]) -> tuple[float, float]:
 Range = Annotated[tuple[float, float], AfterValidator(_ordered)]
 
 
+def _bounded(low: float, high: float, *, open_low: bool = False) -> AfterValidator:
+    """A check that both ends of a range lie in ``[low, high]`` (``(low, high]`` with ``open_low``)."""
+
+    def check(value: tuple[float, float]) -> tuple[float, float]:
+        if any(v < low or v > high or (open_low and v == low) for v in value):
+            side = "(" if open_low else "["
+            raise ValueError(f"must lie in {side}{low:g}, {high:g}] (got [{value[0]:g}, {value[1]:g}])")
+        return value
+
+    return AfterValidator(check)
+
+
+_INF = float("inf")
+# ranges of effect parameters that a config may not push where an effect fails or means nothing
+Positive = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(0.0, _INF, open_low=True)]  # Hz, Q, s, ms
+AtMostZero = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(-_INF, 0.0)]  # dBFS levels
+AtLeastZero = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(0.0, _INF)]  # dB below a peak, gains
+Gain = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(-60.0, 60.0)]  # dB
+Share = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(0.0, 0.95)]  # loss rates
+Packets = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(1.0, 1000.0)]  # mean burst lengths
+Ppm = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(-10_000.0, 10_000.0)]
+
+
+def _counts(low: int, high: int) -> AfterValidator:
+    def check(value: tuple[int, int]) -> tuple[int, int]:
+        if not low <= value[0] <= value[1] <= high:
+            raise ValueError(f"must satisfy {low} <= min <= max <= {high} (got [{value[0]}, {value[1]}])")
+        return value
+
+    return AfterValidator(check)
+
+
+Orders = Annotated[tuple[int, int], _counts(1, 16)]  # filter orders
+Jumps = Annotated[tuple[int, int], _counts(0, 20)]  # events in an example
+
+
 class EffectSettings(BaseModel):
     """An effect's configured ranges; ``weight``: its relative chance among the configured effects."""
 

@@ -10,17 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from . import Effect, EffectSettings, Range, register, uniform
+from . import AtLeastZero, AtMostZero, Effect, EffectSettings, Positive, register, uniform
 
 FRAME_S = 0.01  # s per level measurement
 SILENT_DBFS = -70.0  # frames below this keep the gain where it is
 
 
 class AgcSettings(EffectSettings):
-    target_dbfs: Range = (-26.0, -16.0)
-    max_gain_db: Range = (6.0, 30.0)
-    attack_s: Range = (0.005, 0.05)
-    release_s: Range = (0.2, 1.5)
+    target_dbfs: AtMostZero = (-26.0, -16.0)
+    max_gain_db: AtLeastZero = (6.0, 30.0)
+    attack_s: Positive = (0.005, 0.05)
+    release_s: Positive = (0.2, 1.5)
 
 
 def draw(rng: np.random.Generator, settings: AgcSettings, sample_rate: int) -> dict[str, Any]:

@@ -8,24 +8,26 @@ renderer's ``bandwidth_hz`` label of a chained mixture, measured on the written 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field
 from scipy import signal
 
 from ..dsp import kernels
-from . import Effect, EffectSettings, Range, register, sos_magnitude, uniform, zero_phase
+from . import Effect, EffectSettings, Orders, Positive, register, sos_magnitude, uniform, zero_phase
 
 PATH_RATES = (8000, 11025, 16000, 22050)  # Hz: rates a resampling path may go through
 POWER_SHARE = 0.99  # `effective_bandwidth_hz`: the share of power below the edge
 
 
 class BandLimitSettings(EffectSettings):
-    low_hz: Range = (50.0, 300.0)
-    high_hz: Range = (3400.0, 7000.0)
-    order: tuple[int, int] = (4, 8)
-    path_rates: tuple[int, ...] = Field(PATH_RATES, description="rates of a resampling path; one below the output rate is drawn")
+    low_hz: Positive = (50.0, 300.0)
+    high_hz: Positive = (3400.0, 7000.0)
+    order: Orders = (4, 8)
+    path_rates: tuple[Annotated[int, Field(ge=1000, le=384000)], ...] = Field(
+        PATH_RATES, description="rates of a resampling path; one below the output rate is drawn"
+    )
     path_probability: float = Field(0.5, ge=0, le=1, description="share of band limits that also resample down and up")
 
 

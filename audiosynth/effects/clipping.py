@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from . import Effect, EffectSettings, Range, register, uniform
+from . import AtLeastZero, Effect, EffectSettings, register, uniform
 
 AT_PEAK = 1 - 1e-6  # a sample within this ratio of the written peak counts as clipped (hard clipping)
 
 
 class ClippingSettings(EffectSettings):
-    below_peak_db: Range = (1.0, 12.0)
+    below_peak_db: AtLeastZero = (1.0, 12.0)
     soft_probability: float = Field(0.5, ge=0, le=1, description="share of soft (tanh) saturations")
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from ..dsp import kernels
-from . import Effect, EffectSettings, Range, register, uniform
+from . import Effect, EffectSettings, Packets, Share, register, uniform
 from .packet_loss import burst_lengths, losses
 
 # name -> (encoder, decoder, sample format, codec rate Hz, bitrates drawn from (bits/s; None: fixed))
@@ -45,8 +45,8 @@ class CodecSettings(EffectSettings):
     codecs: tuple[str, ...] = Field(tuple(CODECS), description="codecs drawn from (equal chances)")
     switch_probability: float = Field(0.5, ge=0, le=1, description="share of AMR-NB examples whose mode switches (1-3 times)")
     loss_probability: float = Field(0.3, ge=0, le=1, description="share of Opus examples that lose packets (concealed by its PLC)")
-    loss_rate: Range = (0.02, 0.2)
-    mean_burst_packets: Range = (1.0, 3.0)
+    loss_rate: Share = (0.02, 0.2)
+    mean_burst_packets: Packets = (1.0, 3.0)
 
     def model_post_init(self, _: Any) -> None:
         unknown = [c for c in self.codecs if c not in CODECS]

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from . import Effect, EffectSettings, Range, register, uniform
+from . import AtMostZero, Effect, EffectSettings, Gain, Jumps, Ppm, register, uniform
 
 RAMP_S = 0.01  # s over which a gain jump moves from one level to the next
 
 
 class ClockDriftSettings(EffectSettings):
-    ppm: Range = (-80.0, 80.0)
+    ppm: Ppm = (-80.0, 80.0)
 
 
 def draw_drift(rng: np.random.Generator, settings: ClockDriftSettings, sample_rate: int) -> dict[str, Any]:
@@ -37,8 +37,8 @@ def apply_drift(params: dict[str, Any], x: np.ndarray, sample_rate: int) -> np.n
 
 
 class GainJumpsSettings(EffectSettings):
-    jumps: tuple[int, int] = (1, 3)
-    gain_db: Range = (-10.0, 6.0)
+    jumps: Jumps = (1, 3)
+    gain_db: Gain = (-10.0, 6.0)
 
 
 def draw_jumps(rng: np.random.Generator, settings: GainJumpsSettings, sample_rate: int) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def apply_jumps(params: dict[str, Any], x: np.ndarray, sample_rate: int) -> np.n
 
 
 class DcOffsetSettings(EffectSettings):
-    offset_dbfs: Range = (-60.0, -30.0)
+    offset_dbfs: AtMostZero = (-60.0, -30.0)
 
 
 def draw_dc(rng: np.random.Generator, settings: DcOffsetSettings, sample_rate: int) -> dict[str, Any]:
@@ -86,7 +86,7 @@ DC_OFFSET = register(Effect("dc_offset", 25, False, DcOffsetSettings, draw_dc, a
 
 
 class SelfNoiseSettings(EffectSettings):
-    level_dbfs: Range = (-85.0, -60.0)
+    level_dbfs: AtMostZero = (-85.0, -60.0)
     pink_probability: float = Field(0.5, ge=0, le=1, description="share of pink (1/f) self-noise; else white")
 
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from . import Effect, EffectSettings, Range, register, uniform
+from . import Effect, EffectSettings, Packets, Positive, Share, register, uniform
 
 
 class PacketLossSettings(EffectSettings):
-    loss_rate: Range = (0.01, 0.2)
-    mean_burst_packets: Range = (1.0, 4.0)
-    packet_ms: Range = (20.0, 20.0)
+    loss_rate: Share = (0.01, 0.2)
+    mean_burst_packets: Packets = (1.0, 4.0)
+    packet_ms: Positive = (20.0, 20.0)
 
 
 def draw(rng: np.random.Generator, settings: PacketLossSettings, sample_rate: int) -> dict[str, Any]:

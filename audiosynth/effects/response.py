@@ -9,17 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from . import Effect, EffectSettings, Range, register, sos_magnitude, uniform, zero_phase
+from . import Effect, EffectSettings, Gain, Positive, register, sos_magnitude, uniform, zero_phase
 
 
 class MicResponseSettings(EffectSettings):
-    low_shelf_hz: Range = (100.0, 400.0)
-    low_shelf_db: Range = (-12.0, 3.0)
-    high_shelf_hz: Range = (2000.0, 6000.0)
-    high_shelf_db: Range = (-9.0, 6.0)
-    peak_hz: Range = (1000.0, 5000.0)
-    peak_db: Range = (-6.0, 9.0)
-    peak_q: Range = (0.7, 4.0)
+    low_shelf_hz: Positive = (100.0, 400.0)
+    low_shelf_db: Gain = (-12.0, 3.0)
+    high_shelf_hz: Positive = (2000.0, 6000.0)
+    high_shelf_db: Gain = (-9.0, 6.0)
+    peak_hz: Positive = (1000.0, 5000.0)
+    peak_db: Gain = (-6.0, 9.0)
+    peak_q: Positive = (0.7, 4.0)
 
 
 def draw(rng: np.random.Generator, settings: MicResponseSettings, sample_rate: int) -> dict[str, Any]:
