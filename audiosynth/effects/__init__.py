@@ -149,4 +149,9 @@ def uniform(rng: np.random.Generator, low_high: tuple[float, float]) -> float:
     return float(f"{rng.uniform(*low_high):.6g}")
 
 
+def uniforms(rng: np.random.Generator, settings: EffectSettings, *names: str) -> dict[str, float]:
+    """`uniform` of each named range of ``settings``, drawn in that order."""
+    return {name: uniform(rng, getattr(settings, name)) for name in names}
+
+
 from . import agc, bandwidth, clipping, codec, device, packet_loss, response  # noqa: E402, F401  (they register themselves)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from . import AtLeastZero, AtMostZero, Effect, EffectSettings, Positive, register, uniform
+from . import AtLeastZero, AtMostZero, Effect, EffectSettings, Positive, register, uniforms
 
 FRAME_S = 0.01  # s per level measurement
 SILENT_DBFS = -70.0  # frames below this keep the gain where it is
@@ -24,12 +24,7 @@ class AgcSettings(EffectSettings):
 
 
 def draw(rng: np.random.Generator, settings: AgcSettings, sample_rate: int) -> dict[str, Any]:
-    return {
-        "target_dbfs": uniform(rng, settings.target_dbfs),
-        "max_gain_db": uniform(rng, settings.max_gain_db),
-        "attack_s": uniform(rng, settings.attack_s),
-        "release_s": uniform(rng, settings.release_s),
-    }
+    return uniforms(rng, settings, "target_dbfs", "max_gain_db", "attack_s", "release_s")
 
 
 def gain_db_curve(params: dict[str, Any], mix: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import Effect, EffectSettings, Packets, Positive, Share, register, uniform
+from . import Effect, EffectSettings, Packets, Positive, Share, register, uniforms
 
 
 class PacketLossSettings(EffectSettings):
@@ -23,10 +23,10 @@ class PacketLossSettings(EffectSettings):
 
 
 def draw(rng: np.random.Generator, settings: PacketLossSettings, sample_rate: int) -> dict[str, Any]:
+    params: dict[str, Any] = uniforms(rng, settings, "loss_rate", "mean_burst_packets", "packet_ms")
     return {
-        "loss_rate": uniform(rng, settings.loss_rate),
-        "mean_burst_packets": max(1.0, uniform(rng, settings.mean_burst_packets)),
-        "packet_ms": uniform(rng, settings.packet_ms),
+        **params,
+        "mean_burst_packets": max(1.0, params["mean_burst_packets"]),
         "seed": int(rng.integers(2**31)),
     }
 

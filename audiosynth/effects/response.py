@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import Effect, EffectSettings, Gain, Positive, register, sos_magnitude, uniform, zero_phase
+from . import Effect, EffectSettings, Gain, Positive, register, sos_magnitude, uniforms, zero_phase
 
 
 class MicResponseSettings(EffectSettings):
@@ -23,16 +23,10 @@ class MicResponseSettings(EffectSettings):
 
 
 def draw(rng: np.random.Generator, settings: MicResponseSettings, sample_rate: int) -> dict[str, Any]:
+    fields = ("low_shelf_hz", "low_shelf_db", "high_shelf_hz", "high_shelf_db", "peak_hz", "peak_db", "peak_q")
+    params: dict[str, Any] = uniforms(rng, settings, *fields)
     nyquist = 0.45 * sample_rate
-    return {
-        "low_shelf_hz": min(uniform(rng, settings.low_shelf_hz), nyquist),
-        "low_shelf_db": uniform(rng, settings.low_shelf_db),
-        "high_shelf_hz": min(uniform(rng, settings.high_shelf_hz), nyquist),
-        "high_shelf_db": uniform(rng, settings.high_shelf_db),
-        "peak_hz": min(uniform(rng, settings.peak_hz), nyquist),
-        "peak_db": uniform(rng, settings.peak_db),
-        "peak_q": uniform(rng, settings.peak_q),
-    }
+    return {k: min(v, nyquist) if k.endswith("_hz") else v for k, v in params.items()}
 
 
 def sections(params: dict[str, Any], sample_rate: int) -> np.ndarray:
