@@ -123,6 +123,7 @@ def test_chains_are_drawn_reproducibly_in_the_natural_order() -> None:
         "clock_drift": 15,
         "gain_jumps": 20,
         "agc": 22,
+        "compressor": 24,
         "dc_offset": 25,
         "clipping": 30,
         "band_limit": 40,
@@ -524,3 +525,14 @@ def test_an_effect_setting_out_of_its_bounds_is_refused_naming_it(corpus: dict[s
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")) as err:
         config_from_dict({**base, "channel": {"probability": 0.5, "effects": {effect: settings}}})
     assert len(str(err.value).splitlines()) == 1
+
+
+def test_the_compressor_follows_its_static_curve() -> None:
+    from audiosynth.effects import agc
+
+    params = {"threshold_dbfs": -30.0, "ratio": 4.0, "attack_s": 0.002, "release_s": 0.05, "makeup_db": 3.0}
+    tone = np.sqrt(2) * np.sin(2 * np.pi * 1000 * np.arange(2 * RATE) / RATE)[None]  # RMS 1, steady in 1 ms frames
+    for level_dbfs, want_dbfs in [(-40.0, -37.0), (-18.0, -30.0 + 12.0 / 4 + 3.0), (-10.0, -30.0 + 20.0 / 4 + 3.0)]:
+        y = agc.apply_compressor(params, 10 ** (level_dbfs / 20) * tone, RATE)
+        got = 10 * np.log10(np.mean(y[0, RATE // 2 :] ** 2))
+        assert got == pytest.approx(want_dbfs, abs=0.1), level_dbfs

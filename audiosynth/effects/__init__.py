@@ -12,8 +12,8 @@ itself (`bandwidth.effective_bandwidth_hz`, `clipping.clipped_fraction`), and ``
 Effects here: `mic_response` (parametric shelves and a resonance), `band_limit` (band edges and a
 resampling path), `clipping` (hard or soft), `codec` (Opus, MP3, AAC, Vorbis, AMR-NB, G.711, G.722
 through FFmpeg's encoders, their delay removed), `packet_loss` (Gilbert-Elliott bursts, lost
-packets zeroed), `clock_drift`, `gain_jumps`, `dc_offset` and `self_noise` (device imperfections), `agc` (an
-automatic gain control driven by the mixture's level, applied to every signal alike). A new effect
+packets zeroed), `clock_drift`, `gain_jumps`, `dc_offset` and `self_noise` (device imperfections), `agc` and
+`compressor` (gains driven by the mixture's level, applied to every signal alike). A new effect
 is a module that calls `register`.
 """
 
@@ -58,6 +58,7 @@ AtMostZero = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(-
 AtLeastZero = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(0.0, _INF)]  # dB below a peak, gains
 Gain = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(-60.0, 60.0)]  # dB
 Share = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(0.0, 0.95)]  # loss rates
+Ratio = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(1.0, 100.0)]  # compression ratios
 Packets = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(1.0, 1000.0)]  # mean burst lengths
 Ppm = Annotated[tuple[float, float], AfterValidator(_ordered), _bounded(-10_000.0, 10_000.0)]
 
@@ -85,7 +86,7 @@ class EffectSettings(BaseModel):
 @dataclass(frozen=True)
 class Effect:
     """A registered effect. ``stage`` orders a chain in the natural order of a capture path
-    (microphone 10, its self-noise 12, clock 15, gain 20, AGC 22, converter offset 25, clipping 30,
+    (microphone 10, its self-noise 12, clock 15, gain 20, AGC 22, compressor 24, converter offset 25, clipping 30,
     band 40, codec 50, network 60)."""
 
     name: str
