@@ -25,8 +25,6 @@ from ..errors import AudioError, CropError
 from ..io.audio import DecodedClip, read_clip, read_segment
 from ..scene import Noise, Scene, Segment, Source
 
-_T = TypeVar("_T")
-
 SILENT_DBFS = -90.0  # a crop whose RMS (all its samples, as read) is below this is silent
 SESSION_TURN_DBFS = -20.0  # each turn of a session's talker is brought to this RMS before the room
 
@@ -154,6 +152,9 @@ def load_scene(scene: Scene, clips: Catalog, subtype: str) -> LoadedScene:
     return LoadedScene(scene, subtype, talkers, noise, targets, segments, enrollment, late_error)
 
 
+_Piece = TypeVar("_Piece", DecodedClip, Reverb)  # what the cache keeps of a file
+
+
 class ClipCache:
     """Clips decoded whole and kept in memory, the least recently used dropped first beyond
     ``max_bytes``: for rendering where the same noise clips, RIRs and utterances come back (on the
@@ -189,12 +190,22 @@ class ClipCache:
         """`read_segment(path, offset, length, loop=, sample_rate=, start=, frames=)` of a clip of
         ``clip_frames`` x ``channels``, from the cache when the clip is there, comes back, or is
         mostly this segment anyway (at least `WHOLE_ENOUGH` of it: decoding it whole costs little more)."""
-        key = (path, "clip", sample_rate, start, frames)
-        if self._key(path, key) not in self._entries and (
-            8 * clip_frames * channels > self.max_bytes // 8 or (length < self.WHOLE_ENOUGH * clip_frames and not self._seen_before(key))
-        ):
+        key = ("clip", sample_rate, start, frames)
+        full = self._key(path, key)  # one stat per segment
+        if full not in self._entries and not self._admits((path, *key), length, clip_frames, channels):
             return read_segment(path, offset, length, loop=loop, sample_rate=sample_rate, start=start, frames=frames)
-        return self.clip(path, sample_rate, start, frames).segment(offset, length, loop)
+        return self._made(full, lambda: read_clip(path, sample_rate=sample_rate, start=start, frames=frames)).segment(offset, length, loop)
+
+    def clip(self, path: str, sample_rate: int | None, start: int, frames: int | None) -> DecodedClip:
+        """The decoded clip (frames ``start .. start + frames`` of ``path``; `read_clip`'s refusals)."""
+        key = ("clip", sample_rate, start, frames)
+        return self.get(path, key, lambda: read_clip(path, sample_rate=sample_rate, start=start, frames=frames))
+
+    def _admits(self, key: tuple[Any, ...], length: int, clip_frames: int, channels: int) -> bool:
+        """Whether a clip not yet cached is decoded whole for a segment of ``length`` frames: it fits
+        1/8 of the budget, and the segment is most of it or the clip came back."""
+        fits = 8 * clip_frames * channels <= self.max_bytes // 8
+        return fits and (length >= self.WHOLE_ENOUGH * clip_frames or self._seen_before(key))
 
     def _seen_before(self, key: tuple[Any, ...]) -> bool:
         if key in self._seen:
@@ -206,27 +217,21 @@ class ClipCache:
 
     @staticmethod
     def _key(path: str, key: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """``(path, *key, size, mtime, inode, device)``: what names a file's derived piece while the file stays as it is."""
         try:
             info = os.stat(path)
         except OSError:
             return None
-        return (*key, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+        return (path, *key, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
 
-    def clip(self, path: str, sample_rate: int | None, start: int, frames: int | None) -> DecodedClip:
-        """The decoded clip (frames ``start .. start + frames`` of ``path``; `read_clip`'s refusals)."""
-        return self.get(
-            path,
-            ("clip", sample_rate, start, frames),
-            lambda: read_clip(path, sample_rate=sample_rate, start=start, frames=frames),
-            _nbytes,
-        )
-
-    def get(self, path: str, key: tuple[Any, ...], make: Callable[[], _T], nbytes: Callable[[_T], int]) -> _T:
+    def get(self, path: str, key: tuple[Any, ...], make: Callable[[], _Piece]) -> _Piece:
         """What ``make()`` derives from the file ``path`` (``key`` names it), made once while the file
-        stays as it is and the budget holds it (``nbytes`` its size); ``make``'s refusals as they are."""
-        full = self._key(path, (path, *key))
-        if full is None:
-            return make()  # its own refusal, with its retries
+        stays as it is and the budget holds it; ``make``'s refusals as they are."""
+        return self._made(self._key(path, key), make)
+
+    def _made(self, full: tuple[Any, ...] | None, make: Callable[[], _Piece]) -> _Piece:
+        if full is None:  # the file cannot be looked at: ``make`` refuses it, with its retries
+            return make()
         found = self._entries.get(full)
         if found is not None:
             self.hits += 1
@@ -234,7 +239,7 @@ class ClipCache:
             return found[0]
         self.misses += 1
         value = make()
-        size = nbytes(value)
+        size = _nbytes(value)
         if size <= self.max_bytes:
             self._entries[full] = (value, size)
             self.nbytes += size
@@ -317,7 +322,6 @@ def catalog_reverb(clip_id: str, clips: Catalog, sample_rate: int) -> Reverb:
         str(clips.resolve(clip)),
         ("reverb", clip.start_frame, clip.num_samples, clip.channel, sample_rate),
         lambda: _catalog_reverb(clip_id, clips, sample_rate),
-        _nbytes,
     )
 
 
