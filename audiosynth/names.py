@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, TypeGuard
 
 #: Ids, splits, speaker names and path components: a letter or digit, then up to 127 of these.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+@=-]{0,127}")
@@ -14,6 +14,11 @@ ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:+@=-]{0,127}")
 #: Audio roles (``mix``, ``clean``, ``s1_dry``, ...).
 ROLE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 MAX_TEXT = 100_000  # characters of a transcript or clip id
+
+
+def is_number(value: Any) -> TypeGuard[float]:
+    """Whether a value read from JSON is a number (an int or float, not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def show(value: Any, limit: int = 40) -> str:

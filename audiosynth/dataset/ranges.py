@@ -10,6 +10,7 @@ from typing import Any
 from ..catalog import Catalog, read_catalog
 from ..corpora.text import TEXT_NORMS, normalize_clip
 from ..errors import DatasetError
+from ..names import is_number
 from ..render.levels import scene_level_definition
 from .rows import row_talkers
 from .trust import read_build_info
@@ -55,19 +56,26 @@ class LabelRange:
         return not self.low - self.tolerance <= value <= self.high + self.tolerance
 
 
+def _acoustic(labels: dict[str, Any]) -> dict[str, Any] | None:
+    """A chained example's levels before its device/channel chain (``labels.channel.acoustic``), else None."""
+    channel = labels.get("channel")
+    acoustic = channel.get("acoustic") if isinstance(channel, dict) else None
+    return acoustic if isinstance(acoustic, dict) else None
+
+
 def _labels(*keys: str, minus: str | None = None) -> Callable[[dict[str, Any]], list[float]]:
     """The first of ``keys`` that a row's labels hold (a number), less the label ``minus``."""
 
     def values(row: dict[str, Any]) -> list[float]:
         labels = row.get("labels") or {}
-        acoustic = (labels.get("channel") or {}).get("acoustic") if isinstance(labels.get("channel"), dict) else None
-        if isinstance(acoustic, dict):  # a device/channel chain: the ranges bound the mixture before it, before the common gain
-            found = [float(v) for v in map(acoustic.get, keys) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        acoustic = _acoustic(labels)
+        if acoustic is not None:  # a device/channel chain: the ranges bound the mixture before it, before the common gain
+            found = [float(v) for v in map(acoustic.get, keys) if is_number(v)]
             if found:
                 return found[:1]
         for key in keys:
             value = labels.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if is_number(value):
                 return [float(value) - (float(labels.get(minus) or 0.0) if minus else 0.0)]
         return []
 
@@ -79,9 +87,9 @@ def _sirs(row: dict[str, Any]) -> list[float]:
     labels as the example's level definition relates them (``power``: their difference, exact for
     RMS over the same samples, 10·log10(Σ s1² / Σ sk²))."""
     labels = row.get("labels") or {}
-    acoustic = (labels.get("channel") or {}).get("acoustic") if isinstance(labels.get("channel"), dict) else None
-    if isinstance(acoustic, dict) and isinstance(acoustic.get("sir_db"), dict):  # before a device/channel chain
-        return [float(v) for v in acoustic["sir_db"].values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    acoustic = _acoustic(labels)
+    if acoustic is not None and isinstance(acoustic.get("sir_db"), dict):  # before a device/channel chain
+        return [float(v) for v in acoustic["sir_db"].values() if is_number(v)]
     roles = [r for r in (labels.get("sir_db") or {}) if r != "s1"] if isinstance(labels.get("sir_db"), dict) else []
     try:
         level = scene_level_definition(row.get("scene") or {})

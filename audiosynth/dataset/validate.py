@@ -20,6 +20,7 @@ from ..effects.bandwidth import effective_bandwidth_hz
 from ..effects.clipping import clipped_fraction
 from ..errors import DatasetError
 from ..io.audio import audio_mismatches, read_dataset_audio
+from ..names import is_number
 from ..render.levels import scene_level_definition
 from ..scene import DISTORTION_ROLE, is_image_role
 from .ranges import check_label_ranges, label_ranges, speech_catalog, texts_known
@@ -130,7 +131,7 @@ def _check_channel(row: dict[str, Any], audio: dict[str, np.ndarray]) -> list[st
     measured = {"bandwidth_hz": effective_bandwidth_hz(audio["mix"], rate), "clipped_fraction": clipped_fraction(audio["mix"][0])}
     for name, tolerance in (("bandwidth_hz", 1.0), ("clipped_fraction", 1e-6)):
         label = channel.get(name)
-        if not isinstance(label, (int, float)) or isinstance(label, bool):
+        if not is_number(label):
             problems.append(f"channel.{name}: missing or not a number")
         elif abs(measured[name] - label) > tolerance:
             problems.append(f"channel.{name} label {label:g} but the mixture file gives {measured[name]:g}")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -26,6 +26,7 @@ from ..config import SPLITS
 from ..dataset.ranges import label_ranges, speech_catalog
 from ..dataset.rows import row_talkers, speaker_name
 from ..dataset.trust import read_rows
+from ..names import is_number
 
 Row = dict[str, Any]  # one manifest row
 Extract = Callable[[Row], list[float]]  # a drawn quantity's values in one row
@@ -143,14 +144,12 @@ def label_values(row: Row) -> Iterator[tuple[str, float]]:
         name = ("speech_dbfs" if match.group(1) else match.group(2)) if match else key
         if name not in LABEL_PLOTS or (name == "noise_dbfs" and not labels.get("noise_clip")):
             continue
-        for v in values:
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                yield name, float(v)
+        yield from ((name, float(v)) for v in values if is_number(v) and math.isfinite(v))
     channel = labels.get("channel")
     if isinstance(channel, dict):
         for key in ("bandwidth_hz", "clipped_fraction"):
             v = channel.get(key)
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            if is_number(v) and math.isfinite(v):
                 yield f"channel_{key}", float(v)
 
 
@@ -166,14 +165,10 @@ def _step_param(effect: str, param: str, splits: set[str], inside: bool) -> Extr
             for step in (row.get("scene") or {}).get("chain") or []
             if isinstance(step, dict) and step.get("name") == effect
             for v in [(step.get("params") or {}).get(param)]
-            if _is_number(v)
+            if is_number(v)
         ]
 
     return values
-
-
-def _is_number(v: Any) -> TypeGuard[float]:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _chain_ranges(config: dict[str, Any]) -> list[tuple[str, Any, Extract]]:
@@ -190,7 +185,7 @@ def _chain_ranges(config: dict[str, Any]) -> list[tuple[str, Any, Extract]]:
             continue
         for name, effect_settings in (chain.get("effects") or {}).items():
             for param, span in (effect_settings or {}).items():
-                numbers = isinstance(span, list) and len(span) == 2 and all(_is_number(v) for v in span)
+                numbers = isinstance(span, list) and len(span) == 2 and all(is_number(v) for v in span)
                 if numbers and param not in ("order", "jumps"):  # counts, not drawn values saved under that name
                     wanted.append((f"{prefix}.effects.{name}.{param}", span, _step_param(name, param, splits, inside)))
     return wanted
