@@ -16,11 +16,10 @@ from tqdm import tqdm
 
 from ..catalog import Catalog
 from ..dsp import kernels
-from ..effects.bandwidth import effective_bandwidth_hz
-from ..effects.clipping import clipped_fraction
 from ..errors import DatasetError
 from ..io.audio import audio_mismatches, read_dataset_audio
 from ..names import is_number
+from ..render.channel import mixture_measures
 from ..render.levels import scene_level_definition
 from ..scene import DISTORTION_ROLE, is_image_role
 from .ranges import check_label_ranges, label_ranges, speech_catalog, texts_known
@@ -127,8 +126,7 @@ def _check_channel(row: dict[str, Any], audio: dict[str, np.ndarray]) -> list[st
     if not isinstance(channel, dict):
         return []
     problems = []
-    rate = row["sample_rate"]
-    measured = {"bandwidth_hz": effective_bandwidth_hz(audio["mix"], rate), "clipped_fraction": clipped_fraction(audio["mix"][0])}
+    measured = mixture_measures(audio["mix"], row["sample_rate"])
     for name, tolerance in (("bandwidth_hz", 1.0), ("clipped_fraction", 1e-6)):
         label = channel.get(name)
         if not is_number(label):

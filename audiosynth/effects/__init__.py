@@ -5,7 +5,7 @@ JSON saved in the Scene's `chain`, so an example re-renders bit for bit) and app
 rendering (``apply(params, x, sample_rate) -> y`` on float64 ``(channels, samples)``). A
 ``linear`` effect is applied to every image and to the noise, so that ``mix == sum(images) +
 noise`` still holds; a non-linear one to the finished mixture, the difference written as the
-``distortion`` role (`DISTORTION_ROLE`). ``labels(params, before, after, sample_rate)`` gives the
+``distortion`` role (`audiosynth.scene.DISTORTION_ROLE`). ``labels(params, before, after, sample_rate)`` gives the
 step's measured facts (lost packets, saturated share); the renderer measures the written mixture
 itself (`bandwidth.effective_bandwidth_hz`, `clipping.clipped_fraction`), and ``validate`` again.
 
@@ -27,16 +27,12 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..registry import Registry
-from ..scene import DISTORTION_ROLE  # noqa: F401  (what non-linear steps changed in the mixture)
 
 
 def _ordered(value: tuple[float, float]) -> tuple[float, float]:
     if value[0] > value[1]:
         raise ValueError(f"min must be <= max (got [{value[0]}, {value[1]}])")
     return value
-
-
-Range = Annotated[tuple[float, float], AfterValidator(_ordered)]
 
 
 def _bounded(low: float, high: float, *, open_low: bool = False) -> AfterValidator:

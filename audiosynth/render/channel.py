@@ -78,15 +78,19 @@ def acoustic_levels(
     return out
 
 
+MIXTURE_MEASURES = {"bandwidth_hz": 1, "clipped_fraction": 6}  # what a chained mixture shows -> digits of its label
+
+
+def mixture_measures(mix: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """What a written mixture ``mix (M, N)`` shows of its chain: the effective bandwidth and the
+    clipped share of its first channel (`MIXTURE_MEASURES`); ``validate`` measures them on the file again."""
+    return {"bandwidth_hz": effective_bandwidth_hz(mix, sample_rate), "clipped_fraction": clipped_fraction(np.asarray(mix[0]))}
+
+
 def chain_labels(mix: np.ndarray, sample_rate: int, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``channel`` label of a chained example: its steps, and what the written mixture ``mix
-    (M, N)`` shows (effective bandwidth, clipped share of its first channel), which ``validate``
-    measures again."""
-    return {
-        "steps": steps,
-        "bandwidth_hz": round(effective_bandwidth_hz(mix, sample_rate), 1),
-        "clipped_fraction": round(clipped_fraction(np.asarray(mix[0])), 6),
-    }
+    """The ``channel`` label of a chained example: its steps, and its `mixture_measures` (rounded)."""
+    measured = mixture_measures(mix, sample_rate)
+    return {"steps": steps, **{name: round(measured[name], digits) for name, digits in MIXTURE_MEASURES.items()}}
 
 
 def _apply_stacked(apply: Any, params: dict[str, Any], signals: dict[str, np.ndarray], rate: int) -> dict[str, np.ndarray]:
