@@ -162,11 +162,7 @@ def _read_segment(
 def _read_clip(path: str | os.PathLike[str], sample_rate: int | None, start: int, frames: int | None) -> DecodedClip:
     with _opened(path, sample_rate) as handle:
         if isinstance(handle, AvFile) or handle.format in DECODED_FROM_START:
-            decoded = decode_from_start(handle, None if frames is None else start + frames)
-            if not len(decoded):
-                raise AudioError(str(path), "empty")
-            total = _clip_frames(str(path), len(decoded), start, frames, "decodes to")
-            return DecodedClip(str(path), decoded[start : start + total], None)
+            return _decoded_clip(handle, str(path), start, frames, None if frames is None else start + frames)
         if handle.frames <= 0:
             raise AudioError(str(path), "empty")
         total = _clip_frames(str(path), handle.frames, start, frames, "has")
@@ -195,13 +191,19 @@ def _decoded_segment(
     need = start + frames if frames is not None else None  # the clip's end
     if not loop and (frames is None or offset + num_frames <= frames):
         need = start + offset + num_frames  # only what is read
+    clip = _decoded_clip(handle, path, start, frames, need)  # the clip's frames (all decoded when it matters)
+    if not loop and offset + num_frames > len(clip.data):
+        raise AudioError(path, "too_short", f"needs frames {offset}..{offset + num_frames}, has {len(clip.data)}")
+    return clip.segment(offset, num_frames, loop)
+
+
+def _decoded_clip(handle: sf.SoundFile | AvFile, path: str, start: int, frames: int | None, need: int | None) -> DecodedClip:
+    """Frames ``start .. start + frames`` of the file decoded from its start up to frame ``need`` (None: all)."""
     decoded = decode_from_start(handle, need)
     if not len(decoded):
         raise AudioError(path, "empty")
-    total = _clip_frames(path, len(decoded), start, frames, "decodes to")  # the clip's frames (all decoded when it matters)
-    if not loop and offset + num_frames > total:
-        raise AudioError(path, "too_short", f"needs frames {offset}..{offset + num_frames}, has {total}")
-    return DecodedClip(path, decoded[start : start + total], None).segment(offset, num_frames, loop)
+    total = _clip_frames(path, len(decoded), start, frames, "decodes to")
+    return DecodedClip(path, decoded[start : start + total], None)
 
 
 def to_integer_pcm(x: np.ndarray, subtype: str) -> np.ndarray:
